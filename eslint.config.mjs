@@ -1,0 +1,32 @@
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['dist/', 'coverage/', 'node_modules/', 'libs/*/dist/', 'src/metadata.ts', '.data/', 'test/artifacts/'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: {
+      parserOptions: { projectService: false },
+      globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', URL: 'readonly', fetch: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', setImmediate: 'readonly', globalThis: 'readonly', AbortController: 'readonly', Headers: 'readonly', Response: 'readonly', TextEncoder: 'readonly', TextDecoder: 'readonly' },
+    },
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      // Nest's dependency injection needs value imports of injected classes (decorator metadata):
+      // no type-import rule here. no-useless-assignment does not see uses inside decorators.
+      'no-useless-assignment': 'off',
+      'no-restricted-properties': [
+        'error',
+        { object: 'process', property: 'env', message: 'Read configuration through AppConfig (src/config): only the entry points read process.env.' },
+      ],
+    },
+  },
+  {
+    files: ['src/main.ts', 'src/database/data-source.ts', 'src/database/migrate.ts', 'src/database/embedded-postgres.ts', 'test/**', 'scripts/**', 'bench/**', 'jest.config.mjs'],
+    rules: { 'no-restricted-properties': 'off' },
+  },
+  {
+    files: ['test/**', '**/*.spec.ts'],
+    rules: { '@typescript-eslint/no-explicit-any': 'off' },
+  },
+);

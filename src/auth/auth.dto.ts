@@ -1,0 +1,69 @@
+import { IsEmail, IsOptional, IsString, Length, Matches, MaxLength, MinLength } from 'class-validator';
+import { Trim, TrimLower } from '../common/transforms.js';
+import { PHONE_PATTERN } from '../users/users.dto.js';
+import { UserView } from '../users/user.view.js';
+
+export class RegisterDto {
+  /** @example "marie.curie@chu-exemple.fr" */
+  @TrimLower()
+  @IsEmail({}, { message: 'email must be an email address' })
+  @MaxLength(254)
+  email: string;
+
+  /**
+   * At least 12 characters.
+   * @example "correct horse battery staple"
+   */
+  @IsString()
+  @MinLength(12)
+  @MaxLength(256)
+  password: string;
+
+  /** @example "Marie" */
+  @Trim()
+  @IsString()
+  @Length(1, 100)
+  firstname: string;
+
+  /** @example "Curie" */
+  @Trim()
+  @IsString()
+  @Length(1, 100)
+  surname: string;
+
+  /** @example "+33 1 23 45 67 89" */
+  @IsOptional()
+  @Trim()
+  @IsString()
+  @Matches(PHONE_PATTERN, { message: 'phoneNumber must be a phone number (digits, spaces, + ( ) . -)' })
+  phoneNumber?: string;
+}
+
+export class LoginDto {
+  /** @example "marie.curie@chu-exemple.fr" */
+  @TrimLower()
+  @IsString()
+  @MaxLength(254)
+  email: string;
+
+  /** @example "correct horse battery staple" */
+  @IsString()
+  @MaxLength(256)
+  password: string;
+}
+
+export class LoginAnswer {
+  /**
+   * A session JWT, to send as `Authorization: Bearer …`. Not accepted by `/api/mcp/validate`.
+   * @example "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6Ii4uLiJ9.eyJzdWIiOiIuLi4ifQ.c2lnbmF0dXJl"
+   */
+  accessToken: string;
+  /** @example "Bearer" */
+  tokenType: 'Bearer';
+  /**
+   * Seconds until the session expires.
+   * @example 3600
+   */
+  expiresIn: number;
+  user: UserView;
+}

@@ -1,0 +1,43 @@
+import { Module, type OnApplicationBootstrap, Logger } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
+import { JwtModule } from '@nestjs/jwt';
+import { PassportModule } from '@nestjs/passport';
+import type { AppConfig } from '../config/config.js';
+import { APP_CONFIG, InjectConfig } from '../config/config.module.js';
+import { UsersModule } from '../users/users.module.js';
+import { UsersService } from '../users/users.service.js';
+import { AccessGuard } from './access.guard.js';
+import { AuthController } from './auth.controller.js';
+import { AuthService } from './auth.service.js';
+import { KeyRing } from './key-ring.js';
+import { PasswordHasher } from './password-hasher.js';
+import { SessionStrategy } from './session.strategy.js';
+
+@Module({
+  imports: [UsersModule, PassportModule, JwtModule.register({})],
+  controllers: [AuthController],
+  providers: [
+    AuthService,
+    PasswordHasher,
+    SessionStrategy,
+    { provide: KeyRing, inject: [APP_CONFIG], useFactory: (config: AppConfig) => KeyRing.fromConfig(config) },
+    { provide: APP_GUARD, useClass: AccessGuard },
+  ],
+  exports: [KeyRing, PasswordHasher, AuthService],
+})
+export class AuthModule implements OnApplicationBootstrap {
+  private readonly logger = new Logger(AuthModule.name);
+
+  constructor(
+    @InjectConfig() private readonly config: AppConfig,
+    private readonly users: UsersService,
+    private readonly hasher: PasswordHasher,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    if (this.config.jwt.secretSource === 'generated') {
+      this.logger.warn(`JWT_SECRET is not set: using a generated key kept in ${this.config.dataDir}/jwt-secret (set JWT_SECRET in production)`);
+    }
+    if (this.config.admin) await this.users.ensureAdmin(this.config.admin.email, this.config.admin.password, this.hasher);
+  }
+}

@@ -1,0 +1,48 @@
+import { Injectable } from '@nestjs/common';
+import { PassportStrategy } from '@nestjs/passport';
+import { ExtractJwt, Strategy } from 'passport-jwt';
+import type { AppConfig } from '../config/config.js';
+import { InjectConfig } from '../config/config.module.js';
+import { UsersService } from '../users/users.service.js';
+import { KeyRing } from './key-ring.js';
+import type { Principal } from './principal.js';
+
+export const SESSION_AUDIENCE = 'hospiai:session';
+export const SESSION_TOKEN_USE = 'session';
+
+interface SessionClaims {
+  sub?: unknown;
+  token_use?: unknown;
+}
+
+/**
+ * Sessions: short-lived HS256 JWTs signed with the session key, audience
+ * `hospiai:session`, `token_use: session`. The user is read again on every
+ * request, so a disabled account or a changed role takes effect at once.
+ */
+@Injectable()
+export class SessionStrategy extends PassportStrategy(Strategy, 'session') {
+  constructor(
+    @InjectConfig() config: AppConfig,
+    keys: KeyRing,
+    private readonly users: UsersService,
+  ) {
+    super({
+      jwtFromRequest: ExtractJwt.fromAuthHeaderAsBearerToken(),
+      secretOrKeyProvider: (_req: unknown, _raw: unknown, done: (err: unknown, key?: unknown) => void) =>
+        keys.session ? done(null, keys.session) : done(new Error('no session key')),
+      algorithms: ['HS256'],
+      issuer: config.jwt.issuer,
+      audience: SESSION_AUDIENCE,
+      ignoreExpiration: false,
+      jsonWebTokenOptions: { clockTolerance: 5, maxAge: `${config.jwt.sessionTtlSeconds + 5}s` },
+    } as never);
+  }
+
+  async validate(claims: SessionClaims): Promise<Principal | false> {
+    if (claims.token_use !== SESSION_TOKEN_USE || typeof claims.sub !== 'string') return false;
+    const user = await this.users.findActiveById(claims.sub);
+    if (!user) return false;
+    return { kind: 'session', userId: user.id, role: user.role, email: user.email };
+  }
+}

@@ -1,0 +1,30 @@
+/** The one shape of every error answer of the API. */
+export class ErrorBody {
+  /**
+   * What went wrong, for a person.
+   * @example "Invalid request: durationDays must not be greater than 365"
+   */
+  error: string;
+
+  /**
+   * What went wrong, for a program: a stable code.
+   * @example "validation_failed"
+   */
+  code: string;
+
+  /**
+   * The request id, also in the `X-Request-Id` header: quote it when reporting a problem.
+   * @example "req-7f3a2c"
+   */
+  requestId?: string;
+
+  /** For validation errors: each offending field and why. */
+  fields?: FieldErrorBody[];
+}
+
+export class FieldErrorBody {
+  /** @example "durationDays" */
+  field: string;
+  /** @example "durationDays must not be greater than 365" */
+  message: string;
+}

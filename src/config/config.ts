@@ -1,0 +1,186 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+
+export type NodeEnv = 'development' | 'production' | 'test';
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface AppConfig {
+  readonly nodeEnv: NodeEnv;
+  readonly port: number;
+  readonly host: string;
+  /** Unset: an embedded PostgreSQL is started under `dataDir`. */
+  readonly databaseUrl: string | undefined;
+  readonly dataDir: string;
+  readonly jwt: {
+    /** Key that signs API tokens (and, derived, sessions). */
+    readonly secret: Buffer;
+    /** Where the key came from; `generated` means it was made and kept under `dataDir`. */
+    readonly secretSource: 'env' | 'generated';
+    /** Older keys that still verify API tokens but never sign. */
+    readonly previousSecrets: readonly Buffer[];
+    readonly issuer: string;
+    readonly sessionTtlSeconds: number;
+  };
+  readonly admin: { readonly email: string; readonly password: string } | undefined;
+  readonly allowRegistration: boolean;
+  readonly auditRetentionDays: number;
+  readonly logLevel: LogLevel;
+}
+
+/** Thrown for any invalid variable; its message is one line naming the variable. */
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    problem: string,
+  ) {
+    super(`Invalid configuration: ${variable} ${problem}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+const MIN_SECRET_BYTES = 32;
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+function str(env: Env, name: string): string | undefined {
+  const v = env[name];
+  if (v === undefined) return undefined;
+  const t = v.trim();
+  return t === '' ? undefined : t;
+}
+
+function int(env: Env, name: string, def: number, min: number, max: number): number {
+  const raw = str(env, name);
+  if (raw === undefined) return def;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `must be a whole number from ${min} to ${max} (got "${raw}")`);
+  const n = Number(raw);
+  if (n < min || n > max) throw new ConfigError(name, `must be a whole number from ${min} to ${max} (got ${n})`);
+  return n;
+}
+
+function bool(env: Env, name: string, def: boolean): boolean {
+  const raw = str(env, name);
+  if (raw === undefined) return def;
+  const v = raw.toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(v)) return true;
+  if (['false', '0', 'no', 'off'].includes(v)) return false;
+  throw new ConfigError(name, `must be true or false (got "${raw}")`);
+}
+
+/** A key is weak when it is short or made of very few distinct characters. */
+function checkSecret(name: string, secret: string, production: boolean): Buffer {
+  const buf = Buffer.from(secret, 'utf8');
+  if (buf.length < MIN_SECRET_BYTES) {
+    throw new ConfigError(name, `must be at least ${MIN_SECRET_BYTES} bytes (got ${buf.length})`);
+  }
+  if (production && new Set(secret).size < 10) {
+    throw new ConfigError(name, 'is too weak: use a random value, e.g. `openssl rand -base64 48`');
+  }
+  return buf;
+}
+
+/**
+ * Reads the JWT key kept under the data folder, creating it on first use.
+ * Only used outside production, when JWT_SECRET is unset.
+ */
+function keptSecret(dataDir: string): Buffer {
+  const file = join(dataDir, 'jwt-secret');
+  if (existsSync(file)) {
+    const kept = readFileSync(file, 'utf8').trim();
+    if (Buffer.byteLength(kept) >= MIN_SECRET_BYTES) return Buffer.from(kept, 'utf8');
+  }
+  mkdirSync(dataDir, { recursive: true });
+  const fresh = randomBytes(48).toString('base64url');
+  writeFileSync(file, fresh + '\n', { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return Buffer.from(fresh, 'utf8');
+}
+
+/**
+ * Validates the environment once, at start, into a typed object. Nothing
+ * else in the service reads `process.env`.
+ */
+export function loadConfig(env: Env, cwd: string = process.cwd()): AppConfig {
+  const nodeEnvRaw = str(env, 'NODE_ENV') ?? 'development';
+  if (!['development', 'production', 'test'].includes(nodeEnvRaw)) {
+    throw new ConfigError('NODE_ENV', `must be development, production or test (got "${nodeEnvRaw}")`);
+  }
+  const nodeEnv = nodeEnvRaw as NodeEnv;
+  const production = nodeEnv === 'production';
+
+  const port = int(env, 'PORT', 3000, 0, 65535);
+  const host = str(env, 'HOST') ?? '127.0.0.1';
+
+  const databaseUrl = str(env, 'DATABASE_URL');
+  if (databaseUrl !== undefined) {
+    let url: URL;
+    try {
+      url = new URL(databaseUrl);
+    } catch {
+      throw new ConfigError('DATABASE_URL', 'must be a URL such as postgres://user:password@host:5432/db');
+    }
+    if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+      throw new ConfigError('DATABASE_URL', `must start with postgres:// or postgresql:// (got "${url.protocol}//")`);
+    }
+  }
+
+  const dataDirRaw = str(env, 'DATA_DIR') ?? '.data';
+  const dataDir = isAbsolute(dataDirRaw) ? dataDirRaw : resolve(cwd, dataDirRaw);
+
+  const secretRaw = str(env, 'JWT_SECRET');
+  let secret: Buffer;
+  let secretSource: 'env' | 'generated';
+  if (secretRaw !== undefined) {
+    secret = checkSecret('JWT_SECRET', secretRaw, production);
+    secretSource = 'env';
+  } else if (production) {
+    throw new ConfigError('JWT_SECRET', `is required in production (at least ${MIN_SECRET_BYTES} random bytes)`);
+  } else {
+    secret = keptSecret(dataDir);
+    secretSource = 'generated';
+  }
+
+  const previousSecrets = (str(env, 'JWT_PREVIOUS_SECRETS') ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+    .map((s) => checkSecret('JWT_PREVIOUS_SECRETS', s, production));
+
+  const issuer = str(env, 'JWT_ISSUER') ?? 'hospiai';
+  if (issuer.length > 200) throw new ConfigError('JWT_ISSUER', 'must be at most 200 characters');
+
+  const sessionTtlSeconds = int(env, 'SESSION_TTL_SECONDS', 3600, 60, 86400);
+
+  const adminEmail = str(env, 'ADMIN_EMAIL');
+  const adminPassword = str(env, 'ADMIN_PASSWORD');
+  let admin: AppConfig['admin'];
+  if (adminEmail !== undefined || adminPassword !== undefined) {
+    if (adminEmail === undefined) throw new ConfigError('ADMIN_EMAIL', 'is required when ADMIN_PASSWORD is set');
+    if (adminPassword === undefined) throw new ConfigError('ADMIN_PASSWORD', 'is required when ADMIN_EMAIL is set');
+    if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(adminEmail) || adminEmail.length > 254) {
+      throw new ConfigError('ADMIN_EMAIL', 'must be an email address');
+    }
+    if (adminPassword.length < 12) throw new ConfigError('ADMIN_PASSWORD', 'must be at least 12 characters');
+    admin = { email: adminEmail.toLowerCase(), password: adminPassword };
+  }
+
+  const logLevelRaw = (str(env, 'LOG_LEVEL') ?? 'info').toLowerCase();
+  if (!LOG_LEVELS.includes(logLevelRaw as LogLevel)) {
+    throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')} (got "${logLevelRaw}")`);
+  }
+
+  return {
+    nodeEnv,
+    port,
+    host,
+    databaseUrl,
+    dataDir,
+    jwt: { secret, secretSource, previousSecrets, issuer, sessionTtlSeconds },
+    admin,
+    allowRegistration: bool(env, 'ALLOW_REGISTRATION', true),
+    auditRetentionDays: int(env, 'AUDIT_RETENTION_DAYS', 365, 1, 36500),
+    logLevel: logLevelRaw as LogLevel,
+  };
+}

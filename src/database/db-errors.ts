@@ -1,0 +1,44 @@
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  '57P01', // admin_shutdown
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now
+  '08000', // connection_exception
+  '08001',
+  '08003',
+  '08006',
+  '53300', // too_many_connections
+]);
+
+const UNAVAILABLE_MESSAGES = [
+  'Connection terminated',
+  'connection timeout',
+  'timeout exceeded when trying to connect',
+  'Client has encountered a connection error',
+  'Connection is not established',
+  'the database system is starting up',
+  'the database system is shutting down',
+];
+
+/** True when an error means the database cannot be reached right now (as opposed to a bad query). */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  let e: unknown = err;
+  for (let depth = 0; e && typeof e === 'object' && depth < 4; depth++) {
+    const o = e as { code?: unknown; message?: unknown; driverError?: unknown; cause?: unknown };
+    if (typeof o.code === 'string' && UNAVAILABLE_CODES.has(o.code)) return true;
+    if (typeof o.message === 'string' && UNAVAILABLE_MESSAGES.some((m) => (o.message as string).includes(m))) return true;
+    e = o.driverError ?? o.cause;
+  }
+  return false;
+}
+
+/** PostgreSQL unique_violation. */
+export function isUniqueViolation(err: unknown): boolean {
+  const o = err as { code?: unknown; driverError?: { code?: unknown } };
+  return o?.code === '23505' || o?.driverError?.code === '23505';
+}

@@ -1,0 +1,4 @@
+import { User } from '../users/user.entity.js';
+
+/** Every entity of the service, for the DataSource. */
+export const ENTITIES = [User];

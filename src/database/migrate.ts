@@ -1,0 +1,26 @@
+// `npm run migration:run`: applies pending migrations to DATABASE_URL, or to
+// the embedded PostgreSQL (started for the occasion when it is not running).
+import 'reflect-metadata';
+import { DataSource } from 'typeorm';
+import { ConfigError, loadConfig } from '../config/config.js';
+import { dataSourceOptions } from './data-source-options.js';
+import { resolveDatabase } from './database-url.js';
+
+async function main(): Promise<void> {
+  const config = loadConfig(process.env);
+  const db = await resolveDatabase(config, (m) => process.stderr.write(`${m}\n`));
+  const ds = new DataSource(dataSourceOptions(db.url, { poolSize: 2, applicationName: 'hospiai-migrate' }));
+  try {
+    await ds.initialize();
+    const applied = await ds.runMigrations({ transaction: 'each' });
+    process.stderr.write(applied.length ? applied.map((m) => `applied ${m.name}\n`).join('') : 'no pending migration\n');
+  } finally {
+    await ds.destroy().catch(() => undefined);
+    await db.embedded?.stop();
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof ConfigError ? err.message : `migration failed: ${err instanceof Error ? err.message : String(err)}`}\n`);
+  process.exit(1);
+});

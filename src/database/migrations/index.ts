@@ -1,0 +1,4 @@
+import { CreateUsers1795670000000 } from './1795670000000-CreateUsers.js';
+
+/** Every migration, in order. New migrations are added here (see README, "Migrations"). */
+export const MIGRATIONS = [CreateUsers1795670000000];

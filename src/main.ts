@@ -1,0 +1,62 @@
+import 'reflect-metadata';
+import { createApp } from './app.js';
+import { createPino } from './common/logger.js';
+import { ConfigError, loadConfig, type AppConfig } from './config/config.js';
+import { resolveDatabase } from './database/database-url.js';
+
+const SHUTDOWN_TIMEOUT_MS = 25_000;
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  let config: AppConfig;
+  try {
+    config = loadConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  const log = createPino(config);
+  const db = await resolveDatabase(config, (m) => log.info({ context: 'EmbeddedPostgres' }, m));
+  const app = await createApp({ config, databaseUrl: db.url });
+  await app.listen({ port: config.port, host: config.host });
+
+  const address = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
+  log.info(
+    { startupMs: Date.now() - started, database: db.embedded ? `embedded (127.0.0.1:${db.embedded.port})` : 'DATABASE_URL' },
+    `HospiAI listening on ${address} — API docs at ${address}/api/docs`,
+  );
+
+  let stopping = false;
+  const shutdown = (signal: NodeJS.Signals): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down: no new connections, finishing requests in flight');
+    const force = setTimeout(() => {
+      log.error('shutdown took too long: exiting');
+      process.exit(1);
+    }, SHUTDOWN_TIMEOUT_MS);
+    force.unref();
+    void (async () => {
+      try {
+        await app.close();
+        await db.embedded?.stop();
+        log.info('stopped');
+        log.flush();
+        process.exit(0);
+      } catch (err) {
+        log.error({ err }, 'error during shutdown');
+        process.exit(1);
+      }
+    })();
+  };
+  process.once('SIGTERM', shutdown);
+  process.once('SIGINT', shutdown);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`HospiAI failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

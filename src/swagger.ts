@@ -1,0 +1,40 @@
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
+import { API_TOKEN_SCHEME, SESSION_SCHEME } from './auth/access.decorator.js';
+
+let metadataLoaded = false;
+
+/** Builds the OpenAPI document from the routes, the DTOs (plugin metadata) and the access decorators. */
+export async function buildOpenApi(app: NestFastifyApplication): Promise<OpenAPIObject> {
+  if (!metadataLoaded) {
+    await SwaggerModule.loadPluginMetadata(async () => (await import('./metadata.js')).default());
+    metadataLoaded = true;
+  }
+  const config = new DocumentBuilder()
+    .setTitle('HospiAI token service')
+    .setDescription(
+      [
+        'Scoped API tokens for hospital staff, validated by MCP servers on every request.',
+        '',
+        '- **Sessions** (`session`): log in with `POST /api/auth/login`, send the `accessToken` as `Authorization: Bearer …`.',
+        '- **API tokens** (`apiToken`): created with `POST /api/tokens`, shown once; MCP servers check them with `POST /api/mcp/validate`.',
+        '',
+        'Every error answer has the shape `{error, code, requestId}` (validation errors add `fields`); the request id is also in the `X-Request-Id` header.',
+        'Each route lists who may call it in `x-access`.',
+      ].join('\n'),
+    )
+    .setVersion('1.0')
+    .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'Session JWT from POST /api/auth/login' }, SESSION_SCHEME)
+    .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'API token from POST /api/tokens' }, API_TOKEN_SCHEME)
+    .build();
+  return SwaggerModule.createDocument(app, config, { operationIdFactory: (controllerKey, methodKey) => `${controllerKey.replace(/Controller$/, '')}_${methodKey}` });
+}
+
+export async function setupSwagger(app: NestFastifyApplication): Promise<void> {
+  const document = await buildOpenApi(app);
+  SwaggerModule.setup('api/docs', app, document, {
+    jsonDocumentUrl: 'api/docs-json',
+    yamlDocumentUrl: 'api/docs-yaml',
+    customSiteTitle: 'HospiAI API',
+  });
+}

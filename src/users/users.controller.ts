@@ -1,0 +1,62 @@
+import { Body, Controller, Get, Param, ParseUUIDPipe, Patch, Query } from '@nestjs/common';
+import { ApiBadRequestResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Access } from '../auth/access.decorator.js';
+import { CurrentPrincipal, type Principal } from '../auth/principal.js';
+import { AppError } from '../common/app-error.js';
+import { ErrorBody } from '../common/error-body.dto.js';
+import { AdminUpdateUserDto, ListUsersQuery, UpdateProfileDto } from './users.dto.js';
+import { AdminUserEnvelope, toAdminUserView, toUserView, UserEnvelope, UserPage } from './user.view.js';
+import { UsersService } from './users.service.js';
+
+const uuidPipe = new ParseUUIDPipe({
+  exceptionFactory: () => AppError.badRequest('Invalid request: id must be a UUID', [{ field: 'id', message: 'id must be a UUID' }]),
+});
+
+@ApiTags('users')
+@Controller('api/users')
+export class UsersController {
+  constructor(private readonly users: UsersService) {}
+
+  @Get('me')
+  @Access.session()
+  @ApiOperation({ summary: 'The logged-in user' })
+  @ApiOkResponse({ type: UserEnvelope })
+  async me(@CurrentPrincipal() p: Principal): Promise<UserEnvelope> {
+    return { user: toUserView(await this.users.getById(p.userId)) };
+  }
+
+  @Patch('me')
+  @Access.session()
+  @ApiOperation({ summary: 'Update my profile; profileCompletedAt is set the first time it is complete' })
+  @ApiOkResponse({ type: UserEnvelope })
+  @ApiBadRequestResponse({ type: ErrorBody })
+  async updateMe(@CurrentPrincipal() p: Principal, @Body() dto: UpdateProfileDto): Promise<UserEnvelope> {
+    const { user } = await this.users.updateProfile(p.userId, dto);
+    return { user: toUserView(user) };
+  }
+
+  @Get()
+  @Access({ roles: ['admin'] })
+  @ApiOperation({ summary: 'List users, newest first (admin)' })
+  @ApiOkResponse({ type: UserPage })
+  @ApiBadRequestResponse({ type: ErrorBody })
+  async list(@Query() q: ListUsersQuery): Promise<UserPage> {
+    const page = await this.users.list(q.limit ?? 50, q.cursor);
+    return { items: page.items.map(toAdminUserView), nextCursor: page.nextCursor };
+  }
+
+  @Patch(':id')
+  @Access({ roles: ['admin'] })
+  @ApiOperation({ summary: "Change a user's role or disable/enable the account (admin); a disabled user's tokens stop validating at once" })
+  @ApiOkResponse({ type: AdminUserEnvelope })
+  @ApiBadRequestResponse({ type: ErrorBody })
+  @ApiNotFoundResponse({ type: ErrorBody, example: { error: 'User not found', code: 'not_found', requestId: 'req-7f3a2c' } })
+  async update(
+    @CurrentPrincipal() p: Principal,
+    @Param('id', uuidPipe) id: string,
+    @Body() dto: AdminUpdateUserDto,
+  ): Promise<AdminUserEnvelope> {
+    const { user } = await this.users.adminUpdate(p.userId, id, dto);
+    return { user: toAdminUserView(user) };
+  }
+}

@@ -1,0 +1,179 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import type { Repository } from 'typeorm';
+import { AppError, ErrorCode } from '../common/app-error.js';
+import { isUniqueViolation } from '../database/db-errors.js';
+import type { Role } from './user.entity.js';
+import { User } from './user.entity.js';
+
+export interface NewUser {
+  email: string;
+  passwordHash: string;
+  firstname: string;
+  surname: string;
+  phoneNumber?: string | null;
+  role?: Role;
+}
+
+export interface ProfileChange {
+  firstname?: string;
+  surname?: string;
+  phoneNumber?: string;
+}
+
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
+function encodeCursor(ts: string, id: string): string {
+  return Buffer.from(`${ts}|${id}`, 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: string): { ts: string; id: string } {
+  const raw = Buffer.from(cursor, 'base64url').toString('utf8');
+  const sep = raw.lastIndexOf('|');
+  const ts = raw.slice(0, sep);
+  const id = raw.slice(sep + 1);
+  if (sep < 0 || Number.isNaN(Date.parse(ts)) || !/^[0-9a-f-]{36}$/i.test(id)) {
+    throw AppError.badRequest('Invalid request: cursor is not a cursor returned by this API', [
+      { field: 'cursor', message: 'cursor is not valid' },
+    ]);
+  }
+  return { ts, id };
+}
+
+function profileComplete(u: Pick<User, 'firstname' | 'surname' | 'phoneNumber'>): boolean {
+  return Boolean(u.firstname && u.surname && u.phoneNumber);
+}
+
+@Injectable()
+export class UsersService {
+  private readonly logger = new Logger(UsersService.name);
+
+  constructor(@InjectRepository(User) private readonly repo: Repository<User>) {}
+
+  async create(input: NewUser): Promise<User> {
+    const now = new Date();
+    const entity = this.repo.create({
+      email: input.email.toLowerCase(),
+      passwordHash: input.passwordHash,
+      firstname: input.firstname,
+      surname: input.surname,
+      phoneNumber: input.phoneNumber ?? null,
+      role: input.role ?? 'user',
+      profileCompletedAt: null,
+      disabledAt: null,
+    });
+    if (profileComplete(entity)) entity.profileCompletedAt = now;
+    try {
+      return await this.repo.save(entity);
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new AppError(409, ErrorCode.EmailTaken, 'An account with this email already exists');
+      throw err;
+    }
+  }
+
+  /** The user with its password hash, for login. */
+  findByEmailWithPassword(email: string): Promise<User | null> {
+    return this.repo
+      .createQueryBuilder('u')
+      .addSelect('u.passwordHash')
+      .where('u.email = :email', { email: email.toLowerCase() })
+      .getOne();
+  }
+
+  findById(id: string): Promise<User | null> {
+    return this.repo.findOneBy({ id });
+  }
+
+  /** The user if it exists and is not disabled. */
+  async findActiveById(id: string): Promise<User | null> {
+    const user = await this.repo.findOneBy({ id });
+    return user && user.disabledAt === null ? user : null;
+  }
+
+  async getById(id: string): Promise<User> {
+    const user = await this.findById(id);
+    if (!user) throw AppError.notFound('User');
+    return user;
+  }
+
+  async updateProfile(id: string, change: ProfileChange): Promise<{ user: User; changed: string[] }> {
+    const user = await this.getById(id);
+    const changed: string[] = [];
+    for (const key of ['firstname', 'surname', 'phoneNumber'] as const) {
+      const value = change[key];
+      if (value !== undefined && value !== user[key]) {
+        user[key] = value;
+        changed.push(key);
+      }
+    }
+    if (!user.profileCompletedAt && profileComplete(user)) {
+      user.profileCompletedAt = new Date();
+      changed.push('profileCompletedAt');
+    }
+    if (changed.length > 0) await this.repo.save(user);
+    return { user, changed };
+  }
+
+  async adminUpdate(
+    actorId: string,
+    id: string,
+    change: { role?: Role; disabled?: boolean },
+  ): Promise<{ user: User; changed: string[] }> {
+    const user = await this.getById(id);
+    if (id === actorId && ((change.role && change.role !== 'admin') || change.disabled === true)) {
+      throw AppError.badRequest('Invalid request: an admin cannot demote or disable their own account', [
+        { field: change.disabled === true ? 'disabled' : 'role', message: 'cannot be applied to your own account' },
+      ]);
+    }
+    const changed: string[] = [];
+    if (change.role !== undefined && change.role !== user.role) {
+      user.role = change.role;
+      changed.push('role');
+    }
+    if (change.disabled !== undefined && change.disabled !== (user.disabledAt !== null)) {
+      user.disabledAt = change.disabled ? new Date() : null;
+      changed.push('disabled');
+    }
+    if (changed.length > 0) await this.repo.save(user);
+    return { user, changed };
+  }
+
+  /** Newest first, keyset-paginated on (created_at, id). */
+  async list(limit = 50, cursor?: string): Promise<Page<User>> {
+    const qb = this.repo
+      .createQueryBuilder('u')
+      .addSelect(`to_char(u.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`, 'cursor_ts')
+      .orderBy('u.created_at', 'DESC')
+      .addOrderBy('u.id', 'DESC')
+      .limit(limit + 1);
+    if (cursor) {
+      const c = decodeCursor(cursor);
+      qb.where('(u.created_at, u.id) < (:ts::timestamptz, :id::uuid)', c);
+    }
+    const { entities, raw } = await qb.getRawAndEntities<{ cursor_ts: string }>();
+    const items = entities.slice(0, limit);
+    const last = items.length === limit && entities.length > limit ? raw[limit - 1] : undefined;
+    return { items, nextCursor: last ? encodeCursor(last.cursor_ts, items[limit - 1].id) : null };
+  }
+
+  /** Makes sure the configured admin exists, is an enabled admin, and has the configured password. */
+  async ensureAdmin(email: string, password: string, hasher: { hash(p: string): Promise<string>; verify(h: string | undefined, p: string): Promise<boolean> }): Promise<void> {
+    const existing = await this.findByEmailWithPassword(email);
+    if (!existing) {
+      await this.create({ email, passwordHash: await hasher.hash(password), firstname: 'Admin', surname: 'HospiAI', role: 'admin' });
+      this.logger.log(`admin account ${email} created`);
+      return;
+    }
+    const updates: Partial<User> = {};
+    if (existing.role !== 'admin') updates.role = 'admin';
+    if (existing.disabledAt !== null) updates.disabledAt = null;
+    if (!(await hasher.verify(existing.passwordHash, password))) updates.passwordHash = await hasher.hash(password);
+    if (Object.keys(updates).length > 0) {
+      await this.repo.update({ id: existing.id }, updates);
+      this.logger.log(`admin account ${email} updated (${Object.keys(updates).map((k) => (k === 'passwordHash' ? 'password' : k)).join(', ')})`);
+    }
+  }
+}
