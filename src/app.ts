@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { DestinationStream } from 'pino';
+import secureJson from 'secure-json-parse';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -42,6 +43,8 @@ export async function createApp({ config, databaseUrl, logDestination }: CreateA
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot({ config, databaseUrl }), adapter, {
     logger: new PinoLoggerService(log),
     abortOnError: false,
+    // JSON bodies are parsed by the parser registered below.
+    bodyParser: false,
   });
 
   const fastify = app.getHttpAdapter().getInstance();
@@ -56,6 +59,18 @@ export async function createApp({ config, databaseUrl, logDestination }: CreateA
     const route = req.routeOptions?.url ?? 'unmatched';
     metrics.observe(req.method, route, reply.statusCode, seconds);
     req.log.info({ method: req.method, route, status: reply.statusCode, ms: Math.round(seconds * 1e4) / 10 }, 'request');
+  });
+  // JSON bodies: an empty body with a JSON content type is no body (curl -H 'Content-Type: application/json'
+  // without -d is common); prototype-poisoning keys are refused.
+  fastify.removeContentTypeParser('application/json');
+  fastify.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: BODY_LIMIT }, (_req, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (text.trim() === '') return done(null, undefined);
+    try {
+      done(null, secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' }));
+    } catch {
+      done(Object.assign(new SyntaxError('invalid JSON body'), { statusCode: 400, code: 'FST_ERR_CTP_INVALID_JSON_BODY' }), undefined);
+    }
   });
   // Errors raised by Fastify before a route handler runs (broken JSON, body too large, wrong media type).
   fastify.setErrorHandler((err: unknown, req: FastifyRequest, reply: FastifyReply) => {

@@ -1,8 +1,9 @@
-import { ExecutionContext, Injectable, Logger } from '@nestjs/common';
+import { ExecutionContext, Injectable, Logger, Optional } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { AuthGuard } from '@nestjs/passport';
 import { AppError } from '../common/app-error.js';
 import { ACCESS_RULE } from './access.decorator.js';
+import { ApiTokenAuthenticator } from './api-token-authenticator.js';
 import { isAllowed, type AccessRule } from './access.policy.js';
 import type { Principal } from './principal.js';
 
@@ -14,7 +15,10 @@ import type { Principal } from './principal.js';
 export class AccessGuard extends AuthGuard('session') {
   private readonly logger = new Logger(AccessGuard.name);
 
-  constructor(private readonly reflector: Reflector) {
+  constructor(
+    private readonly reflector: Reflector,
+    @Optional() private readonly apiTokens?: ApiTokenAuthenticator,
+  ) {
     super();
   }
 
@@ -29,8 +33,15 @@ export class AccessGuard extends AuthGuard('session') {
     }
     if (rule.public) return true;
 
-    await super.canActivate(context);
-    const principal = context.switchToHttp().getRequest<{ user?: Principal }>().user;
+    const request = context.switchToHttp().getRequest<{ user?: Principal; headers: Record<string, unknown> }>();
+    const bearer = bearerOf(request.headers.authorization);
+    if (rule.scopes?.length && bearer && this.apiTokens && !isSessionToken(bearer)) {
+      // Only routes that declare scopes accept API tokens; everywhere else a token fails as a session would.
+      request.user = await this.apiTokens.authenticate(bearer);
+    } else {
+      await super.canActivate(context);
+    }
+    const principal = request.user;
     if (!principal) throw AppError.unauthorized();
     if (!isAllowed(rule, principal)) throw AppError.forbidden();
     return true;
@@ -40,5 +51,23 @@ export class AccessGuard extends AuthGuard('session') {
   override handleRequest<T>(err: unknown, user: T): T {
     if (err || !user) throw AppError.unauthorized();
     return user;
+  }
+}
+
+function bearerOf(header: unknown): string | undefined {
+  if (typeof header !== 'string') return undefined;
+  const m = /^bearer[ \t]+([^\s]+)[ \t]*$/i.exec(header);
+  return m?.[1];
+}
+
+/** Sessions name their key `session-…` in the JWT header. */
+function isSessionToken(token: string): boolean {
+  const dot = token.indexOf('.');
+  if (dot <= 0 || dot > 1024) return false;
+  try {
+    const header = JSON.parse(Buffer.from(token.slice(0, dot), 'base64url').toString('utf8')) as { kid?: unknown };
+    return typeof header.kid === 'string' && header.kid.startsWith('session-');
+  } catch {
+    return false;
   }
 }

@@ -1,7 +1,7 @@
 import { Body, Controller, HttpCode, Post } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiConflictResponse, ApiCreatedResponse, ApiForbiddenResponse, ApiOkResponse, ApiOperation, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
-import { AppError, ErrorCode } from '../common/app-error.js';
 import { ErrorBody } from '../common/error-body.dto.js';
+import { ReqContext, type RequestContext } from '../common/request-context.js';
 import { toUserView, UserEnvelope } from '../users/user.view.js';
 import { Public } from './access.decorator.js';
 import { LoginAnswer, LoginDto, RegisterDto } from './auth.dto.js';
@@ -39,8 +39,8 @@ export class AuthController {
   })
   @ApiConflictResponse({ type: ErrorBody, example: { error: 'An account with this email already exists', code: 'email_taken', requestId: 'req-7f3a2c' } })
   @ApiForbiddenResponse({ type: ErrorBody, example: { error: 'Registration is closed: ask an administrator for an account', code: 'registration_closed', requestId: 'req-7f3a2c' } })
-  async register(@Body() dto: RegisterDto): Promise<UserEnvelope> {
-    const user = await this.auth.register(dto);
+  async register(@Body() dto: RegisterDto, @ReqContext() ctx: RequestContext): Promise<UserEnvelope> {
+    const user = await this.auth.register(dto, ctx);
     return { user: toUserView(user) };
   }
 
@@ -54,9 +54,8 @@ export class AuthController {
   })
   @ApiUnauthorizedResponse({ type: ErrorBody, example: { error: INVALID_CREDENTIALS, code: 'invalid_credentials', requestId: 'req-7f3a2c' } })
   @ApiBadRequestResponse({ type: ErrorBody, description: 'Missing or malformed fields' })
-  async login(@Body() dto: LoginDto): Promise<LoginAnswer> {
-    const result = await this.auth.login(dto.email, dto.password);
-    if ('failure' in result) throw new AppError(401, ErrorCode.InvalidCredentials, INVALID_CREDENTIALS);
+  async login(@Body() dto: LoginDto, @ReqContext() ctx: RequestContext): Promise<LoginAnswer> {
+    const result = await this.auth.login(dto.email, dto.password, ctx);
     return { accessToken: result.accessToken, tokenType: 'Bearer', expiresIn: result.expiresIn, user: toUserView(result.user) };
   }
 }

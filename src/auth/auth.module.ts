@@ -1,12 +1,11 @@
 import { Module, type OnApplicationBootstrap, Logger } from '@nestjs/common';
-import { APP_GUARD } from '@nestjs/core';
 import { JwtModule } from '@nestjs/jwt';
 import { PassportModule } from '@nestjs/passport';
 import type { AppConfig } from '../config/config.js';
 import { APP_CONFIG, InjectConfig } from '../config/config.module.js';
+import { AuditModule } from '../audit/audit.module.js';
 import { UsersModule } from '../users/users.module.js';
 import { UsersService } from '../users/users.service.js';
-import { AccessGuard } from './access.guard.js';
 import { AuthController } from './auth.controller.js';
 import { AuthService } from './auth.service.js';
 import { KeyRing } from './key-ring.js';
@@ -14,14 +13,13 @@ import { PasswordHasher } from './password-hasher.js';
 import { SessionStrategy } from './session.strategy.js';
 
 @Module({
-  imports: [UsersModule, PassportModule, JwtModule.register({})],
+  imports: [UsersModule, AuditModule, PassportModule, JwtModule.register({})],
   controllers: [AuthController],
   providers: [
     AuthService,
     PasswordHasher,
     SessionStrategy,
     { provide: KeyRing, inject: [APP_CONFIG], useFactory: (config: AppConfig) => KeyRing.fromConfig(config) },
-    { provide: APP_GUARD, useClass: AccessGuard },
   ],
   exports: [KeyRing, PasswordHasher, AuthService],
 })

@@ -2,7 +2,9 @@ import { Injectable } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
 import type { AppConfig } from '../config/config.js';
 import { InjectConfig } from '../config/config.module.js';
+import { AuditWriter } from '../audit/audit.writer.js';
 import { AppError, ErrorCode } from '../common/app-error.js';
+import type { RequestContext } from '../common/request-context.js';
 import type { User } from '../users/user.entity.js';
 import { UsersService } from '../users/users.service.js';
 import type { RegisterDto } from './auth.dto.js';
@@ -20,31 +22,48 @@ export class AuthService {
     private readonly hasher: PasswordHasher,
     private readonly jwt: JwtService,
     private readonly keys: KeyRing,
+    private readonly audit: AuditWriter,
   ) {}
 
-  async register(dto: RegisterDto): Promise<User> {
+  async register(dto: RegisterDto, ctx: RequestContext): Promise<User> {
     if (!this.config.allowRegistration) {
       throw new AppError(403, ErrorCode.RegistrationClosed, 'Registration is closed: ask an administrator for an account');
     }
-    return this.users.create({
-      email: dto.email,
-      passwordHash: await this.hasher.hash(dto.password),
-      firstname: dto.firstname,
-      surname: dto.surname,
-      phoneNumber: dto.phoneNumber ?? null,
-    });
+    let user: User;
+    try {
+      user = await this.users.create({
+        email: dto.email,
+        passwordHash: await this.hasher.hash(dto.password),
+        firstname: dto.firstname,
+        surname: dto.surname,
+        phoneNumber: dto.phoneNumber ?? null,
+      });
+    } catch (err) {
+      if (err instanceof AppError && err.code === ErrorCode.EmailTaken) {
+        await this.audit.record({ type: 'auth.register', outcome: 'failure', ...ctx, details: { email: dto.email, reason: 'email_taken' } });
+      }
+      throw err;
+    }
+    await this.audit.record({ type: 'auth.register', outcome: 'success', actorUserId: user.id, ...ctx, details: { email: user.email } });
+    return user;
   }
 
   /**
    * Checks credentials. Unknown email, wrong password and disabled account
    * give the same error, after the same Argon2 work.
    */
-  async login(email: string, password: string): Promise<{ user: User; accessToken: string; expiresIn: number } | { user: User | null; failure: 'unknown_email' | 'wrong_password' | 'disabled' }> {
+  async login(email: string, password: string, ctx: RequestContext): Promise<{ user: User; accessToken: string; expiresIn: number }> {
     const found = await this.users.findByEmailWithPassword(email);
     const ok = await this.hasher.verify(found?.passwordHash, password);
-    if (!found) return { user: null, failure: 'unknown_email' };
-    if (!ok) return { user: found, failure: 'wrong_password' };
-    if (found.disabledAt !== null) return { user: found, failure: 'disabled' };
+    const failure = !found ? 'unknown_email' : !ok ? 'wrong_password' : found.disabledAt !== null ? 'disabled' : undefined;
+    await this.audit.record({
+      type: 'auth.login',
+      outcome: failure ? 'failure' : 'success',
+      actorUserId: found?.id ?? null,
+      ...ctx,
+      details: failure ? { email, reason: failure } : { email },
+    });
+    if (failure || !found) throw new AppError(401, ErrorCode.InvalidCredentials, INVALID_CREDENTIALS);
     return { user: found, ...this.issueSession(found) };
   }
 

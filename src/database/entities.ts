@@ -1,4 +1,5 @@
+import { ApiToken } from '../tokens/api-token.entity.js';
 import { User } from '../users/user.entity.js';
 
 /** Every entity of the service, for the DataSource. */
-export const ENTITIES = [User];
+export const ENTITIES = [User, ApiToken];

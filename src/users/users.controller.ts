@@ -2,8 +2,10 @@ import { Body, Controller, Get, Param, ParseUUIDPipe, Patch, Query } from '@nest
 import { ApiBadRequestResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Access } from '../auth/access.decorator.js';
 import { CurrentPrincipal, type Principal } from '../auth/principal.js';
+import { AuditWriter } from '../audit/audit.writer.js';
 import { AppError } from '../common/app-error.js';
 import { ErrorBody } from '../common/error-body.dto.js';
+import { ReqContext, type RequestContext } from '../common/request-context.js';
 import { AdminUpdateUserDto, ListUsersQuery, UpdateProfileDto } from './users.dto.js';
 import { AdminUserEnvelope, toAdminUserView, toUserView, UserEnvelope, UserPage } from './user.view.js';
 import { UsersService } from './users.service.js';
@@ -15,7 +17,10 @@ const uuidPipe = new ParseUUIDPipe({
 @ApiTags('users')
 @Controller('api/users')
 export class UsersController {
-  constructor(private readonly users: UsersService) {}
+  constructor(
+    private readonly users: UsersService,
+    private readonly audit: AuditWriter,
+  ) {}
 
   @Get('me')
   @Access.session()
@@ -30,8 +35,11 @@ export class UsersController {
   @ApiOperation({ summary: 'Update my profile; profileCompletedAt is set the first time it is complete' })
   @ApiOkResponse({ type: UserEnvelope })
   @ApiBadRequestResponse({ type: ErrorBody })
-  async updateMe(@CurrentPrincipal() p: Principal, @Body() dto: UpdateProfileDto): Promise<UserEnvelope> {
-    const { user } = await this.users.updateProfile(p.userId, dto);
+  async updateMe(@CurrentPrincipal() p: Principal, @Body() dto: UpdateProfileDto, @ReqContext() ctx: RequestContext): Promise<UserEnvelope> {
+    const { user, changed } = await this.users.updateProfile(p.userId, dto);
+    if (changed.length > 0) {
+      await this.audit.record({ type: 'user.update', outcome: 'success', actorUserId: p.userId, ...ctx, details: { targetUserId: user.id, changed } });
+    }
     return { user: toUserView(user) };
   }
 
@@ -55,8 +63,18 @@ export class UsersController {
     @CurrentPrincipal() p: Principal,
     @Param('id', uuidPipe) id: string,
     @Body() dto: AdminUpdateUserDto,
+    @ReqContext() ctx: RequestContext,
   ): Promise<AdminUserEnvelope> {
-    const { user } = await this.users.adminUpdate(p.userId, id, dto);
+    const { user, changed } = await this.users.adminUpdate(p.userId, id, dto);
+    if (changed.length > 0) {
+      await this.audit.record({
+        type: 'user.update',
+        outcome: 'success',
+        actorUserId: p.userId,
+        ...ctx,
+        details: { targetUserId: user.id, changed, role: user.role, disabled: user.disabledAt !== null },
+      });
+    }
     return { user: toAdminUserView(user) };
   }
 }

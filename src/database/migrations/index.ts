@@ -1,4 +1,5 @@
 import { CreateUsers1795670000000 } from './1795670000000-CreateUsers.js';
+import { CreateTokensAndAudit1795680000000 } from './1795680000000-CreateTokensAndAudit.js';
 
 /** Every migration, in order. New migrations are added here (see README, "Migrations"). */
-export const MIGRATIONS = [CreateUsers1795670000000];
+export const MIGRATIONS = [CreateUsers1795670000000, CreateTokensAndAudit1795680000000];

@@ -1,0 +1,11 @@
+import type { Principal } from './principal.js';
+
+/**
+ * Checks an API token presented on a route that accepts tokens (same checks
+ * as POST /api/mcp/validate). Provided by the mcp-validation module; the
+ * global guard depends on this abstraction only.
+ */
+export abstract class ApiTokenAuthenticator {
+  /** The token's principal, or throws an AppError (401, or 503 when its state cannot be checked). */
+  abstract authenticate(token: string): Promise<Extract<Principal, { kind: 'token' }>>;
+}

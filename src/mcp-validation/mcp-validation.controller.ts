@@ -1,0 +1,86 @@
+import { Body, Controller, Headers, HttpCode, Post, Res } from '@nestjs/common';
+import {
+  ApiBearerAuth,
+  ApiBody,
+  ApiExtension,
+  ApiForbiddenResponse,
+  ApiInternalServerErrorResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiServiceUnavailableResponse,
+  ApiTags,
+  ApiUnauthorizedResponse,
+  ApiBadRequestResponse,
+} from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
+import { API_TOKEN_SCHEME, Public } from '../auth/access.decorator.js';
+import { ReqContext, type RequestContext } from '../common/request-context.js';
+import { ValidateAnswerDto, ValidateErrorDto, ValidateRequestDto } from './mcp-validation.dto.js';
+import { ANSWERS, McpValidationService } from './mcp-validation.service.js';
+
+@ApiTags('mcp')
+@Controller('api/mcp')
+export class McpValidationController {
+  constructor(private readonly validation: McpValidationService) {}
+
+  @Post('validate')
+  @Public()
+  @HttpCode(200)
+  @ApiBearerAuth(API_TOKEN_SCHEME)
+  @ApiExtension('x-access', 'public (the API token to check is the Authorization bearer)')
+  @ApiOperation({
+    summary: 'Check an API token (called by MCP servers on every request)',
+    description:
+      'Send the token as `Authorization: Bearer <token>` (scheme case-insensitive). Every call is audited before it is answered; ' +
+      'a revoked token, or one whose owner is disabled, is refused from the very next call.',
+  })
+  @ApiBody({ type: ValidateRequestDto, required: false, examples: { none: { value: {} }, scopes: { value: { requiredScopes: ['write:bookings'] } } } })
+  @ApiOkResponse({
+    type: ValidateAnswerDto,
+    example: {
+      valid: true,
+      user: {
+        id: '6f1c2a8e-3b4d-4c5e-9f60-718293a4b5c6',
+        email: 'marie.curie@chu-exemple.fr',
+        firstname: 'Marie',
+        surname: 'Curie',
+        name: 'Marie Curie',
+        phoneNumber: '+33 1 23 45 67 89',
+        profileCompletedAt: '2026-11-26T08:30:00.000Z',
+      },
+      token: { id: '0b6f9a8e-5c2d-4e1f-8a7b-3c4d5e6f7a8b', name: 'Serveur FastMCP production', scopes: ['read:data'], expiresAt: '2027-02-24T09:00:00.000Z' },
+      scopes: ['read:data'],
+      exp: 1803456000,
+    },
+  })
+  @ApiUnauthorizedResponse({
+    type: ValidateErrorDto,
+    description: 'With `WWW-Authenticate: Bearer error="invalid_token"`',
+    content: {
+      'application/json': {
+        examples: {
+          invalid: { summary: 'No token, malformed, bad signature, wrong algorithm/type/issuer, session JWT', value: ANSWERS.invalid },
+          expired: { summary: 'Expired', value: ANSWERS.expired },
+          revoked: { summary: 'Revoked, unknown, owner disabled or deleted', value: ANSWERS.revoked },
+        },
+      },
+    },
+  })
+  @ApiForbiddenResponse({
+    type: ValidateErrorDto,
+    description: 'The token lacks one of requiredScopes',
+    example: { ...ANSWERS.insufficientScope, requiredScopes: ['write:bookings'], scopes: ['read:data'] },
+  })
+  @ApiBadRequestResponse({ type: ValidateErrorDto, description: 'The body is not {"requiredScopes": [...]}', example: ANSWERS.badRequest })
+  @ApiInternalServerErrorResponse({ type: ValidateErrorDto, description: 'No usable signing key', example: ANSWERS.misconfigured })
+  @ApiServiceUnavailableResponse({ type: ValidateErrorDto, description: 'The database cannot be reached; with Retry-After', example: ANSWERS.unavailable })
+  async validate(
+    @Headers('authorization') authorization: string | undefined,
+    @Body() body: unknown,
+    @ReqContext() ctx: RequestContext,
+    @Res() reply: FastifyReply,
+  ): Promise<void> {
+    const answer = await this.validation.validate(authorization, body, ctx);
+    await reply.status(answer.status).headers(answer.headers).send(answer.body);
+  }
+}

@@ -1,0 +1,62 @@
+import type { Scope } from '../../libs/scopes/src/index.js';
+
+export class ValidateRequestDto {
+  /**
+   * Scopes the token must all hold; otherwise the answer is 403 insufficient_scope.
+   * @example ["write:bookings"]
+   */
+  requiredScopes?: Scope[];
+}
+
+export class ValidatedUserDto {
+  /** @example "6f1c2a8e-3b4d-4c5e-9f60-718293a4b5c6" */
+  id: string;
+  /** @example "marie.curie@chu-exemple.fr" */
+  email: string;
+  /** @example "Marie" */
+  firstname: string;
+  /** @example "Curie" */
+  surname: string;
+  /** @example "Marie Curie" */
+  name: string;
+  /** @example "+33 1 23 45 67 89" */
+  phoneNumber: string | null;
+  /** @example "2026-11-26T08:30:00.000Z" */
+  profileCompletedAt: string | null;
+}
+
+export class ValidatedTokenDto {
+  /** @example "0b6f9a8e-5c2d-4e1f-8a7b-3c4d5e6f7a8b" */
+  id: string;
+  /** @example "Serveur FastMCP production" */
+  name: string;
+  /** @example ["read:data", "write:bookings"] */
+  scopes: Scope[];
+  /** @example "2027-02-24T09:00:00.000Z" */
+  expiresAt: string;
+}
+
+export class ValidateAnswerDto {
+  /** @example true */
+  valid: true;
+  user: ValidatedUserDto;
+  token: ValidatedTokenDto;
+  /** @example ["read:data", "write:bookings"] */
+  scopes: Scope[];
+  /**
+   * Expiry of the token, epoch seconds.
+   * @example 1803456000
+   */
+  exp: number;
+}
+
+export class ValidateErrorDto {
+  /** @example "Token invalide" */
+  error: string;
+  /** @example "invalid_token" */
+  code?: string;
+  /** With insufficient_scope: the scopes asked for. */
+  requiredScopes?: string[];
+  /** With insufficient_scope: the scopes the token holds. */
+  scopes?: string[];
+}

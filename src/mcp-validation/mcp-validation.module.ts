@@ -1,0 +1,14 @@
+import { Module } from '@nestjs/common';
+import { AuditModule } from '../audit/audit.module.js';
+import { ApiTokenAuthenticator } from '../auth/api-token-authenticator.js';
+import { TokensModule } from '../tokens/tokens.module.js';
+import { McpValidationController } from './mcp-validation.controller.js';
+import { McpValidationService } from './mcp-validation.service.js';
+
+@Module({
+  imports: [TokensModule, AuditModule],
+  controllers: [McpValidationController],
+  providers: [McpValidationService, { provide: ApiTokenAuthenticator, useExisting: McpValidationService }],
+  exports: [ApiTokenAuthenticator],
+})
+export class McpValidationModule {}

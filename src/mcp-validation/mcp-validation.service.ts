@@ -1,0 +1,218 @@
+import { performance } from 'node:perf_hooks';
+import { Injectable, Logger } from '@nestjs/common';
+import { hasAllScopes, isScope, type Scope } from '../../libs/scopes/src/index.js';
+import { AuditWriter } from '../audit/audit.writer.js';
+import type { ValidateOutcome } from '../audit/audit.types.js';
+import { ApiTokenAuthenticator } from '../auth/api-token-authenticator.js';
+import type { Principal } from '../auth/principal.js';
+import { AppError } from '../common/app-error.js';
+import type { RequestContext } from '../common/request-context.js';
+import { isDatabaseUnavailable } from '../database/db-errors.js';
+import { fingerprintOf, TokenCodec } from '../tokens/token-codec.js';
+import { TokensService, type TokenState } from '../tokens/tokens.service.js';
+
+/** The answers of API.md §4, word for word. */
+export const ANSWERS = {
+  invalid: { error: 'Token invalide', code: 'invalid_token' },
+  expired: { error: 'Token expiré', code: 'token_expired' },
+  revoked: { error: 'Token révoqué ou inexistant', code: 'token_revoked' },
+  insufficientScope: { error: 'Scope insuffisant', code: 'insufficient_scope' },
+  badRequest: { error: 'Requête invalide', code: 'invalid_request' },
+  misconfigured: { error: 'Configuration serveur invalide' },
+  unavailable: { error: 'Service indisponible' },
+} as const;
+
+const INVALID_TOKEN_HEADER = { 'WWW-Authenticate': 'Bearer error="invalid_token"' };
+const RETRY_AFTER_SECONDS = '5';
+const MAX_REQUIRED_SCOPES = 20;
+
+export interface ValidationAnswer {
+  status: number;
+  body: Record<string, unknown>;
+  headers: Record<string, string>;
+}
+
+export interface ValidBody {
+  valid: true;
+  user: {
+    id: string;
+    email: string;
+    firstname: string;
+    surname: string;
+    name: string;
+    phoneNumber: string | null;
+    profileCompletedAt: string | null;
+  };
+  token: { id: string; name: string; scopes: Scope[]; expiresAt: string };
+  scopes: Scope[];
+  exp: number;
+}
+
+/** The decision on a token, before it is audited and turned into an answer. */
+type Decision =
+  | { outcome: 'valid'; state: TokenState; exp: number }
+  | { outcome: Exclude<ValidateOutcome, 'valid' | 'error'>; reason: string; tokenId?: string; userId?: string; state?: TokenState }
+  | { outcome: 'error'; reason: 'unavailable' | 'misconfigured' };
+
+function bearerToken(header: unknown): string | undefined {
+  if (typeof header !== 'string') return undefined;
+  const m = /^bearer[ \t]+([^\s]+)[ \t]*$/i.exec(header);
+  return m?.[1];
+}
+
+/** `requiredScopes` from the optional body: a list of strings, or a reason it is not one. */
+function requiredScopesOf(body: unknown): { ok: true; scopes: string[] } | { ok: false; reason: string } {
+  if (body === undefined || body === null || body === '') return { ok: true, scopes: [] };
+  if (typeof body !== 'object' || Array.isArray(body)) return { ok: false, reason: 'body must be a JSON object' };
+  const keys = Object.keys(body);
+  if (keys.some((k) => k !== 'requiredScopes')) return { ok: false, reason: 'only requiredScopes is accepted in the body' };
+  const rs = (body as { requiredScopes?: unknown }).requiredScopes;
+  if (rs === undefined) return { ok: true, scopes: [] };
+  if (!Array.isArray(rs) || rs.length > MAX_REQUIRED_SCOPES || !rs.every((s) => typeof s === 'string' && s.length <= 100)) {
+    return { ok: false, reason: `requiredScopes must be an array of at most ${MAX_REQUIRED_SCOPES} scope names` };
+  }
+  return { ok: true, scopes: [...new Set(rs as string[])] };
+}
+
+/**
+ * POST /api/mcp/validate, top to bottom as API.md §4 reads: the bearer token,
+ * its signature and claims, its state and its owner's in the database, the
+ * required scopes; then one audit event, committed before the answer.
+ */
+@Injectable()
+export class McpValidationService implements ApiTokenAuthenticator {
+  private readonly logger = new Logger(McpValidationService.name);
+
+  constructor(
+    private readonly codec: TokenCodec,
+    private readonly tokens: TokensService,
+    private readonly audit: AuditWriter,
+  ) {}
+
+  async validate(authorization: unknown, body: unknown, ctx: RequestContext): Promise<ValidationAnswer> {
+    const started = performance.now();
+    const token = bearerToken(authorization);
+    const required = requiredScopesOf(body);
+
+    let decision: Decision;
+    if (!required.ok) {
+      decision = { outcome: 'invalid', reason: 'bad_request' };
+    } else {
+      decision = await this.decide(token);
+      if (decision.outcome === 'valid' && !hasAllScopes(required.scopes, decision.state.scopes)) {
+        decision = { outcome: 'insufficient_scope', reason: 'missing_scopes', tokenId: decision.state.id, userId: decision.state.userId, state: decision.state };
+      }
+    }
+
+    const tokenId = decision.outcome === 'valid' ? decision.state.id : decision.outcome !== 'error' ? decision.tokenId : undefined;
+    const userId = decision.outcome === 'valid' ? decision.state.userId : decision.outcome !== 'error' ? decision.userId : undefined;
+    try {
+      await this.audit.record({
+        type: 'token.validate',
+        outcome: decision.outcome,
+        actorUserId: userId ?? null,
+        tokenId: tokenId ?? null,
+        ...ctx,
+        latencyMs: performance.now() - started,
+        details: {
+          ...(decision.outcome !== 'valid' ? { reason: decision.reason } : {}),
+          ...(required.ok && required.scopes.length > 0 ? { requiredScopes: required.scopes } : {}),
+          ...(token ? { fingerprint: fingerprintOf(token).slice(0, 16) } : {}),
+        },
+      });
+    } catch (err) {
+      // No answer without its audit event.
+      this.logger.error({ err, reqId: ctx.requestId }, 'validation not audited: answering 503');
+      return this.unavailable();
+    }
+    return this.answer(decision, required.ok ? required.scopes : []);
+  }
+
+  /** For the global guard: same checks, no audit event of its own. */
+  async authenticate(token: string): Promise<Extract<Principal, { kind: 'token' }>> {
+    const d = await this.decide(token);
+    if (d.outcome === 'valid') {
+      return { kind: 'token', userId: d.state.userId, role: d.state.owner.role, tokenId: d.state.id, scopes: d.state.scopes };
+    }
+    if (d.outcome === 'error') {
+      throw d.reason === 'unavailable'
+        ? new AppError(503, 'service_unavailable', ANSWERS.unavailable.error, {}, { 'Retry-After': RETRY_AFTER_SECONDS })
+        : new AppError(500, 'server_misconfigured', ANSWERS.misconfigured.error);
+    }
+    const a = d.outcome === 'expired' ? ANSWERS.expired : d.outcome === 'revoked' ? ANSWERS.revoked : ANSWERS.invalid;
+    throw new AppError(401, a.code, a.error, {}, INVALID_TOKEN_HEADER);
+  }
+
+  private async decide(token: string | undefined): Promise<Decision> {
+    if (!this.codec.canVerify) return { outcome: 'error', reason: 'misconfigured' };
+    if (!token) return { outcome: 'invalid', reason: 'no_token' };
+
+    const verified = this.codec.verify(token);
+    if (!verified.ok) {
+      return verified.outcome === 'expired'
+        ? { outcome: 'expired', reason: 'expired', tokenId: verified.claims.jti, userId: verified.claims.sub }
+        : { outcome: 'invalid', reason: verified.reason };
+    }
+    const claims = verified.claims;
+
+    let state: TokenState | undefined;
+    try {
+      state = await this.tokens.stateOf(claims.jti);
+    } catch (err) {
+      if (isDatabaseUnavailable(err)) return { outcome: 'error', reason: 'unavailable' };
+      throw err;
+    }
+    const ids = { tokenId: claims.jti, userId: claims.sub };
+    if (!state) return { outcome: 'revoked', reason: 'unknown_token', ...ids };
+    if (state.userId !== claims.sub || state.fingerprint !== fingerprintOf(token)) return { outcome: 'invalid', reason: 'token_mismatch', ...ids };
+    if (state.revokedAt) return { outcome: 'revoked', reason: 'revoked', ...ids };
+    if (state.owner.disabled) return { outcome: 'revoked', reason: 'owner_disabled', ...ids };
+    if (state.expiresAt.getTime() <= Date.now()) return { outcome: 'expired', reason: 'expired', ...ids };
+    return { outcome: 'valid', state, exp: claims.exp };
+  }
+
+  private answer(d: Decision, required: string[]): ValidationAnswer {
+    switch (d.outcome) {
+      case 'valid': {
+        const s = d.state;
+        const body: ValidBody = {
+          valid: true,
+          user: {
+            id: s.owner.id,
+            email: s.owner.email,
+            firstname: s.owner.firstname,
+            surname: s.owner.surname,
+            name: `${s.owner.firstname} ${s.owner.surname}`.trim(),
+            phoneNumber: s.owner.phoneNumber,
+            profileCompletedAt: s.owner.profileCompletedAt ? s.owner.profileCompletedAt.toISOString() : null,
+          },
+          token: { id: s.id, name: s.name, scopes: s.scopes, expiresAt: s.expiresAt.toISOString() },
+          scopes: s.scopes,
+          exp: d.exp,
+        };
+        return { status: 200, body: body as unknown as Record<string, unknown>, headers: { 'Cache-Control': 'no-store' } };
+      }
+      case 'insufficient_scope':
+        return {
+          status: 403,
+          body: { ...ANSWERS.insufficientScope, requiredScopes: required, scopes: d.state?.scopes ?? [] },
+          // Only catalogue names go into the header: a caller's free text never does.
+          headers: { 'WWW-Authenticate': `Bearer error="insufficient_scope", scope="${required.filter(isScope).join(' ')}"` },
+        };
+      case 'expired':
+        return { status: 401, body: { ...ANSWERS.expired }, headers: INVALID_TOKEN_HEADER };
+      case 'revoked':
+        return { status: 401, body: { ...ANSWERS.revoked }, headers: INVALID_TOKEN_HEADER };
+      case 'invalid':
+        return d.reason === 'bad_request'
+          ? { status: 400, body: { ...ANSWERS.badRequest }, headers: {} }
+          : { status: 401, body: { ...ANSWERS.invalid }, headers: INVALID_TOKEN_HEADER };
+      case 'error':
+        return d.reason === 'unavailable' ? this.unavailable() : { status: 500, body: { ...ANSWERS.misconfigured }, headers: {} };
+    }
+  }
+
+  private unavailable(): ValidationAnswer {
+    return { status: 503, body: { ...ANSWERS.unavailable }, headers: { 'Retry-After': RETRY_AFTER_SECONDS } };
+  }
+}

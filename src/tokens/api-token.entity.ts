@@ -1,0 +1,51 @@
+import { Column, Entity, JoinColumn, ManyToOne, PrimaryColumn, type Relation } from 'typeorm';
+import type { Scope } from '../../libs/scopes/src/index.js';
+import { User } from '../users/user.entity.js';
+
+export type TokenStatus = 'active' | 'expired' | 'revoked';
+
+/** An API token as stored: its id (the JWT's jti) and a SHA-256 fingerprint, never the token itself. */
+@Entity({ name: 'api_tokens' })
+export class ApiToken {
+  @PrimaryColumn('uuid')
+  id: string;
+
+  @Column({ name: 'user_id', type: 'uuid' })
+  userId: string;
+
+  @ManyToOne(() => User, { onDelete: 'CASCADE' })
+  @JoinColumn({ name: 'user_id' })
+  user?: Relation<User>;
+
+  @Column({ type: 'varchar', length: 100 })
+  name: string;
+
+  @Column({ type: 'text', array: true })
+  scopes: Scope[];
+
+  @Column({ type: 'char', length: 64 })
+  fingerprint: string;
+
+  @Column({ name: 'created_at', type: 'timestamptz' })
+  createdAt: Date;
+
+  @Column({ name: 'expires_at', type: 'timestamptz' })
+  expiresAt: Date;
+
+  @Column({ name: 'revoked_at', type: 'timestamptz', nullable: true })
+  revokedAt: Date | null;
+
+  @Column({ name: 'last_used_at', type: 'timestamptz', nullable: true })
+  lastUsedAt: Date | null;
+
+  @Column({ name: 'last_used_ip', type: 'varchar', length: 45, nullable: true })
+  lastUsedIp: string | null;
+
+  @Column({ name: 'replaced_by', type: 'uuid', nullable: true })
+  replacedBy: string | null;
+}
+
+export function tokenStatus(t: Pick<ApiToken, 'revokedAt' | 'expiresAt'>, now = Date.now()): TokenStatus {
+  if (t.revokedAt) return 'revoked';
+  return t.expiresAt.getTime() <= now ? 'expired' : 'active';
+}

@@ -1,0 +1,126 @@
+import { createHash } from 'node:crypto';
+import { Injectable } from '@nestjs/common';
+import { JwtService } from '@nestjs/jwt';
+import { isScope, type Scope } from '../../libs/scopes/src/index.js';
+import { KeyRing } from '../auth/key-ring.js';
+import type { AppConfig } from '../config/config.js';
+import { InjectConfig } from '../config/config.module.js';
+
+export const API_TOKEN_AUDIENCE = 'hospiai:api';
+/** The claim that marks an API token (sessions carry `token_use: session` and another audience). */
+export const API_TOKEN_USE = 'api';
+/** Longer bearer values are refused before any parsing. */
+export const MAX_TOKEN_LENGTH = 8192;
+const CLOCK_TOLERANCE_SECONDS = 5;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export interface ApiTokenClaims {
+  iss: string;
+  sub: string;
+  jti: string;
+  scopes: Scope[];
+  iat: number;
+  exp: number;
+}
+
+export type VerifyResult =
+  | { ok: true; claims: ApiTokenClaims }
+  | { ok: false; outcome: 'invalid'; reason: string }
+  | { ok: false; outcome: 'expired'; reason: 'expired'; claims: ApiTokenClaims };
+
+export function fingerprintOf(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+function claimsOf(payload: unknown): ApiTokenClaims | undefined {
+  if (!payload || typeof payload !== 'object') return undefined;
+  const p = payload as Record<string, unknown>;
+  if (p.token_use !== API_TOKEN_USE) return undefined;
+  if (typeof p.sub !== 'string' || !UUID.test(p.sub)) return undefined;
+  if (typeof p.jti !== 'string' || !UUID.test(p.jti)) return undefined;
+  if (typeof p.iss !== 'string' || !Number.isSafeInteger(p.iat) || !Number.isSafeInteger(p.exp)) return undefined;
+  if (!Array.isArray(p.scopes) || p.scopes.length === 0 || !p.scopes.every(isScope)) return undefined;
+  return { iss: p.iss, sub: p.sub, jti: p.jti, scopes: p.scopes as Scope[], iat: p.iat as number, exp: p.exp as number };
+}
+
+/**
+ * Signs and verifies API tokens: HS256 only, `kid` naming the key, issuer,
+ * audience and `token_use` checked, no leeway beyond a few seconds. Never
+ * throws: every malformed input is an `invalid` result.
+ */
+@Injectable()
+export class TokenCodec {
+  constructor(
+    private readonly jwt: JwtService,
+    private readonly keys: KeyRing,
+    @InjectConfig() private readonly config: AppConfig,
+  ) {}
+
+  get canVerify(): boolean {
+    return this.keys.usable;
+  }
+
+  sign(input: { userId: string; tokenId: string; scopes: readonly Scope[]; issuedAt: Date; expiresAt: Date }): string {
+    const signing = this.keys.signing;
+    if (!signing) throw new Error('no signing key');
+    return this.jwt.sign(
+      {
+        token_use: API_TOKEN_USE,
+        scopes: [...input.scopes],
+        iat: Math.floor(input.issuedAt.getTime() / 1000),
+        exp: Math.floor(input.expiresAt.getTime() / 1000),
+      },
+      {
+        secret: signing.key as never,
+        algorithm: 'HS256',
+        header: { alg: 'HS256', typ: 'JWT', kid: signing.kid },
+        issuer: this.config.jwt.issuer,
+        audience: API_TOKEN_AUDIENCE,
+        subject: input.userId,
+        jwtid: input.tokenId,
+      },
+    );
+  }
+
+  verify(token: string): VerifyResult {
+    if (token.length === 0 || token.length > MAX_TOKEN_LENGTH) return { ok: false, outcome: 'invalid', reason: 'length' };
+    const parts = token.split('.');
+    if (parts.length !== 3 || parts.some((p) => !/^[A-Za-z0-9_-]+$/.test(p))) return { ok: false, outcome: 'invalid', reason: 'malformed' };
+    let header: unknown;
+    try {
+      header = JSON.parse(Buffer.from(parts[0], 'base64url').toString('utf8'));
+    } catch {
+      return { ok: false, outcome: 'invalid', reason: 'malformed' };
+    }
+    if (!header || typeof header !== 'object' || Array.isArray(header)) return { ok: false, outcome: 'invalid', reason: 'malformed' };
+    const h = header as Record<string, unknown>;
+    if (h.alg !== 'HS256') return { ok: false, outcome: 'invalid', reason: 'algorithm' };
+    if (h.typ !== undefined && h.typ !== 'JWT') return { ok: false, outcome: 'invalid', reason: 'typ' };
+    // No extension is understood, so a token that marks one as critical is refused (RFC 7515 §4.1.11).
+    if (h.crit !== undefined) return { ok: false, outcome: 'invalid', reason: 'crit' };
+    const key = this.keys.verificationKey(h.kid);
+    if (!key) {
+      return { ok: false, outcome: 'invalid', reason: typeof h.kid === 'string' && h.kid.startsWith('session-') ? 'session_token' : 'unknown_kid' };
+    }
+    let payload: unknown;
+    try {
+      payload = this.jwt.verify(token, {
+        secret: key as never,
+        algorithms: ['HS256'],
+        issuer: this.config.jwt.issuer,
+        audience: API_TOKEN_AUDIENCE,
+        clockTolerance: CLOCK_TOLERANCE_SECONDS,
+      });
+    } catch (err) {
+      if ((err as { name?: string }).name === 'TokenExpiredError') {
+        // jsonwebtoken checks the signature before the expiry: this token is genuine.
+        const claims = claimsOf(this.jwt.decode(token));
+        if (claims) return { ok: false, outcome: 'expired', reason: 'expired', claims };
+      }
+      return { ok: false, outcome: 'invalid', reason: 'signature_or_claims' };
+    }
+    const claims = claimsOf(payload);
+    if (!claims) return { ok: false, outcome: 'invalid', reason: 'claims' };
+    return { ok: true, claims };
+  }
+}

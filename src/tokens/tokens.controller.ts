@@ -1,0 +1,116 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Post, Res } from '@nestjs/common';
+import {
+  ApiBadRequestResponse,
+  ApiConflictResponse,
+  ApiCreatedResponse,
+  ApiForbiddenResponse,
+  ApiNoContentResponse,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+} from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
+import { SCOPES } from '../../libs/scopes/src/index.js';
+import { Access } from '../auth/access.decorator.js';
+import { CurrentPrincipal, type Principal } from '../auth/principal.js';
+import { AppError } from '../common/app-error.js';
+import { ErrorBody } from '../common/error-body.dto.js';
+import { ReqContext, type RequestContext } from '../common/request-context.js';
+import { CreatedTokenView, CreateTokenDto, RotateTokenDto, ScopeView, TokenList, TokenView } from './tokens.dto.js';
+import { TokensService, toTokenView } from './tokens.service.js';
+
+const uuidPipe = new ParseUUIDPipe({
+  exceptionFactory: () => AppError.badRequest('Invalid request: id must be a UUID', [{ field: 'id', message: 'id must be a UUID' }]),
+});
+
+const NOT_FOUND = { type: ErrorBody, example: { error: 'Token not found', code: 'not_found', requestId: 'req-7f3a2c' } };
+const BAD_BODY = {
+  type: ErrorBody,
+  example: {
+    error: 'Invalid request: durationDays must not be greater than 365',
+    code: 'validation_failed',
+    requestId: 'req-7f3a2c',
+    fields: [{ field: 'durationDays', message: 'durationDays must not be greater than 365' }],
+  },
+};
+const CREATED_EXAMPLE = {
+  id: '0b6f9a8e-5c2d-4e1f-8a7b-3c4d5e6f7a8b',
+  name: 'Serveur FastMCP production',
+  scopes: ['read:data', 'write:bookings'],
+  createdAt: '2026-11-26T09:00:00.000Z',
+  expiresAt: '2027-02-24T09:00:00.000Z',
+  token: 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6Ii4uLiJ9.eyJ0b2tlbl91c2UiOiJhcGkifQ.c2lnbmF0dXJl',
+};
+
+@ApiTags('tokens')
+@Controller('api/tokens')
+@Access.session()
+export class TokensController {
+  constructor(private readonly tokens: TokensService) {}
+
+  @Get('scopes')
+  @ApiOperation({ summary: 'The scopes a token can carry' })
+  @ApiOkResponse({ type: [ScopeView] })
+  scopes(): ScopeView[] {
+    return SCOPES.map(({ scope, description }) => ({ scope, description }));
+  }
+
+  @Post()
+  @ApiOperation({ summary: 'Create an API token; the token is in this answer only' })
+  @ApiCreatedResponse({ type: CreatedTokenView, example: CREATED_EXAMPLE, headers: { Location: { description: '/api/tokens/{id}', schema: { type: 'string' } } } })
+  @ApiBadRequestResponse(BAD_BODY)
+  @ApiForbiddenResponse({ type: ErrorBody, example: { error: 'Only auditors and admins may grant read:audit', code: 'scope_not_allowed', requestId: 'req-7f3a2c' } })
+  async create(
+    @CurrentPrincipal() p: Principal,
+    @Body() dto: CreateTokenDto,
+    @ReqContext() ctx: RequestContext,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<CreatedTokenView> {
+    const created = await this.tokens.create(p, dto, ctx);
+    void reply.header('Location', `/api/tokens/${created.id}`).header('Cache-Control', 'no-store');
+    return created;
+  }
+
+  @Get()
+  @ApiOperation({ summary: "The caller's tokens, newest first (never the token itself)" })
+  @ApiOkResponse({ type: TokenList })
+  async list(@CurrentPrincipal() p: Principal): Promise<TokenList> {
+    return { items: await this.tokens.list(p.userId) };
+  }
+
+  @Get(':id')
+  @ApiOperation({ summary: 'One token (owner or admin; another user\'s token is 404)' })
+  @ApiOkResponse({ type: TokenView })
+  @ApiNotFoundResponse(NOT_FOUND)
+  async get(@CurrentPrincipal() p: Principal, @Param('id', uuidPipe) id: string): Promise<TokenView> {
+    return toTokenView(await this.tokens.getFor(p, id));
+  }
+
+  @Delete(':id')
+  @HttpCode(204)
+  @ApiOperation({ summary: 'Revoke a token: the very next validation refuses it; revoking twice is still 204' })
+  @ApiNoContentResponse({ description: 'Revoked' })
+  @ApiNotFoundResponse(NOT_FOUND)
+  async revoke(@CurrentPrincipal() p: Principal, @Param('id', uuidPipe) id: string, @ReqContext() ctx: RequestContext): Promise<void> {
+    await this.tokens.revoke(p, id, ctx);
+  }
+
+  @Post(':id/rotate')
+  @ApiOperation({ summary: 'A new token with the same name and scopes; the old one is revoked' })
+  @ApiCreatedResponse({ type: CreatedTokenView, example: CREATED_EXAMPLE })
+  @ApiBadRequestResponse(BAD_BODY)
+  @ApiNotFoundResponse(NOT_FOUND)
+  @ApiConflictResponse({ type: ErrorBody, example: { error: 'This token is revoked: create a new one instead', code: 'token_revoked', requestId: 'req-7f3a2c' } })
+  async rotate(
+    @CurrentPrincipal() p: Principal,
+    @Param('id', uuidPipe) id: string,
+    @Body() dto: RotateTokenDto,
+    @ReqContext() ctx: RequestContext,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<CreatedTokenView> {
+    const created = await this.tokens.rotate(p, id, dto.durationDays, ctx);
+    void reply.header('Location', `/api/tokens/${created.id}`).header('Cache-Control', 'no-store');
+    return created;
+  }
+}

@@ -1,0 +1,102 @@
+import { ArrayMaxSize, ArrayNotEmpty, ArrayUnique, IsArray, IsIn, IsInt, IsOptional, IsString, Length, Max, Min } from 'class-validator';
+import { SCOPE_NAMES, type Scope } from '../../libs/scopes/src/index.js';
+import { Trim } from '../common/transforms.js';
+import type { TokenStatus } from './api-token.entity.js';
+
+export class CreateTokenDto {
+  /**
+   * A name to recognise the token by, 1–100 characters.
+   * @example "Serveur FastMCP production"
+   */
+  @Trim()
+  @IsString()
+  @Length(1, 100)
+  name: string;
+
+  /**
+   * Scopes from GET /api/tokens/scopes; `read:audit` only for auditors and admins.
+   * @example ["read:data", "write:bookings"]
+   */
+  @IsArray()
+  @ArrayNotEmpty()
+  @ArrayUnique({ message: 'scopes must not contain duplicates' })
+  @ArrayMaxSize(SCOPE_NAMES.length)
+  @IsIn(SCOPE_NAMES, { each: true, message: `each value in scopes must be one of: ${SCOPE_NAMES.join(', ')}` })
+  scopes: Scope[];
+
+  /**
+   * Lifetime in whole days, 1–365.
+   * @example 90
+   */
+  @IsInt()
+  @Min(1)
+  @Max(365)
+  durationDays: number;
+}
+
+export class RotateTokenDto {
+  /**
+   * Lifetime of the new token in whole days, 1–365; by default that of the old one.
+   * @example 90
+   */
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(365)
+  durationDays?: number;
+}
+
+export class ScopeView {
+  /** @example "read:data" */
+  scope: Scope;
+  /** @example "Lire les données patients et hospitalières" */
+  description: string;
+}
+
+export class TokenView {
+  /**
+   * The token id: the JWT's `jti`.
+   * @example "0b6f9a8e-5c2d-4e1f-8a7b-3c4d5e6f7a8b"
+   */
+  id: string;
+  /** @example "Serveur FastMCP production" */
+  name: string;
+  /** @example ["read:data", "write:bookings"] */
+  scopes: Scope[];
+  /** @example "2026-11-26T09:00:00.000Z" */
+  createdAt: string;
+  /** @example "2027-02-24T09:00:00.000Z" */
+  expiresAt: string;
+  /** @example null */
+  revokedAt: string | null;
+  /** @example "2026-11-26T10:15:00.000Z" */
+  lastUsedAt: string | null;
+  /** @example "10.0.4.12" */
+  lastUsedIp: string | null;
+  /** @example "active" */
+  @IsIn(['active', 'expired', 'revoked'])
+  status: TokenStatus;
+}
+
+export class CreatedTokenView {
+  /** @example "0b6f9a8e-5c2d-4e1f-8a7b-3c4d5e6f7a8b" */
+  id: string;
+  /** @example "Serveur FastMCP production" */
+  name: string;
+  /** @example ["read:data", "write:bookings"] */
+  scopes: Scope[];
+  /** @example "2026-11-26T09:00:00.000Z" */
+  createdAt: string;
+  /** @example "2027-02-24T09:00:00.000Z" */
+  expiresAt: string;
+  /**
+   * The API token. Shown this once: only its id and a SHA-256 fingerprint are kept.
+   * @example "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6Ii4uLiJ9.eyJ0b2tlbl91c2UiOiJhcGkifQ.c2lnbmF0dXJl"
+   */
+  token: string;
+}
+
+export class TokenList {
+  /** The caller's tokens, newest first. */
+  items: TokenView[];
+}

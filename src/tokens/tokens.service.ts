@@ -1,0 +1,232 @@
+import { randomUUID } from 'node:crypto';
+import { Injectable, type OnModuleInit } from '@nestjs/common';
+import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
+import type { DataSource, QueryRunner, Repository } from 'typeorm';
+import { PRIVILEGED_SCOPES, type Scope } from '../../libs/scopes/src/index.js';
+import { AuditWriter } from '../audit/audit.writer.js';
+import type { AuditEvent } from '../audit/audit.types.js';
+import type { Principal } from '../auth/principal.js';
+import { AppError, ErrorCode } from '../common/app-error.js';
+import type { RequestContext } from '../common/request-context.js';
+import type { Role } from '../users/user.entity.js';
+import { ApiToken, tokenStatus } from './api-token.entity.js';
+import { fingerprintOf, TokenCodec } from './token-codec.js';
+import type { CreatedTokenView, TokenView } from './tokens.dto.js';
+
+const DAY_MS = 86_400_000;
+
+/** Roles that may put privileged scopes (read:audit) on a token. */
+const PRIVILEGED_ROLES: readonly Role[] = ['auditor', 'admin'];
+
+/** "You cannot grant what you do not have": privileged scopes need a privileged role. */
+export function refusedScopes(role: Role, scopes: readonly Scope[]): Scope[] {
+  if (PRIVILEGED_ROLES.includes(role)) return [];
+  return scopes.filter((s) => PRIVILEGED_SCOPES.includes(s));
+}
+
+/** What validation needs to know about a token and its owner, read in one query. */
+export interface TokenState {
+  id: string;
+  userId: string;
+  name: string;
+  scopes: Scope[];
+  fingerprint: string;
+  expiresAt: Date;
+  revokedAt: Date | null;
+  owner: {
+    id: string;
+    email: string;
+    firstname: string;
+    surname: string;
+    phoneNumber: string | null;
+    profileCompletedAt: Date | null;
+    role: Role;
+    disabled: boolean;
+  };
+}
+
+export function toTokenView(t: ApiToken, now = Date.now()): TokenView {
+  return {
+    id: t.id,
+    name: t.name,
+    scopes: t.scopes,
+    createdAt: t.createdAt.toISOString(),
+    expiresAt: t.expiresAt.toISOString(),
+    revokedAt: t.revokedAt ? t.revokedAt.toISOString() : null,
+    lastUsedAt: t.lastUsedAt ? t.lastUsedAt.toISOString() : null,
+    lastUsedIp: t.lastUsedIp,
+    status: tokenStatus(t, now),
+  };
+}
+
+@Injectable()
+export class TokensService implements OnModuleInit {
+  constructor(
+    @InjectRepository(ApiToken) private readonly repo: Repository<ApiToken>,
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly codec: TokenCodec,
+    private readonly audit: AuditWriter,
+  ) {}
+
+  onModuleInit(): void {
+    // A valid validation's last use is written in the same transaction as its audit event.
+    this.audit.onBatch((runner, events) => this.recordLastUse(runner, events));
+  }
+
+  async create(
+    p: Principal,
+    input: { name: string; scopes: Scope[]; durationDays: number },
+    ctx: RequestContext,
+  ): Promise<CreatedTokenView> {
+    const refused = refusedScopes(p.role, input.scopes);
+    if (refused.length > 0) {
+      throw new AppError(403, ErrorCode.ScopeNotAllowed, `Only auditors and admins may grant ${refused.join(', ')}`, {
+        fields: [{ field: 'scopes', message: `${refused.join(', ')} may only be granted by auditors and admins` }],
+      });
+    }
+    const { entity, token } = await this.issue(this.repo, p.userId, input.name, input.scopes, input.durationDays);
+    await this.audit.record({
+      type: 'token.create',
+      outcome: 'success',
+      actorUserId: p.userId,
+      tokenId: entity.id,
+      ...ctx,
+      details: { name: entity.name, scopes: entity.scopes, durationDays: input.durationDays, fingerprint: entity.fingerprint },
+    });
+    return this.created(entity, token);
+  }
+
+  async list(userId: string): Promise<TokenView[]> {
+    const rows = await this.repo.find({ where: { userId }, order: { createdAt: 'DESC', id: 'DESC' } });
+    const now = Date.now();
+    return rows.map((t) => toTokenView(t, now));
+  }
+
+  /** The token if the caller owns it or is an admin; otherwise 404, so that ids of others are not revealed. */
+  async getFor(p: Principal, id: string): Promise<ApiToken> {
+    const token = await this.repo.findOneBy({ id });
+    if (!token || (token.userId !== p.userId && p.role !== 'admin')) throw AppError.notFound('Token');
+    return token;
+  }
+
+  /** Revokes the token; revoking a revoked token is not an error. */
+  async revoke(p: Principal, id: string, ctx: RequestContext): Promise<void> {
+    const token = await this.getFor(p, id);
+    const result = await this.repo
+      .createQueryBuilder()
+      .update()
+      .set({ revokedAt: () => 'now()' })
+      .where('id = :id AND revoked_at IS NULL', { id: token.id })
+      .execute();
+    await this.audit.record({
+      type: 'token.revoke',
+      outcome: result.affected ? 'success' : 'already_revoked',
+      actorUserId: p.userId,
+      tokenId: token.id,
+      ...ctx,
+      details: { ownerId: token.userId, name: token.name },
+    });
+  }
+
+  /** A new token with the same name and scopes; the old one is revoked in the same transaction. */
+  async rotate(p: Principal, id: string, durationDays: number | undefined, ctx: RequestContext): Promise<CreatedTokenView> {
+    const visible = await this.getFor(p, id);
+    const { entity, token, old } = await this.dataSource.transaction(async (m) => {
+      const repo = m.getRepository(ApiToken);
+      const current = await repo.createQueryBuilder('t').setLock('pessimistic_write').where('t.id = :id', { id: visible.id }).getOne();
+      if (!current) throw AppError.notFound('Token');
+      if (current.revokedAt) throw new AppError(409, 'token_revoked', 'This token is revoked: create a new one instead');
+      const owner = await m.query(`SELECT "role" FROM "users" WHERE "id" = $1`, [current.userId]);
+      const refused = refusedScopes(owner[0]?.role ?? 'user', current.scopes);
+      if (refused.length > 0) {
+        throw new AppError(403, ErrorCode.ScopeNotAllowed, `The owner may no longer hold ${refused.join(', ')}: create a new token instead`);
+      }
+      const days = durationDays ?? Math.min(365, Math.max(1, Math.round((current.expiresAt.getTime() - current.createdAt.getTime()) / DAY_MS)));
+      const issued = await this.issue(repo, current.userId, current.name, current.scopes, days);
+      await repo.update({ id: current.id }, { revokedAt: new Date(), replacedBy: issued.entity.id });
+      return { ...issued, old: current };
+    });
+    await this.audit.record({
+      type: 'token.rotate',
+      outcome: 'success',
+      actorUserId: p.userId,
+      tokenId: entity.id,
+      ...ctx,
+      details: { previousTokenId: old.id, ownerId: old.userId, name: entity.name, scopes: entity.scopes, fingerprint: entity.fingerprint },
+    });
+    return this.created(entity, token);
+  }
+
+  /** Token and owner in one query, for validation. */
+  async stateOf(tokenId: string): Promise<TokenState | undefined> {
+    const rows = (await this.repo.query(
+      `SELECT t."id", t."user_id", t."name", t."scopes", t."fingerprint", t."expires_at", t."revoked_at",
+              u."email", u."firstname", u."surname", u."phone_number", u."profile_completed_at", u."role", u."disabled_at"
+         FROM "api_tokens" t JOIN "users" u ON u."id" = t."user_id"
+        WHERE t."id" = $1`,
+      [tokenId],
+    )) as Record<string, unknown>[];
+    const r = rows[0];
+    if (!r) return undefined;
+    return {
+      id: r.id as string,
+      userId: r.user_id as string,
+      name: r.name as string,
+      scopes: r.scopes as Scope[],
+      fingerprint: r.fingerprint as string,
+      expiresAt: r.expires_at as Date,
+      revokedAt: (r.revoked_at as Date | null) ?? null,
+      owner: {
+        id: r.user_id as string,
+        email: r.email as string,
+        firstname: r.firstname as string,
+        surname: r.surname as string,
+        phoneNumber: (r.phone_number as string | null) ?? null,
+        profileCompletedAt: (r.profile_completed_at as Date | null) ?? null,
+        role: r.role as Role,
+        disabled: r.disabled_at !== null,
+      },
+    };
+  }
+
+  private async issue(repo: Repository<ApiToken>, userId: string, name: string, scopes: Scope[], durationDays: number) {
+    const now = new Date(Math.floor(Date.now() / 1000) * 1000);
+    const expiresAt = new Date(now.getTime() + durationDays * DAY_MS);
+    const id = randomUUID();
+    const token = this.codec.sign({ userId, tokenId: id, scopes, issuedAt: now, expiresAt });
+    const entity = repo.create({
+      id,
+      userId,
+      name,
+      scopes,
+      fingerprint: fingerprintOf(token),
+      createdAt: now,
+      expiresAt,
+      revokedAt: null,
+      lastUsedAt: null,
+      lastUsedIp: null,
+      replacedBy: null,
+    });
+    await repo.insert(entity);
+    return { entity, token };
+  }
+
+  private created(t: ApiToken, token: string): CreatedTokenView {
+    return { id: t.id, name: t.name, scopes: t.scopes, createdAt: t.createdAt.toISOString(), expiresAt: t.expiresAt.toISOString(), token };
+  }
+
+  private async recordLastUse(runner: QueryRunner, events: readonly AuditEvent[]): Promise<void> {
+    const latest = new Map<string, { at: string; ip: string | null }>();
+    for (const e of events) {
+      if (e.type === 'token.validate' && e.outcome === 'valid' && e.tokenId) latest.set(e.tokenId, { at: e.occurredAt, ip: e.ip });
+    }
+    if (latest.size === 0) return;
+    const ids = [...latest.keys()].sort();
+    await runner.query(
+      `UPDATE "api_tokens" t SET "last_used_at" = v.at, "last_used_ip" = v.ip
+         FROM unnest($1::uuid[], $2::timestamptz[], $3::varchar[]) AS v(id, at, ip)
+        WHERE t."id" = v.id AND (t."last_used_at" IS NULL OR t."last_used_at" < v.at)`,
+      [ids, ids.map((id) => latest.get(id)!.at), ids.map((id) => latest.get(id)!.ip)],
+    );
+  }
+}
