@@ -25,6 +25,7 @@ export default tseslint.config(
     // Entry points; and the MCP client library, a package of its own whose configuration defaults to process.env.
     files: [
       'src/main.ts',
+      'src/audit/cli.ts',
       'src/database/data-source.ts',
       'src/database/migrate.ts',
       'src/database/embedded-postgres.ts',
