@@ -2,6 +2,7 @@ import { PassThrough, Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
+import { to as copyTo, type CopyToStreamQuery } from 'pg-copy-streams';
 import QueryStream from 'pg-query-stream';
 import type { DataSource } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver.js';
@@ -85,27 +86,28 @@ export function toEvent(r: Row): AuditEvent {
   };
 }
 
+const ISO_MS = `'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'`;
+
+/** Text a spreadsheet would run as a formula (= + - @ tab CR first) gets a leading quote: user agents are attacker-controlled. */
+const formulaSafe = (col: string): string => `CASE WHEN ${col} ~ '^[=+@\\t\\r-]' THEN '''' || ${col} ELSE ${col} END`;
+
+/** CSV columns (RFC 4180 quoting by PostgreSQL; NULL is an empty field). Newlines are LF. */
+const CSV_SELECT = `SELECT "id", to_char("occurred_at" AT TIME ZONE 'UTC', ${ISO_MS}) AS "occurredAt", "type", "outcome",
+  "actor_user_id" AS "actorUserId", "token_id" AS "tokenId", "ip", ${formulaSafe('"user_agent"')} AS "userAgent",
+  ${formulaSafe('"request_id"')} AS "requestId", "latency_ms" AS "latencyMs", "details"::text AS "details", "hash"`;
+
 export const CSV_HEADER = 'id,occurredAt,type,outcome,actorUserId,tokenId,ip,userAgent,requestId,latencyMs,details,hash';
 
-/**
- * One CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break.
- * A text starting with = + - @ or a tab is prefixed with ' so that a spreadsheet
- * does not run it as a formula (a user agent is attacker-controlled).
- */
-export function csvField(value: unknown): string {
-  if (value === null || value === undefined) return '';
-  let s = typeof value === 'string' ? value : typeof value === 'object' ? JSON.stringify(value) : String(value);
-  if (typeof value === 'string' && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;
-  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
+/** One JSON object per line, the same shape as GET /api/audit/events items. */
+const NDJSON_SELECT = `SELECT json_build_object('id', "id"::text, 'occurredAt', to_char("occurred_at" AT TIME ZONE 'UTC', ${ISO_MS}),
+  'type', "type", 'outcome', "outcome", 'actorUserId', "actor_user_id", 'tokenId', "token_id", 'ip', "ip",
+  'userAgent', "user_agent", 'requestId', "request_id", 'latencyMs', "latency_ms", 'details', "details", 'hash', "hash")::text`;
 
-export function csvLine(e: AuditEvent): string {
-  return (
-    [e.id, e.occurredAt, e.type, e.outcome, e.actorUserId, e.tokenId, e.ip, e.userAgent, e.requestId, e.latencyMs, e.details, e.hash]
-      .map(csvField)
-      .join(',') + '\r\n'
-  );
-}
+/**
+ * JSON text never holds a raw line break or the bytes 0x01/0x02 (JSON escapes control characters),
+ * so a one-column CSV COPY with those as quote and delimiter writes each object verbatim, one a line.
+ */
+const NDJSON_COPY_OPTIONS = `(FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')`;
 
 function encodeCursor(e: AuditEvent): string {
   return Buffer.from(`${e.occurredAt}|${e.id}`, 'utf8').toString('base64url');
@@ -161,44 +163,44 @@ export class AuditQueryService {
   }
 
   /**
-   * Streams every matching event, newest first, from a database cursor (memory stays
-   * flat whatever the size). `onRow` is called for each event (progress reporting).
+   * Streams every matching event, newest first. PostgreSQL formats each row
+   * (COPY … TO STDOUT) and the bytes flow to the caller with back-pressure:
+   * memory stays flat whatever the size. `onRows` receives the running count.
    */
-  async export(f: AuditFilters, format: ExportFormat, onRow?: (n: number) => void): Promise<Readable> {
+  async export(f: AuditFilters, format: ExportFormat, onRows?: (n: number) => void): Promise<Readable> {
     const driver = this.dataSource.driver as PostgresDriver;
     const [client, release] = (await driver.obtainMasterConnection()) as [
-      { query: (q: QueryStream) => QueryStream },
+      { query: (q: CopyToStreamQuery) => CopyToStreamQuery; escapeLiteral: (s: string) => string },
       (err?: unknown) => void,
     ];
+    // COPY takes no bind parameters: the (validated) filters are inlined as escaped literals.
     const params: unknown[] = [];
-    const sql = `SELECT ${COLUMNS} FROM "audit_event" ${where(f, params)} ORDER BY "occurred_at" DESC, "id" DESC`;
-    const rows = client.query(new QueryStream(sql, params, { batchSize: 2000, highWaterMark: 2000 }));
-    let n = 0;
-    let first = true;
-    const format1 =
-      format === 'csv'
-        ? (e: AuditEvent): string => csvLine(e)
-        : (e: AuditEvent): string => JSON.stringify(e) + '\n';
-    const out = new Transform({
-      writableObjectMode: true,
-      transform(row: Row, _enc, done) {
-        const head = first && format === 'csv' ? CSV_HEADER + '\r\n' : '';
-        first = false;
-        n += 1;
-        if (onRow && n % 10000 === 0) onRow(n);
-        done(null, head + format1(toEvent(row)));
+    const filter = where(f, params).replace(/\$(\d+)/g, (_m, i: string) => client.escapeLiteral(String(params[Number(i) - 1])));
+    const select = format === 'csv' ? CSV_SELECT : NDJSON_SELECT;
+    const options = format === 'csv' ? `(FORMAT csv, HEADER true)` : NDJSON_COPY_OPTIONS;
+    const copy = client.query(copyTo(`COPY (${select} FROM "audit_event" ${filter} ORDER BY "occurred_at" DESC, "id" DESC) TO STDOUT ${options}`));
+    let lines = 0;
+    let lastReport = 0;
+    const rows = (): number => (format === 'csv' ? Math.max(0, lines - 1) : lines);
+    const count = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) lines += 1;
+        if (onRows && lines - lastReport >= 10000) {
+          lastReport = lines;
+          onRows(rows());
+        }
+        done(null, chunk);
       },
       flush(done) {
-        if (first && format === 'csv') this.push(CSV_HEADER + '\r\n');
-        onRow?.(n);
+        onRows?.(rows());
         done();
       },
     });
     const body = new PassThrough();
-    pipeline(rows, out, body).then(
+    pipeline(copy, count, body).then(
       () => release(),
       (err: unknown) => {
-        // A client that goes away mid-export ends the cursor; the connection is not reused.
+        // A client that goes away mid-export cancels the COPY; the connection is not reused.
         release(err instanceof Error ? err : new Error(String(err)));
         body.destroy(err instanceof Error ? err : undefined);
       },

@@ -41,6 +41,8 @@ export interface EmbeddedPostgresOptions {
    * such as the audit CLI, which borrow the running app's database).
    */
   stopAdopted?: boolean;
+  /** Extra server settings (`-c name=value`), e.g. for benchmarks. */
+  settings?: Record<string, string>;
 }
 
 interface OsUser {
@@ -106,7 +108,10 @@ export class EmbeddedPostgres {
         '-l',
         join(this.clusterDir, 'server.log'),
         '-o',
-        `-p ${this.port} -h 127.0.0.1 -k ${this.clusterDir} -c max_connections=200`,
+        [
+          `-p ${this.port} -h 127.0.0.1 -k ${this.clusterDir}`,
+          ...Object.entries({ max_connections: '200', ...(this.options.settings ?? {}) }).map(([k, v]) => `-c ${k}=${v}`),
+        ].join(' '),
       ]);
     }
     this.started = true;
