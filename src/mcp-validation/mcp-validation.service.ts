@@ -10,6 +10,7 @@ import type { RequestContext } from '../common/request-context.js';
 import { isDatabaseUnavailable } from '../database/db-errors.js';
 import { fingerprintOf, TokenCodec } from '../tokens/token-codec.js';
 import { TokensService, type TokenState } from '../tokens/tokens.service.js';
+import { TokenStateCache } from './token-state.cache.js';
 
 /** The answers of API.md §4, word for word. */
 export const ANSWERS = {
@@ -87,6 +88,7 @@ export class McpValidationService implements ApiTokenAuthenticator {
     private readonly codec: TokenCodec,
     private readonly tokens: TokensService,
     private readonly audit: AuditWriter,
+    private readonly cache: TokenStateCache,
   ) {}
 
   async validate(authorization: unknown, body: unknown, ctx: RequestContext): Promise<ValidationAnswer> {
@@ -160,7 +162,7 @@ export class McpValidationService implements ApiTokenAuthenticator {
 
     let state: TokenState | undefined;
     try {
-      state = await this.tokens.stateOf(claims.jti);
+      state = await this.cache.get(claims.jti, (id) => this.tokens.stateOf(id));
     } catch (err) {
       if (isDatabaseUnavailable(err)) return { outcome: 'error', reason: 'unavailable' };
       throw err;

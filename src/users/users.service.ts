@@ -3,6 +3,7 @@ import { InjectRepository } from '@nestjs/typeorm';
 import type { Repository } from 'typeorm';
 import { AppError, ErrorCode } from '../common/app-error.js';
 import { isUniqueViolation } from '../database/db-errors.js';
+import { RevocationBus } from '../revocation/revocation.bus.js';
 import type { Role } from './user.entity.js';
 import { User } from './user.entity.js';
 
@@ -51,7 +52,22 @@ function profileComplete(u: Pick<User, 'firstname' | 'surname' | 'phoneNumber'>)
 export class UsersService {
   private readonly logger = new Logger(UsersService.name);
 
-  constructor(@InjectRepository(User) private readonly repo: Repository<User>) {}
+  constructor(
+    @InjectRepository(User) private readonly repo: Repository<User>,
+    private readonly revocations: RevocationBus,
+  ) {}
+
+  /**
+   * Saves a change that affects what validation says of the user's tokens (disabled, role,
+   * profile), and tells every instance before returning.
+   */
+  private async saveAndNotify(user: User): Promise<void> {
+    const event = await this.repo.manager.transaction(async (m) => {
+      await m.getRepository(User).save(user);
+      return this.revocations.publish(m, 'user', user.id);
+    });
+    await this.revocations.settled(event);
+  }
 
   async create(input: NewUser): Promise<User> {
     const now = new Date();
@@ -113,7 +129,7 @@ export class UsersService {
       user.profileCompletedAt = new Date();
       changed.push('profileCompletedAt');
     }
-    if (changed.length > 0) await this.repo.save(user);
+    if (changed.length > 0) await this.saveAndNotify(user);
     return { user, changed };
   }
 
@@ -137,7 +153,7 @@ export class UsersService {
       user.disabledAt = change.disabled ? new Date() : null;
       changed.push('disabled');
     }
-    if (changed.length > 0) await this.repo.save(user);
+    if (changed.length > 0) await this.saveAndNotify(user);
     return { user, changed };
   }
 
