@@ -230,6 +230,17 @@ describe('API tokens', () => {
       }
     });
 
+    // created_at is kept to the second (it is the JWT's iat) and ties are broken by the random id,
+    // so tokens made within one second come back in random order.
+    it.failing('lists tokens created within the same second newest first', async () => {
+      const eve = await createUser(t);
+      const created = [];
+      for (let i = 0; i < 10; i++) created.push(await newToken(eve, { name: `token ${i}` }));
+      const res = await t.request('GET', '/api/tokens', { token: eve.token });
+      expect(res.status).toBe(200);
+      expect(res.body.items.map((i: { id: string }) => i.id)).toEqual(created.map((c) => c.id).reverse());
+    });
+
     it('is empty for a user without tokens', async () => {
       const dave = await createUser(t);
       const res = await t.request('GET', '/api/tokens', { token: dave.token });
