@@ -6,7 +6,15 @@ import { randomUUID } from 'node:crypto';
 import { eventHash, GENESIS_HASH } from '../../src/audit/audit-hash.js';
 import type { AuditEvent } from '../../src/audit/audit.types.js';
 import { decodeJwt, sha256Hex, signJwt } from '../support/jwt.js';
-import { createUser, PASSWORD, startTestApp, startTestAppOnDatabase, TEST_JWT_SECRET, uniqueEmail, type TestApp } from '../support/test-app.js';
+import {
+  createUser,
+  PASSWORD,
+  startTestApp,
+  startTestAppOnDatabase,
+  TEST_JWT_SECRET,
+  uniqueEmail,
+  type TestApp,
+} from '../support/test-app.js';
 
 const USER_AGENT = 'FastMCP-audit-test/1.0 (+https://chu-test.fr)';
 const OTHER_SECRET = 'another-secret-that-is-long-enough-0123456789abcdef';
@@ -80,13 +88,17 @@ describe('audit writer', () => {
   const eventsAfter = async (id: bigint): Promise<AuditEvent[]> =>
     (await t.db.query(`SELECT * FROM audit_event WHERE id > $1 ORDER BY id`, [id.toString()])).rows.map(toEvent);
   const allEvents = async (): Promise<AuditEvent[]> => (await t.db.query(`SELECT * FROM audit_event ORDER BY id`)).rows.map(toEvent);
-  const chainHead = async () => (await t.db.query(`SELECT last_id, last_hash FROM audit_chain_head`)).rows[0] as { last_id: string; last_hash: string };
+  const chainHead = async () =>
+    (await t.db.query(`SELECT last_id, last_hash FROM audit_chain_head`)).rows[0] as { last_id: string; last_hash: string };
 
   /** Headers a careful MCP server sends: its user agent and its own request id. */
   const ctx = (requestId: string) => ({ 'user-agent': USER_AGENT, 'x-request-id': requestId });
 
   async function newToken(owner: User = user, body: Record<string, unknown> = {}): Promise<Created> {
-    const res = await t.request('POST', '/api/tokens', { token: owner.token, body: { name: 'Serveur FastMCP', scopes: ['read:data'], durationDays: 30, ...body } });
+    const res = await t.request('POST', '/api/tokens', {
+      token: owner.token,
+      body: { name: 'Serveur FastMCP', scopes: ['read:data'], durationDays: 30, ...body },
+    });
     expect(res.status).toBe(201);
     secrets.add(res.body.token);
     return res.body;
@@ -123,7 +135,10 @@ describe('audit writer', () => {
       valid = await newToken();
       expired = await newToken();
       revoked = await newToken();
-      await t.db.query(`UPDATE api_tokens SET created_at = now() - interval '40 days', expires_at = now() - interval '10 days' WHERE id = $1`, [expired.id]);
+      await t.db.query(
+        `UPDATE api_tokens SET created_at = now() - interval '40 days', expires_at = now() - interval '10 days' WHERE id = $1`,
+        [expired.id],
+      );
       expect((await t.request('DELETE', `/api/tokens/${revoked.id}`, { token: user.token })).status).toBe(204);
     });
 
@@ -138,10 +153,21 @@ describe('audit writer', () => {
     };
     const fp = (token: string) => sha256Hex(token).slice(0, 16);
     const unknownJti = randomUUID();
-    const forgedUnknown = () => signJwt(decodeJwt(valid.token).header, { ...decodeJwt(valid.token).payload, jti: unknownJti }, TEST_JWT_SECRET);
+    const forgedUnknown = () =>
+      signJwt(decodeJwt(valid.token).header, { ...decodeJwt(valid.token).payload, jti: unknownJti }, TEST_JWT_SECRET);
     const forgedOther = () => signJwt(decodeJwt(valid.token).header, decodeJwt(valid.token).payload, OTHER_SECRET);
     const cases: [string, Case][] = [
-      ['valid', { status: 200, auth: () => `Bearer ${valid.token}`, outcome: 'valid', tokenId: () => valid.id, actor: () => user.id, details: () => ({ fingerprint: fp(valid.token) }) }],
+      [
+        'valid',
+        {
+          status: 200,
+          auth: () => `Bearer ${valid.token}`,
+          outcome: 'valid',
+          tokenId: () => valid.id,
+          actor: () => user.id,
+          details: () => ({ fingerprint: fp(valid.token) }),
+        },
+      ],
       [
         'valid with requiredScopes held',
         {
@@ -154,14 +180,38 @@ describe('audit writer', () => {
           details: () => ({ fingerprint: fp(valid.token), requiredScopes: ['read:data'] }),
         },
       ],
-      ['invalid: no token', { status: 401, auth: () => undefined, outcome: 'invalid', tokenId: () => null, actor: () => null, details: () => ({ reason: 'no_token' }) }],
+      [
+        'invalid: no token',
+        {
+          status: 401,
+          auth: () => undefined,
+          outcome: 'invalid',
+          tokenId: () => null,
+          actor: () => null,
+          details: () => ({ reason: 'no_token' }),
+        },
+      ],
       [
         'invalid: bad signature',
-        { status: 401, auth: () => `Bearer ${forgedOther()}`, outcome: 'invalid', tokenId: () => null, actor: () => null, details: () => ({ reason: expect.any(String), fingerprint: fp(forgedOther()) }) },
+        {
+          status: 401,
+          auth: () => `Bearer ${forgedOther()}`,
+          outcome: 'invalid',
+          tokenId: () => null,
+          actor: () => null,
+          details: () => ({ reason: expect.any(String), fingerprint: fp(forgedOther()) }),
+        },
       ],
       [
         'invalid: a session JWT',
-        { status: 401, auth: () => `Bearer ${user.token}`, outcome: 'invalid', tokenId: () => null, actor: () => null, details: () => ({ reason: expect.any(String), fingerprint: fp(user.token) }) },
+        {
+          status: 401,
+          auth: () => `Bearer ${user.token}`,
+          outcome: 'invalid',
+          tokenId: () => null,
+          actor: () => null,
+          details: () => ({ reason: expect.any(String), fingerprint: fp(user.token) }),
+        },
       ],
       [
         'invalid: malformed body',
@@ -177,15 +227,36 @@ describe('audit writer', () => {
       ],
       [
         'expired',
-        { status: 401, auth: () => `Bearer ${expired.token}`, outcome: 'expired', tokenId: () => expired.id, actor: () => user.id, details: () => ({ reason: expect.any(String), fingerprint: fp(expired.token) }) },
+        {
+          status: 401,
+          auth: () => `Bearer ${expired.token}`,
+          outcome: 'expired',
+          tokenId: () => expired.id,
+          actor: () => user.id,
+          details: () => ({ reason: expect.any(String), fingerprint: fp(expired.token) }),
+        },
       ],
       [
         'revoked',
-        { status: 401, auth: () => `Bearer ${revoked.token}`, outcome: 'revoked', tokenId: () => revoked.id, actor: () => user.id, details: () => ({ reason: expect.any(String), fingerprint: fp(revoked.token) }) },
+        {
+          status: 401,
+          auth: () => `Bearer ${revoked.token}`,
+          outcome: 'revoked',
+          tokenId: () => revoked.id,
+          actor: () => user.id,
+          details: () => ({ reason: expect.any(String), fingerprint: fp(revoked.token) }),
+        },
       ],
       [
         'revoked: unknown jti',
-        { status: 401, auth: () => `Bearer ${forgedUnknown()}`, outcome: 'revoked', tokenId: () => unknownJti, actor: () => user.id, details: () => ({ reason: expect.any(String), fingerprint: fp(forgedUnknown()) }) },
+        {
+          status: 401,
+          auth: () => `Bearer ${forgedUnknown()}`,
+          outcome: 'revoked',
+          tokenId: () => unknownJti,
+          actor: () => user.id,
+          details: () => ({ reason: expect.any(String), fingerprint: fp(forgedUnknown()) }),
+        },
       ],
       [
         'insufficient_scope',
@@ -247,7 +318,11 @@ describe('audit writer', () => {
     it.failing('a validation call whose body is not JSON is audited too (one invalid event)', async () => {
       const requestId = `req-broken-json-${randomUUID().slice(0, 8)}`;
       const before = await maxId();
-      const res = await t.request('POST', '/api/mcp/validate', { token: valid.token, rawBody: '{"requiredScopes": ', headers: ctx(requestId) });
+      const res = await t.request('POST', '/api/mcp/validate', {
+        token: valid.token,
+        rawBody: '{"requiredScopes": ',
+        headers: ctx(requestId),
+      });
       expect(res.status).toBe(400);
       const events = await eventsAfter(before);
       expect(events).toHaveLength(1);
@@ -264,7 +339,12 @@ describe('audit writer', () => {
         { auth: (i: number) => `Bearer ${tokens[i % 3].token}`, body: undefined, status: 200, outcome: 'valid' },
         { auth: (i: number) => `Bearer not.a.token${i}`, body: undefined, status: 401, outcome: 'invalid' },
         { auth: () => `Bearer ${revoked.token}`, body: undefined, status: 401, outcome: 'revoked' },
-        { auth: (i: number) => `Bearer ${tokens[i % 3].token}`, body: { requiredScopes: ['write:bookings'] }, status: 403, outcome: 'insufficient_scope' },
+        {
+          auth: (i: number) => `Bearer ${tokens[i % 3].token}`,
+          body: { requiredScopes: ['write:bookings'] },
+          status: 403,
+          outcome: 'insufficient_scope',
+        },
         { auth: () => undefined, body: undefined, status: 401, outcome: 'invalid' },
       ];
       const runId = randomUUID().slice(0, 8);
@@ -406,7 +486,13 @@ describe('audit writer', () => {
       secrets.add(res.body.token);
       const e = await onlyEventOf(requestId);
       expect(e).toMatchObject({ type: 'token.rotate', outcome: 'success', actorUserId: user.id, tokenId: res.body.id });
-      expect(e.details).toMatchObject({ previousTokenId: old.id, ownerId: user.id, name: 'à tourner', scopes: ['read:data'], fingerprint: sha256Hex(res.body.token) });
+      expect(e.details).toMatchObject({
+        previousTokenId: old.id,
+        ownerId: user.id,
+        name: 'à tourner',
+        scopes: ['read:data'],
+        fingerprint: sha256Hex(res.body.token),
+      });
       expectContext(e, requestId);
     });
 
@@ -419,7 +505,13 @@ describe('audit writer', () => {
       });
       expect(res.status).toBe(201);
       const e = await onlyEventOf(ok);
-      expect(e).toMatchObject({ type: 'auth.register', outcome: 'success', actorUserId: res.body.user.id, tokenId: null, details: { email } });
+      expect(e).toMatchObject({
+        type: 'auth.register',
+        outcome: 'success',
+        actorUserId: res.body.user.id,
+        tokenId: null,
+        details: { email },
+      });
       expectContext(e, ok);
 
       const dup = `req-register-dup-${randomUUID().slice(0, 8)}`;
@@ -436,15 +528,27 @@ describe('audit writer', () => {
       const louise = await createUser(t);
       secrets.add(louise.token);
       const ok = `req-login-${randomUUID().slice(0, 8)}`;
-      const login = await t.request('POST', '/api/auth/login', { headers: ctx(ok), body: { email: louise.email, password: louise.password } });
+      const login = await t.request('POST', '/api/auth/login', {
+        headers: ctx(ok),
+        body: { email: louise.email, password: louise.password },
+      });
       expect(login.status).toBe(200);
       secrets.add(login.body.accessToken);
       const e = await onlyEventOf(ok);
-      expect(e).toMatchObject({ type: 'auth.login', outcome: 'success', actorUserId: louise.id, tokenId: null, details: { email: louise.email } });
+      expect(e).toMatchObject({
+        type: 'auth.login',
+        outcome: 'success',
+        actorUserId: louise.id,
+        tokenId: null,
+        details: { email: louise.email },
+      });
       expectContext(e, ok);
 
       const wrong = `req-login-wrong-${randomUUID().slice(0, 8)}`;
-      expect((await t.request('POST', '/api/auth/login', { headers: ctx(wrong), body: { email: louise.email, password: WRONG_PASSWORD } })).status).toBe(401);
+      expect(
+        (await t.request('POST', '/api/auth/login', { headers: ctx(wrong), body: { email: louise.email, password: WRONG_PASSWORD } }))
+          .status,
+      ).toBe(401);
       expect(await onlyEventOf(wrong)).toMatchObject({
         type: 'auth.login',
         outcome: 'failure',
@@ -454,20 +558,39 @@ describe('audit writer', () => {
 
       const nobody = uniqueEmail('nobody');
       const unknown = `req-login-unknown-${randomUUID().slice(0, 8)}`;
-      expect((await t.request('POST', '/api/auth/login', { headers: ctx(unknown), body: { email: nobody, password: WRONG_PASSWORD } })).status).toBe(401);
-      expect(await onlyEventOf(unknown)).toMatchObject({ type: 'auth.login', outcome: 'failure', actorUserId: null, details: { email: nobody, reason: 'unknown_email' } });
+      expect(
+        (await t.request('POST', '/api/auth/login', { headers: ctx(unknown), body: { email: nobody, password: WRONG_PASSWORD } })).status,
+      ).toBe(401);
+      expect(await onlyEventOf(unknown)).toMatchObject({
+        type: 'auth.login',
+        outcome: 'failure',
+        actorUserId: null,
+        details: { email: nobody, reason: 'unknown_email' },
+      });
 
       expect((await t.request('PATCH', `/api/users/${louise.id}`, { token: admin.token, body: { disabled: true } })).status).toBe(200);
       const disabled = `req-login-disabled-${randomUUID().slice(0, 8)}`;
-      expect((await t.request('POST', '/api/auth/login', { headers: ctx(disabled), body: { email: louise.email, password: louise.password } })).status).toBe(401);
-      expect(await onlyEventOf(disabled)).toMatchObject({ type: 'auth.login', outcome: 'failure', actorUserId: louise.id, details: { reason: 'disabled' } });
+      expect(
+        (await t.request('POST', '/api/auth/login', { headers: ctx(disabled), body: { email: louise.email, password: louise.password } }))
+          .status,
+      ).toBe(401);
+      expect(await onlyEventOf(disabled)).toMatchObject({
+        type: 'auth.login',
+        outcome: 'failure',
+        actorUserId: louise.id,
+        details: { reason: 'disabled' },
+      });
     });
 
     it('user.update: a profile change by its owner, a role change by an admin', async () => {
       const jules = await createUser(t);
       secrets.add(jules.token);
       const own = `req-profile-${randomUUID().slice(0, 8)}`;
-      const patched = await t.request('PATCH', '/api/users/me', { token: jules.token, headers: ctx(own), body: { phoneNumber: '+33 4 56 78 90 12' } });
+      const patched = await t.request('PATCH', '/api/users/me', {
+        token: jules.token,
+        headers: ctx(own),
+        body: { phoneNumber: '+33 4 56 78 90 12' },
+      });
       expect(patched.status).toBe(200);
       const e = await onlyEventOf(own);
       expect(e).toMatchObject({ type: 'user.update', outcome: 'success', actorUserId: jules.id, tokenId: null });
@@ -475,7 +598,10 @@ describe('audit writer', () => {
       expectContext(e, own);
 
       const byAdmin = `req-role-${randomUUID().slice(0, 8)}`;
-      expect((await t.request('PATCH', `/api/users/${jules.id}`, { token: admin.token, headers: ctx(byAdmin), body: { role: 'auditor' } })).status).toBe(200);
+      expect(
+        (await t.request('PATCH', `/api/users/${jules.id}`, { token: admin.token, headers: ctx(byAdmin), body: { role: 'auditor' } }))
+          .status,
+      ).toBe(200);
       const e2 = await onlyEventOf(byAdmin);
       expect(e2).toMatchObject({ type: 'user.update', outcome: 'success', actorUserId: admin.id });
       expect(e2.details).toEqual({ targetUserId: jules.id, changed: ['role'], role: 'auditor', disabled: false });

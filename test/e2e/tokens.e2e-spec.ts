@@ -44,7 +44,13 @@ describe('API tokens', () => {
     it('lists the scope catalogue with French descriptions', async () => {
       const res = await t.request('GET', '/api/tokens/scopes', { token: alice.token });
       expect(res.status).toBe(200);
-      expect(res.body.map((s: { scope: string }) => s.scope)).toEqual(['read:data', 'write:data', 'read:bookings', 'write:bookings', 'read:audit']);
+      expect(res.body.map((s: { scope: string }) => s.scope)).toEqual([
+        'read:data',
+        'write:data',
+        'read:bookings',
+        'write:bookings',
+        'read:audit',
+      ]);
       for (const s of res.body) {
         expect(Object.keys(s).sort()).toEqual(['description', 'scope']);
         expect(typeof s.description).toBe('string');
@@ -156,7 +162,7 @@ describe('API tokens', () => {
       expect(await tokenCount()).toBe(count);
     });
 
-    it("does not create a token for another user when the body names one (userId is refused)", async () => {
+    it('does not create a token for another user when the body names one (userId is refused)', async () => {
       const res = await create(alice, { ...valid, userId: bob.id });
       expect(res.status).toBe(400);
       const { rows } = await t.db.query(`SELECT count(*) AS n FROM api_tokens WHERE user_id = $1`, [bob.id]);
@@ -206,7 +212,10 @@ describe('API tokens', () => {
       const recent = await newToken(carol, { name: 'active one' });
       const latest = await newToken(carol, { name: 'latest' });
       // Give them distinct creation times, and let the oldest expire.
-      await t.db.query(`UPDATE api_tokens SET created_at = now() - interval '10 days', expires_at = now() - interval '1 day' WHERE id = $1`, [old.id]);
+      await t.db.query(
+        `UPDATE api_tokens SET created_at = now() - interval '10 days', expires_at = now() - interval '1 day' WHERE id = $1`,
+        [old.id],
+      );
       await t.db.query(`UPDATE api_tokens SET created_at = now() - interval '5 days' WHERE id = $1`, [mid.id]);
       await t.db.query(`UPDATE api_tokens SET created_at = now() - interval '1 day' WHERE id = $1`, [recent.id]);
       expect((await t.request('DELETE', `/api/tokens/${mid.id}`, { token: carol.token })).status).toBe(204);
@@ -355,7 +364,12 @@ describe('API tokens', () => {
       expect(oldCheck.body).toEqual({ error: 'Token révoqué ou inexistant', code: 'token_revoked' });
       const newCheck = await validate(res.body.token);
       expect(newCheck.status).toBe(200);
-      expect(newCheck.body.token).toEqual({ id: res.body.id, name: 'à tourner', scopes: ['read:data', 'write:bookings'], expiresAt: res.body.expiresAt });
+      expect(newCheck.body.token).toEqual({
+        id: res.body.id,
+        name: 'à tourner',
+        scopes: ['read:data', 'write:bookings'],
+        expiresAt: res.body.expiresAt,
+      });
 
       const { rows } = await t.db.query(`SELECT fingerprint FROM api_tokens WHERE id = $1`, [res.body.id]);
       expect(rows[0].fingerprint).toBe(sha256Hex(res.body.token));

@@ -40,7 +40,13 @@ function hugeHeader(baseUrl: string, size: number): Promise<number> {
   const url = new URL('/api/mcp/validate', baseUrl);
   return new Promise((resolve, reject) => {
     const req = httpRequest(
-      { host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { authorization: `Bearer ${'a'.repeat(size)}`, 'content-length': '0' } },
+      {
+        host: url.hostname,
+        port: url.port,
+        path: url.pathname,
+        method: 'POST',
+        headers: { authorization: `Bearer ${'a'.repeat(size)}`, 'content-length': '0' },
+      },
       (res) => {
         res.resume();
         res.on('end', () => resolve(res.statusCode ?? 0));
@@ -102,7 +108,12 @@ describe('POST /api/mcp/validate', () => {
           phoneNumber: '+33 1 23 45 67 89',
           profileCompletedAt: me.profileCompletedAt,
         },
-        token: { id: created.id, name: 'Serveur FastMCP production', scopes: ['read:data', 'write:bookings'], expiresAt: created.expiresAt },
+        token: {
+          id: created.id,
+          name: 'Serveur FastMCP production',
+          scopes: ['read:data', 'write:bookings'],
+          expiresAt: created.expiresAt,
+        },
         scopes: ['read:data', 'write:bookings'],
         exp: decodeJwt(created.token).payload.exp,
       });
@@ -158,7 +169,9 @@ describe('POST /api/mcp/validate', () => {
       expect(after.body.lastUsedIp).toBe('127.0.0.1');
       expect(after.body.lastUsedAt).toEqual(expect.any(String));
       expect(Date.parse(after.body.lastUsedAt)).toBeGreaterThanOrEqual(Date.parse(created.createdAt));
-      const listed = (await t.request('GET', '/api/tokens', { token: marie.token })).body.items.find((i: { id: string }) => i.id === created.id);
+      const listed = (await t.request('GET', '/api/tokens', { token: marie.token })).body.items.find(
+        (i: { id: string }) => i.id === created.id,
+      );
       expect(listed.lastUsedAt).toBe(after.body.lastUsedAt);
 
       const second = await bearer(created.token);
@@ -193,7 +206,12 @@ describe('POST /api/mcp/validate', () => {
       const created = await newToken();
       const res = await bearer(created.token, { body: { requiredScopes: ['admin:everything'] } });
       expect(res.status).toBe(403);
-      expect(res.body).toEqual({ error: 'Scope insuffisant', code: 'insufficient_scope', requiredScopes: ['admin:everything'], scopes: ['read:data'] });
+      expect(res.body).toEqual({
+        error: 'Scope insuffisant',
+        code: 'insufficient_scope',
+        requiredScopes: ['admin:everything'],
+        scopes: ['read:data'],
+      });
     });
 
     it.each([
@@ -363,7 +381,10 @@ describe('POST /api/mcp/validate', () => {
   describe('401 Token expiré', () => {
     it('a genuine token past its expiry in the database', async () => {
       const created = await newToken();
-      await t.db.query(`UPDATE api_tokens SET created_at = now() - interval '10 days', expires_at = now() - interval '1 second' WHERE id = $1`, [created.id]);
+      await t.db.query(
+        `UPDATE api_tokens SET created_at = now() - interval '10 days', expires_at = now() - interval '1 second' WHERE id = $1`,
+        [created.id],
+      );
       expect401(await bearer(created.token), EXPIRED);
     });
 
@@ -372,7 +393,10 @@ describe('POST /api/mcp/validate', () => {
       const { header, payload } = decodeJwt(created.token);
       const now = Math.floor(Date.now() / 1000);
       expect401(await bearer(signJwt(header, { ...payload, iat: now - 7200, exp: now - 3600 }, TEST_JWT_SECRET)), EXPIRED);
-      expect401(await bearer(signJwt(header, { ...payload, jti: randomUUID(), iat: now - 7200, exp: now - 3600 }, TEST_JWT_SECRET)), EXPIRED);
+      expect401(
+        await bearer(signJwt(header, { ...payload, jti: randomUUID(), iat: now - 7200, exp: now - 3600 }, TEST_JWT_SECRET)),
+        EXPIRED,
+      );
     });
 
     // jsonwebtoken checks exp before iss and aud, and TokenCodec takes any TokenExpiredError for a
@@ -413,7 +437,7 @@ describe('POST /api/mcp/validate', () => {
       expect401(await bearer(created.token), REVOKED);
     });
 
-    it("a token whose owner is disabled, from the very next call; valid again once re-enabled", async () => {
+    it('a token whose owner is disabled, from the very next call; valid again once re-enabled', async () => {
       const jeanne = await createUser(t);
       const created = await newToken(jeanne);
       expect((await bearer(created.token)).status).toBe(200);

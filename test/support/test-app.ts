@@ -114,7 +114,11 @@ export async function startTestAppOnDatabase(databaseUrl: string, env: Record<st
   return bootTestApp(databaseUrl, env, async () => undefined);
 }
 
-async function bootTestApp(databaseUrl: string, env: Record<string, string | undefined>, dropDatabase: () => Promise<void>): Promise<TestApp> {
+async function bootTestApp(
+  databaseUrl: string,
+  env: Record<string, string | undefined>,
+  dropDatabase: () => Promise<void>,
+): Promise<TestApp> {
   const dataDir = mkdtempSync(join(tmpdir(), 'hospiai-test-data-'));
   const config = testConfig(databaseUrl, env, dataDir);
   const logs: string[] = [];
