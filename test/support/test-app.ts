@@ -96,19 +96,42 @@ export function testConfig(databaseUrl: string, env: Record<string, string | und
 /** Starts the app on a new database. `env` overrides configuration variables. */
 export async function startTestApp(env: Record<string, string | undefined> = {}): Promise<TestApp> {
   const database = await createTestDatabase();
+  try {
+    return await bootTestApp(database.url, env, database.drop);
+  } catch (err) {
+    await database.drop();
+    throw err;
+  }
+}
+
+/**
+ * Starts another instance of the app on an existing database (that of another
+ * test app, for instance), with its own configuration: a second instance of a
+ * deployment, or the same data under other keys. `close()` leaves the
+ * database in place: close this app before the one that owns the database.
+ */
+export async function startTestAppOnDatabase(databaseUrl: string, env: Record<string, string | undefined> = {}): Promise<TestApp> {
+  return bootTestApp(databaseUrl, env, async () => undefined);
+}
+
+async function bootTestApp(
+  databaseUrl: string,
+  env: Record<string, string | undefined>,
+  dropDatabase: () => Promise<void>,
+): Promise<TestApp> {
   const dataDir = mkdtempSync(join(tmpdir(), 'hospiai-test-data-'));
-  const config = testConfig(database.url, env, dataDir);
+  const config = testConfig(databaseUrl, env, dataDir);
   const logs: string[] = [];
   const app = await createApp({
     config,
-    databaseUrl: database.url,
+    databaseUrl,
     logDestination: { write: (line: string) => void logs.push(line) },
   });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : 0;
   const baseUrl = `http://127.0.0.1:${port}`;
-  const db = new pg.Pool({ connectionString: database.url, max: 4 });
+  const db = new pg.Pool({ connectionString: databaseUrl, max: 4 });
 
   const request = async <T>(method: string, path: string, options: RequestOptions = {}): Promise<HttpAnswer<T>> => {
     const headers: Record<string, string> = { ...(options.headers ?? {}) };
@@ -131,7 +154,7 @@ export async function startTestApp(env: Record<string, string | undefined> = {})
   return {
     app,
     baseUrl,
-    databaseUrl: database.url,
+    databaseUrl,
     config,
     logs,
     db,
@@ -139,7 +162,7 @@ export async function startTestApp(env: Record<string, string | undefined> = {})
     close: async () => {
       await db.end();
       await app.close();
-      await database.drop();
+      await dropDatabase();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
