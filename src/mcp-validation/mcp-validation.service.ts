@@ -23,6 +23,11 @@ export const ANSWERS = {
   unavailable: { error: 'Service indisponible' },
 } as const;
 
+export const VALIDATE_PATH = '/api/mcp/validate';
+
+/** Stands for a request body that is not JSON (the parser hands it to the validate route). */
+export const NOT_JSON: unique symbol = Symbol('not JSON');
+
 const INVALID_TOKEN_HEADER = { 'WWW-Authenticate': 'Bearer error="invalid_token"' };
 const RETRY_AFTER_SECONDS = '5';
 const MAX_REQUIRED_SCOPES = 20;
@@ -63,6 +68,7 @@ function bearerToken(header: unknown): string | undefined {
 
 /** `requiredScopes` from the optional body: a list of strings, or a reason it is not one. */
 function requiredScopesOf(body: unknown): { ok: true; scopes: string[] } | { ok: false; reason: string } {
+  if (body === NOT_JSON) return { ok: false, reason: 'body is not valid JSON' };
   if (body === undefined || body === null || body === '') return { ok: true, scopes: [] };
   if (typeof body !== 'object' || Array.isArray(body)) return { ok: false, reason: 'body must be a JSON object' };
   const keys = Object.keys(body);

@@ -99,7 +99,7 @@ export class TokensService implements OnModuleInit {
   }
 
   async list(userId: string): Promise<TokenView[]> {
-    const rows = await this.repo.find({ where: { userId }, order: { createdAt: 'DESC', id: 'DESC' } });
+    const rows = await this.repo.find({ where: { userId }, order: { createdAt: 'DESC', seq: 'DESC' } });
     const now = Date.now();
     return rows.map((t) => toTokenView(t, now));
   }
@@ -196,6 +196,7 @@ export class TokensService implements OnModuleInit {
   }
 
   private async issue(repo: Repository<ApiToken>, userId: string, name: string, scopes: Scope[], durationDays: number) {
+    // Whole seconds, as the JWT's iat and exp; tokens of the same second are ordered by `seq`.
     const now = new Date(Math.floor(Date.now() / 1000) * 1000);
     const expiresAt = new Date(now.getTime() + durationDays * DAY_MS);
     const id = randomUUID();
