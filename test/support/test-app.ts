@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import passport from 'passport';
 import pg from 'pg';
 import { createApp } from '../../src/app.js';
 import { loadConfig, type AppConfig } from '../../src/config/config.js';
@@ -95,15 +96,34 @@ export function testConfig(databaseUrl: string, env: Record<string, string | und
 
 /** Starts the app on a new database. `env` overrides configuration variables. */
 export async function startTestApp(env: Record<string, string | undefined> = {}): Promise<TestApp> {
-  const database = await createTestDatabase();
+  return bootTestApp(await createTestDatabase(), env);
+}
+
+/**
+ * Starts another app on an existing database (for example another test app's
+ * `databaseUrl`), as a restart of the service would. Closing it leaves the
+ * database in place.
+ */
+export async function startTestAppOn(databaseUrl: string, env: Record<string, string | undefined> = {}): Promise<TestApp> {
+  return bootTestApp({ url: databaseUrl, drop: async () => undefined }, env);
+}
+
+async function bootTestApp(
+  database: { url: string; drop: () => Promise<void> },
+  env: Record<string, string | undefined>,
+): Promise<TestApp> {
   const dataDir = mkdtempSync(join(tmpdir(), 'hospiai-test-data-'));
   const config = testConfig(database.url, env, dataDir);
   const logs: string[] = [];
+  // Passport keeps strategies in one process-wide registry: the app started last serves the
+  // sessions of every app of the test file. Closing it gives the previous app its own back.
+  const previousStrategy = sessionStrategy();
   const app = await createApp({
     config,
     databaseUrl: database.url,
     logDestination: { write: (line: string) => void logs.push(line) },
   });
+  const ownStrategy = sessionStrategy();
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : 0;
@@ -137,12 +157,17 @@ export async function startTestApp(env: Record<string, string | undefined> = {})
     db,
     request,
     close: async () => {
+      if (previousStrategy && sessionStrategy() === ownStrategy) passport.use('session', previousStrategy);
       await db.end();
       await app.close();
       await database.drop();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+function sessionStrategy(): passport.Strategy | undefined {
+  return (passport as unknown as { _strategy(name: string): passport.Strategy | undefined })._strategy('session');
 }
 
 let counter = 0;
