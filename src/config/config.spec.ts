@@ -134,9 +134,9 @@ describe('loadConfig', () => {
     const weak = 'abab'.repeat(10);
     expect(configError({ NODE_ENV: 'production', JWT_SECRET: weak }, dir).message).not.toContain(weak);
     expect(configError({ JWT_SECRET: SECRET, JWT_PREVIOUS_SECRETS: shortSecret }, dir).message).not.toContain(shortSecret);
-    expect(configError({ JWT_SECRET: SECRET, ADMIN_EMAIL: 'admin@chu-exemple.fr', ADMIN_PASSWORD: 'Pa55-word' }, dir).message).not.toContain(
-      'Pa55-word',
-    );
+    expect(
+      configError({ JWT_SECRET: SECRET, ADMIN_EMAIL: 'admin@chu-exemple.fr', ADMIN_PASSWORD: 'Pa55-word' }, dir).message,
+    ).not.toContain('Pa55-word');
     expect(configError({ JWT_SECRET: SECRET, DATABASE_URL: 'mysql://root:hunter2@db/x' }, dir).message).not.toContain('hunter2');
   });
 

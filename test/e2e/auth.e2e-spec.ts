@@ -62,7 +62,13 @@ describe('auth', () => {
 
     it('sets profileCompletedAt when a phone number is given at registration', async () => {
       const res = await t.request('POST', '/api/auth/register', {
-        body: { email: uniqueEmail('phone'), password: PASSWORD, firstname: ' Pierre ', surname: 'Curie', phoneNumber: '+33 1 23 45 67 89' },
+        body: {
+          email: uniqueEmail('phone'),
+          password: PASSWORD,
+          firstname: ' Pierre ',
+          surname: 'Curie',
+          phoneNumber: '+33 1 23 45 67 89',
+        },
       });
       expect(res.status).toBe(201);
       expect(res.body.user.firstname).toBe('Pierre');
@@ -127,7 +133,11 @@ describe('auth', () => {
     });
 
     it('is closed with ALLOW_REGISTRATION=false (403), while login still works', async () => {
-      const closed = await startTestApp({ ALLOW_REGISTRATION: 'false', ADMIN_EMAIL: 'admin@chu-test.fr', ADMIN_PASSWORD: 'a long admin passphrase' });
+      const closed = await startTestApp({
+        ALLOW_REGISTRATION: 'false',
+        ADMIN_EMAIL: 'admin@chu-test.fr',
+        ADMIN_PASSWORD: 'a long admin passphrase',
+      });
       try {
         const email = uniqueEmail('closed');
         const res = await closed.request('POST', '/api/auth/register', {
@@ -138,7 +148,9 @@ describe('auth', () => {
         const { rowCount } = await closed.db.query('SELECT 1 FROM users WHERE email = $1', [email]);
         expect(rowCount).toBe(0);
 
-        const login = await closed.request('POST', '/api/auth/login', { body: { email: 'admin@chu-test.fr', password: 'a long admin passphrase' } });
+        const login = await closed.request('POST', '/api/auth/login', {
+          body: { email: 'admin@chu-test.fr', password: 'a long admin passphrase' },
+        });
         expect(login.status).toBe(200);
       } finally {
         await closed.close();
@@ -149,7 +161,9 @@ describe('auth', () => {
   describe('POST /api/auth/login', () => {
     it('answers 200 {accessToken, tokenType, expiresIn, user}', async () => {
       const email = uniqueEmail('login');
-      const reg = await t.request('POST', '/api/auth/register', { body: { email, password: PASSWORD, firstname: 'Marie', surname: 'Curie' } });
+      const reg = await t.request('POST', '/api/auth/register', {
+        body: { email, password: PASSWORD, firstname: 'Marie', surname: 'Curie' },
+      });
       const res = await t.request('POST', '/api/auth/login', { body: { email, password: PASSWORD } });
       expect(res.status).toBe(200);
       expect(Object.keys(res.body).sort()).toEqual(['accessToken', 'expiresIn', 'tokenType', 'user']);

@@ -22,7 +22,11 @@ interface Outcome {
 function start(env: Record<string, string>): { child: ChildProcess; done: Promise<Outcome>; stdout: () => string } {
   let stdout = '';
   let stderr = '';
-  const child = spawn(process.execPath, [MAIN], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [MAIN], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   child.stdout?.on('data', (c: Buffer) => (stdout += c.toString()));
   child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
   const kill = setTimeout(() => child.kill('SIGKILL'), SAFETY_KILL_MS);
@@ -88,7 +92,10 @@ describe('configuration at start (node dist/src/main.js)', () => {
   });
 
   it('DATABASE_URL of another database: exit 1, without its password', async () => {
-    const line = expectOneLine(await runBad({ JWT_SECRET: TEST_JWT_SECRET, DATABASE_URL: 'mysql://root:hunter2@db.internal/x' }), 'DATABASE_URL');
+    const line = expectOneLine(
+      await runBad({ JWT_SECRET: TEST_JWT_SECRET, DATABASE_URL: 'mysql://root:hunter2@db.internal/x' }),
+      'DATABASE_URL',
+    );
     expect(line).not.toContain('hunter2');
   });
 

@@ -59,13 +59,19 @@ describe('errors', () => {
 
     it('refuses wrong types, naming each field', async () => {
       const res = expectError(
-        await t.request('POST', '/api/auth/register', { body: { email: 42, password: 123456789012345, firstname: true, surname: { x: 1 }, phoneNumber: 33123456789 } }),
+        await t.request('POST', '/api/auth/register', {
+          body: { email: 42, password: 123456789012345, firstname: true, surname: { x: 1 }, phoneNumber: 33123456789 },
+        }),
         400,
         'validation_failed',
       );
       expect(new Set(fieldsOf(res))).toEqual(new Set(['email', 'password', 'firstname', 'surname', 'phoneNumber']));
 
-      const login = expectError(await t.request('POST', '/api/auth/login', { body: { email: ['a@b.fr'], password: null } }), 400, 'validation_failed');
+      const login = expectError(
+        await t.request('POST', '/api/auth/login', { body: { email: ['a@b.fr'], password: null } }),
+        400,
+        'validation_failed',
+      );
       expect(new Set(fieldsOf(login))).toEqual(new Set(['email', 'password']));
     });
 
@@ -100,7 +106,10 @@ describe('errors', () => {
 
     it('answers 415 for a body that is not JSON', async () => {
       expectError(
-        await t.request('POST', '/api/auth/login', { rawBody: '<login><email>a@b.fr</email></login>', headers: { 'content-type': 'application/xml' } }),
+        await t.request('POST', '/api/auth/login', {
+          rawBody: '<login><email>a@b.fr</email></login>',
+          headers: { 'content-type': 'application/xml' },
+        }),
         415,
         'unsupported_media_type',
       );
@@ -173,7 +182,11 @@ describe('errors', () => {
       expectError(await t.request('GET', '/api/users'), 401, 'unauthorized');
       expectError(await t.request('GET', '/api/users', { token: 'not.a.jwt' }), 401, 'unauthorized');
       expectError(await t.request('GET', '/api/users', { token: u.token }), 403, 'forbidden');
-      expectError(await t.request('POST', '/api/auth/login', { body: { email: u.email, password: 'wrong password!' } }), 401, 'invalid_credentials');
+      expectError(
+        await t.request('POST', '/api/auth/login', { body: { email: u.email, password: 'wrong password!' } }),
+        401,
+        'invalid_credentials',
+      );
       expectError(await t.request('POST', '/api/auth/register', { body: { ...validRegistration(), email: u.email } }), 409, 'email_taken');
     });
   });

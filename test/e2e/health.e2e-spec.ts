@@ -49,7 +49,8 @@ describe('health and metrics', () => {
       expect(res.body.error.migrations.status).toBe('down');
       expect(res.text).not.toMatch(/\bat \S+ \(|\.(?:ts|js):\d+/);
     } finally {
-      for (const r of rows) await t.db.query('INSERT INTO migrations (id, "timestamp", name) VALUES ($1, $2, $3)', [r.id, r.timestamp, r.name]);
+      for (const r of rows)
+        await t.db.query('INSERT INTO migrations (id, "timestamp", name) VALUES ($1, $2, $3)', [r.id, r.timestamp, r.name]);
     }
     expect((await t.request('GET', '/api/health/ready')).status).toBe(200);
   });

@@ -100,7 +100,13 @@ describe('Swagger', () => {
   it('marks the operations open to anyone as public, without a security scheme', () => {
     const open = operations.filter((o) => o.op['x-access'] === 'public').map((o) => `${o.method.toUpperCase()} ${o.path}`);
     expect(open).toEqual(
-      expect.arrayContaining(['GET /api/health', 'GET /api/health/ready', 'GET /metrics', 'POST /api/auth/login', 'POST /api/auth/register']),
+      expect.arrayContaining([
+        'GET /api/health',
+        'GET /api/health/ready',
+        'GET /metrics',
+        'POST /api/auth/login',
+        'POST /api/auth/register',
+      ]),
     );
     expect(open.filter((o) => o.includes('/api/users'))).toEqual([]);
     for (const o of operations.filter((x) => x.op['x-access'] === 'public')) expect(o.op.security ?? []).toEqual([]);
@@ -146,9 +152,17 @@ describe('Swagger', () => {
 
   it('describes the user with every documented field', () => {
     const view = doc.components.schemas.UserView;
-    expect(Object.keys(view.properties).sort()).toEqual(
-      ['createdAt', 'email', 'firstname', 'id', 'name', 'phoneNumber', 'profileCompletedAt', 'role', 'surname'],
-    );
+    expect(Object.keys(view.properties).sort()).toEqual([
+      'createdAt',
+      'email',
+      'firstname',
+      'id',
+      'name',
+      'phoneNumber',
+      'profileCompletedAt',
+      'role',
+      'surname',
+    ]);
     expect([...view.properties.role.enum].sort()).toEqual(['admin', 'auditor', 'user']);
   });
 

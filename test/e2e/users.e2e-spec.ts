@@ -55,7 +55,12 @@ describe('users', () => {
 
       const renamed = await t.request('PATCH', '/api/users/me', { token: u.token, body: { firstname: 'Irène', surname: 'Joliot-Curie' } });
       expect(renamed.status).toBe(200);
-      expect(renamed.body.user).toMatchObject({ firstname: 'Irène', surname: 'Joliot-Curie', name: 'Irène Joliot-Curie', profileCompletedAt: null });
+      expect(renamed.body.user).toMatchObject({
+        firstname: 'Irène',
+        surname: 'Joliot-Curie',
+        name: 'Irène Joliot-Curie',
+        profileCompletedAt: null,
+      });
 
       const completed = await t.request('PATCH', '/api/users/me', { token: u.token, body: { phoneNumber: '+33 1 23 45 67 89' } });
       expect(completed.status).toBe(200);
@@ -64,7 +69,10 @@ describe('users', () => {
       expect(typeof completedAt).toBe('string');
       expect(Number.isNaN(Date.parse(completedAt))).toBe(false);
 
-      const later = await t.request('PATCH', '/api/users/me', { token: u.token, body: { firstname: 'Ève', phoneNumber: '01 98 76 54 32' } });
+      const later = await t.request('PATCH', '/api/users/me', {
+        token: u.token,
+        body: { firstname: 'Ève', phoneNumber: '01 98 76 54 32' },
+      });
       expect(later.status).toBe(200);
       expect(later.body.user).toMatchObject({ firstname: 'Ève', phoneNumber: '01 98 76 54 32', profileCompletedAt: completedAt });
 
@@ -151,7 +159,9 @@ describe('users', () => {
       const extra: TestUser[] = [];
       for (let i = 0; i < 7; i++) extra.push(await createUser(t));
       // Several accounts created in the same microsecond: the cursor must break ties by id.
-      await t.db.query(`UPDATE users SET created_at = '2026-03-01T10:00:00.123456Z' WHERE id = ANY($1::uuid[])`, [extra.slice(0, 4).map((u) => u.id)]);
+      await t.db.query(`UPDATE users SET created_at = '2026-03-01T10:00:00.123456Z' WHERE id = ANY($1::uuid[])`, [
+        extra.slice(0, 4).map((u) => u.id),
+      ]);
       await t.db.query(`UPDATE users SET created_at = '2026-03-01T10:00:00.123457Z' WHERE id = $1`, [extra[4].id]);
 
       const { rows } = await t.db.query('SELECT id FROM users ORDER BY created_at DESC, id DESC');
@@ -299,7 +309,9 @@ describe('users', () => {
         const other = await t.request('PATCH', `/api/users/${admin.id}`, { token: u.token, body: { disabled: true } });
         expect(other.status).toBe(403);
       }
-      const { rows } = await t.db.query('SELECT id, role, disabled_at FROM users WHERE id = ANY($1::uuid[]) ORDER BY role', [[user.id, auditor.id, admin.id]]);
+      const { rows } = await t.db.query('SELECT id, role, disabled_at FROM users WHERE id = ANY($1::uuid[]) ORDER BY role', [
+        [user.id, auditor.id, admin.id],
+      ]);
       expect(rows.map((r) => [r.id, r.role, r.disabled_at])).toEqual(
         expect.arrayContaining([
           [admin.id, 'admin', null],
@@ -316,7 +328,10 @@ describe('users', () => {
     });
 
     it('answers 404 for an unknown UUID', async () => {
-      const res = await t.request('PATCH', '/api/users/6f1c2a8e-3b4d-4c5e-9f60-718293a4b5c6', { token: admin.token, body: { role: 'user' } });
+      const res = await t.request('PATCH', '/api/users/6f1c2a8e-3b4d-4c5e-9f60-718293a4b5c6', {
+        token: admin.token,
+        body: { role: 'user' },
+      });
       expect(res.status).toBe(404);
       expect(res.body.code).toBe('not_found');
     });
