@@ -83,4 +83,12 @@ describe('health and metrics', () => {
     expect(sample(text, 'http_requests_total', { method: 'PATCH', route: '/api/users/:id', status: '401' })).toBe(1);
     expect(text).not.toContain(id);
   });
+
+  it('does not make a new label for each unknown path', async () => {
+    const paths = ['/api/no-such-route-1a2b3c', '/wp-admin/setup-4d5e6f.php'];
+    for (const p of paths) expect((await t.request('GET', p)).status).toBe(404);
+    const text = (await t.request('GET', '/metrics')).text;
+    for (const p of paths) expect(text).not.toContain(p);
+    expect(sample(text, 'http_requests_total', { method: 'GET', route: 'unmatched', status: '404' })).toBe(2);
+  });
 });
