@@ -111,16 +111,22 @@ describe('configuration at start (node dist/src/main.js)', () => {
     const database = await createTestDatabase();
     try {
       const run = start({ DATA_DIR: dataDir, DATABASE_URL: database.url, JWT_SECRET: TEST_JWT_SECRET, PORT: '0', NODE_ENV: 'production' });
-      await new Promise<void>((resolve, reject) => {
+      const port = await new Promise<number>((resolve, reject) => {
         const check = (): void => {
-          if (run.stdout().includes('HospiAI listening')) {
+          const text = run.stdout();
+          const bound = /Server listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(text);
+          if (text.includes('HospiAI listening') && bound) {
             run.child.stdout?.off('data', check);
-            resolve();
+            resolve(Number(bound[1]));
           }
         };
         run.child.stdout?.on('data', check);
         run.done.then((o) => reject(new Error(`exited before listening: ${o.code} ${o.stderr}`)), reject);
       });
+      // An answer proves the start is over, signal handlers included (main.ts installs them
+      // after the "listening" line: a SIGTERM sent on that line alone may come too early).
+      const health = await fetch(`http://127.0.0.1:${port}/api/health`);
+      expect(health.status).toBe(200);
       run.child.kill('SIGTERM');
       const out = await run.done;
       expect(out.signal).toBeNull();
