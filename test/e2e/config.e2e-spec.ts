@@ -5,12 +5,16 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { jest } from '@jest/globals';
 import { createTestDatabase, TEST_JWT_SECRET } from '../support/test-app.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const MAIN = join(ROOT, 'dist', 'src', 'main.js');
 /** Not a timing assertion: only a bound so that a hung process cannot hang the suite. */
-const SAFETY_KILL_MS = 25_000;
+const SAFETY_KILL_MS = 50_000;
+
+// Each test starts a Node process: slow on a loaded machine.
+jest.setTimeout(60_000);
 
 interface Outcome {
   code: number | null;
@@ -143,5 +147,5 @@ describe('configuration at start (node dist/src/main.js)', () => {
     } finally {
       await database.drop();
     }
-  }, 60_000);
+  });
 });
