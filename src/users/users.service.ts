@@ -27,6 +27,8 @@ export interface Page<T> {
   nextCursor: string | null;
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 function encodeCursor(ts: string, id: string): string {
   return Buffer.from(`${ts}|${id}`, 'utf8').toString('base64url');
 }
@@ -36,7 +38,8 @@ function decodeCursor(cursor: string): { ts: string; id: string } {
   const sep = raw.lastIndexOf('|');
   const ts = raw.slice(0, sep);
   const id = raw.slice(sep + 1);
-  if (sep < 0 || Number.isNaN(Date.parse(ts)) || !/^[0-9a-f-]{36}$/i.test(id)) {
+  // Only the exact form this service writes: anything else would reach PostgreSQL's casts.
+  if (sep < 0 || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/.test(ts) || Number.isNaN(Date.parse(ts)) || !UUID.test(id)) {
     throw AppError.badRequest('Invalid request: cursor is not a cursor returned by this API', [
       { field: 'cursor', message: 'cursor is not valid' },
     ]);

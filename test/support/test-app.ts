@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import passport from 'passport';
 import pg from 'pg';
 import { createApp } from '../../src/app.js';
 import { loadConfig, type AppConfig } from '../../src/config/config.js';
@@ -114,6 +115,9 @@ export async function startTestAppOnDatabase(databaseUrl: string, env: Record<st
   return bootTestApp(databaseUrl, env, async () => undefined);
 }
 
+/** Another app on an existing database, as a restart of the service would be (same as startTestAppOnDatabase). */
+export const startTestAppOn = startTestAppOnDatabase;
+
 async function bootTestApp(
   databaseUrl: string,
   env: Record<string, string | undefined>,
@@ -122,11 +126,15 @@ async function bootTestApp(
   const dataDir = mkdtempSync(join(tmpdir(), 'hospiai-test-data-'));
   const config = testConfig(databaseUrl, env, dataDir);
   const logs: string[] = [];
+  // Passport keeps strategies in one process-wide registry: the app started last serves the
+  // sessions of every app of the test file. Closing it gives the previous app its own back.
+  const previousStrategy = sessionStrategy();
   const app = await createApp({
     config,
     databaseUrl,
     logDestination: { write: (line: string) => void logs.push(line) },
   });
+  const ownStrategy = sessionStrategy();
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : 0;
@@ -160,12 +168,17 @@ async function bootTestApp(
     db,
     request,
     close: async () => {
+      if (previousStrategy && sessionStrategy() === ownStrategy) passport.use('session', previousStrategy);
       await db.end();
       await app.close();
       await dropDatabase();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+function sessionStrategy(): passport.Strategy | undefined {
+  return (passport as unknown as { _strategy(name: string): passport.Strategy | undefined })._strategy('session');
 }
 
 let counter = 0;
