@@ -10,8 +10,10 @@ import type { AppConfig } from './config/config.js';
 import { ConfigModule } from './config/config.module.js';
 import { dataSourceOptions } from './database/data-source-options.js';
 import { HealthModule } from './health/health.module.js';
+import { McpClientsModule } from './mcp-clients/mcp-clients.module.js';
 import { McpValidationModule } from './mcp-validation/mcp-validation.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
+import { OAuthModule } from './oauth/oauth.module.js';
 import { RevocationModule } from './revocation/revocation.module.js';
 import { TokensModule } from './tokens/tokens.module.js';
 import { UsersModule } from './users/users.module.js';
@@ -42,6 +44,8 @@ export class AppModule {
         AuditModule,
         TokensModule,
         McpValidationModule,
+        McpClientsModule,
+        OAuthModule,
         HealthModule,
       ],
       providers: [

@@ -9,6 +9,7 @@ import { createPino, PinoLoggerService } from './common/logger.js';
 import type { AppConfig } from './config/config.js';
 import { NOT_JSON, VALIDATE_PATH } from './mcp-validation/mcp-validation.service.js';
 import { MetricsService } from './metrics/metrics.service.js';
+import { FORM_CONTENT_TYPE, parseFormBody } from './oauth/form-body.js';
 import { setupSwagger } from './swagger.js';
 
 export interface CreateAppOptions {
@@ -21,7 +22,7 @@ export interface CreateAppOptions {
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 const START = Symbol('start');
 
-/** Request body limit: every body of this API is small JSON. */
+/** Request body limit: every body of this API is small JSON (or a small form, for introspection). */
 export const BODY_LIMIT = 64 * 1024;
 
 /** Builds the application (not yet listening): Fastify, pino logs, request ids, metrics, errors, Swagger. */
@@ -72,6 +73,10 @@ export async function createApp({ config, databaseUrl, logDestination }: CreateA
       if (req.url.split('?')[0] === VALIDATE_PATH) return done(null, NOT_JSON);
       done(Object.assign(new SyntaxError('invalid JSON body'), { statusCode: 400, code: 'FST_ERR_CTP_INVALID_JSON_BODY' }), undefined);
     }
+  });
+  // Form bodies, for OAuth token introspection (RFC 7662), under the same limit as JSON.
+  fastify.addContentTypeParser(FORM_CONTENT_TYPE, { parseAs: 'string', bodyLimit: BODY_LIMIT }, (_req, body, done) => {
+    done(null, parseFormBody(typeof body === 'string' ? body : body.toString('utf8')));
   });
   await setupSwagger(app);
   return app;

@@ -7,14 +7,24 @@ export const AUDIT_TYPES = [
   'auth.register',
   'user.update',
   'audit.prune',
+  'token.introspect',
+  'mcp_client.create',
+  'mcp_client.revoke',
 ] as const;
 export type AuditType = (typeof AUDIT_TYPES)[number];
 
 export const VALIDATE_OUTCOMES = ['valid', 'invalid', 'expired', 'revoked', 'insufficient_scope', 'error'] as const;
 export type ValidateOutcome = (typeof VALIDATE_OUTCOMES)[number];
 
+/**
+ * Outcomes of `token.introspect` (RFC 7662): those of validation, and `invalid_client` when the
+ * calling MCP server could not authenticate (no token was looked at).
+ */
+export const INTROSPECT_OUTCOMES = ['valid', 'invalid', 'expired', 'revoked', 'error', 'invalid_client'] as const;
+export type IntrospectOutcome = (typeof INTROSPECT_OUTCOMES)[number];
+
 /** Every outcome an event can have: validation outcomes, then those of account and token changes. */
-export const AUDIT_OUTCOMES = [...VALIDATE_OUTCOMES, 'success', 'failure', 'already_revoked'] as const;
+export const AUDIT_OUTCOMES = [...VALIDATE_OUTCOMES, 'success', 'failure', 'already_revoked', 'invalid_client'] as const;
 
 /** What a caller gives to record an event; id, time and hash are added by the writer. */
 export interface AuditInput {

@@ -10,6 +10,6 @@ import { TokenStateCache } from './token-state.cache.js';
   imports: [TokensModule, AuditModule],
   controllers: [McpValidationController],
   providers: [McpValidationService, TokenStateCache, { provide: ApiTokenAuthenticator, useExisting: McpValidationService }],
-  exports: [ApiTokenAuthenticator],
+  exports: [ApiTokenAuthenticator, McpValidationService],
 })
 export class McpValidationModule {}

@@ -8,7 +8,7 @@ import type { Principal } from '../auth/principal.js';
 import { AppError } from '../common/app-error.js';
 import type { RequestContext } from '../common/request-context.js';
 import { isDatabaseUnavailable } from '../database/db-errors.js';
-import { fingerprintOf, TokenCodec } from '../tokens/token-codec.js';
+import { fingerprintOf, TokenCodec, type ApiTokenClaims } from '../tokens/token-codec.js';
 import { TokensService, type TokenState } from '../tokens/tokens.service.js';
 import { TokenStateCache } from './token-state.cache.js';
 
@@ -55,8 +55,8 @@ export interface ValidBody {
 }
 
 /** The decision on a token, before it is audited and turned into an answer. */
-type Decision =
-  | { outcome: 'valid'; state: TokenState; exp: number }
+export type Decision =
+  | { outcome: 'valid'; state: TokenState; exp: number; claims: ApiTokenClaims }
   | { outcome: Exclude<ValidateOutcome, 'valid' | 'error'>; reason: string; tokenId?: string; userId?: string; state?: TokenState }
   | { outcome: 'error'; reason: 'unavailable' | 'misconfigured' };
 
@@ -154,6 +154,14 @@ export class McpValidationService implements ApiTokenAuthenticator {
     throw new AppError(401, a.code, a.error, {}, INVALID_TOKEN_HEADER);
   }
 
+  /**
+   * The same checks as validate, for token introspection (RFC 7662): the decision
+   * itself, with the token's claims; no audit event (the caller writes its own).
+   */
+  inspect(token: string | undefined): Promise<Decision> {
+    return this.decide(token);
+  }
+
   private async decide(token: string | undefined): Promise<Decision> {
     if (!this.codec.canVerify) return { outcome: 'error', reason: 'misconfigured' };
     if (!token) return { outcome: 'invalid', reason: 'no_token' };
@@ -179,7 +187,7 @@ export class McpValidationService implements ApiTokenAuthenticator {
     if (state.revokedAt) return { outcome: 'revoked', reason: 'revoked', ...ids };
     if (state.owner.disabled) return { outcome: 'revoked', reason: 'owner_disabled', ...ids };
     if (state.expiresAt.getTime() <= Date.now()) return { outcome: 'expired', reason: 'expired', ...ids };
-    return { outcome: 'valid', state, exp: claims.exp };
+    return { outcome: 'valid', state, exp: claims.exp, claims };
   }
 
   private answer(d: Decision, required: string[]): ValidationAnswer {

@@ -225,7 +225,10 @@ export class TokensService implements OnModuleInit {
   private async recordLastUse(runner: QueryRunner, events: readonly AuditEvent[]): Promise<void> {
     const latest = new Map<string, { at: string; ip: string | null }>();
     for (const e of events) {
-      if (e.type === 'token.validate' && e.outcome === 'valid' && e.tokenId) latest.set(e.tokenId, { at: e.occurredAt, ip: e.ip });
+      // A token presented to an MCP server is used whether the server validates or introspects it.
+      if ((e.type === 'token.validate' || e.type === 'token.introspect') && e.outcome === 'valid' && e.tokenId) {
+        latest.set(e.tokenId, { at: e.occurredAt, ip: e.ip });
+      }
     }
     if (latest.size === 0) return;
     const ids = [...latest.keys()].sort();

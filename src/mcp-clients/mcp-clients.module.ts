@@ -1,0 +1,15 @@
+import { Module } from '@nestjs/common';
+import { AuditModule } from '../audit/audit.module.js';
+import { McpClientsController } from './mcp-clients.controller.js';
+import { McpClientsService } from './mcp-clients.service.js';
+import { RevocationStreamController } from './revocation-stream.controller.js';
+import { RevocationStreamService } from './revocation-stream.service.js';
+
+/** Registered MCP servers (admin routes) and the revocation stream they follow. */
+@Module({
+  imports: [AuditModule],
+  controllers: [McpClientsController, RevocationStreamController],
+  providers: [McpClientsService, RevocationStreamService],
+  exports: [McpClientsService],
+})
+export class McpClientsModule {}

@@ -1,0 +1,153 @@
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { Injectable, Logger } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource } from 'typeorm';
+import { AuditWriter } from '../audit/audit.writer.js';
+import type { Principal } from '../auth/principal.js';
+import { AppError, ErrorCode } from '../common/app-error.js';
+import type { RequestContext } from '../common/request-context.js';
+import { isDatabaseUnavailable } from '../database/db-errors.js';
+import type { ClientCredentials } from './client-credentials.js';
+import type { CreatedMcpClientView, McpClientView } from './mcp-clients.dto.js';
+
+/** A registered MCP server that has just proved who it is. */
+export interface AuthenticatedClient {
+  id: string;
+  clientId: string;
+  name: string;
+}
+
+interface Row {
+  id: string;
+  client_id: string;
+  name: string;
+  secret_hash: string;
+  created_by: string | null;
+  created_at: Date;
+  revoked_at: Date | null;
+  last_used_at: Date | null;
+}
+
+const COLUMNS = `"id", "client_id", "name", "secret_hash", "created_by", "created_at", "revoked_at", "last_used_at"`;
+
+/**
+ * The secret is 32 random bytes: 256 bits that no one can guess or brute-force,
+ * so a fast hash is enough to keep it from being read back (a slow password hash
+ * such as Argon2id protects low-entropy human passwords, and would make every
+ * introspection call and stream connection cost tens of milliseconds of CPU).
+ */
+export function secretHash(secret: string): string {
+  return createHash('sha256').update(secret, 'utf8').digest('hex');
+}
+
+function view(r: Row): McpClientView {
+  return {
+    id: r.id,
+    clientId: r.client_id,
+    name: r.name,
+    createdBy: r.created_by,
+    createdAt: r.created_at.toISOString(),
+    revokedAt: r.revoked_at ? r.revoked_at.toISOString() : null,
+    lastUsedAt: r.last_used_at ? r.last_used_at.toISOString() : null,
+    status: r.revoked_at ? 'revoked' : 'active',
+  };
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** A comparison target for unknown client ids, so that both cases do the same work. */
+const DUMMY_HASH = secretHash('hospiai-unknown-client');
+
+/** Registered MCP servers: created by admins, shown once, stored hashed, revocable. */
+@Injectable()
+export class McpClientsService {
+  private readonly logger = new Logger(McpClientsService.name);
+  private readonly emitter = new EventEmitter();
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly audit: AuditWriter,
+  ) {
+    this.emitter.setMaxListeners(0);
+  }
+
+  async create(p: Principal, name: string, ctx: RequestContext): Promise<CreatedMcpClientView> {
+    const id = randomUUID();
+    const clientId = `mcp_${randomBytes(12).toString('base64url')}`;
+    const clientSecret = `mcps_${randomBytes(32).toString('base64url')}`;
+    const [row] = (await this.dataSource.query(
+      `INSERT INTO "mcp_client" ("id", "client_id", "name", "secret_hash", "created_by") VALUES ($1, $2, $3, $4, $5) RETURNING ${COLUMNS}`,
+      [id, clientId, name, secretHash(clientSecret), p.userId],
+    )) as Row[];
+    await this.audit.record({
+      type: 'mcp_client.create',
+      outcome: 'success',
+      actorUserId: p.userId,
+      ...ctx,
+      details: { id, clientId, name },
+    });
+    return { ...view(row), clientSecret };
+  }
+
+  async list(): Promise<McpClientView[]> {
+    const rows = (await this.dataSource.query(`SELECT ${COLUMNS} FROM "mcp_client" ORDER BY "created_at" DESC, "id" DESC`)) as Row[];
+    return rows.map(view);
+  }
+
+  /** Revokes a client: its credentials stop working at once and its open streams close. Twice is not an error. */
+  async revoke(p: Principal, id: string, ctx: RequestContext): Promise<void> {
+    const [row] = (await this.dataSource.query(`SELECT ${COLUMNS} FROM "mcp_client" WHERE "id" = $1`, [id])) as Row[];
+    if (!row) throw AppError.notFound('MCP client');
+    const result = (await this.dataSource.query(`UPDATE "mcp_client" SET "revoked_at" = now() WHERE "id" = $1 AND "revoked_at" IS NULL`, [id])) as [
+      unknown,
+      number,
+    ];
+    const revoked = result[1] > 0;
+    if (revoked) this.emitter.emit('revoked', row.id);
+    await this.audit.record({
+      type: 'mcp_client.revoke',
+      outcome: revoked ? 'success' : 'already_revoked',
+      actorUserId: p.userId,
+      ...ctx,
+      details: { id: row.id, clientId: row.client_id, name: row.name },
+    });
+  }
+
+  /** Called with the id of each client revoked by this instance. */
+  onRevoked(listener: (id: string) => void): () => void {
+    this.emitter.on('revoked', listener);
+    return () => this.emitter.off('revoked', listener);
+  }
+
+  /**
+   * The client these credentials belong to, or `undefined` (unknown id, wrong secret, revoked).
+   * Throws a 503 AppError when the database cannot be reached.
+   */
+  async authenticate(credentials: ClientCredentials): Promise<AuthenticatedClient | undefined> {
+    let row: Row | undefined;
+    try {
+      [row] = (await this.dataSource.query(`SELECT ${COLUMNS} FROM "mcp_client" WHERE "client_id" = $1`, [credentials.clientId])) as Row[];
+    } catch (err) {
+      if (isDatabaseUnavailable(err)) throw new AppError(503, ErrorCode.ServiceUnavailable, 'Service indisponible', {}, { 'Retry-After': '5' });
+      throw err;
+    }
+    const given = Buffer.from(secretHash(credentials.clientSecret), 'hex');
+    const stored = Buffer.from(row?.secret_hash ?? DUMMY_HASH, 'hex');
+    const matches = given.length === stored.length && timingSafeEqual(given, stored);
+    if (!row || !matches || row.revoked_at) return undefined;
+    // Last use to the minute: no write on every call.
+    this.dataSource
+      .query(`UPDATE "mcp_client" SET "last_used_at" = now() WHERE "id" = $1 AND ("last_used_at" IS NULL OR "last_used_at" < now() - interval '1 minute')`, [
+        row.id,
+      ])
+      .catch((err: unknown) => this.logger.warn({ err }, 'could not record the last use of an MCP client'));
+    return { id: row.id, clientId: row.client_id, name: row.name };
+  }
+
+  /** Whether a client is still registered and not revoked (streams check it now and then). */
+  async isActive(id: string): Promise<boolean> {
+    if (!UUID.test(id)) return false;
+    const rows = (await this.dataSource.query(`SELECT 1 FROM "mcp_client" WHERE "id" = $1 AND "revoked_at" IS NULL`, [id])) as unknown[];
+    return rows.length > 0;
+  }
+}
