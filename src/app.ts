@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
 import type { DestinationStream } from 'pino';
 import secureJson from 'secure-json-parse';
 import { NestFactory } from '@nestjs/core';
@@ -73,6 +74,17 @@ export async function createApp({ config, databaseUrl, logDestination }: CreateA
       if (req.url.split('?')[0] === VALIDATE_PATH) return done(null, NOT_JSON);
       done(Object.assign(new SyntaxError('invalid JSON body'), { statusCode: 400, code: 'FST_ERR_CTP_INVALID_JSON_BODY' }), undefined);
     }
+  });
+  // At shutdown, connections with no request in flight are closed (as 'idle' ones already are): a client
+  // that opened a connection and never sent on it (fetch does so after an aborted event stream) would
+  // otherwise hold the shutdown for the whole keep-alive timeout.
+  const sockets = new Set<Socket>();
+  fastify.server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  fastify.addHook('preClose', async () => {
+    for (const socket of sockets) if (!(socket as Socket & { _httpMessage?: unknown })._httpMessage) socket.destroy();
   });
   // Form bodies, for OAuth token introspection (RFC 7662), under the same limit as JSON.
   fastify.addContentTypeParser(FORM_CONTENT_TYPE, { parseAs: 'string', bodyLimit: BODY_LIMIT }, (_req, body, done) => {
