@@ -1,6 +1,7 @@
 import { ValidationCache, tokenCacheKey, type CacheEntry, type CacheSnapshot } from './cache.js';
 import { processEnv, resolveConfig, type EnvLike, type ResolvedConfig } from './config.js';
 import { parseRetryAfter, parseValidateAnswer, readFailureBody } from './protocol.js';
+import { RevocationFeed, resolveFollowConfig, type FollowRevocationsOptions, type RevocationFollower } from './revocations.js';
 import type { FetchLike, HospiAIAuthOptions, ValidateAnswer, ValidateFailure, ValidateOptions, ValidateResult } from './types.js';
 
 /** Statuses worth another attempt: the service (or a proxy in front of it) is briefly unable to answer. */
@@ -70,6 +71,8 @@ export class HospiAIAuth {
   private readonly random: () => number;
   private readonly cache: ValidationCache | undefined;
   private readonly inFlight = new Map<string, Promise<ValidateResult>>();
+  private readonly env: EnvLike;
+  private feed: RevocationFeed | undefined;
 
   /**
    * Settings not given in `options` come from `env` (by default `process.env`):
@@ -78,6 +81,7 @@ export class HospiAIAuth {
    */
   constructor(options: HospiAIAuthOptions = {}, env: EnvLike = processEnv()) {
     this.config = Object.freeze(resolveConfig(options, env));
+    this.env = env;
     const fetchImpl = options.fetch ?? (typeof fetch === 'function' ? (fetch as FetchLike) : undefined);
     if (!fetchImpl) throw new TypeError('HospiAIAuth needs a fetch implementation: pass options.fetch (Node.js 18+ has one built in)');
     this.fetchImpl = fetchImpl;
@@ -137,6 +141,35 @@ export class HospiAIAuth {
   /** Empties the cache. */
   clear(): void {
     this.cache?.clear();
+  }
+
+  /**
+   * Follows the service's revocation stream (`GET /api/mcp/revocations`) with
+   * the MCP server's client credentials, and evicts each revoked token from the
+   * cache the moment the service announces it. Reconnects by itself (backoff,
+   * `Last-Event-ID`); while disconnected, cached answers keep their usual
+   * lifetime (`cache.ttlMs`). Settings not given come from `HOSPIAI_CLIENT_ID`,
+   * `HOSPIAI_CLIENT_SECRET` and `HOSPIAI_REVOCATIONS_URL` (default: next to the
+   * validation URL). Throws `HospiAIConfigError` without credentials.
+   */
+  followRevocations(options: FollowRevocationsOptions = {}): RevocationFollower {
+    if (this.feed) throw new Error('this HospiAIAuth already follows revocations: close() it first');
+    const config = resolveFollowConfig(options, this.env, this.config.validationUrl);
+    this.feed = new RevocationFeed(
+      config,
+      { evictToken: (id) => this.evictToken(id), clear: () => this.clear() },
+      this.fetchImpl,
+      this.random,
+      options.onEvent,
+    );
+    return this.feed;
+  }
+
+  /** Stops following revocations (if it does); the client stays usable. */
+  async close(): Promise<void> {
+    const feed = this.feed;
+    this.feed = undefined;
+    await feed?.close();
   }
 
   /** For diagnostics and tests: the cache's entries (keyed by token hash) and counters; `undefined` without a cache. */

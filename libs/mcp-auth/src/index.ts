@@ -18,7 +18,16 @@ export {
   type McpSdkVerifierOptions,
   type SdkErrorClasses,
 } from './mcp-sdk.js';
+export {
+  ENV_CLIENT_ID,
+  ENV_CLIENT_SECRET,
+  ENV_REVOCATIONS_URL,
+  type FollowRevocationsOptions,
+  type RevocationFeedEvent,
+  type RevocationFollower,
+} from './revocations.js';
 export { HOSPIAI_SCOPES, type HospiAIScope } from './scopes.js';
+export { SseParser, type SseMessage } from './sse.js';
 export type {
   CacheOptions,
   FailureReason,
