@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'coverage/', 'node_modules/', 'libs/*/dist/', 'src/metadata.ts', '.data/', 'test/artifacts/'] },
+  { ignores: ['dist/', 'coverage/', 'node_modules/', 'libs/*/dist/', 'examples/*/dist/', 'src/metadata.ts', '.data/', 'test/artifacts/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -22,7 +22,7 @@ export default tseslint.config(
     },
   },
   {
-    // Entry points; and the MCP client library, a package of its own whose configuration defaults to process.env.
+    // Entry points; the MCP client library, a package of its own whose configuration defaults to process.env; the examples.
     files: [
       'src/main.ts',
       'src/audit/cli.ts',
@@ -34,6 +34,7 @@ export default tseslint.config(
       'bench/**',
       'jest.config.mjs',
       'libs/mcp-auth/src/config.ts',
+      'examples/**',
     ],
     rules: { 'no-restricted-properties': 'off' },
   },

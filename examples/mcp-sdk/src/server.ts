@@ -1,0 +1,144 @@
+/**
+ * The same server as ../fastmcp-ts with the official MCP TypeScript SDK
+ * (`@modelcontextprotocol/sdk` 1.x): Express, `requireBearerAuth` with the
+ * HospiAI verifier from @hospiai/mcp-auth, and a stateless Streamable HTTP
+ * transport, so that every request is authenticated on its own.
+ *
+ * - `get_patient` needs the `read:data` scope,
+ * - `create_booking` needs the `write:bookings` scope.
+ *
+ * A tool the token may not use is not even registered for its request
+ * (`tools/list` leaves it out, `tools/call` says it does not exist).
+ *
+ * Environment: as ../fastmcp-ts (PORT, HOST, HOSPIAI_VALIDATION_URL, HOSPIAI_CACHE,
+ * HOSPIAI_CACHE_TTL_MS, HOSPIAI_CLIENT_ID, HOSPIAI_CLIENT_SECRET…).
+ */
+import type { Server } from 'node:http';
+import { pathToFileURL } from 'node:url';
+import type { Request, Response } from 'express';
+import { requireBearerAuth } from '@modelcontextprotocol/sdk/server/auth/middleware/bearerAuth.js';
+import { InsufficientScopeError, InvalidTokenError, ServerError } from '@modelcontextprotocol/sdk/server/auth/errors.js';
+import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
+import { createMcpExpressApp } from '@modelcontextprotocol/sdk/server/express.js';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { z } from 'zod';
+// In your own project: import { ... } from '@hospiai/mcp-auth';
+import { HospiAIAuth, mcpSdkVerifier, type HospiAIUser, type RevocationFollower } from '../../../libs/mcp-auth/dist/index.js';
+
+type Env = Record<string, string | undefined>;
+
+export interface RunningExample {
+  url: string;
+  auth: HospiAIAuth;
+  revocations: RevocationFollower | undefined;
+  stop(): Promise<void>;
+}
+
+const PATIENTS: Record<string, { name: string; birthDate: string; ward: string }> = {
+  'P-1001': { name: 'Jeanne Dupont', birthDate: '1954-03-12', ward: 'Cardiologie' },
+  'P-1002': { name: 'Louis Martin', birthDate: '1987-11-02', ward: 'Pneumologie' },
+};
+
+const text = (value: unknown, isError = false): CallToolResult => ({
+  content: [{ type: 'text', text: typeof value === 'string' ? value : JSON.stringify(value) }],
+  ...(isError ? { isError: true } : {}),
+});
+
+function userOf(authInfo: AuthInfo | undefined): HospiAIUser | undefined {
+  return (authInfo?.extra as { user?: HospiAIUser } | undefined)?.user;
+}
+
+/** An MCP server for one request, with the tools that request's token may use. */
+export function buildServer(authInfo: AuthInfo): McpServer {
+  const server = new McpServer({ name: 'HospiAI MCP SDK example', version: '1.0.0' });
+  const scopes = new Set(authInfo.scopes);
+
+  if (scopes.has('read:data')) {
+    server.registerTool(
+      'get_patient',
+      { description: "Lire le dossier administratif d'un patient (scope read:data)", inputSchema: { patientId: z.string().min(1).max(40) } },
+      async ({ patientId }, extra) => {
+        if (!extra.authInfo?.scopes.includes('read:data')) return text('Scope insuffisant : read:data est requis', true);
+        const patient = PATIENTS[patientId];
+        if (!patient) return text(`Patient inconnu : ${patientId}`, true);
+        return text({ patientId, ...patient, consultedBy: userOf(extra.authInfo)?.email });
+      },
+    );
+  }
+
+  if (scopes.has('write:bookings')) {
+    server.registerTool(
+      'create_booking',
+      {
+        description: 'Créer un rendez-vous pour un patient (scope write:bookings)',
+        inputSchema: { patientId: z.string().min(1).max(40), date: z.string().regex(/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2})?$/) },
+      },
+      async ({ patientId, date }, extra) => {
+        if (!extra.authInfo?.scopes.includes('write:bookings')) return text('Scope insuffisant : write:bookings est requis', true);
+        return text({ bookingId: `BK-${Date.now().toString(36)}`, patientId, date, createdBy: userOf(extra.authInfo)?.id });
+      },
+    );
+  }
+  return server;
+}
+
+export async function startExample(env: Env = process.env): Promise<RunningExample> {
+  const port = Number(env.PORT ?? 8080);
+  const host = env.HOST ?? '127.0.0.1';
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`PORT must be a port number (got ${JSON.stringify(env.PORT)})`);
+  const cacheOff = env.HOSPIAI_CACHE === 'off' || env.HOSPIAI_CACHE === 'false';
+  const ttlMs = env.HOSPIAI_CACHE_TTL_MS ? Number(env.HOSPIAI_CACHE_TTL_MS) : undefined;
+  const auth = HospiAIAuth.fromEnv(env, { cache: cacheOff ? false : ttlMs ? { ttlMs } : {} });
+  const revocations = !cacheOff && env.HOSPIAI_CLIENT_ID && env.HOSPIAI_CLIENT_SECRET ? auth.followRevocations() : undefined;
+  // The SDK's own error classes, so that requireBearerAuth answers 401/403/500 by them.
+  const verifier = mcpSdkVerifier(auth, { errors: { InvalidTokenError, InsufficientScopeError, ServerError } });
+
+  const app = createMcpExpressApp({ host });
+  app.post('/mcp', requireBearerAuth({ verifier }), async (req: Request, res: Response) => {
+    const server = buildServer(req.auth!);
+    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+    res.on('close', () => {
+      void transport.close();
+      void server.close();
+    });
+    try {
+      await server.connect(transport);
+      await transport.handleRequest(req, res, req.body);
+    } catch (error) {
+      console.error('MCP request failed', error);
+      if (!res.headersSent) res.status(500).json({ jsonrpc: '2.0', error: { code: -32603, message: 'Internal server error' }, id: null });
+    }
+  });
+  // Stateless: no server-to-client stream and no session to delete.
+  const notAllowed = (_req: Request, res: Response): void => {
+    res.status(405).set('Allow', 'POST').json({ jsonrpc: '2.0', error: { code: -32000, message: 'Method not allowed.' }, id: null });
+  };
+  app.get('/mcp', notAllowed);
+  app.delete('/mcp', notAllowed);
+
+  const httpServer = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(port, host, (error?: Error) => (error ? reject(error) : resolve(s)));
+  });
+  return {
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}/mcp`,
+    auth,
+    revocations,
+    stop: async () => {
+      httpServer.closeAllConnections();
+      await new Promise<void>((resolve) => httpServer.close(() => resolve()));
+      await auth.close();
+    },
+  };
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const running = await startExample();
+  console.log(`MCP SDK example listening on ${running.url}${running.revocations ? ' (following revocations)' : ''}`);
+  const shutdown = (): void => {
+    void running.stop().then(() => process.exit(0));
+  };
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
+}
