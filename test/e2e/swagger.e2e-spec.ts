@@ -52,12 +52,13 @@ describe('Swagger', () => {
     expect(doc.info.title).toBe('HospiAI token service');
   });
 
-  it('declares the session and apiToken bearer schemes', () => {
+  it('declares the session and apiToken bearer schemes, and the mcpClient Basic scheme', () => {
     const schemes = doc.components.securitySchemes;
-    expect(Object.keys(schemes).sort()).toEqual(['apiToken', 'session']);
+    expect(Object.keys(schemes).sort()).toEqual(['apiToken', 'mcpClient', 'session']);
     for (const name of ['session', 'apiToken']) {
       expect(schemes[name]).toMatchObject({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
     }
+    expect(schemes.mcpClient).toMatchObject({ type: 'http', scheme: 'basic' });
   });
 
   it('describes every route of the foundation', () => {
@@ -90,10 +91,12 @@ describe('Swagger', () => {
     expect(closed.length).toBeGreaterThanOrEqual(4);
     for (const { method, path, op } of closed) {
       const where = `${method.toUpperCase()} ${path}`;
-      expect([where, Object.keys(op.responses)]).toEqual([where, expect.arrayContaining(['401', '403'])]);
       const schemes = (op.security ?? []).flatMap((s) => Object.keys(s));
+      // A registered MCP server (HTTP Basic) is authenticated or not: 401, never 403.
+      const expected = schemes.includes('mcpClient') ? ['401'] : ['401', '403'];
+      expect([where, Object.keys(op.responses)]).toEqual([where, expect.arrayContaining(expected)]);
       expect([where, schemes.length > 0]).toEqual([where, true]);
-      expect([where, schemes.every((s) => s === 'session' || s === 'apiToken')]).toEqual([where, true]);
+      expect([where, schemes.every((s) => s === 'session' || s === 'apiToken' || s === 'mcpClient')]).toEqual([where, true]);
     }
   });
 
@@ -164,6 +167,31 @@ describe('Swagger', () => {
       'surname',
     ]);
     expect([...view.properties.role.enum].sort()).toEqual(['admin', 'auditor', 'user']);
+  });
+
+  it('documents the MCP client, introspection and revocation-stream routes with examples and error answers', () => {
+    const op = (method: string, path: string): any => doc.paths[path]?.[method];
+    const admin = [op('post', '/api/mcp/clients'), op('get', '/api/mcp/clients'), op('delete', '/api/mcp/clients/{id}')];
+    for (const o of admin) expect(o['x-access']).toBe('session(admin)');
+    expect(Object.keys(admin[0].responses)).toEqual(expect.arrayContaining(['201', '400', '401', '403']));
+    expect(admin[0].responses['201'].content['application/json'].example.clientSecret).toMatch(/^mcps_/);
+    expect(Object.keys(admin[2].responses)).toEqual(expect.arrayContaining(['204', '400', '401', '403', '404']));
+
+    const introspect = op('post', '/api/oauth/introspect');
+    expect(introspect['x-access']).toMatch(/^public \(a registered MCP server/);
+    expect(introspect.security).toEqual([{ mcpClient: [] }]);
+    expect(Object.keys(introspect.requestBody.content)).toEqual(['application/x-www-form-urlencoded']);
+    expect(Object.keys(introspect.responses)).toEqual(expect.arrayContaining(['200', '400', '401', '500', '503']));
+    const examples = introspect.responses['200'].content['application/json'].examples;
+    expect(examples.inactive.value).toEqual({ active: false });
+    expect(Object.keys(examples.active.value).sort()).toEqual(['active', 'client_id', 'exp', 'iat', 'iss', 'jti', 'scope', 'sub', 'token_type', 'username']);
+    expect(introspect.responses['401'].content['application/json'].example.error).toBe('invalid_client');
+
+    const stream = op('get', '/api/mcp/revocations');
+    expect(stream.security).toEqual([{ mcpClient: [] }]);
+    expect(stream.responses['200'].content['text/event-stream'].example).toContain('event: revoked');
+    expect(Object.keys(stream.responses)).toEqual(expect.arrayContaining(['200', '400', '401', '503']));
+    expect(stream.parameters.map((p: { name: string }) => p.name)).toContain('Last-Event-ID');
   });
 
   it('describes the error shape {error, code, requestId, fields}', () => {
