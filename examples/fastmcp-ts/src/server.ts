@@ -88,7 +88,7 @@ export async function startExample(env: Env = process.env): Promise<RunningExamp
   const revocations = !cacheOff && env.HOSPIAI_CLIENT_ID && env.HOSPIAI_CLIENT_SECRET ? auth.followRevocations() : undefined;
 
   const server = createServer(auth);
-  await server.start({ transportType: 'httpStream', httpStream: { port, host, endpoint: '/mcp' } });
+  await server.start({ transportType: 'httpStream', httpStream: { port, host, endpoint: '/mcp', enableJsonResponse: true } });
   return {
     url: `http://${host.includes(':') ? `[${host}]` : host}:${port}/mcp`,
     auth,
@@ -104,7 +104,15 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   const running = await startExample();
   console.log(`FastMCP example listening on ${running.url}${running.revocations ? ' (following revocations)' : ''}`);
   const shutdown = (): void => {
-    void running.stop().then(() => process.exit(0));
+    // Open client connections must not hold the exit for long.
+    setTimeout(() => process.exit(0), 2000).unref();
+    void running.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        console.error('stop failed', error);
+        process.exit(1);
+      },
+    );
   };
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);

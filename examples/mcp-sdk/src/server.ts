@@ -137,7 +137,15 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   const running = await startExample();
   console.log(`MCP SDK example listening on ${running.url}${running.revocations ? ' (following revocations)' : ''}`);
   const shutdown = (): void => {
-    void running.stop().then(() => process.exit(0));
+    // Open client connections must not hold the exit for long.
+    setTimeout(() => process.exit(0), 2000).unref();
+    void running.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        console.error('stop failed', error);
+        process.exit(1);
+      },
+    );
   };
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);
