@@ -118,7 +118,7 @@ async function main(): Promise<void> {
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.getHttpServer().address();
   const base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
-  const api = async (method: string, path: string, token: string, body?: unknown): Promise<any> => {
+  const api = async (method: string, path: string, token: string, body?: unknown): Promise<unknown> => {
     const res = await fetch(base + path, {
       method,
       headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
@@ -215,7 +215,10 @@ async function main(): Promise<void> {
     if (pgDir) rmSync(pgDir, { recursive: true, force: true });
   }
 
-  const r = results as { revocation: any; callsPerSecond: any };
+  const r = results as {
+    revocation: { fromDeleteAnswerMs: Record<'median' | 'p95' | 'max', number>; callsAcceptedAfterDelete: { total: number } };
+    callsPerSecond: { withCache: number; withoutCache: number };
+  };
   const lines = [
     `FastMCP example (examples/fastmcp-ts), MCP SDK client over Streamable HTTP, ${cpus().length} CPUs, Node ${process.version}`,
     `revocation delay, cache on (${TRIALS} trials, from the DELETE answer to the first refused call): ` +
