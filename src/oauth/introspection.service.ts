@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { Injectable, Logger } from '@nestjs/common';
 import { AuditWriter } from '../audit/audit.writer.js';
 import type { IntrospectOutcome } from '../audit/audit.types.js';
+import { AppError } from '../common/app-error.js';
 import type { RequestContext } from '../common/request-context.js';
 import { CLIENT_CHALLENGE, clientCredentials } from '../mcp-clients/client-credentials.js';
 import { McpClientsService, type AuthenticatedClient } from '../mcp-clients/mcp-clients.service.js';
@@ -56,7 +57,14 @@ export class IntrospectionService {
     if (creds.kind !== 'credentials') {
       return this.refuseClient(started, ctx, creds.kind === 'none' ? 'no_credentials' : 'malformed_credentials');
     }
-    const client = await this.clients.authenticate(creds.credentials);
+    let client: AuthenticatedClient | undefined;
+    try {
+      client = await this.clients.authenticate(creds.credentials);
+    } catch (err) {
+      // The database cannot be reached: answered the OAuth way, like any other failure of this route.
+      if (err instanceof AppError && err.status === 503) return this.unavailable();
+      throw err;
+    }
     if (!client) return this.refuseClient(started, ctx, 'bad_credentials', creds.credentials.clientId, creds.credentials.method);
 
     // 2. The request.
