@@ -38,7 +38,7 @@ export default tseslint.config(
     rules: { 'no-restricted-properties': 'off' },
   },
   {
-    files: ['test/**', '**/*.spec.ts'],
+    files: ['test/**', '**/*.spec.ts', 'bench/**'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
   },
 );

@@ -15,13 +15,17 @@ import {
 import type { FastifyReply } from 'fastify';
 import { API_TOKEN_SCHEME, Public } from '../auth/access.decorator.js';
 import { ReqContext, type RequestContext } from '../common/request-context.js';
+import { MetricsService } from '../metrics/metrics.service.js';
 import { ValidateAnswerDto, ValidateErrorDto, ValidateRequestDto } from './mcp-validation.dto.js';
 import { ANSWERS, McpValidationService } from './mcp-validation.service.js';
 
 @ApiTags('mcp')
 @Controller('api/mcp')
 export class McpValidationController {
-  constructor(private readonly validation: McpValidationService) {}
+  constructor(
+    private readonly validation: McpValidationService,
+    private readonly metrics: MetricsService,
+  ) {}
 
   @Post('validate')
   @Public()
@@ -81,6 +85,7 @@ export class McpValidationController {
     @Res() reply: FastifyReply,
   ): Promise<void> {
     const answer = await this.validation.validate(authorization, body, ctx);
+    this.metrics.validationAnswered(answer.outcome);
     await reply.status(answer.status).headers(answer.headers).send(answer.body);
   }
 }

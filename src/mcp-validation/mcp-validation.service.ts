@@ -33,6 +33,8 @@ const RETRY_AFTER_SECONDS = '5';
 const MAX_REQUIRED_SCOPES = 20;
 
 export interface ValidationAnswer {
+  /** As audited: valid, invalid, expired, revoked, insufficient_scope or error. */
+  outcome: string;
   status: number;
   body: Record<string, unknown>;
   headers: Record<string, string>;
@@ -131,9 +133,9 @@ export class McpValidationService implements ApiTokenAuthenticator {
     } catch (err) {
       // No answer without its audit event.
       this.logger.error({ err, reqId: ctx.requestId }, 'validation not audited: answering 503');
-      return this.unavailable();
+      return { ...this.unavailable(), outcome: 'error' };
     }
-    return this.answer(decision, required.ok ? required.scopes : []);
+    return { ...this.answer(decision, required.ok ? required.scopes : []), outcome: decision.outcome };
   }
 
   /** For the global guard: same checks, no audit event of its own. */
@@ -182,7 +184,7 @@ export class McpValidationService implements ApiTokenAuthenticator {
     return { outcome: 'valid', state, exp: claims.exp };
   }
 
-  private answer(d: Decision, required: string[]): ValidationAnswer {
+  private answer(d: Decision, required: string[]): Omit<ValidationAnswer, 'outcome'> {
     switch (d.outcome) {
       case 'valid': {
         const s = d.state;
@@ -223,7 +225,7 @@ export class McpValidationService implements ApiTokenAuthenticator {
     }
   }
 
-  private unavailable(): ValidationAnswer {
+  private unavailable(): Omit<ValidationAnswer, 'outcome'> {
     return { status: 503, body: { ...ANSWERS.unavailable }, headers: { 'Retry-After': RETRY_AFTER_SECONDS } };
   }
 }
