@@ -22,7 +22,19 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/main.ts', 'src/database/data-source.ts', 'src/database/migrate.ts', 'src/database/embedded-postgres.ts', 'test/**', 'scripts/**', 'bench/**', 'jest.config.mjs'],
+    // Entry points; and the MCP client library, a package of its own whose configuration defaults to process.env.
+    files: [
+      'src/main.ts',
+      'src/audit/cli.ts',
+      'src/database/data-source.ts',
+      'src/database/migrate.ts',
+      'src/database/embedded-postgres.ts',
+      'test/**',
+      'scripts/**',
+      'bench/**',
+      'jest.config.mjs',
+      'libs/mcp-auth/src/config.ts',
+    ],
     rules: { 'no-restricted-properties': 'off' },
   },
   {

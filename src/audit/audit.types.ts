@@ -6,11 +6,15 @@ export const AUDIT_TYPES = [
   'auth.login',
   'auth.register',
   'user.update',
+  'audit.prune',
 ] as const;
 export type AuditType = (typeof AUDIT_TYPES)[number];
 
 export const VALIDATE_OUTCOMES = ['valid', 'invalid', 'expired', 'revoked', 'insufficient_scope', 'error'] as const;
 export type ValidateOutcome = (typeof VALIDATE_OUTCOMES)[number];
+
+/** Every outcome an event can have: validation outcomes, then those of account and token changes. */
+export const AUDIT_OUTCOMES = [...VALIDATE_OUTCOMES, 'success', 'failure', 'already_revoked'] as const;
 
 /** What a caller gives to record an event; id, time and hash are added by the writer. */
 export interface AuditInput {

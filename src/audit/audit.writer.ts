@@ -49,6 +49,7 @@ export class AuditWriter implements OnApplicationShutdown {
   private queue: Pending[] = [];
   private running: Promise<void> | undefined;
   private readonly hooks: BatchHook[] = [];
+  private readonly knownMonths = new Set<string>();
 
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
@@ -121,23 +122,48 @@ export class AuditWriter implements OnApplicationShutdown {
     await runner.connect();
     try {
       await runner.startTransaction();
-      const [head] = (await runner.query(`SELECT "last_id", "last_hash" FROM "audit_chain_head" WHERE "id" = 1 FOR UPDATE`)) as {
-        last_id: string;
-        last_hash: string;
-      }[];
+      const [head] = (await runner.query(
+        `SELECT "last_id", "last_hash", "last_occurred_at" FROM "audit_chain_head" WHERE "id" = 1 FOR UPDATE`,
+      )) as { last_id: string; last_hash: string; last_occurred_at: Date | null }[];
       let id = BigInt(head.last_id);
       let prev = head.last_hash;
+      // Time never goes backwards along the chain: a month's partition holds a contiguous range of ids.
+      let last = head.last_occurred_at ? head.last_occurred_at.getTime() : 0;
       const full: AuditEvent[] = events.map((e) => {
         id += 1n;
-        const withId = { ...e, id: id.toString() };
+        const t = Math.max(Date.parse(e.occurredAt), last);
+        last = t;
+        const withId = { ...e, id: id.toString(), occurredAt: new Date(t).toISOString() };
         prev = eventHash(prev, withId);
         return { ...withId, hash: prev };
       });
+      await this.ensurePartitions(runner, full);
       await runner.query(
-        `INSERT INTO "audit_event"
-           ("id", "occurred_at", "type", "outcome", "actor_user_id", "token_id", "ip", "user_agent", "request_id", "latency_ms", "details", "hash")
-         SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::varchar[], $4::varchar[], $5::uuid[], $6::uuid[],
-                              $7::varchar[], $8::varchar[], $9::varchar[], $10::float8[], $11::jsonb[], $12::char(64)[])`,
+        `WITH ev AS (
+           INSERT INTO "audit_event"
+             ("id", "occurred_at", "type", "outcome", "actor_user_id", "token_id", "ip", "user_agent", "request_id", "latency_ms", "details", "hash")
+           SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::varchar[], $4::varchar[], $5::uuid[], $6::uuid[],
+                                $7::varchar[], $8::varchar[], $9::varchar[], $10::float8[], $11::jsonb[], $12::char(64)[])
+           RETURNING "occurred_at", "type", "outcome", "ip", "token_id"
+         ), hourly AS (
+           INSERT INTO "audit_rollup_hourly" ("bucket", "type", "outcome", "count")
+           SELECT date_trunc('hour', "occurred_at"), "type", "outcome", count(*) FROM ev GROUP BY 1, 2, 3
+           ON CONFLICT ("bucket", "type", "outcome") DO UPDATE SET "count" = "audit_rollup_hourly"."count" + EXCLUDED."count"
+           RETURNING 1
+         ), failures AS (
+           INSERT INTO "audit_failure_rollup_daily" ("day", "kind", "key", "count")
+           SELECT d, k, v, count(*) FROM (
+             SELECT ("occurred_at" AT TIME ZONE 'UTC')::date AS d, 'ip' AS k, "ip" AS v FROM ev
+              WHERE "ip" IS NOT NULL AND "outcome" NOT IN ('valid', 'success', 'already_revoked')
+             UNION ALL
+             SELECT ("occurred_at" AT TIME ZONE 'UTC')::date, 'token', "token_id"::text FROM ev
+              WHERE "token_id" IS NOT NULL AND "outcome" NOT IN ('valid', 'success', 'already_revoked')
+           ) f GROUP BY 1, 2, 3
+           ON CONFLICT ("day", "kind", "key") DO UPDATE SET "count" = "audit_failure_rollup_daily"."count" + EXCLUDED."count"
+           RETURNING 1
+         )
+         UPDATE "audit_chain_head" SET "last_id" = $13, "last_hash" = $14, "last_occurred_at" = $15
+          WHERE "id" = 1`,
         [
           full.map((e) => e.id),
           full.map((e) => e.occurredAt),
@@ -151,16 +177,29 @@ export class AuditWriter implements OnApplicationShutdown {
           full.map((e) => e.latencyMs),
           full.map((e) => JSON.stringify(e.details)),
           full.map((e) => e.hash),
+          id.toString(),
+          prev,
+          new Date(last).toISOString(),
         ],
       );
-      await runner.query(`UPDATE "audit_chain_head" SET "last_id" = $1, "last_hash" = $2 WHERE "id" = 1`, [id.toString(), prev]);
       for (const hook of this.hooks) await hook(runner, full);
       await runner.commitTransaction();
     } catch (err) {
       if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
+      this.knownMonths.clear();
       throw err;
     } finally {
       await runner.release();
+    }
+  }
+
+  /** The monthly partitions the batch needs (normally made ahead by the maintenance job). */
+  private async ensurePartitions(runner: QueryRunner, events: readonly AuditEvent[]): Promise<void> {
+    for (const e of events) {
+      const month = e.occurredAt.slice(0, 7);
+      if (this.knownMonths.has(month)) continue;
+      await runner.query(`SELECT "audit_ensure_partition"($1)`, [e.occurredAt]);
+      this.knownMonths.add(month);
     }
   }
 }

@@ -8,9 +8,13 @@ export interface ResolvedDatabase {
 }
 
 /** DATABASE_URL when set; otherwise the embedded PostgreSQL kept under the data folder, started now. */
-export async function resolveDatabase(config: AppConfig, log: (message: string) => void): Promise<ResolvedDatabase> {
+export async function resolveDatabase(
+  config: AppConfig,
+  log: (message: string) => void,
+  options: { stopAdopted?: boolean } = {},
+): Promise<ResolvedDatabase> {
   if (config.databaseUrl) return { url: config.databaseUrl };
-  const embedded = new EmbeddedPostgres({ dir: config.dataDir, log });
+  const embedded = new EmbeddedPostgres({ dir: config.dataDir, log, stopAdopted: options.stopAdopted });
   const url = await embedded.start();
   return { url, embedded };
 }

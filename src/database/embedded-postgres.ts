@@ -35,6 +35,14 @@ export interface EmbeddedPostgresOptions {
   dir: string;
   /** Called with progress lines (initialising, starting, stopping). */
   log?: (message: string) => void;
+  /**
+   * Whether stop() also stops a server that was already running when start() found it
+   * (true for the app, which adopts a server left by a killed process; false for tools
+   * such as the audit CLI, which borrow the running app's database).
+   */
+  stopAdopted?: boolean;
+  /** Extra server settings (`-c name=value`), e.g. for benchmarks. */
+  settings?: Record<string, string>;
 }
 
 interface OsUser {
@@ -54,6 +62,7 @@ export class EmbeddedPostgres {
   private bins!: Binaries;
   private osUser: OsUser | undefined;
   private started = false;
+  private adopted = false;
   port = 0;
   private password = '';
 
@@ -86,7 +95,8 @@ export class EmbeddedPostgres {
     const running = this.runningPort();
     if (running !== undefined && (await this.isRunning())) {
       this.port = running;
-      this.log(`adopting embedded PostgreSQL already running on 127.0.0.1:${this.port}`);
+      this.adopted = true;
+      this.log(`using the embedded PostgreSQL already running on 127.0.0.1:${this.port}`);
     } else {
       this.port = await this.choosePort();
       this.log(`starting embedded PostgreSQL on 127.0.0.1:${this.port}`);
@@ -98,7 +108,10 @@ export class EmbeddedPostgres {
         '-l',
         join(this.clusterDir, 'server.log'),
         '-o',
-        `-p ${this.port} -h 127.0.0.1 -k ${this.clusterDir} -c max_connections=200`,
+        [
+          `-p ${this.port} -h 127.0.0.1 -k ${this.clusterDir}`,
+          ...Object.entries({ max_connections: '200', ...(this.options.settings ?? {}) }).map(([k, v]) => `-c ${k}=${v}`),
+        ].join(' '),
       ]);
     }
     this.started = true;
@@ -108,6 +121,7 @@ export class EmbeddedPostgres {
   async stop(): Promise<void> {
     if (!this.started) return;
     this.started = false;
+    if (this.adopted && this.options.stopAdopted === false) return;
     this.log('stopping embedded PostgreSQL');
     await this.pgCtl(['stop', '-m', 'fast', '-w', '-t', '30']).catch((err: unknown) => {
       this.log(`embedded PostgreSQL did not stop cleanly: ${String(err)}`);

@@ -8,7 +8,7 @@ import { resolveDatabase } from './database-url.js';
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
-  const db = await resolveDatabase(config, (m) => process.stderr.write(`${m}\n`));
+  const db = await resolveDatabase(config, (m) => process.stderr.write(`${m}\n`), { stopAdopted: false });
   const ds = new DataSource(dataSourceOptions(db.url, { poolSize: 2, applicationName: 'hospiai-migrate' }));
   try {
     await ds.initialize();

@@ -1,0 +1,343 @@
+import { PassThrough, Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { to as copyTo, type CopyToStreamQuery } from 'pg-copy-streams';
+import QueryStream from 'pg-query-stream';
+import type { DataSource } from 'typeorm';
+import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver.js';
+import { AppError } from '../common/app-error.js';
+import { eventHash, GENESIS_HASH } from './audit-hash.js';
+import type { AuditEvent } from './audit.types.js';
+
+export interface AuditFilters {
+  type?: string;
+  outcome?: string;
+  userId?: string;
+  tokenId?: string;
+  ip?: string;
+  from?: Date;
+  to?: Date;
+}
+
+export interface AuditPage {
+  items: AuditEvent[];
+  nextCursor: string | null;
+}
+
+export interface StatsBucket {
+  start: string;
+  total: number;
+  outcomes: Record<string, number>;
+}
+
+export interface AuditStats {
+  from: string;
+  to: string;
+  interval: 'hour' | 'day';
+  type: string | null;
+  buckets: StatsBucket[];
+  topFailingIps: { ip: string; failures: number }[];
+  topFailingTokens: { tokenId: string; failures: number }[];
+}
+
+export interface VerifyResult {
+  ok: boolean;
+  checked: number;
+  firstBrokenId: string | null;
+  /** Where the checked chain started: the first id retained after pruning, or the first id in the range. */
+  fromId: string | null;
+  toId: string | null;
+}
+
+export type ExportFormat = 'ndjson' | 'csv';
+
+const COLUMNS = `"id", "occurred_at", "type", "outcome", "actor_user_id", "token_id", "ip", "user_agent", "request_id", "latency_ms", "details", "hash"`;
+
+interface Row {
+  id: string;
+  occurred_at: Date;
+  type: string;
+  outcome: string;
+  actor_user_id: string | null;
+  token_id: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  request_id: string | null;
+  latency_ms: number | null;
+  details: Record<string, unknown>;
+  hash: string;
+}
+
+export function toEvent(r: Row): AuditEvent {
+  return {
+    id: String(r.id),
+    occurredAt: r.occurred_at.toISOString(),
+    type: r.type,
+    outcome: r.outcome,
+    actorUserId: r.actor_user_id,
+    tokenId: r.token_id,
+    ip: r.ip,
+    userAgent: r.user_agent,
+    requestId: r.request_id,
+    latencyMs: r.latency_ms,
+    details: r.details ?? {},
+    hash: typeof r.hash === 'string' ? r.hash.trim() : r.hash,
+  };
+}
+
+const ISO_MS = `'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'`;
+
+/** Text a spreadsheet would run as a formula (= + - @ tab CR first) gets a leading quote: user agents are attacker-controlled. */
+const formulaSafe = (col: string): string => `CASE WHEN ${col} ~ '^[=+@\\t\\r-]' THEN '''' || ${col} ELSE ${col} END`;
+
+/** CSV columns (RFC 4180 quoting by PostgreSQL; NULL is an empty field). Newlines are LF. */
+const CSV_SELECT = `SELECT "id", to_char("occurred_at" AT TIME ZONE 'UTC', ${ISO_MS}) AS "occurredAt", "type", "outcome",
+  "actor_user_id" AS "actorUserId", "token_id" AS "tokenId", "ip", ${formulaSafe('"user_agent"')} AS "userAgent",
+  ${formulaSafe('"request_id"')} AS "requestId", "latency_ms" AS "latencyMs", "details"::text AS "details", "hash"`;
+
+export const CSV_HEADER = 'id,occurredAt,type,outcome,actorUserId,tokenId,ip,userAgent,requestId,latencyMs,details,hash';
+
+/** One JSON object per line, the same shape as GET /api/audit/events items. */
+const NDJSON_SELECT = `SELECT json_build_object('id', "id"::text, 'occurredAt', to_char("occurred_at" AT TIME ZONE 'UTC', ${ISO_MS}),
+  'type', "type", 'outcome', "outcome", 'actorUserId', "actor_user_id", 'tokenId', "token_id", 'ip', "ip",
+  'userAgent', "user_agent", 'requestId', "request_id", 'latencyMs', "latency_ms", 'details', "details", 'hash', "hash")::text`;
+
+/**
+ * JSON text never holds a raw line break or the bytes 0x01/0x02 (JSON escapes control characters),
+ * so a one-column CSV COPY with those as quote and delimiter writes each object verbatim, one a line.
+ */
+const NDJSON_COPY_OPTIONS = `(FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')`;
+
+function encodeCursor(e: AuditEvent): string {
+  return Buffer.from(`${e.occurredAt}|${e.id}`, 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: string): { at: string; id: string } {
+  const raw = Buffer.from(cursor, 'base64url').toString('utf8');
+  const [at, id] = raw.split('|');
+  if (!at || !id || Number.isNaN(Date.parse(at)) || !/^\d{1,19}$/.test(id)) {
+    throw AppError.badRequest('Invalid request: cursor is not a cursor returned by this API', [{ field: 'cursor', message: 'cursor is not valid' }]);
+  }
+  return { at, id };
+}
+
+/** WHERE clause and parameters for the filters (each served by an index). */
+function where(f: AuditFilters, params: unknown[]): string {
+  const parts: string[] = [];
+  const add = (sql: string, value: unknown): void => {
+    params.push(value);
+    parts.push(sql.replace('?', `$${params.length}`));
+  };
+  if (f.type) add(`"type" = ?`, f.type);
+  if (f.outcome) add(`"outcome" = ?`, f.outcome);
+  if (f.userId) add(`"actor_user_id" = ?`, f.userId);
+  if (f.tokenId) add(`"token_id" = ?`, f.tokenId);
+  if (f.ip) add(`"ip" = ?`, f.ip);
+  if (f.from) add(`"occurred_at" >= ?`, f.from.toISOString());
+  if (f.to) add(`"occurred_at" < ?`, f.to.toISOString());
+  return parts.length ? `WHERE ${parts.join(' AND ')}` : '';
+}
+
+/** Reads the audit log for security teams: listing, export, statistics and chain verification. */
+@Injectable()
+export class AuditQueryService {
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  /** Newest first, keyset-paginated on (occurred_at, id): no gaps or duplicates while events arrive. */
+  async list(f: AuditFilters, limit: number, cursor?: string): Promise<AuditPage> {
+    const params: unknown[] = [];
+    let sql = where(f, params);
+    if (cursor) {
+      const c = decodeCursor(cursor);
+      params.push(c.at, c.id);
+      sql += `${sql ? ' AND' : 'WHERE'} ("occurred_at", "id") < ($${params.length - 1}::timestamptz, $${params.length}::bigint)`;
+    }
+    params.push(limit + 1);
+    const rows = (await this.dataSource.query(
+      `SELECT ${COLUMNS} FROM "audit_event" ${sql} ORDER BY "occurred_at" DESC, "id" DESC LIMIT $${params.length}`,
+      params,
+    )) as Row[];
+    const items = rows.slice(0, limit).map(toEvent);
+    return { items, nextCursor: rows.length > limit ? encodeCursor(items[items.length - 1]) : null };
+  }
+
+  /**
+   * Streams every matching event, newest first. PostgreSQL formats each row
+   * (COPY … TO STDOUT) and the bytes flow to the caller with back-pressure:
+   * memory stays flat whatever the size. `onRows` receives the running count.
+   */
+  async export(f: AuditFilters, format: ExportFormat, onRows?: (n: number) => void): Promise<Readable> {
+    const driver = this.dataSource.driver as PostgresDriver;
+    const [client, release] = (await driver.obtainMasterConnection()) as [
+      { query: (q: CopyToStreamQuery) => CopyToStreamQuery; escapeLiteral: (s: string) => string },
+      (err?: unknown) => void,
+    ];
+    // COPY takes no bind parameters: the (validated) filters are inlined as escaped literals.
+    const params: unknown[] = [];
+    const filter = where(f, params).replace(/\$(\d+)/g, (_m, i: string) => client.escapeLiteral(String(params[Number(i) - 1])));
+    const select = format === 'csv' ? CSV_SELECT : NDJSON_SELECT;
+    const options = format === 'csv' ? `(FORMAT csv, HEADER true)` : NDJSON_COPY_OPTIONS;
+    const copy = client.query(copyTo(`COPY (${select} FROM "audit_event" ${filter} ORDER BY "occurred_at" DESC, "id" DESC) TO STDOUT ${options}`));
+    let lines = 0;
+    let lastReport = 0;
+    const rows = (): number => (format === 'csv' ? Math.max(0, lines - 1) : lines);
+    const count = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) lines += 1;
+        if (onRows && lines - lastReport >= 10000) {
+          lastReport = lines;
+          onRows(rows());
+        }
+        done(null, chunk);
+      },
+      flush(done) {
+        onRows?.(rows());
+        done();
+      },
+    });
+    const body = new PassThrough();
+    pipeline(copy, count, body).then(
+      () => release(),
+      (err: unknown) => {
+        // A client that goes away mid-export cancels the COPY; the connection is not reused.
+        release(err instanceof Error ? err : new Error(String(err)));
+        body.destroy(err instanceof Error ? err : undefined);
+      },
+    );
+    return body;
+  }
+
+  /** Counts per bucket and outcome, and the IPs and tokens with the most failures, from the rollups. */
+  async stats(from: Date, to: Date, interval: 'hour' | 'day', type?: string): Promise<AuditStats> {
+    const params: unknown[] = [from.toISOString(), to.toISOString()];
+    let typeSql = '';
+    if (type) {
+      params.push(type);
+      typeSql = `AND "type" = $3`;
+    }
+    const rows = (await this.dataSource.query(
+      `SELECT date_trunc('${interval}', "bucket" AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS start, "outcome", sum("count")::bigint AS n
+         FROM "audit_rollup_hourly"
+        WHERE "bucket" >= date_trunc('hour', $1::timestamptz) AND "bucket" < $2::timestamptz ${typeSql}
+        GROUP BY 1, 2 ORDER BY 1`,
+      params,
+    )) as { start: Date; outcome: string; n: string }[];
+    const buckets = new Map<string, StatsBucket>();
+    for (const r of rows) {
+      const key = r.start.toISOString();
+      const b = buckets.get(key) ?? { start: key, total: 0, outcomes: {} };
+      const n = Number(r.n);
+      b.outcomes[r.outcome] = (b.outcomes[r.outcome] ?? 0) + n;
+      b.total += n;
+      buckets.set(key, b);
+    }
+    const top = async (kind: 'ip' | 'token'): Promise<{ key: string; n: string }[]> =>
+      (await this.dataSource.query(
+        `SELECT "key", sum("count")::bigint AS n FROM "audit_failure_rollup_daily"
+          WHERE "kind" = $1 AND "day" >= ($2::timestamptz AT TIME ZONE 'UTC')::date AND "day" <= ($3::timestamptz AT TIME ZONE 'UTC')::date
+          GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10`,
+        [kind, from.toISOString(), to.toISOString()],
+      )) as { key: string; n: string }[];
+    const [ips, tokens] = await Promise.all([top('ip'), top('token')]);
+    return {
+      from: from.toISOString(),
+      to: to.toISOString(),
+      interval,
+      type: type ?? null,
+      buckets: [...buckets.values()],
+      topFailingIps: ips.map((r) => ({ ip: r.key, failures: Number(r.n) })),
+      topFailingTokens: tokens.map((r) => ({ tokenId: r.key, failures: Number(r.n) })),
+    };
+  }
+
+  /**
+   * Walks the hash chain in id order, recomputing every hash: an edited,
+   * removed or inserted row breaks it at that row. Without a range, it starts
+   * where retention left the chain (the anchor) and ends at the chain head,
+   * so that a removed last event is found too.
+   */
+  async verify(range: { from?: Date; to?: Date } = {}, onProgress?: (checked: number) => void): Promise<VerifyResult> {
+    const [anchor] = (await this.dataSource.query(`SELECT "first_id", "prev_hash" FROM "audit_chain_anchor" WHERE "id" = 1`)) as {
+      first_id: string;
+      prev_hash: string;
+    }[];
+    const [head] = (await this.dataSource.query(`SELECT "last_id", "last_hash" FROM "audit_chain_head" WHERE "id" = 1`)) as {
+      last_id: string;
+      last_hash: string;
+    }[];
+    let expectedId = BigInt(anchor?.first_id ?? '1');
+    let prev = anchor?.prev_hash ?? GENESIS_HASH;
+
+    if (range.from) {
+      const [first] = (await this.dataSource.query(
+        `SELECT "id" FROM "audit_event" WHERE "occurred_at" >= $1 ORDER BY "occurred_at", "id" LIMIT 1`,
+        [range.from.toISOString()],
+      )) as { id: string }[];
+      if (!first) return { ok: true, checked: 0, firstBrokenId: null, fromId: null, toId: null };
+      const startId = BigInt(first.id);
+      if (startId > expectedId) {
+        // The chain before the range is taken as it is stored: start from the previous event's hash.
+        const [before] = (await this.dataSource.query(`SELECT "hash" FROM "audit_event" WHERE "id" = $1`, [(startId - 1n).toString()])) as {
+          hash: string;
+        }[];
+        if (!before) return { ok: false, checked: 0, firstBrokenId: (startId - 1n).toString(), fromId: first.id, toId: null };
+        prev = before.hash;
+        expectedId = startId;
+      }
+    }
+
+    const driver = this.dataSource.driver as PostgresDriver;
+    const [client, release] = (await driver.obtainMasterConnection()) as [
+      { query: (q: QueryStream) => AsyncIterable<Row> & QueryStream },
+      (err?: unknown) => void,
+    ];
+    const params: unknown[] = [expectedId.toString()];
+    let toSql = '';
+    if (range.to) {
+      params.push(range.to.toISOString());
+      toSql = `AND "occurred_at" < $2`;
+    }
+    const stream = client.query(
+      new QueryStream(`SELECT ${COLUMNS} FROM "audit_event" WHERE "id" >= $1 ${toSql} ORDER BY "id"`, params, { batchSize: 5000 }),
+    );
+    const fromId = expectedId.toString();
+    let checked = 0;
+    let lastId: string | null = null;
+    let broken: string | null = null;
+    let complete = false;
+    try {
+      for await (const row of stream) {
+        const e = toEvent(row);
+        const { hash, ...content } = e;
+        if (BigInt(e.id) !== expectedId) {
+          broken = expectedId.toString(); // a missing event
+          break;
+        }
+        if (eventHash(prev, content) !== hash) {
+          broken = e.id; // an edited event (or one whose predecessor was edited)
+          break;
+        }
+        prev = hash;
+        expectedId += 1n;
+        checked += 1;
+        lastId = e.id;
+        if (onProgress && checked % 100000 === 0) onProgress(checked);
+      }
+      complete = broken === null;
+    } finally {
+      stream.destroy();
+      // A cursor left half-read is not handed back to the pool.
+      release(complete ? undefined : new Error('verification stopped early'));
+    }
+    if (broken !== null) return { ok: false, checked, firstBrokenId: broken, fromId, toId: lastId };
+    // Without an upper bound the walk must reach the chain head: removed last events are a break too.
+    if (!range.to && head) {
+      const headId = BigInt(head.last_id);
+      if (headId > expectedId - 1n) return { ok: false, checked, firstBrokenId: expectedId.toString(), fromId, toId: lastId };
+      if (checked > 0 && headId === expectedId - 1n && head.last_hash !== prev) return { ok: false, checked, firstBrokenId: lastId, fromId, toId: lastId };
+    }
+    onProgress?.(checked);
+    return { ok: true, checked, firstBrokenId: null, fromId: checked ? fromId : null, toId: lastId };
+  }
+}

@@ -1,0 +1,95 @@
+import { Controller, Get, Query, Res } from '@nestjs/common';
+import { ApiBadRequestResponse, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
+import { Access } from '../auth/access.decorator.js';
+import { AppError } from '../common/app-error.js';
+import { ErrorBody } from '../common/error-body.dto.js';
+import { AuditExportQuery, AuditFilterQuery, AuditListQuery, AuditPageView, AuditStatsQuery, AuditVerifyQuery, AuditVerifyView } from './audit.dto.js';
+import { AuditQueryService, type AuditFilters, type AuditStats, type VerifyResult } from './audit-query.service.js';
+
+const DAY_MS = 86_400_000;
+const MAX_STATS_SPAN_MS = 400 * DAY_MS;
+
+function range(from: string | undefined, to: string | undefined): { from?: Date; to?: Date } {
+  const f = from ? new Date(from) : undefined;
+  const t = to ? new Date(to) : undefined;
+  if (f && t && f > t) throw AppError.badRequest('Invalid request: from must not be after to', [{ field: 'from', message: 'from must not be after to' }]);
+  return { from: f, to: t };
+}
+
+export function filtersOf(q: AuditFilterQuery): AuditFilters {
+  return { type: q.type, outcome: q.outcome, userId: q.userId, tokenId: q.tokenId, ip: q.ip, ...range(q.from, q.to) };
+}
+
+const BAD_FILTER = {
+  type: ErrorBody,
+  example: {
+    error: 'Invalid request: limit must not be greater than 1000',
+    code: 'validation_failed',
+    requestId: 'req-7f3a2c',
+    fields: [{ field: 'limit', message: 'limit must not be greater than 1000' }],
+  },
+};
+
+@ApiTags('audit')
+@Controller('api/audit')
+@Access({ roles: ['auditor', 'admin'], scopes: ['read:audit'] })
+export class AuditController {
+  constructor(private readonly audit: AuditQueryService) {}
+
+  @Get('events')
+  @ApiOperation({ summary: 'Audit events, newest first, filtered and paginated by cursor' })
+  @ApiOkResponse({ type: AuditPageView })
+  @ApiBadRequestResponse(BAD_FILTER)
+  list(@Query() q: AuditListQuery): Promise<AuditPageView> {
+    return this.audit.list(filtersOf(q), q.limit ?? 100, q.cursor);
+  }
+
+  @Get('events/export')
+  @ApiOperation({ summary: 'Every matching event, streamed as NDJSON (default) or CSV, newest first' })
+  @ApiProduces('application/x-ndjson', 'text/csv')
+  @ApiOkResponse({ description: 'One event per line (NDJSON), or CSV with a header line' })
+  @ApiBadRequestResponse(BAD_FILTER)
+  async export(@Query() q: AuditExportQuery, @Res() reply: FastifyReply): Promise<void> {
+    const format = q.format ?? 'ndjson';
+    const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+    const stream = await this.audit.export(filtersOf(q), format);
+    await reply
+      .header('Content-Type', format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8')
+      .header('Content-Disposition', `attachment; filename="hospiai-audit-${stamp}.${format === 'csv' ? 'csv' : 'ndjson'}"`)
+      .header('Cache-Control', 'no-store')
+      .send(stream);
+  }
+
+  @Get('stats')
+  @ApiOperation({ summary: 'Counts per hour or day and outcome, and the IPs and tokens with the most failures' })
+  @ApiOkResponse({
+    example: {
+      from: '2026-11-25T00:00:00.000Z',
+      to: '2026-11-26T00:00:00.000Z',
+      interval: 'hour',
+      type: 'token.validate',
+      buckets: [{ start: '2026-11-25T08:00:00.000Z', total: 1520, outcomes: { valid: 1490, revoked: 20, invalid: 10 } }],
+      topFailingIps: [{ ip: '10.0.9.77', failures: 25 }],
+      topFailingTokens: [{ tokenId: '0b6f9a8e-5c2d-4e1f-8a7b-3c4d5e6f7a8b', failures: 20 }],
+    },
+  })
+  @ApiBadRequestResponse(BAD_FILTER)
+  stats(@Query() q: AuditStatsQuery): Promise<AuditStats> {
+    const to = q.to ? new Date(q.to) : new Date();
+    const from = q.from ? new Date(q.from) : new Date(to.getTime() - DAY_MS);
+    if (from > to) throw AppError.badRequest('Invalid request: from must not be after to', [{ field: 'from', message: 'from must not be after to' }]);
+    if (to.getTime() - from.getTime() > MAX_STATS_SPAN_MS) {
+      throw AppError.badRequest('Invalid request: the period may not exceed 400 days', [{ field: 'from', message: 'the period may not exceed 400 days' }]);
+    }
+    return this.audit.stats(from, to, q.interval ?? 'hour', q.type);
+  }
+
+  @Get('verify')
+  @ApiOperation({ summary: 'Walks the hash chain (over a range, or from the retention anchor to the head) and reports the first broken event' })
+  @ApiOkResponse({ type: AuditVerifyView })
+  @ApiBadRequestResponse(BAD_FILTER)
+  verify(@Query() q: AuditVerifyQuery): Promise<VerifyResult> {
+    return this.audit.verify(range(q.from, q.to));
+  }
+}

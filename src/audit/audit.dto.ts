@@ -1,0 +1,160 @@
+import { Type } from 'class-transformer';
+import { IsIn, IsInt, IsIP, IsISO8601, IsOptional, IsString, IsUUID, Max, MaxLength, Min } from 'class-validator';
+import { AUDIT_OUTCOMES, AUDIT_TYPES } from './audit.types.js';
+
+const ISO = { strict: true, strictSeparator: true };
+
+export class AuditFilterQuery {
+  /** @example "token.validate" */
+  @IsOptional()
+  @IsIn(AUDIT_TYPES)
+  type?: string;
+
+  /** @example "revoked" */
+  @IsOptional()
+  @IsIn(AUDIT_OUTCOMES)
+  outcome?: string;
+
+  /** Events whose actor is this user. */
+  @IsOptional()
+  @IsUUID()
+  userId?: string;
+
+  /** @example "0b6f9a8e-5c2d-4e1f-8a7b-3c4d5e6f7a8b" */
+  @IsOptional()
+  @IsUUID()
+  tokenId?: string;
+
+  /** @example "10.0.4.12" */
+  @IsOptional()
+  @IsIP()
+  ip?: string;
+
+  /**
+   * Inclusive lower bound, ISO-8601.
+   * @example "2026-11-25T00:00:00Z"
+   */
+  @IsOptional()
+  @IsISO8601(ISO)
+  from?: string;
+
+  /**
+   * Exclusive upper bound, ISO-8601.
+   * @example "2026-11-26T00:00:00Z"
+   */
+  @IsOptional()
+  @IsISO8601(ISO)
+  to?: string;
+}
+
+export class AuditListQuery extends AuditFilterQuery {
+  /** Page size, 1–1000 (default 100). */
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  limit?: number;
+
+  /** `nextCursor` of the previous page. */
+  @IsOptional()
+  @IsString()
+  @MaxLength(200)
+  cursor?: string;
+}
+
+export class AuditExportQuery extends AuditFilterQuery {
+  /** @example "csv" */
+  @IsOptional()
+  @IsIn(['ndjson', 'csv'])
+  format?: 'ndjson' | 'csv';
+}
+
+export class AuditStatsQuery {
+  /**
+   * Start (rounded down to the hour); default: 24 hours ago.
+   * @example "2026-11-25T00:00:00Z"
+   */
+  @IsOptional()
+  @IsISO8601(ISO)
+  from?: string;
+
+  /**
+   * End, exclusive; default: now.
+   * @example "2026-11-26T00:00:00Z"
+   */
+  @IsOptional()
+  @IsISO8601(ISO)
+  to?: string;
+
+  /** @example "hour" */
+  @IsOptional()
+  @IsIn(['hour', 'day'])
+  interval?: 'hour' | 'day';
+
+  /** Only events of this type (default: all). */
+  @IsOptional()
+  @IsIn(AUDIT_TYPES)
+  type?: string;
+}
+
+export class AuditVerifyQuery {
+  /** Check only events at or after this time. */
+  @IsOptional()
+  @IsISO8601(ISO)
+  from?: string;
+
+  /** Check only events before this time. */
+  @IsOptional()
+  @IsISO8601(ISO)
+  to?: string;
+}
+
+export class AuditEventView {
+  /** @example "4821" */
+  id: string;
+  /** @example "2026-11-26T09:12:44.120Z" */
+  occurredAt: string;
+  /** @example "token.validate" */
+  type: string;
+  /** @example "valid" */
+  outcome: string;
+  /** @example "6f1c2a8e-3b4d-4c5e-9f60-718293a4b5c6" */
+  actorUserId: string | null;
+  /** @example "0b6f9a8e-5c2d-4e1f-8a7b-3c4d5e6f7a8b" */
+  tokenId: string | null;
+  /** @example "10.0.4.12" */
+  ip: string | null;
+  /** @example "python-httpx/0.27.0" */
+  userAgent: string | null;
+  /** @example "8a2c789a-3ea5-480f-a1b8-0ce0788d5488" */
+  requestId: string | null;
+  /** @example 1.84 */
+  latencyMs: number | null;
+  /** @example {"fingerprint": "3f9a0c…"} */
+  details: Record<string, unknown>;
+  /**
+   * SHA-256 over the previous event's hash and this event's content.
+   * @example "9b1c…"
+   */
+  hash: string;
+}
+
+export class AuditPageView {
+  items: AuditEventView[];
+  /** @example "MjAyNi0xMS0yNlQwOToxMjo0NC4xMjBafDQ4MjE" */
+  nextCursor: string | null;
+}
+
+export class AuditVerifyView {
+  /** @example true */
+  ok: boolean;
+  /** @example 4821 */
+  checked: number;
+  /** @example null */
+  firstBrokenId: string | null;
+  /** @example "1" */
+  fromId: string | null;
+  /** @example "4821" */
+  toId: string | null;
+}
