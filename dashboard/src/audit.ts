@@ -25,6 +25,7 @@ const TYPE_NAMES: Record<string, string> = {
   'auth.login': 'Connexion',
   'auth.register': 'Inscription',
   'user.update': 'Modification de compte',
+  'audit.prune': 'Purge du journal',
 };
 
 const OUTCOME_NAMES: Record<string, string> = {
@@ -43,7 +44,25 @@ const OUTCOME_NAMES: Record<string, string> = {
 const GOOD = new Set(['valid', 'success']);
 const BAD = new Set(['invalid', 'expired', 'revoked', 'insufficient_scope', 'error', 'failure']);
 
+/** Filters the API may refuse: where to say so, and what. */
+const FILTER_ERRORS: Record<string, { id: string; input: string; message: string }> = {
+  tokenId: {
+    id: 'token-error',
+    input: 'token',
+    message: 'Saisissez l’identifiant complet d’un token (un UUID, comme dans la colonne « Token »).',
+  },
+  ip: { id: 'ip-error', input: 'ip', message: 'Saisissez une adresse IPv4 ou IPv6 complète, par exemple 10.0.4.12.' },
+  from: { id: 'period-error', input: 'from', message: 'La date de début doit précéder la date de fin.' },
+  to: { id: 'period-error', input: 'to', message: 'La date de fin est invalide.' },
+};
+
 const PERIODS: Record<string, number> = { '1h': 3_600_000, '24h': 86_400_000, '7j': 7 * 86_400_000, '30j': 30 * 86_400_000 };
+
+/** A datetime-local value (local time) as ISO-8601 UTC; an unreadable value is sent as typed, for the API to refuse. */
+function isoOf(local: string): string {
+  const d = new Date(local);
+  return Number.isNaN(d.getTime()) ? local : d.toISOString();
+}
 
 function outcomeBadge(outcome: string): HTMLElement {
   const kind = GOOD.has(outcome) ? 'good' : BAD.has(outcome) ? 'bad' : 'neutral';
@@ -58,7 +77,11 @@ function outcomeBadge(outcome: string): HTMLElement {
 
 function detailsText(details: Record<string, unknown>): string {
   return Object.entries(details)
-    .map(([k, v]) => `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`)
+    .map(([k, v]) => {
+      // A SHA-256 fingerprint is recognised by its first characters; the export has it whole.
+      const text = typeof v === 'string' ? (k === 'fingerprint' && v.length > 16 ? `${v.slice(0, 12)}…` : v) : JSON.stringify(v);
+      return `${k}: ${text}`;
+    })
     .join(' · ');
 }
 
@@ -129,8 +152,8 @@ class AuditPage {
     if (period === 'custom') {
       const from = value('from');
       const to = value('to');
-      if (from) q.set('from', new Date(from).toISOString());
-      if (to) q.set('to', new Date(to).toISOString());
+      if (from) q.set('from', isoOf(from));
+      if (to) q.set('to', isoOf(to));
     }
     return q;
   }
@@ -141,10 +164,30 @@ class AuditPage {
     byId<HTMLAnchorElement>('export').href = `/api/audit/events/export?${q.toString()}`;
   }
 
+  private clearFilterErrors(): void {
+    for (const f of Object.values(FILTER_ERRORS)) {
+      showText(byId(f.id), '');
+      byId(f.input).removeAttribute('aria-invalid');
+    }
+  }
+
+  /** Shows the API's refusal of a filter next to it; false when no known filter is named. */
+  private showFilterErrors(err: ApiError): boolean {
+    const known = err.fields.filter((f) => Object.hasOwn(FILTER_ERRORS, f.field));
+    for (const f of known) {
+      const target = FILTER_ERRORS[f.field];
+      showText(byId(target.id), target.message);
+      byId(target.input).setAttribute('aria-invalid', 'true');
+    }
+    if (known.length > 0) byId(FILTER_ERRORS[known[0].field].input).focus();
+    return known.length > 0;
+  }
+
   private async load(more: boolean): Promise<void> {
     const body = byId('events-body');
     const status = byId('events-status');
     showText(byId('audit-error'), '');
+    this.clearFilterErrors();
     this.updateExportLink();
     const q = this.filters();
     q.set('limit', String(PAGE_SIZE));
@@ -169,10 +212,7 @@ class AuditPage {
         this.deny();
         return;
       }
-      if (err instanceof ApiError && err.fields.length > 0) {
-        showText(byId('audit-error'), `Filtres refusés : ${err.fields.map((f) => f.field).join(', ')}. Vérifiez les valeurs saisies.`);
-        return;
-      }
+      if (err instanceof ApiError && err.fields.length > 0 && this.showFilterErrors(err)) return;
       showText(byId('audit-error'), frenchError(err));
     }
   }
