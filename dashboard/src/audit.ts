@@ -193,6 +193,8 @@ class AuditPage {
     q.set('limit', String(PAGE_SIZE));
     if (more && this.nextCursor) q.set('cursor', this.nextCursor);
     status.textContent = 'Chargement…';
+    const table = byId('events-table');
+    table.setAttribute('aria-busy', 'true');
     try {
       const page = await api<{ items: AuditEvent[]; nextCursor: string | null }>('GET', `/api/audit/events?${q.toString()}`);
       const rows = page.items.map(eventRow);
@@ -214,6 +216,8 @@ class AuditPage {
       }
       if (err instanceof ApiError && err.fields.length > 0 && this.showFilterErrors(err)) return;
       showText(byId('audit-error'), frenchError(err));
+    } finally {
+      table.setAttribute('aria-busy', 'false');
     }
   }
 }

@@ -172,6 +172,15 @@ function watchConsole(page, problems) {
   });
 }
 
+/** Clicks "Filtrer" on the audit page and waits for the new events to be shown. */
+async function applyFilters(page) {
+  await Promise.all([
+    page.waitForResponse((r) => new URL(r.url()).pathname === '/api/audit/events'),
+    page.getByRole('button', { name: 'Filtrer' }).click(),
+  ]);
+  await page.locator('#events-table[aria-busy="false"]').waitFor({ state: 'attached' });
+}
+
 // ---------------------------------------------------------------- the tests
 
 async function main() {
@@ -446,8 +455,8 @@ async function main() {
       await screenshots(page, 'tokens');
       await fitsWidth(page, 320);
       if (process.argv.includes('--docs-screenshot')) {
-        await page.setViewportSize({ width: 1100, height: 760 });
-        await page.screenshot({ path: join(root, 'docs', 'dashboard-tokens.png') });
+        await page.setViewportSize({ width: 1024, height: 768 });
+        await page.screenshot({ path: join(root, 'docs', 'dashboard-tokens.png'), fullPage: true });
         await page.setViewportSize(VIEWPORTS[0]);
       }
     });
@@ -490,7 +499,7 @@ async function main() {
       await auditPage.locator(`#events-body tr[data-type="token.validate"]`).first().waitFor();
       await auditPage.getByLabel('Token (identifiant)').fill(tokenId);
       await auditPage.getByLabel('Type').selectOption('token.validate');
-      await auditPage.getByRole('button', { name: 'Filtrer' }).click();
+      await applyFilters(auditPage);
       const rows = auditPage.locator('#events-body tr');
       await auditPage.locator('#events-body tr[data-outcome="revoked"]').waitFor();
       const outcomes = await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-outcome')));
@@ -501,15 +510,15 @@ async function main() {
       await valid.getByText('127.0.0.1').waitFor();
       assert.equal(await valid.locator('[data-label="Token"] code').getAttribute('title'), tokenId);
       await auditPage.getByLabel('Résultat').selectOption('valid');
-      await auditPage.getByRole('button', { name: 'Filtrer' }).click();
+      await applyFilters(auditPage);
       await auditPage.locator('#events-status', { hasText: '1 événement affiché' }).waitFor();
       // A filter the API refuses is explained next to it, in French.
       await auditPage.getByLabel('Adresse IP').fill('pas-une-ip');
-      await auditPage.getByRole('button', { name: 'Filtrer' }).click();
+      await applyFilters(auditPage);
       await auditPage.locator('#ip-error', { hasText: 'Saisissez une adresse IPv4 ou IPv6 complète' }).waitFor();
       assert.equal(await auditPage.getByLabel('Adresse IP').getAttribute('aria-invalid'), 'true');
       await auditPage.getByLabel('Adresse IP').fill('127.0.0.1');
-      await auditPage.getByRole('button', { name: 'Filtrer' }).click();
+      await applyFilters(auditPage);
       await auditPage.locator('#events-status', { hasText: '1 événement affiché' }).waitFor();
       assert.ok(await auditPage.locator('#ip-error').isHidden());
     });
@@ -530,7 +539,7 @@ async function main() {
 
     await step('audit page: screenshots at 1280 and 375 px, fits 320 px', async () => {
       await auditPage.getByRole('button', { name: 'Réinitialiser' }).click();
-      await auditPage.getByRole('button', { name: 'Filtrer' }).click();
+      await applyFilters(auditPage);
       await auditPage.locator('#events-body tr').nth(5).waitFor();
       await screenshots(auditPage, 'audit');
       await fitsWidth(auditPage, 320);
