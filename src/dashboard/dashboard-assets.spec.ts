@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, brotliDecompressSync } from 'node:zlib';
+import { Logger } from '@nestjs/common';
 import { DashboardAssets, defaultDashboardDir, pickEncoding } from './dashboard-assets.js';
 
 describe('pickEncoding', () => {
@@ -55,6 +56,7 @@ describe('DashboardAssets', () => {
   });
 
   it('starts without files when the dashboard is not built', () => {
+    Logger.overrideLogger(false);
     const assets = new DashboardAssets(join(dir, 'missing'));
     assets.onModuleInit();
     expect(assets.list()).toEqual([]);
