@@ -97,6 +97,12 @@ export class AuthController {
   }
 
   @Post('logout')
+  // Above @Access, whose generic 403 it replaces: both cases are documented here.
+  @ApiForbiddenResponse({
+    description: 'The cookie session without a valid `X-CSRF-Token` header',
+    type: ErrorBody,
+    example: { error: CSRF_FAILED_MESSAGE, code: 'csrf_failed', requestId: 'req-7f3a2c' },
+  })
   @Access.session()
   @HttpCode(204)
   @ApiOperation({
@@ -115,7 +121,6 @@ export class AuthController {
       },
     },
   })
-  @ApiForbiddenResponse({ type: ErrorBody, example: { error: CSRF_FAILED_MESSAGE, code: 'csrf_failed', requestId: 'req-7f3a2c' } })
   logout(@Req() req: FastifyRequest, @Res({ passthrough: true }) reply: FastifyReply): void {
     this.cookies.setOn(reply, this.cookies.clear(isHttps(req)));
   }
