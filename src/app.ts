@@ -8,6 +8,7 @@ import { AppModule } from './app.module.js';
 import { describeError } from './common/error-body.js';
 import { createPino, PinoLoggerService } from './common/logger.js';
 import type { AppConfig } from './config/config.js';
+import { NOT_JSON, VALIDATE_PATH } from './mcp-validation/mcp-validation.service.js';
 import { MetricsService } from './metrics/metrics.service.js';
 import { setupSwagger } from './swagger.js';
 
@@ -65,12 +66,14 @@ export async function createApp({ config, databaseUrl, logDestination }: CreateA
   // JSON bodies: an empty body with a JSON content type is no body (curl -H 'Content-Type: application/json'
   // without -d is common); prototype-poisoning keys are refused.
   fastify.removeContentTypeParser('application/json');
-  fastify.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: BODY_LIMIT }, (_req, body, done) => {
+  fastify.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: BODY_LIMIT }, (req, body, done) => {
     const text = typeof body === 'string' ? body : body.toString('utf8');
     if (text.trim() === '') return done(null, undefined);
     try {
       done(null, secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' }));
     } catch {
+      // The validate route answers a bad body itself (API.md §4) and audits it like any other call.
+      if (req.url.split('?')[0] === VALIDATE_PATH) return done(null, NOT_JSON);
       done(Object.assign(new SyntaxError('invalid JSON body'), { statusCode: 400, code: 'FST_ERR_CTP_INVALID_JSON_BODY' }), undefined);
     }
   });

@@ -1,4 +1,4 @@
-import { ValidationPipe, type ValidationError } from '@nestjs/common';
+import { ValidationPipe, type ArgumentMetadata, type ValidationError } from '@nestjs/common';
 import { AppError, type FieldError } from './app-error.js';
 
 function flatten(errors: ValidationError[], parent = ''): FieldError[] {
@@ -14,9 +14,17 @@ function flatten(errors: ValidationError[], parent = ''): FieldError[] {
   return out;
 }
 
+/** An absent (or empty JSON) body is an empty object, so that the 400 names each required field. */
+class BodyValidationPipe extends ValidationPipe {
+  override transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
+    const isDto = typeof metadata.metatype === 'function' && metadata.metatype !== Object;
+    return super.transform(metadata.type === 'body' && value === undefined && isDto ? {} : value, metadata);
+  }
+}
+
 /** whitelist + forbidNonWhitelisted + transform; a 400 names every offending field. */
 export function createValidationPipe(): ValidationPipe {
-  return new ValidationPipe({
+  return new BodyValidationPipe({
     whitelist: true,
     forbidNonWhitelisted: true,
     transform: true,

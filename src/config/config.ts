@@ -47,6 +47,11 @@ export class ConfigError extends Error {
 
 type Env = Readonly<Record<string, string | undefined>>;
 
+/** A value quoted for an error message: escaped (one line whatever it holds) and cut short. */
+function shown(raw: string): string {
+  return JSON.stringify(raw.length > 60 ? `${raw.slice(0, 60)}…` : raw);
+}
+
 const MIN_SECRET_BYTES = 32;
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
@@ -60,7 +65,7 @@ function str(env: Env, name: string): string | undefined {
 function int(env: Env, name: string, def: number, min: number, max: number): number {
   const raw = str(env, name);
   if (raw === undefined) return def;
-  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `must be a whole number from ${min} to ${max} (got "${raw}")`);
+  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `must be a whole number from ${min} to ${max} (got ${shown(raw)})`);
   const n = Number(raw);
   if (n < min || n > max) throw new ConfigError(name, `must be a whole number from ${min} to ${max} (got ${n})`);
   return n;
@@ -72,7 +77,7 @@ function bool(env: Env, name: string, def: boolean): boolean {
   const v = raw.toLowerCase();
   if (['true', '1', 'yes', 'on'].includes(v)) return true;
   if (['false', '0', 'no', 'off'].includes(v)) return false;
-  throw new ConfigError(name, `must be true or false (got "${raw}")`);
+  throw new ConfigError(name, `must be true or false (got ${shown(raw)})`);
 }
 
 /** false, true, or a comma-separated list of IP addresses or CIDR ranges (10.0.0.0/8, ::1). */
@@ -134,7 +139,7 @@ function keptSecret(dataDir: string): Buffer {
 export function loadConfig(env: Env, cwd: string = process.cwd()): AppConfig {
   const nodeEnvRaw = str(env, 'NODE_ENV') ?? 'development';
   if (!['development', 'production', 'test'].includes(nodeEnvRaw)) {
-    throw new ConfigError('NODE_ENV', `must be development, production or test (got "${nodeEnvRaw}")`);
+    throw new ConfigError('NODE_ENV', `must be development, production or test (got ${shown(nodeEnvRaw)})`);
   }
   const nodeEnv = nodeEnvRaw as NodeEnv;
   const production = nodeEnv === 'production';
@@ -151,7 +156,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): AppConfig {
       throw new ConfigError('DATABASE_URL', 'must be a URL such as postgres://user:password@host:5432/db');
     }
     if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
-      throw new ConfigError('DATABASE_URL', `must start with postgres:// or postgresql:// (got "${url.protocol}//")`);
+      throw new ConfigError('DATABASE_URL', `must start with postgres:// or postgresql:// (got ${shown(url.protocol + '//')})`);
     }
   }
 
@@ -197,7 +202,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): AppConfig {
 
   const logLevelRaw = (str(env, 'LOG_LEVEL') ?? 'info').toLowerCase();
   if (!LOG_LEVELS.includes(logLevelRaw as LogLevel)) {
-    throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')} (got "${logLevelRaw}")`);
+    throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')} (got ${shown(logLevelRaw)})`);
   }
 
   return {

@@ -4,11 +4,12 @@ import { ApiTokenAuthenticator } from '../auth/api-token-authenticator.js';
 import { TokensModule } from '../tokens/tokens.module.js';
 import { McpValidationController } from './mcp-validation.controller.js';
 import { McpValidationService } from './mcp-validation.service.js';
+import { TokenStateCache } from './token-state.cache.js';
 
 @Module({
   imports: [TokensModule, AuditModule],
   controllers: [McpValidationController],
-  providers: [McpValidationService, { provide: ApiTokenAuthenticator, useExisting: McpValidationService }],
+  providers: [McpValidationService, TokenStateCache, { provide: ApiTokenAuthenticator, useExisting: McpValidationService }],
   exports: [ApiTokenAuthenticator],
 })
 export class McpValidationModule {}

@@ -10,6 +10,7 @@ import type { RequestContext } from '../common/request-context.js';
 import { isDatabaseUnavailable } from '../database/db-errors.js';
 import { fingerprintOf, TokenCodec } from '../tokens/token-codec.js';
 import { TokensService, type TokenState } from '../tokens/tokens.service.js';
+import { TokenStateCache } from './token-state.cache.js';
 
 /** The answers of API.md §4, word for word. */
 export const ANSWERS = {
@@ -21,6 +22,11 @@ export const ANSWERS = {
   misconfigured: { error: 'Configuration serveur invalide' },
   unavailable: { error: 'Service indisponible' },
 } as const;
+
+export const VALIDATE_PATH = '/api/mcp/validate';
+
+/** Stands for a request body that is not JSON (the parser hands it to the validate route). */
+export const NOT_JSON: unique symbol = Symbol('not JSON');
 
 const INVALID_TOKEN_HEADER = { 'WWW-Authenticate': 'Bearer error="invalid_token"' };
 const RETRY_AFTER_SECONDS = '5';
@@ -62,6 +68,7 @@ function bearerToken(header: unknown): string | undefined {
 
 /** `requiredScopes` from the optional body: a list of strings, or a reason it is not one. */
 function requiredScopesOf(body: unknown): { ok: true; scopes: string[] } | { ok: false; reason: string } {
+  if (body === NOT_JSON) return { ok: false, reason: 'body is not valid JSON' };
   if (body === undefined || body === null || body === '') return { ok: true, scopes: [] };
   if (typeof body !== 'object' || Array.isArray(body)) return { ok: false, reason: 'body must be a JSON object' };
   const keys = Object.keys(body);
@@ -87,6 +94,7 @@ export class McpValidationService implements ApiTokenAuthenticator {
     private readonly codec: TokenCodec,
     private readonly tokens: TokensService,
     private readonly audit: AuditWriter,
+    private readonly cache: TokenStateCache,
   ) {}
 
   async validate(authorization: unknown, body: unknown, ctx: RequestContext): Promise<ValidationAnswer> {
@@ -160,7 +168,7 @@ export class McpValidationService implements ApiTokenAuthenticator {
 
     let state: TokenState | undefined;
     try {
-      state = await this.tokens.stateOf(claims.jti);
+      state = await this.cache.get(claims.jti, (id) => this.tokens.stateOf(id));
     } catch (err) {
       if (isDatabaseUnavailable(err)) return { outcome: 'error', reason: 'unavailable' };
       throw err;

@@ -43,6 +43,10 @@ export class ApiToken {
 
   @Column({ name: 'replaced_by', type: 'uuid', nullable: true })
   replacedBy: string | null;
+
+  /** Creation order (several tokens can share a created_at second). */
+  @Column({ type: 'bigint', insert: false, update: false, select: false })
+  seq?: string;
 }
 
 export function tokenStatus(t: Pick<ApiToken, 'revokedAt' | 'expiresAt'>, now = Date.now()): TokenStatus {

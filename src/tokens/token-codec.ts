@@ -102,20 +102,26 @@ export class TokenCodec {
     if (!key) {
       return { ok: false, outcome: 'invalid', reason: typeof h.kid === 'string' && h.kid.startsWith('session-') ? 'session_token' : 'unknown_kid' };
     }
+    const options = {
+      secret: key as never,
+      algorithms: ['HS256' as const],
+      issuer: this.config.jwt.issuer,
+      audience: API_TOKEN_AUDIENCE,
+      clockTolerance: CLOCK_TOLERANCE_SECONDS,
+    };
     let payload: unknown;
     try {
-      payload = this.jwt.verify(token, {
-        secret: key as never,
-        algorithms: ['HS256'],
-        issuer: this.config.jwt.issuer,
-        audience: API_TOKEN_AUDIENCE,
-        clockTolerance: CLOCK_TOLERANCE_SECONDS,
-      });
+      payload = this.jwt.verify(token, options);
     } catch (err) {
       if ((err as { name?: string }).name === 'TokenExpiredError') {
-        // jsonwebtoken checks the signature before the expiry: this token is genuine.
-        const claims = claimsOf(this.jwt.decode(token));
-        if (claims) return { ok: false, outcome: 'expired', reason: 'expired', claims };
+        // jsonwebtoken checks the expiry before issuer and audience: only a token that passes every
+        // other check is "expired"; anything else is invalid.
+        try {
+          const claims = claimsOf(this.jwt.verify(token, { ...options, ignoreExpiration: true }));
+          if (claims) return { ok: false, outcome: 'expired', reason: 'expired', claims };
+        } catch {
+          // falls through to invalid
+        }
       }
       return { ok: false, outcome: 'invalid', reason: 'signature_or_claims' };
     }

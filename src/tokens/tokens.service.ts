@@ -8,6 +8,7 @@ import type { AuditEvent } from '../audit/audit.types.js';
 import type { Principal } from '../auth/principal.js';
 import { AppError, ErrorCode } from '../common/app-error.js';
 import type { RequestContext } from '../common/request-context.js';
+import { RevocationBus } from '../revocation/revocation.bus.js';
 import type { Role } from '../users/user.entity.js';
 import { ApiToken, tokenStatus } from './api-token.entity.js';
 import { fingerprintOf, TokenCodec } from './token-codec.js';
@@ -66,6 +67,7 @@ export class TokensService implements OnModuleInit {
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly codec: TokenCodec,
     private readonly audit: AuditWriter,
+    private readonly revocations: RevocationBus,
   ) {}
 
   onModuleInit(): void {
@@ -97,7 +99,7 @@ export class TokensService implements OnModuleInit {
   }
 
   async list(userId: string): Promise<TokenView[]> {
-    const rows = await this.repo.find({ where: { userId }, order: { createdAt: 'DESC', id: 'DESC' } });
+    const rows = await this.repo.find({ where: { userId }, order: { createdAt: 'DESC', seq: 'DESC' } });
     const now = Date.now();
     return rows.map((t) => toTokenView(t, now));
   }
@@ -109,18 +111,20 @@ export class TokensService implements OnModuleInit {
     return token;
   }
 
-  /** Revokes the token; revoking a revoked token is not an error. */
+  /** Revokes the token; revoking a revoked token is not an error. Effective everywhere before this returns. */
   async revoke(p: Principal, id: string, ctx: RequestContext): Promise<void> {
     const token = await this.getFor(p, id);
-    const result = await this.repo
-      .createQueryBuilder()
-      .update()
-      .set({ revokedAt: () => 'now()' })
-      .where('id = :id AND revoked_at IS NULL', { id: token.id })
-      .execute();
+    const event = await this.dataSource.transaction(async (m) => {
+      const result = (await m.query(`UPDATE "api_tokens" SET "revoked_at" = now() WHERE "id" = $1 AND "revoked_at" IS NULL`, [token.id])) as [
+        unknown,
+        number,
+      ];
+      return result[1] > 0 ? this.revocations.publish(m, 'token', token.id) : undefined;
+    });
+    if (event) await this.revocations.settled(event);
     await this.audit.record({
       type: 'token.revoke',
-      outcome: result.affected ? 'success' : 'already_revoked',
+      outcome: event ? 'success' : 'already_revoked',
       actorUserId: p.userId,
       tokenId: token.id,
       ...ctx,
@@ -131,7 +135,7 @@ export class TokensService implements OnModuleInit {
   /** A new token with the same name and scopes; the old one is revoked in the same transaction. */
   async rotate(p: Principal, id: string, durationDays: number | undefined, ctx: RequestContext): Promise<CreatedTokenView> {
     const visible = await this.getFor(p, id);
-    const { entity, token, old } = await this.dataSource.transaction(async (m) => {
+    const { entity, token, old, revocation } = await this.dataSource.transaction(async (m) => {
       const repo = m.getRepository(ApiToken);
       const current = await repo.createQueryBuilder('t').setLock('pessimistic_write').where('t.id = :id', { id: visible.id }).getOne();
       if (!current) throw AppError.notFound('Token');
@@ -144,8 +148,10 @@ export class TokensService implements OnModuleInit {
       const days = durationDays ?? Math.min(365, Math.max(1, Math.round((current.expiresAt.getTime() - current.createdAt.getTime()) / DAY_MS)));
       const issued = await this.issue(repo, current.userId, current.name, current.scopes, days);
       await repo.update({ id: current.id }, { revokedAt: new Date(), replacedBy: issued.entity.id });
-      return { ...issued, old: current };
+      const revocation = await this.revocations.publish(m, 'token', current.id);
+      return { ...issued, old: current, revocation };
     });
+    await this.revocations.settled(revocation);
     await this.audit.record({
       type: 'token.rotate',
       outcome: 'success',
@@ -190,6 +196,7 @@ export class TokensService implements OnModuleInit {
   }
 
   private async issue(repo: Repository<ApiToken>, userId: string, name: string, scopes: Scope[], durationDays: number) {
+    // Whole seconds, as the JWT's iat and exp; tokens of the same second are ordered by `seq`.
     const now = new Date(Math.floor(Date.now() / 1000) * 1000);
     const expiresAt = new Date(now.getTime() + durationDays * DAY_MS);
     const id = randomUUID();

@@ -1,28 +1,31 @@
 import { Type } from 'class-transformer';
-import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Length, Matches, Max, MaxLength, Min } from 'class-validator';
+import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Length, Matches, Max, MaxLength, Min, ValidateIf } from 'class-validator';
 import { Trim } from '../common/transforms.js';
 import { ROLES, type Role } from './user.entity.js';
+
+/** Optional, but not nullable: `null` is validated (and refused) rather than skipped. */
+const IsOptionalNotNull = (): PropertyDecorator => ValidateIf((_o, v) => v !== undefined);
 
 /** Digits, spaces and + ( ) . - ; 6 to 32 characters. */
 export const PHONE_PATTERN = /^\+?[0-9][0-9 ().-]{4,30}[0-9]$/;
 
 export class UpdateProfileDto {
   /** @example "Marie" */
-  @IsOptional()
+  @IsOptionalNotNull()
   @Trim()
   @IsString()
   @Length(1, 100)
   firstname?: string;
 
   /** @example "Curie" */
-  @IsOptional()
+  @IsOptionalNotNull()
   @Trim()
   @IsString()
   @Length(1, 100)
   surname?: string;
 
   /** @example "+33 1 23 45 67 89" */
-  @IsOptional()
+  @IsOptionalNotNull()
   @Trim()
   @IsString()
   @Matches(PHONE_PATTERN, { message: 'phoneNumber must be a phone number (digits, spaces, + ( ) . -)' })
@@ -31,12 +34,12 @@ export class UpdateProfileDto {
 
 export class AdminUpdateUserDto {
   /** @example "auditor" */
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsIn(ROLES)
   role?: Role;
 
   /** @example false */
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsBoolean()
   disabled?: boolean;
 }

@@ -3,6 +3,7 @@ import { InjectRepository } from '@nestjs/typeorm';
 import type { Repository } from 'typeorm';
 import { AppError, ErrorCode } from '../common/app-error.js';
 import { isUniqueViolation } from '../database/db-errors.js';
+import { RevocationBus } from '../revocation/revocation.bus.js';
 import type { Role } from './user.entity.js';
 import { User } from './user.entity.js';
 
@@ -26,6 +27,8 @@ export interface Page<T> {
   nextCursor: string | null;
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 function encodeCursor(ts: string, id: string): string {
   return Buffer.from(`${ts}|${id}`, 'utf8').toString('base64url');
 }
@@ -35,7 +38,8 @@ function decodeCursor(cursor: string): { ts: string; id: string } {
   const sep = raw.lastIndexOf('|');
   const ts = raw.slice(0, sep);
   const id = raw.slice(sep + 1);
-  if (sep < 0 || Number.isNaN(Date.parse(ts)) || !/^[0-9a-f-]{36}$/i.test(id)) {
+  // Only the exact form this service writes: anything else would reach PostgreSQL's casts.
+  if (sep < 0 || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/.test(ts) || Number.isNaN(Date.parse(ts)) || !UUID.test(id)) {
     throw AppError.badRequest('Invalid request: cursor is not a cursor returned by this API', [
       { field: 'cursor', message: 'cursor is not valid' },
     ]);
@@ -51,7 +55,22 @@ function profileComplete(u: Pick<User, 'firstname' | 'surname' | 'phoneNumber'>)
 export class UsersService {
   private readonly logger = new Logger(UsersService.name);
 
-  constructor(@InjectRepository(User) private readonly repo: Repository<User>) {}
+  constructor(
+    @InjectRepository(User) private readonly repo: Repository<User>,
+    private readonly revocations: RevocationBus,
+  ) {}
+
+  /**
+   * Saves a change that affects what validation says of the user's tokens (disabled, role,
+   * profile), and tells every instance before returning.
+   */
+  private async saveAndNotify(user: User): Promise<void> {
+    const event = await this.repo.manager.transaction(async (m) => {
+      await m.getRepository(User).save(user);
+      return this.revocations.publish(m, 'user', user.id);
+    });
+    await this.revocations.settled(event);
+  }
 
   async create(input: NewUser): Promise<User> {
     const now = new Date();
@@ -113,7 +132,7 @@ export class UsersService {
       user.profileCompletedAt = new Date();
       changed.push('profileCompletedAt');
     }
-    if (changed.length > 0) await this.repo.save(user);
+    if (changed.length > 0) await this.saveAndNotify(user);
     return { user, changed };
   }
 
@@ -137,7 +156,7 @@ export class UsersService {
       user.disabledAt = change.disabled ? new Date() : null;
       changed.push('disabled');
     }
-    if (changed.length > 0) await this.repo.save(user);
+    if (changed.length > 0) await this.saveAndNotify(user);
     return { user, changed };
   }
 

@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import passport from 'passport';
 import pg from 'pg';
 import { createApp } from '../../src/app.js';
 import { loadConfig, type AppConfig } from '../../src/config/config.js';
@@ -96,19 +97,49 @@ export function testConfig(databaseUrl: string, env: Record<string, string | und
 /** Starts the app on a new database. `env` overrides configuration variables. */
 export async function startTestApp(env: Record<string, string | undefined> = {}): Promise<TestApp> {
   const database = await createTestDatabase();
+  try {
+    return await bootTestApp(database.url, env, database.drop);
+  } catch (err) {
+    await database.drop();
+    throw err;
+  }
+}
+
+/**
+ * Starts another instance of the app on an existing database (that of another
+ * test app, for instance), with its own configuration: a second instance of a
+ * deployment, or the same data under other keys. `close()` leaves the
+ * database in place: close this app before the one that owns the database.
+ */
+export async function startTestAppOnDatabase(databaseUrl: string, env: Record<string, string | undefined> = {}): Promise<TestApp> {
+  return bootTestApp(databaseUrl, env, async () => undefined);
+}
+
+/** Another app on an existing database, as a restart of the service would be (same as startTestAppOnDatabase). */
+export const startTestAppOn = startTestAppOnDatabase;
+
+async function bootTestApp(
+  databaseUrl: string,
+  env: Record<string, string | undefined>,
+  dropDatabase: () => Promise<void>,
+): Promise<TestApp> {
   const dataDir = mkdtempSync(join(tmpdir(), 'hospiai-test-data-'));
-  const config = testConfig(database.url, env, dataDir);
+  const config = testConfig(databaseUrl, env, dataDir);
   const logs: string[] = [];
+  // Passport keeps strategies in one process-wide registry: the app started last serves the
+  // sessions of every app of the test file. Closing it gives the previous app its own back.
+  const previousStrategy = sessionStrategy();
   const app = await createApp({
     config,
-    databaseUrl: database.url,
+    databaseUrl,
     logDestination: { write: (line: string) => void logs.push(line) },
   });
+  const ownStrategy = sessionStrategy();
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : 0;
   const baseUrl = `http://127.0.0.1:${port}`;
-  const db = new pg.Pool({ connectionString: database.url, max: 4 });
+  const db = new pg.Pool({ connectionString: databaseUrl, max: 4 });
 
   const request = async <T>(method: string, path: string, options: RequestOptions = {}): Promise<HttpAnswer<T>> => {
     const headers: Record<string, string> = { ...(options.headers ?? {}) };
@@ -131,18 +162,23 @@ export async function startTestApp(env: Record<string, string | undefined> = {})
   return {
     app,
     baseUrl,
-    databaseUrl: database.url,
+    databaseUrl,
     config,
     logs,
     db,
     request,
     close: async () => {
+      if (previousStrategy && sessionStrategy() === ownStrategy) passport.use('session', previousStrategy);
       await db.end();
       await app.close();
-      await database.drop();
+      await dropDatabase();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+function sessionStrategy(): passport.Strategy | undefined {
+  return (passport as unknown as { _strategy(name: string): passport.Strategy | undefined })._strategy('session');
 }
 
 let counter = 0;

@@ -1,6 +1,7 @@
 import { CreateUsers1795670000000 } from './1795670000000-CreateUsers.js';
 import { CreateTokensAndAudit1795680000000 } from './1795680000000-CreateTokensAndAudit.js';
 import { PartitionAudit1795690000000 } from './1795690000000-PartitionAudit.js';
+import { RevocationEvents1795700000000 } from './1795700000000-RevocationEvents.js';
 
 /** Every migration, in order. New migrations are added here (see README, "Migrations"). */
-export const MIGRATIONS = [CreateUsers1795670000000, CreateTokensAndAudit1795680000000, PartitionAudit1795690000000];
+export const MIGRATIONS = [CreateUsers1795670000000, CreateTokensAndAudit1795680000000, PartitionAudit1795690000000, RevocationEvents1795700000000];

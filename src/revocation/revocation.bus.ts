@@ -1,0 +1,195 @@
+import { EventEmitter } from 'node:events';
+import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import pg from 'pg';
+import type { DataSource, EntityManager } from 'typeorm';
+
+export const REVOCATION_CHANNEL = 'hospiai_revocation';
+
+export interface RevocationEvent {
+  /** Sequence number (revocation_event.id), increasing. */
+  id: string;
+  kind: 'token' | 'user';
+  /** The token id, or the user id (all of that user's tokens). */
+  subjectId: string;
+  occurredAt: string;
+}
+
+const LOOPBACK_WAIT_MS = 100;
+const MAX_RECONNECT_MS = 5000;
+
+/**
+ * Revocations across instances, through PostgreSQL LISTEN/NOTIFY.
+ *
+ * A revocation is written (revocation_event) and notified in the transaction
+ * that revokes, so the notification goes out only if it commits. Every
+ * instance keeps one listening connection; caches trust themselves only while
+ * it is up (`healthy`), and `epoch` moves on every revocation and every
+ * reconnection, so that a value read before a revocation is never cached after it.
+ */
+@Injectable()
+export class RevocationBus implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(RevocationBus.name);
+  private readonly emitter = new EventEmitter();
+  private client: pg.Client | undefined;
+  private stopping = false;
+  private reconnectDelay = 100;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private readonly waiters = new Map<string, () => void>();
+  /** Ids of the latest notifications received, to know one has already come back. */
+  private readonly seen = new Set<string>();
+  /** True while the listening connection is up. */
+  healthy = false;
+  /** Moves on every revocation seen and every change of connection. */
+  epoch = 0;
+
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {
+    this.emitter.setMaxListeners(0);
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    await this.connect();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.stopping = true;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    const c = this.client;
+    this.client = undefined;
+    this.healthy = false;
+    await c?.end().catch(() => undefined);
+  }
+
+  /** Revocations (from this instance or any other), as they are committed. */
+  onRevocation(listener: (e: RevocationEvent) => void): () => void {
+    this.emitter.on('revocation', listener);
+    return () => this.emitter.off('revocation', listener);
+  }
+
+  /** Called when the channel (re)connects or drops: what was cached may be stale. */
+  onReset(listener: () => void): () => void {
+    this.emitter.on('reset', listener);
+    return () => this.emitter.off('reset', listener);
+  }
+
+  /** Records and notifies a revocation inside the caller's transaction. */
+  async publish(manager: EntityManager, kind: RevocationEvent['kind'], subjectId: string): Promise<RevocationEvent> {
+    const [row] = (await manager.query(
+      `INSERT INTO "revocation_event" ("kind", "subject_id") VALUES ($1, $2) RETURNING "id", "occurred_at"`,
+      [kind, subjectId],
+    )) as { id: string; occurred_at: Date }[];
+    const event: RevocationEvent = { id: String(row.id), kind, subjectId, occurredAt: row.occurred_at.toISOString() };
+    await manager.query(`SELECT pg_notify($1, $2)`, [REVOCATION_CHANNEL, JSON.stringify(event)]);
+    return event;
+  }
+
+  /**
+   * After the revoking transaction committed: applies the revocation here at
+   * once, then waits (briefly) until the notification has come back through
+   * PostgreSQL, by which time the other instances have been sent it too.
+   */
+  async settled(event: RevocationEvent): Promise<void> {
+    const back = this.healthy && !this.seen.has(event.id)
+      ? new Promise<void>((resolve) => {
+          const timer = setTimeout(() => {
+            this.waiters.delete(event.id);
+            resolve();
+          }, LOOPBACK_WAIT_MS);
+          this.waiters.set(event.id, () => {
+            clearTimeout(timer);
+            resolve();
+          });
+        })
+      : Promise.resolve();
+    this.deliver(event);
+    await back;
+  }
+
+  /** Revocations after `afterId`, oldest first (for streams resuming with Last-Event-ID). */
+  async since(afterId: string, limit = 1000): Promise<RevocationEvent[]> {
+    const rows = (await this.dataSource.query(
+      `SELECT "id", "kind", "subject_id", "occurred_at" FROM "revocation_event" WHERE "id" > $1 ORDER BY "id" LIMIT $2`,
+      [afterId, limit],
+    )) as { id: string; kind: 'token' | 'user'; subject_id: string; occurred_at: Date }[];
+    return rows.map((r) => ({ id: String(r.id), kind: r.kind, subjectId: r.subject_id, occurredAt: r.occurred_at.toISOString() }));
+  }
+
+  /** The id of the latest revocation (0 when none). */
+  async lastId(): Promise<string> {
+    const [row] = (await this.dataSource.query(`SELECT COALESCE(max("id"), 0) AS id FROM "revocation_event"`)) as { id: string }[];
+    return String(row.id);
+  }
+
+  private deliver(event: RevocationEvent): void {
+    this.epoch += 1;
+    this.emitter.emit('revocation', event);
+  }
+
+  private async connect(): Promise<void> {
+    const options = this.dataSource.options as { url?: string };
+    const client = new pg.Client({ connectionString: options.url, application_name: 'hospiai-revocations', keepAlive: true });
+    client.on('notification', (msg) => {
+      if (msg.channel !== REVOCATION_CHANNEL || !msg.payload) return;
+      let event: RevocationEvent;
+      try {
+        event = JSON.parse(msg.payload) as RevocationEvent;
+      } catch {
+        return;
+      }
+      this.seen.add(event.id);
+      if (this.seen.size > 1000) this.seen.delete(this.seen.values().next().value as string);
+      const waiter = this.waiters.get(event.id);
+      if (waiter) {
+        // Ours, already applied locally by settled().
+        this.waiters.delete(event.id);
+        this.epoch += 1;
+        waiter();
+        return;
+      }
+      this.deliver(event);
+    });
+    const lost = (err?: unknown): void => {
+      if (this.client !== client) return;
+      this.client = undefined;
+      this.healthy = false;
+      this.epoch += 1;
+      this.emitter.emit('reset');
+      if (this.stopping) return;
+      this.logger.warn({ err }, `revocation channel lost: caches bypassed, reconnecting in ${this.reconnectDelay} ms`);
+      this.scheduleReconnect();
+      void client.end().catch(() => undefined);
+    };
+    client.on('error', lost);
+    client.on('end', () => lost());
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${REVOCATION_CHANNEL}`);
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      this.logger.warn({ err }, `revocation channel unavailable: caches bypassed, retrying in ${this.reconnectDelay} ms`);
+      this.scheduleReconnect();
+      return;
+    }
+    if (this.stopping) {
+      await client.end().catch(() => undefined);
+      return;
+    }
+    this.client = client;
+    this.reconnectDelay = 100;
+    this.epoch += 1;
+    this.emitter.emit('reset');
+    this.healthy = true;
+    this.logger.log('revocation channel listening');
+  }
+
+  private scheduleReconnect(): void {
+    if (this.stopping || this.reconnectTimer) return;
+    const delay = this.reconnectDelay;
+    this.reconnectDelay = Math.min(MAX_RECONNECT_MS, this.reconnectDelay * 2);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      void this.connect();
+    }, delay);
+    this.reconnectTimer.unref();
+  }
+}

@@ -1,0 +1,644 @@
+// The audit writer (API.md §5): one event per validation with the right
+// fields, events for account and token changes, an append-only table and an
+// unbroken hash chain, under concurrency and across two instances, and never
+// a credential in an event or a log line.
+import { randomUUID } from 'node:crypto';
+import { eventHash, GENESIS_HASH } from '../../src/audit/audit-hash.js';
+import type { AuditEvent } from '../../src/audit/audit.types.js';
+import { decodeJwt, sha256Hex, signJwt } from '../support/jwt.js';
+import {
+  createUser,
+  PASSWORD,
+  startTestApp,
+  startTestAppOnDatabase,
+  TEST_JWT_SECRET,
+  uniqueEmail,
+  type TestApp,
+} from '../support/test-app.js';
+
+const USER_AGENT = 'FastMCP-audit-test/1.0 (+https://chu-test.fr)';
+const OTHER_SECRET = 'another-secret-that-is-long-enough-0123456789abcdef';
+const WRONG_PASSWORD = 'not the right password at all';
+const NEW_PASSWORD = 'une phrase de passe assez longue';
+
+type User = Awaited<ReturnType<typeof createUser>>;
+interface Created {
+  id: string;
+  token: string;
+}
+
+/** A stored row in the event shape that the writer hashes (API.md §5). */
+function toEvent(r: Record<string, any>): AuditEvent {
+  return {
+    id: String(r.id),
+    occurredAt: (r.occurred_at as Date).toISOString(),
+    type: r.type,
+    outcome: r.outcome,
+    actorUserId: r.actor_user_id,
+    tokenId: r.token_id,
+    ip: r.ip,
+    userAgent: r.user_agent,
+    requestId: r.request_id,
+    latencyMs: r.latency_ms === null ? null : Number(r.latency_ms),
+    details: r.details,
+    hash: r.hash,
+  };
+}
+
+/** Recomputes the chain from the genesis hash: ids 1, 2, 3… and each hash over the previous one. */
+function verifyChain(events: readonly AuditEvent[]): { ok: boolean; checked: number; firstBrokenId: string | null; lastHash: string } {
+  let prev = GENESIS_HASH;
+  let expectedId = 1n;
+  let checked = 0;
+  for (const e of events) {
+    const { hash, ...content } = e;
+    if (BigInt(e.id) !== expectedId || eventHash(prev, content) !== hash) {
+      return { ok: false, checked, firstBrokenId: e.id, lastHash: prev };
+    }
+    prev = hash;
+    expectedId += 1n;
+    checked += 1;
+  }
+  return { ok: true, checked, firstBrokenId: null, lastHash: prev };
+}
+
+describe('audit writer', () => {
+  let t: TestApp;
+  let second: TestApp;
+  let user: User;
+  let admin: User;
+  /** Every credential this file handles: none may ever show up in an event or a log line. */
+  const secrets = new Set<string>([PASSWORD, WRONG_PASSWORD, NEW_PASSWORD, TEST_JWT_SECRET, OTHER_SECRET]);
+
+  beforeAll(async () => {
+    t = await startTestApp();
+    // A second instance on the same database, for the two-writer test. Started here, once:
+    // the app started last also checks the sessions of the other (one passport registry per process).
+    second = await startTestAppOnDatabase(t.databaseUrl);
+    user = await createUser(t, { phoneNumber: '+33 1 23 45 67 89' });
+    admin = await createUser(t, { role: 'admin' });
+    secrets.add(user.token).add(admin.token);
+  });
+  afterAll(async () => {
+    await second?.close();
+    await t?.close();
+  });
+
+  const maxId = async (): Promise<bigint> => BigInt((await t.db.query(`SELECT coalesce(max(id), 0) AS id FROM audit_event`)).rows[0].id);
+  const eventsAfter = async (id: bigint): Promise<AuditEvent[]> =>
+    (await t.db.query(`SELECT * FROM audit_event WHERE id > $1 ORDER BY id`, [id.toString()])).rows.map(toEvent);
+  const allEvents = async (): Promise<AuditEvent[]> => (await t.db.query(`SELECT * FROM audit_event ORDER BY id`)).rows.map(toEvent);
+  const chainHead = async () =>
+    (await t.db.query(`SELECT last_id, last_hash FROM audit_chain_head`)).rows[0] as { last_id: string; last_hash: string };
+
+  /** Headers a careful MCP server sends: its user agent and its own request id. */
+  const ctx = (requestId: string) => ({ 'user-agent': USER_AGENT, 'x-request-id': requestId });
+
+  async function newToken(owner: User = user, body: Record<string, unknown> = {}): Promise<Created> {
+    const res = await t.request('POST', '/api/tokens', {
+      token: owner.token,
+      body: { name: 'Serveur FastMCP', scopes: ['read:data'], durationDays: 30, ...body },
+    });
+    expect(res.status).toBe(201);
+    secrets.add(res.body.token);
+    return res.body;
+  }
+
+  function validate(app: TestApp, requestId: string, authorization?: string, body?: unknown) {
+    return app.request('POST', '/api/mcp/validate', {
+      headers: { ...ctx(requestId), ...(authorization === undefined ? {} : { authorization }) },
+      ...(body === undefined ? {} : { body }),
+    });
+  }
+
+  /** The single event a request wrote, found by its request id. */
+  async function onlyEventOf(requestId: string): Promise<AuditEvent> {
+    const rows = (await t.db.query(`SELECT * FROM audit_event WHERE request_id = $1`, [requestId])).rows.map(toEvent);
+    expect(rows).toHaveLength(1);
+    return rows[0];
+  }
+
+  function expectContext(e: AuditEvent, requestId: string): void {
+    expect(e.requestId).toBe(requestId);
+    expect(e.ip).toBe('127.0.0.1');
+    expect(e.userAgent).toBe(USER_AGENT);
+    expect(new Date(e.occurredAt).toISOString()).toBe(e.occurredAt);
+    expect(e.hash).toMatch(/^[0-9a-f]{64}$/);
+  }
+
+  describe('token.validate', () => {
+    let valid: Created;
+    let expired: Created;
+    let revoked: Created;
+
+    beforeAll(async () => {
+      valid = await newToken();
+      expired = await newToken();
+      revoked = await newToken();
+      await t.db.query(
+        `UPDATE api_tokens SET created_at = now() - interval '40 days', expires_at = now() - interval '10 days' WHERE id = $1`,
+        [expired.id],
+      );
+      expect((await t.request('DELETE', `/api/tokens/${revoked.id}`, { token: user.token })).status).toBe(204);
+    });
+
+    type Case = {
+      status: number;
+      auth: () => string | undefined;
+      body?: unknown;
+      outcome: string;
+      tokenId: () => string | null;
+      actor: () => string | null;
+      details: () => Record<string, unknown>;
+    };
+    const fp = (token: string) => sha256Hex(token).slice(0, 16);
+    const unknownJti = randomUUID();
+    const forgedUnknown = () =>
+      signJwt(decodeJwt(valid.token).header, { ...decodeJwt(valid.token).payload, jti: unknownJti }, TEST_JWT_SECRET);
+    const forgedOther = () => signJwt(decodeJwt(valid.token).header, decodeJwt(valid.token).payload, OTHER_SECRET);
+    const cases: [string, Case][] = [
+      [
+        'valid',
+        {
+          status: 200,
+          auth: () => `Bearer ${valid.token}`,
+          outcome: 'valid',
+          tokenId: () => valid.id,
+          actor: () => user.id,
+          details: () => ({ fingerprint: fp(valid.token) }),
+        },
+      ],
+      [
+        'valid with requiredScopes held',
+        {
+          status: 200,
+          auth: () => `Bearer ${valid.token}`,
+          body: { requiredScopes: ['read:data'] },
+          outcome: 'valid',
+          tokenId: () => valid.id,
+          actor: () => user.id,
+          details: () => ({ fingerprint: fp(valid.token), requiredScopes: ['read:data'] }),
+        },
+      ],
+      [
+        'invalid: no token',
+        {
+          status: 401,
+          auth: () => undefined,
+          outcome: 'invalid',
+          tokenId: () => null,
+          actor: () => null,
+          details: () => ({ reason: 'no_token' }),
+        },
+      ],
+      [
+        'invalid: bad signature',
+        {
+          status: 401,
+          auth: () => `Bearer ${forgedOther()}`,
+          outcome: 'invalid',
+          tokenId: () => null,
+          actor: () => null,
+          details: () => ({ reason: expect.any(String), fingerprint: fp(forgedOther()) }),
+        },
+      ],
+      [
+        'invalid: a session JWT',
+        {
+          status: 401,
+          auth: () => `Bearer ${user.token}`,
+          outcome: 'invalid',
+          tokenId: () => null,
+          actor: () => null,
+          details: () => ({ reason: expect.any(String), fingerprint: fp(user.token) }),
+        },
+      ],
+      [
+        'invalid: malformed body',
+        {
+          status: 400,
+          auth: () => `Bearer ${valid.token}`,
+          body: { requiredScopes: 'read:data' },
+          outcome: 'invalid',
+          tokenId: () => null,
+          actor: () => null,
+          details: () => ({ reason: expect.any(String), fingerprint: fp(valid.token) }),
+        },
+      ],
+      [
+        'expired',
+        {
+          status: 401,
+          auth: () => `Bearer ${expired.token}`,
+          outcome: 'expired',
+          tokenId: () => expired.id,
+          actor: () => user.id,
+          details: () => ({ reason: expect.any(String), fingerprint: fp(expired.token) }),
+        },
+      ],
+      [
+        'revoked',
+        {
+          status: 401,
+          auth: () => `Bearer ${revoked.token}`,
+          outcome: 'revoked',
+          tokenId: () => revoked.id,
+          actor: () => user.id,
+          details: () => ({ reason: expect.any(String), fingerprint: fp(revoked.token) }),
+        },
+      ],
+      [
+        'revoked: unknown jti',
+        {
+          status: 401,
+          auth: () => `Bearer ${forgedUnknown()}`,
+          outcome: 'revoked',
+          tokenId: () => unknownJti,
+          actor: () => user.id,
+          details: () => ({ reason: expect.any(String), fingerprint: fp(forgedUnknown()) }),
+        },
+      ],
+      [
+        'insufficient_scope',
+        {
+          status: 403,
+          auth: () => `Bearer ${valid.token}`,
+          body: { requiredScopes: ['write:data'] },
+          outcome: 'insufficient_scope',
+          tokenId: () => valid.id,
+          actor: () => user.id,
+          details: () => ({ reason: expect.any(String), requiredScopes: ['write:data'], fingerprint: fp(valid.token) }),
+        },
+      ],
+    ];
+
+    it.each(cases)('%s: exactly one event with its outcome, ids, ip, user agent, request id and latency', async (name, c) => {
+      const requestId = `req-${name.replace(/[^a-z]+/gi, '-')}-${randomUUID().slice(0, 8)}`;
+      const before = await maxId();
+      const res = await validate(t, requestId, c.auth(), c.body);
+      expect(res.status).toBe(c.status);
+      expect(res.headers.get('x-request-id')).toBe(requestId);
+
+      const events = await eventsAfter(before);
+      expect(events).toHaveLength(1);
+      const [e] = events;
+      expect(e.id).toBe((before + 1n).toString());
+      expect(e.type).toBe('token.validate');
+      expect(e.outcome).toBe(c.outcome);
+      expect(e.tokenId).toBe(c.tokenId());
+      expect(e.actorUserId).toBe(c.actor());
+      expectContext(e, requestId);
+      expect(typeof e.latencyMs).toBe('number');
+      expect(e.latencyMs).toBeGreaterThanOrEqual(0);
+      expect(e.details).toEqual(c.details());
+    });
+
+    it('records the generated request id when the caller sends none', async () => {
+      const before = await maxId();
+      const res = await t.request('POST', '/api/mcp/validate', { token: valid.token, headers: { 'user-agent': USER_AGENT } });
+      expect(res.status).toBe(200);
+      const generated = res.headers.get('x-request-id');
+      expect(generated).toMatch(/^[0-9a-f-]{36}$/);
+      const events = await eventsAfter(before);
+      expect(events).toHaveLength(1);
+      expect(events[0].requestId).toBe(generated);
+    });
+
+    it('ignores a request id that is not safe to store and generates one', async () => {
+      const before = await maxId();
+      const res = await validate(t, 'bad id with spaces', `Bearer ${valid.token}`);
+      const generated = res.headers.get('x-request-id');
+      expect(generated).not.toBe('bad id with spaces');
+      const events = await eventsAfter(before);
+      expect(events).toHaveLength(1);
+      expect(events[0].requestId).toBe(generated);
+    });
+
+    // A body that is not JSON reaches no handler today: the call gets Fastify's generic 400 and no event.
+    it('a validation call whose body is not JSON is audited too (one invalid event)', async () => {
+      const requestId = `req-broken-json-${randomUUID().slice(0, 8)}`;
+      const before = await maxId();
+      const res = await t.request('POST', '/api/mcp/validate', {
+        token: valid.token,
+        rawBody: '{"requiredScopes": ',
+        headers: ctx(requestId),
+      });
+      expect(res.status).toBe(400);
+      const events = await eventsAfter(before);
+      expect(events).toHaveLength(1);
+      expect(events[0]).toMatchObject({ type: 'token.validate', outcome: 'invalid', requestId });
+    });
+  });
+
+  describe('hash chain', () => {
+    it('200 concurrent validations write exactly 200 events with contiguous ids, and the chain recomputes', async () => {
+      const tokens = [await newToken(), await newToken(), await newToken()];
+      const revoked = await newToken();
+      expect((await t.request('DELETE', `/api/tokens/${revoked.id}`, { token: user.token })).status).toBe(204);
+      const kinds = [
+        { auth: (i: number) => `Bearer ${tokens[i % 3].token}`, body: undefined, status: 200, outcome: 'valid' },
+        { auth: (i: number) => `Bearer not.a.token${i}`, body: undefined, status: 401, outcome: 'invalid' },
+        { auth: () => `Bearer ${revoked.token}`, body: undefined, status: 401, outcome: 'revoked' },
+        {
+          auth: (i: number) => `Bearer ${tokens[i % 3].token}`,
+          body: { requiredScopes: ['write:bookings'] },
+          status: 403,
+          outcome: 'insufficient_scope',
+        },
+        { auth: () => undefined, body: undefined, status: 401, outcome: 'invalid' },
+      ];
+      const runId = randomUUID().slice(0, 8);
+      const calls = Array.from({ length: 200 }, (_, i) => ({ i, kind: kinds[i % kinds.length], requestId: `conc-${runId}-${i}` }));
+
+      const before = await maxId();
+      const answers = await Promise.all(calls.map((c) => validate(t, c.requestId, c.kind.auth(c.i), c.kind.body)));
+      answers.forEach((res, i) => expect(res.status).toBe(calls[i].kind.status));
+
+      const events = await eventsAfter(before);
+      expect(events).toHaveLength(200);
+      expect(events.map((e) => e.id)).toEqual(calls.map((_, i) => (before + 1n + BigInt(i)).toString()));
+      expect(events.every((e) => e.type === 'token.validate')).toBe(true);
+      const byRequest = new Map(events.map((e) => [e.requestId, e]));
+      expect(byRequest.size).toBe(200);
+      for (const c of calls) expect(byRequest.get(c.requestId)?.outcome).toBe(c.kind.outcome);
+
+      const all = await allEvents();
+      const check = verifyChain(all);
+      expect(check).toEqual({ ok: true, checked: all.length, firstBrokenId: null, lastHash: all[all.length - 1].hash });
+      const head = await chainHead();
+      expect(head).toEqual({ last_id: all[all.length - 1].id, last_hash: check.lastHash });
+
+      for (const token of tokens) {
+        const view = await t.request('GET', `/api/tokens/${token.id}`, { token: user.token });
+        expect(view.body.lastUsedIp).toBe('127.0.0.1');
+      }
+    });
+
+    it('the recomputation finds an edited, a removed and a swapped row', async () => {
+      const all = await allEvents();
+      expect(all.length).toBeGreaterThan(10);
+      expect(verifyChain(all).ok).toBe(true);
+      const mid = Math.floor(all.length / 2);
+
+      const edited = all.map((e, i) => (i === mid ? { ...e, outcome: e.outcome === 'valid' ? 'invalid' : 'valid' } : e));
+      expect(verifyChain(edited)).toMatchObject({ ok: false, firstBrokenId: all[mid].id });
+
+      const newDetails = all.map((e, i) => (i === mid ? { ...e, details: { ...e.details, note: 'added later' } } : e));
+      expect(verifyChain(newDetails)).toMatchObject({ ok: false, firstBrokenId: all[mid].id });
+
+      const otherIp = all.map((e, i) => (i === mid ? { ...e, ip: '10.0.0.66' } : e));
+      expect(verifyChain(otherIp)).toMatchObject({ ok: false, firstBrokenId: all[mid].id });
+
+      const removed = all.filter((_, i) => i !== mid);
+      expect(verifyChain(removed)).toMatchObject({ ok: false, firstBrokenId: all[mid + 1].id });
+
+      // Renumbering after a removal does not help either: the next hash covered the removed row.
+      const renumbered = removed.map((e, i) => (i >= mid ? { ...e, id: String(i + 1) } : e));
+      expect(verifyChain(renumbered)).toMatchObject({ ok: false, firstBrokenId: String(mid + 1) });
+
+      const swapped = [...all];
+      [swapped[mid], swapped[mid + 1]] = [swapped[mid + 1], swapped[mid]];
+      expect(verifyChain(swapped)).toMatchObject({ ok: false, firstBrokenId: all[mid + 1].id });
+
+      const truncatedTail = all.slice(0, -1);
+      expect(verifyChain(truncatedTail).lastHash).not.toBe((await chainHead()).last_hash);
+    });
+
+    it('the database refuses UPDATE, DELETE and TRUNCATE of audit_event', async () => {
+      const before = await allEvents();
+      const target = before[Math.floor(before.length / 2)];
+      await expect(t.db.query(`UPDATE audit_event SET outcome = 'valid' WHERE id = $1`, [target.id])).rejects.toThrow(/append-only/);
+      await expect(t.db.query(`UPDATE audit_event SET details = '{}'::jsonb`)).rejects.toThrow(/append-only/);
+      await expect(t.db.query(`DELETE FROM audit_event WHERE id = $1`, [target.id])).rejects.toThrow(/append-only/);
+      await expect(t.db.query(`DELETE FROM audit_event`)).rejects.toThrow(/append-only/);
+      await expect(t.db.query(`TRUNCATE audit_event`)).rejects.toThrow(/append-only/);
+      const after = await allEvents();
+      expect(after).toEqual(before);
+      expect(verifyChain(after).ok).toBe(true);
+    });
+
+    it('two instances validating concurrently on one database keep one unbroken chain', async () => {
+      const token = await newToken();
+      const runId = randomUUID().slice(0, 8);
+      const calls = Array.from({ length: 200 }, (_, i) => ({
+        app: i % 2 === 0 ? t : second,
+        requestId: `pair-${runId}-${i}`,
+        auth: i % 4 < 2 ? `Bearer ${token.token}` : 'Bearer broken.token.value',
+        status: i % 4 < 2 ? 200 : 401,
+      }));
+      const before = await maxId();
+      const answers = await Promise.all(calls.map((c) => validate(c.app, c.requestId, c.auth)));
+      answers.forEach((res, i) => expect(res.status).toBe(calls[i].status));
+
+      const events = await eventsAfter(before);
+      expect(events).toHaveLength(200);
+      expect(events.map((e) => e.id)).toEqual(calls.map((_, i) => (before + 1n + BigInt(i)).toString()));
+      expect(new Set(events.map((e) => e.requestId))).toEqual(new Set(calls.map((c) => c.requestId)));
+
+      const all = await allEvents();
+      const check = verifyChain(all);
+      expect(check).toMatchObject({ ok: true, checked: all.length, firstBrokenId: null });
+      expect(await chainHead()).toEqual({ last_id: all[all.length - 1].id, last_hash: check.lastHash });
+    });
+  });
+
+  describe('account and token events', () => {
+    it('token.create: actor, token id, name, scopes, duration and the full fingerprint', async () => {
+      const requestId = `req-create-${randomUUID().slice(0, 8)}`;
+      const res = await t.request('POST', '/api/tokens', {
+        token: user.token,
+        headers: ctx(requestId),
+        body: { name: 'Serveur de réservations', scopes: ['read:bookings', 'write:bookings'], durationDays: 45 },
+      });
+      expect(res.status).toBe(201);
+      secrets.add(res.body.token);
+      const e = await onlyEventOf(requestId);
+      expect(e).toMatchObject({ type: 'token.create', outcome: 'success', actorUserId: user.id, tokenId: res.body.id });
+      expect(e.details).toEqual({
+        name: 'Serveur de réservations',
+        scopes: ['read:bookings', 'write:bookings'],
+        durationDays: 45,
+        fingerprint: sha256Hex(res.body.token),
+      });
+      expectContext(e, requestId);
+    });
+
+    it('token.revoke: success, then already_revoked; an admin revoking is the actor', async () => {
+      const created = await newToken();
+      const first = `req-revoke-1-${randomUUID().slice(0, 8)}`;
+      const again = `req-revoke-2-${randomUUID().slice(0, 8)}`;
+      expect((await t.request('DELETE', `/api/tokens/${created.id}`, { token: user.token, headers: ctx(first) })).status).toBe(204);
+      expect((await t.request('DELETE', `/api/tokens/${created.id}`, { token: admin.token, headers: ctx(again) })).status).toBe(204);
+      const e1 = await onlyEventOf(first);
+      expect(e1).toMatchObject({ type: 'token.revoke', outcome: 'success', actorUserId: user.id, tokenId: created.id });
+      expect(e1.details).toMatchObject({ ownerId: user.id });
+      expectContext(e1, first);
+      const e2 = await onlyEventOf(again);
+      expect(e2).toMatchObject({ type: 'token.revoke', outcome: 'already_revoked', actorUserId: admin.id, tokenId: created.id });
+      expect(e2.details).toMatchObject({ ownerId: user.id });
+    });
+
+    it('token.rotate: the new token id, the previous one and the new fingerprint', async () => {
+      const old = await newToken(user, { name: 'à tourner' });
+      const requestId = `req-rotate-${randomUUID().slice(0, 8)}`;
+      const res = await t.request('POST', `/api/tokens/${old.id}/rotate`, { token: user.token, headers: ctx(requestId) });
+      expect(res.status).toBe(201);
+      secrets.add(res.body.token);
+      const e = await onlyEventOf(requestId);
+      expect(e).toMatchObject({ type: 'token.rotate', outcome: 'success', actorUserId: user.id, tokenId: res.body.id });
+      expect(e.details).toMatchObject({
+        previousTokenId: old.id,
+        ownerId: user.id,
+        name: 'à tourner',
+        scopes: ['read:data'],
+        fingerprint: sha256Hex(res.body.token),
+      });
+      expectContext(e, requestId);
+    });
+
+    it('auth.register: success with the new user as actor; a duplicate email is a failure', async () => {
+      const email = uniqueEmail('audit');
+      const ok = `req-register-${randomUUID().slice(0, 8)}`;
+      const res = await t.request('POST', '/api/auth/register', {
+        headers: ctx(ok),
+        body: { email, password: NEW_PASSWORD, firstname: 'Louis', surname: 'Pasteur' },
+      });
+      expect(res.status).toBe(201);
+      const e = await onlyEventOf(ok);
+      expect(e).toMatchObject({
+        type: 'auth.register',
+        outcome: 'success',
+        actorUserId: res.body.user.id,
+        tokenId: null,
+        details: { email },
+      });
+      expectContext(e, ok);
+
+      const dup = `req-register-dup-${randomUUID().slice(0, 8)}`;
+      const again = await t.request('POST', '/api/auth/register', {
+        headers: ctx(dup),
+        body: { email, password: NEW_PASSWORD, firstname: 'Louis', surname: 'Pasteur' },
+      });
+      expect(again.status).toBe(409);
+      const e2 = await onlyEventOf(dup);
+      expect(e2).toMatchObject({ type: 'auth.register', outcome: 'failure', actorUserId: null, details: { email, reason: 'email_taken' } });
+    });
+
+    it('auth.login: success, wrong password, unknown email and disabled account', async () => {
+      const louise = await createUser(t);
+      secrets.add(louise.token);
+      const ok = `req-login-${randomUUID().slice(0, 8)}`;
+      const login = await t.request('POST', '/api/auth/login', {
+        headers: ctx(ok),
+        body: { email: louise.email, password: louise.password },
+      });
+      expect(login.status).toBe(200);
+      secrets.add(login.body.accessToken);
+      const e = await onlyEventOf(ok);
+      expect(e).toMatchObject({
+        type: 'auth.login',
+        outcome: 'success',
+        actorUserId: louise.id,
+        tokenId: null,
+        details: { email: louise.email },
+      });
+      expectContext(e, ok);
+
+      const wrong = `req-login-wrong-${randomUUID().slice(0, 8)}`;
+      expect(
+        (await t.request('POST', '/api/auth/login', { headers: ctx(wrong), body: { email: louise.email, password: WRONG_PASSWORD } }))
+          .status,
+      ).toBe(401);
+      expect(await onlyEventOf(wrong)).toMatchObject({
+        type: 'auth.login',
+        outcome: 'failure',
+        actorUserId: louise.id,
+        details: { email: louise.email, reason: 'wrong_password' },
+      });
+
+      const nobody = uniqueEmail('nobody');
+      const unknown = `req-login-unknown-${randomUUID().slice(0, 8)}`;
+      expect(
+        (await t.request('POST', '/api/auth/login', { headers: ctx(unknown), body: { email: nobody, password: WRONG_PASSWORD } })).status,
+      ).toBe(401);
+      expect(await onlyEventOf(unknown)).toMatchObject({
+        type: 'auth.login',
+        outcome: 'failure',
+        actorUserId: null,
+        details: { email: nobody, reason: 'unknown_email' },
+      });
+
+      expect((await t.request('PATCH', `/api/users/${louise.id}`, { token: admin.token, body: { disabled: true } })).status).toBe(200);
+      const disabled = `req-login-disabled-${randomUUID().slice(0, 8)}`;
+      expect(
+        (await t.request('POST', '/api/auth/login', { headers: ctx(disabled), body: { email: louise.email, password: louise.password } }))
+          .status,
+      ).toBe(401);
+      expect(await onlyEventOf(disabled)).toMatchObject({
+        type: 'auth.login',
+        outcome: 'failure',
+        actorUserId: louise.id,
+        details: { reason: 'disabled' },
+      });
+    });
+
+    it('user.update: a profile change by its owner, a role change by an admin', async () => {
+      const jules = await createUser(t);
+      secrets.add(jules.token);
+      const own = `req-profile-${randomUUID().slice(0, 8)}`;
+      const patched = await t.request('PATCH', '/api/users/me', {
+        token: jules.token,
+        headers: ctx(own),
+        body: { phoneNumber: '+33 4 56 78 90 12' },
+      });
+      expect(patched.status).toBe(200);
+      const e = await onlyEventOf(own);
+      expect(e).toMatchObject({ type: 'user.update', outcome: 'success', actorUserId: jules.id, tokenId: null });
+      expect(e.details).toEqual({ targetUserId: jules.id, changed: ['phoneNumber', 'profileCompletedAt'] });
+      expectContext(e, own);
+
+      const byAdmin = `req-role-${randomUUID().slice(0, 8)}`;
+      expect(
+        (await t.request('PATCH', `/api/users/${jules.id}`, { token: admin.token, headers: ctx(byAdmin), body: { role: 'auditor' } }))
+          .status,
+      ).toBe(200);
+      const e2 = await onlyEventOf(byAdmin);
+      expect(e2).toMatchObject({ type: 'user.update', outcome: 'success', actorUserId: admin.id });
+      expect(e2.details).toEqual({ targetUserId: jules.id, changed: ['role'], role: 'auditor', disabled: false });
+      expectContext(e2, byAdmin);
+    });
+
+    it('the chain still recomputes after all of these', async () => {
+      const all = await allEvents();
+      const types = new Set(all.map((e) => e.type));
+      for (const type of ['token.validate', 'token.create', 'token.revoke', 'token.rotate', 'auth.login', 'auth.register', 'user.update']) {
+        expect(types).toContain(type);
+      }
+      expect(verifyChain(all)).toMatchObject({ ok: true, checked: all.length });
+    });
+  });
+
+  // Last: it searches everything the tests above wrote.
+  describe('no credential is ever written', () => {
+    it('no audit row and no log line holds a token, a session JWT or a password of this file', async () => {
+      const needles = new Set<string>();
+      for (const s of secrets) {
+        needles.add(s);
+        // The signature of a JWT alone is as telling as the token.
+        if (s.split('.').length === 3) needles.add(s.split('.')[2]);
+      }
+      expect(needles.size).toBeGreaterThan(30);
+
+      const { rows } = await t.db.query(`SELECT row_to_json(e)::text AS json FROM audit_event e ORDER BY id`);
+      expect(rows.length).toBeGreaterThan(400);
+      const logs = [...t.logs, ...second.logs];
+      expect(logs.length).toBeGreaterThan(400);
+      for (const needle of needles) {
+        const inRows = rows.filter((r) => r.json.includes(needle));
+        expect({ needle, rows: inRows.length }).toEqual({ needle, rows: 0 });
+        const inLogs = logs.filter((l) => l.includes(needle));
+        expect({ needle, logs: inLogs.length }).toEqual({ needle, logs: 0 });
+      }
+    });
+  });
+});
