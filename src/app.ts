@@ -5,7 +5,6 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
 import { AppModule } from './app.module.js';
-import { describeError } from './common/error-body.js';
 import { createPino, PinoLoggerService } from './common/logger.js';
 import type { AppConfig } from './config/config.js';
 import { NOT_JSON, VALIDATE_PATH } from './mcp-validation/mcp-validation.service.js';
@@ -32,7 +31,6 @@ export async function createApp({ config, databaseUrl, logDestination }: CreateA
     loggerInstance: log,
     // One log line per request, written by the onResponse hook below.
     logController: new LogController({ disableRequestLogging: true }),
-    allowErrorHandlerOverride: true,
     bodyLimit: BODY_LIMIT,
     routerOptions: { maxParamLength: 200 },
     requestIdHeader: false,
@@ -77,13 +75,6 @@ export async function createApp({ config, databaseUrl, logDestination }: CreateA
       done(Object.assign(new SyntaxError('invalid JSON body'), { statusCode: 400, code: 'FST_ERR_CTP_INVALID_JSON_BODY' }), undefined);
     }
   });
-  // Errors raised by Fastify before a route handler runs (broken JSON, body too large, wrong media type).
-  fastify.setErrorHandler((err: unknown, req: FastifyRequest, reply: FastifyReply) => {
-    const answer = describeError(err, req.id);
-    if (answer.unexpected) req.log.error({ err }, 'request failed');
-    void reply.status(answer.status).headers(answer.headers).send(answer.body);
-  });
-
   await setupSwagger(app);
   return app;
 }

@@ -20,15 +20,11 @@ async function main(): Promise<void> {
   }
   const log = createPino(config);
   const db = await resolveDatabase(config, (m) => log.info({ context: 'EmbeddedPostgres' }, m));
-  const app = await createApp({ config, databaseUrl: db.url });
-  await app.listen({ port: config.port, host: config.host });
-
-  const address = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
-  log.info(
-    { startupMs: Date.now() - started, database: db.embedded ? `embedded (127.0.0.1:${db.embedded.port})` : 'DATABASE_URL' },
-    `HospiAI listening on ${address} — API docs at ${address}/api/docs`,
-  );
-
+  const app = await createApp({ config, databaseUrl: db.url }).catch(async (err: unknown) => {
+    await db.embedded?.stop();
+    throw err;
+  });
+  // Signals are handled from here on: a SIGTERM during start-up still closes cleanly.
   let stopping = false;
   const shutdown = (signal: NodeJS.Signals): void => {
     if (stopping) return;
@@ -54,6 +50,13 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', shutdown);
   process.once('SIGINT', shutdown);
+  await app.listen({ port: config.port, host: config.host });
+
+  const address = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
+  log.info(
+    { startupMs: Date.now() - started, database: db.embedded ? `embedded (127.0.0.1:${db.embedded.port})` : 'DATABASE_URL' },
+    `HospiAI listening on ${address} — API docs at ${address}/api/docs`,
+  );
 }
 
 main().catch((err: unknown) => {

@@ -108,8 +108,11 @@ export class AuditMaintenanceService implements OnApplicationBootstrap, OnApplic
           [firstRetainedId, lastDropped.hash, events],
         );
       }
-      await m.query(`DELETE FROM "audit_rollup_hourly" WHERE "bucket" < $1`, [cutoff.toISOString()]);
-      await m.query(`DELETE FROM "audit_failure_rollup_daily" WHERE "day" < ($1::timestamptz AT TIME ZONE 'UTC')::date`, [cutoff.toISOString()]);
+      // Rollups go with their events: up to the end of the last dropped month.
+      const last = parts[parts.length - 1].start;
+      const droppedUntil = new Date(Date.UTC(last.getUTCFullYear(), last.getUTCMonth() + 1, 1)).toISOString();
+      await m.query(`DELETE FROM "audit_rollup_hourly" WHERE "bucket" < $1`, [droppedUntil]);
+      await m.query(`DELETE FROM "audit_failure_rollup_daily" WHERE "day" < ($1::timestamptz AT TIME ZONE 'UTC')::date`, [droppedUntil]);
       return { cutoff: cutoff.toISOString(), partitions: parts.map((p) => p.name), events, firstRetainedId };
     });
     if (result.partitions.length > 0) {

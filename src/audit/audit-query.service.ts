@@ -109,6 +109,67 @@ const NDJSON_SELECT = `SELECT json_build_object('id', "id"::text, 'occurredAt', 
  */
 const NDJSON_COPY_OPTIONS = `(FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')`;
 
+/** Counts NDJSON lines as they stream by (JSON text never holds a raw line break). */
+class LineCounter extends Transform {
+  private lines = 0;
+  private reported = 0;
+  constructor(private readonly onRows?: (n: number) => void) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: (err: null, data: Buffer) => void): void {
+    for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) this.lines += 1;
+    if (this.onRows && this.lines - this.reported >= 10000) {
+      this.reported = this.lines;
+      this.onRows(this.lines);
+    }
+    done(null, chunk);
+  }
+  override _flush(done: () => void): void {
+    this.onRows?.(this.lines);
+    done();
+  }
+}
+
+/**
+ * PostgreSQL ends CSV records with LF; RFC 4180 wants CRLF. Line breaks inside quoted fields
+ * stay as they are: the quote state is followed across chunks ("" toggles it twice). Also
+ * counts the records (the header excluded).
+ */
+class CsvRecordEnds extends Transform {
+  private inQuotes = false;
+  private records = 0;
+  private reported = 0;
+  constructor(private readonly onRows?: (n: number) => void) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: (err: null, data: Buffer) => void): void {
+    const out = Buffer.allocUnsafe(chunk.length * 2);
+    let o = 0;
+    let from = 0;
+    for (let i = 0; i < chunk.length; i++) {
+      const b = chunk[i];
+      if (b === 34) this.inQuotes = !this.inQuotes;
+      else if (b === 10 && !this.inQuotes) {
+        o += chunk.copy(out, o, from, i);
+        out[o++] = 13;
+        out[o++] = 10;
+        from = i + 1;
+        this.records += 1;
+      }
+    }
+    o += chunk.copy(out, o, from);
+    if (this.onRows && this.records - this.reported >= 10000) {
+      this.reported = this.records;
+      this.onRows(this.records - 1);
+    }
+    done(null, out.subarray(0, o));
+  }
+  override _flush(done: () => void): void {
+    this.onRows?.(Math.max(0, this.records - 1));
+    done();
+  }
+}
+
 function encodeCursor(e: AuditEvent): string {
   return Buffer.from(`${e.occurredAt}|${e.id}`, 'utf8').toString('base64url');
 }
@@ -116,7 +177,9 @@ function encodeCursor(e: AuditEvent): string {
 function decodeCursor(cursor: string): { at: string; id: string } {
   const raw = Buffer.from(cursor, 'base64url').toString('utf8');
   const [at, id] = raw.split('|');
-  if (!at || !id || Number.isNaN(Date.parse(at)) || !/^\d{1,19}$/.test(id)) {
+  // Only the exact form this API writes: anything else would reach PostgreSQL's casts.
+  const valid = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/.test(at ?? '') && !Number.isNaN(Date.parse(at)) && /^\d{1,19}$/.test(id ?? '');
+  if (!valid || BigInt(id) > 9223372036854775807n) {
     throw AppError.badRequest('Invalid request: cursor is not a cursor returned by this API', [{ field: 'cursor', message: 'cursor is not valid' }]);
   }
   return { at, id };
@@ -168,37 +231,31 @@ export class AuditQueryService {
    * memory stays flat whatever the size. `onRows` receives the running count.
    */
   async export(f: AuditFilters, format: ExportFormat, onRows?: (n: number) => void): Promise<Readable> {
+    const params: unknown[] = [];
+    const filter = where(f, params);
+    const select = format === 'csv' ? CSV_SELECT : NDJSON_SELECT;
+    const options = format === 'csv' ? `(FORMAT csv, HEADER true)` : NDJSON_COPY_OPTIONS;
     const driver = this.dataSource.driver as PostgresDriver;
     const [client, release] = (await driver.obtainMasterConnection()) as [
       { query: (q: CopyToStreamQuery) => CopyToStreamQuery; escapeLiteral: (s: string) => string },
       (err?: unknown) => void,
     ];
-    // COPY takes no bind parameters: the (validated) filters are inlined as escaped literals.
-    const params: unknown[] = [];
-    const filter = where(f, params).replace(/\$(\d+)/g, (_m, i: string) => client.escapeLiteral(String(params[Number(i) - 1])));
-    const select = format === 'csv' ? CSV_SELECT : NDJSON_SELECT;
-    const options = format === 'csv' ? `(FORMAT csv, HEADER true)` : NDJSON_COPY_OPTIONS;
-    const copy = client.query(copyTo(`COPY (${select} FROM "audit_event" ${filter} ORDER BY "occurred_at" DESC, "id" DESC) TO STDOUT ${options}`));
-    let lines = 0;
-    let lastReport = 0;
-    const rows = (): number => (format === 'csv' ? Math.max(0, lines - 1) : lines);
-    const count = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) lines += 1;
-        if (onRows && lines - lastReport >= 10000) {
-          lastReport = lines;
-          onRows(rows());
-        }
-        done(null, chunk);
-      },
-      flush(done) {
-        onRows?.(rows());
-        done();
-      },
-    });
+    let copy: CopyToStreamQuery;
+    try {
+      // An export runs as long as it takes; this connection is discarded afterwards (see below).
+      await (client as unknown as { query: (sql: string) => Promise<unknown> }).query('SET statement_timeout = 0');
+      // COPY takes no bind parameters: the (validated) filters are inlined as escaped literals.
+      const inlined = filter.replace(/\$(\d+)/g, (_m, i: string) => client.escapeLiteral(String(params[Number(i) - 1])));
+      copy = client.query(copyTo(`COPY (${select} FROM "audit_event" ${inlined} ORDER BY "occurred_at" DESC, "id" DESC) TO STDOUT ${options}`));
+    } catch (err) {
+      release(err);
+      throw err;
+    }
+    const count = format === 'csv' ? new CsvRecordEnds(onRows) : new LineCounter(onRows);
     const body = new PassThrough();
     pipeline(copy, count, body).then(
-      () => release(),
+      // Not handed back to the pool: its statement timeout was lifted.
+      () => release(new Error('export connection retired')),
       (err: unknown) => {
         // A client that goes away mid-export cancels the COPY; the connection is not reused.
         release(err instanceof Error ? err : new Error(String(err)));
@@ -217,9 +274,9 @@ export class AuditQueryService {
       typeSql = `AND "type" = $3`;
     }
     const rows = (await this.dataSource.query(
-      `SELECT date_trunc('${interval}', "bucket" AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS start, "outcome", sum("count")::bigint AS n
+      `SELECT date_trunc('${interval}', "bucket", 'UTC') AS start, "outcome", sum("count")::bigint AS n
          FROM "audit_rollup_hourly"
-        WHERE "bucket" >= date_trunc('hour', $1::timestamptz) AND "bucket" < $2::timestamptz ${typeSql}
+        WHERE "bucket" >= date_trunc('hour', $1::timestamptz, 'UTC') AND "bucket" < $2::timestamptz ${typeSql}
         GROUP BY 1, 2 ORDER BY 1`,
       params,
     )) as { start: Date; outcome: string; n: string }[];
@@ -232,12 +289,15 @@ export class AuditQueryService {
       b.total += n;
       buckets.set(key, b);
     }
+    // Daily rollups: the days that the period touches (`to` is exclusive).
     const top = async (kind: 'ip' | 'token'): Promise<{ key: string; n: string }[]> =>
       (await this.dataSource.query(
         `SELECT "key", sum("count")::bigint AS n FROM "audit_failure_rollup_daily"
-          WHERE "kind" = $1 AND "day" >= ($2::timestamptz AT TIME ZONE 'UTC')::date AND "day" <= ($3::timestamptz AT TIME ZONE 'UTC')::date
+          WHERE "kind" = $1 AND "day" >= ($2::timestamptz AT TIME ZONE 'UTC')::date
+            AND "day" <= (($3::timestamptz - interval '1 microsecond') AT TIME ZONE 'UTC')::date
+            ${type ? `AND "type" = $4` : ''}
           GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10`,
-        [kind, from.toISOString(), to.toISOString()],
+        type ? [kind, from.toISOString(), to.toISOString(), type] : [kind, from.toISOString(), to.toISOString()],
       )) as { key: string; n: string }[];
     const [ips, tokens] = await Promise.all([top('ip'), top('token')]);
     return {
@@ -287,16 +347,22 @@ export class AuditQueryService {
       }
     }
 
-    const driver = this.dataSource.driver as PostgresDriver;
-    const [client, release] = (await driver.obtainMasterConnection()) as [
-      { query: (q: QueryStream) => AsyncIterable<Row> & QueryStream },
-      (err?: unknown) => void,
-    ];
     const params: unknown[] = [expectedId.toString()];
     let toSql = '';
     if (range.to) {
       params.push(range.to.toISOString());
       toSql = `AND "occurred_at" < $2`;
+    }
+    const driver = this.dataSource.driver as PostgresDriver;
+    const [client, release] = (await driver.obtainMasterConnection()) as [
+      { query: (q: QueryStream) => AsyncIterable<Row> & QueryStream },
+      (err?: unknown) => void,
+    ];
+    try {
+      await (client as unknown as { query: (sql: string) => Promise<unknown> }).query('SET statement_timeout = 0');
+    } catch (err) {
+      release(err);
+      throw err;
     }
     const stream = client.query(
       new QueryStream(`SELECT ${COLUMNS} FROM "audit_event" WHERE "id" >= $1 ${toSql} ORDER BY "id"`, params, { batchSize: 5000 }),
@@ -327,8 +393,8 @@ export class AuditQueryService {
       complete = broken === null;
     } finally {
       stream.destroy();
-      // A cursor left half-read is not handed back to the pool.
-      release(complete ? undefined : new Error('verification stopped early'));
+      // Not handed back to the pool: its statement timeout was lifted (and a cursor may be half-read).
+      release(new Error(complete ? 'verify connection retired' : 'verification stopped early'));
     }
     if (broken !== null) return { ok: false, checked, firstBrokenId: broken, fromId, toId: lastId };
     // Without an upper bound the walk must reach the chain head: removed last events are a break too.

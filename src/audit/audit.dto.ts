@@ -1,8 +1,20 @@
 import { Type } from 'class-transformer';
-import { IsIn, IsInt, IsIP, IsISO8601, IsOptional, IsString, IsUUID, Max, MaxLength, Min } from 'class-validator';
+import { IsIn, IsInt, IsIP, IsOptional, IsString, IsUUID, Max, MaxLength, Min, ValidateBy } from 'class-validator';
 import { AUDIT_OUTCOMES, AUDIT_TYPES } from './audit.types.js';
 
-const ISO = { strict: true, strictSeparator: true };
+/**
+ * A calendar date (UTC midnight) or a date-time with Z or an offset, as ISO-8601 writes them.
+ * Week and ordinal dates, and times without an offset (whose meaning depends on the server), are refused.
+ */
+const TIMESTAMP = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2}))?$/;
+const IsTimestamp = (): PropertyDecorator =>
+  ValidateBy({
+    name: 'isTimestamp',
+    validator: {
+      validate: (v: unknown) => typeof v === 'string' && TIMESTAMP.test(v) && !Number.isNaN(Date.parse(v)),
+      defaultMessage: (args) => `${args?.property} must be an ISO-8601 date (2026-11-26) or date-time with Z or an offset (2026-11-26T08:00:00Z)`,
+    },
+  });
 
 export class AuditFilterQuery {
   /** @example "token.validate" */
@@ -35,7 +47,7 @@ export class AuditFilterQuery {
    * @example "2026-11-25T00:00:00Z"
    */
   @IsOptional()
-  @IsISO8601(ISO)
+  @IsTimestamp()
   from?: string;
 
   /**
@@ -43,7 +55,7 @@ export class AuditFilterQuery {
    * @example "2026-11-26T00:00:00Z"
    */
   @IsOptional()
-  @IsISO8601(ISO)
+  @IsTimestamp()
   to?: string;
 }
 
@@ -76,7 +88,7 @@ export class AuditStatsQuery {
    * @example "2026-11-25T00:00:00Z"
    */
   @IsOptional()
-  @IsISO8601(ISO)
+  @IsTimestamp()
   from?: string;
 
   /**
@@ -84,7 +96,7 @@ export class AuditStatsQuery {
    * @example "2026-11-26T00:00:00Z"
    */
   @IsOptional()
-  @IsISO8601(ISO)
+  @IsTimestamp()
   to?: string;
 
   /** @example "hour" */
@@ -101,12 +113,12 @@ export class AuditStatsQuery {
 export class AuditVerifyQuery {
   /** Check only events at or after this time. */
   @IsOptional()
-  @IsISO8601(ISO)
+  @IsTimestamp()
   from?: string;
 
   /** Check only events before this time. */
   @IsOptional()
-  @IsISO8601(ISO)
+  @IsTimestamp()
   to?: string;
 }
 

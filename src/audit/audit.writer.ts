@@ -147,19 +147,19 @@ export class AuditWriter implements OnApplicationShutdown {
            RETURNING "occurred_at", "type", "outcome", "ip", "token_id"
          ), hourly AS (
            INSERT INTO "audit_rollup_hourly" ("bucket", "type", "outcome", "count")
-           SELECT date_trunc('hour', "occurred_at"), "type", "outcome", count(*) FROM ev GROUP BY 1, 2, 3
+           SELECT date_trunc('hour', "occurred_at", 'UTC'), "type", "outcome", count(*) FROM ev GROUP BY 1, 2, 3
            ON CONFLICT ("bucket", "type", "outcome") DO UPDATE SET "count" = "audit_rollup_hourly"."count" + EXCLUDED."count"
            RETURNING 1
          ), failures AS (
-           INSERT INTO "audit_failure_rollup_daily" ("day", "kind", "key", "count")
-           SELECT d, k, v, count(*) FROM (
-             SELECT ("occurred_at" AT TIME ZONE 'UTC')::date AS d, 'ip' AS k, "ip" AS v FROM ev
+           INSERT INTO "audit_failure_rollup_daily" ("day", "type", "kind", "key", "count")
+           SELECT d, t, k, v, count(*) FROM (
+             SELECT ("occurred_at" AT TIME ZONE 'UTC')::date AS d, "type" AS t, 'ip' AS k, "ip" AS v FROM ev
               WHERE "ip" IS NOT NULL AND "outcome" NOT IN ('valid', 'success', 'already_revoked')
              UNION ALL
-             SELECT ("occurred_at" AT TIME ZONE 'UTC')::date, 'token', "token_id"::text FROM ev
+             SELECT ("occurred_at" AT TIME ZONE 'UTC')::date, "type", 'token', "token_id"::text FROM ev
               WHERE "token_id" IS NOT NULL AND "outcome" NOT IN ('valid', 'success', 'already_revoked')
-           ) f GROUP BY 1, 2, 3
-           ON CONFLICT ("day", "kind", "key") DO UPDATE SET "count" = "audit_failure_rollup_daily"."count" + EXCLUDED."count"
+           ) f GROUP BY 1, 2, 3, 4
+           ON CONFLICT ("day", "type", "kind", "key") DO UPDATE SET "count" = "audit_failure_rollup_daily"."count" + EXCLUDED."count"
            RETURNING 1
          )
          UPDATE "audit_chain_head" SET "last_id" = $13, "last_hash" = $14, "last_occurred_at" = $15

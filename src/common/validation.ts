@@ -1,14 +1,14 @@
 import { ValidationPipe, type ArgumentMetadata, type ValidationError } from '@nestjs/common';
 import { AppError, type FieldError } from './app-error.js';
 
+/** One entry per offending field, its messages joined. */
 function flatten(errors: ValidationError[], parent = ''): FieldError[] {
   const out: FieldError[] = [];
   for (const e of errors) {
     const field = parent ? `${parent}.${e.property}` : e.property;
-    for (const message of Object.values(e.constraints ?? {})) {
-      // class-validator's message for unknown fields: "property x should not exist"
-      out.push({ field, message: message.startsWith('property ') ? `${field} is not an accepted field` : message });
-    }
+    // class-validator's message for unknown fields: "property x should not exist"
+    const messages = Object.values(e.constraints ?? {}).map((m) => (m.startsWith('property ') ? `${field} is not an accepted field` : m));
+    if (messages.length > 0) out.push({ field, message: messages.join('; ') });
     if (e.children?.length) out.push(...flatten(e.children, field));
   }
   return out;

@@ -18,6 +18,8 @@ export function dataSourceOptions(url: string, extra: { poolSize?: number; appli
       connectionTimeoutMillis: 5000,
       idleTimeoutMillis: 30000,
       application_name: extra.applicationName ?? 'hospiai',
+      // Dates are UTC whatever the server's time zone.
+      options: '-c TimeZone=UTC',
       // Bounded statements: a stuck query must not hold a request forever.
       statement_timeout: 15000,
       query_timeout: 20000,

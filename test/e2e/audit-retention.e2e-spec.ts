@@ -145,16 +145,22 @@ describe('audit retention', () => {
       expect(rows).toEqual([{ first_id: result.firstRetainedId, prev_hash: lastDropped.hash, pruned_events: String(result.events) }]);
     });
 
-    it('deletes the rollups older than the limit, and only those', async () => {
+    it('deletes the rollups of the dropped months, and only those (events still kept stay counted)', async () => {
+      // Rollups go with their events: up to the end of the last dropped month, not up to the cutoff.
+      const keptFrom = expectedDropped.length ? monthEnd(expectedDropped[expectedDropped.length - 1]) : new Date(0);
       const hourly = (await t.db.query(`SELECT * FROM "audit_rollup_hourly" ORDER BY "bucket", "type", "outcome"`)).rows;
-      expect(hourly.filter((r) => r.bucket < cutoff)).toEqual([]);
-      const newer = rollupsBefore.filter((r) => r.bucket >= cutoff);
+      expect(hourly.filter((r) => r.bucket < keptFrom)).toEqual([]);
+      const newer = rollupsBefore.filter((r) => r.bucket >= keptFrom);
       expect(newer.length).toBeGreaterThan(0);
       // what was newer is untouched (the audit.prune event adds its own bucket)
       expect(hourly.filter((r) => r.type !== 'audit.prune')).toEqual(newer);
+      // every event still stored is still counted by the hourly rollups
+      const kept = (await storedEvents(t)).filter((e) => e.type !== 'audit.prune');
+      const counted = hourly.filter((r) => r.type !== 'audit.prune').reduce((n, r) => n + Number(r.count), 0);
+      expect(counted).toBe(kept.length);
       const failures = (await t.db.query(`SELECT "day"::text AS day, "kind", "key", "count"::int AS count FROM "audit_failure_rollup_daily" ORDER BY 1, 2, 3`)).rows;
-      const cutoffDay = cutoff.toISOString().slice(0, 10);
-      expect(failures.filter((r) => r.day < cutoffDay)).toEqual([]);
+      const keptFromDay = keptFrom.toISOString().slice(0, 10);
+      expect(failures.filter((r) => r.day < keptFromDay)).toEqual([]);
       expect(failures).toContainEqual({ day: seeded[6].occurredAt.slice(0, 10), kind: 'ip', key: '10.5.0.5', count: 1 });
     });
 

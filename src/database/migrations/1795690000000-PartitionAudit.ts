@@ -110,10 +110,11 @@ export class PartitionAudit1795690000000 implements MigrationInterface {
     await q.query(`
       CREATE TABLE "audit_failure_rollup_daily" (
         "day" date NOT NULL,
+        "type" varchar(40) NOT NULL,
         "kind" varchar(5) NOT NULL,
         "key" varchar(45) NOT NULL,
         "count" bigint NOT NULL,
-        CONSTRAINT "PK_audit_failure_rollup_daily" PRIMARY KEY ("day", "kind", "key"),
+        CONSTRAINT "PK_audit_failure_rollup_daily" PRIMARY KEY ("day", "type", "kind", "key"),
         CONSTRAINT "CHK_audit_failure_rollup_kind" CHECK ("kind" IN ('ip', 'token'))
       )`);
     await q.query(`CREATE INDEX "IDX_audit_failure_rollup_kind_day" ON "audit_failure_rollup_daily" ("kind", "day")`);
@@ -122,25 +123,25 @@ export class PartitionAudit1795690000000 implements MigrationInterface {
     await q.query(`
       CREATE FUNCTION "audit_rollup_rebuild"("from" timestamptz, "to" timestamptz) RETURNS void LANGUAGE plpgsql AS $$
       BEGIN
-        DELETE FROM "audit_rollup_hourly" WHERE "bucket" >= date_trunc('hour', "from") AND "bucket" < "to";
+        DELETE FROM "audit_rollup_hourly" WHERE "bucket" >= date_trunc('hour', "from", 'UTC') AND "bucket" < "to";
         INSERT INTO "audit_rollup_hourly" ("bucket", "type", "outcome", "count")
-          SELECT date_trunc('hour', "occurred_at"), "type", "outcome", count(*)
-            FROM "audit_event" WHERE "occurred_at" >= date_trunc('hour', "from") AND "occurred_at" < "to"
+          SELECT date_trunc('hour', "occurred_at", 'UTC'), "type", "outcome", count(*)
+            FROM "audit_event" WHERE "occurred_at" >= date_trunc('hour', "from", 'UTC') AND "occurred_at" < "to"
            GROUP BY 1, 2, 3;
         DELETE FROM "audit_failure_rollup_daily"
          WHERE "day" >= ("from" AT TIME ZONE 'UTC')::date AND "day" < ("to" AT TIME ZONE 'UTC')::date + 1;
-        INSERT INTO "audit_failure_rollup_daily" ("day", "kind", "key", "count")
-          SELECT d, k, v, count(*) FROM (
-            SELECT ("occurred_at" AT TIME ZONE 'UTC')::date AS d, 'ip' AS k, "ip" AS v FROM "audit_event"
+        INSERT INTO "audit_failure_rollup_daily" ("day", "type", "kind", "key", "count")
+          SELECT d, t, k, v, count(*) FROM (
+            SELECT ("occurred_at" AT TIME ZONE 'UTC')::date AS d, "type" AS t, 'ip' AS k, "ip" AS v FROM "audit_event"
              WHERE "occurred_at" >= (("from" AT TIME ZONE 'UTC')::date)::timestamp AT TIME ZONE 'UTC'
                AND "occurred_at" < (("to" AT TIME ZONE 'UTC')::date + 1)::timestamp AT TIME ZONE 'UTC'
                AND "ip" IS NOT NULL AND "outcome" NOT IN ('valid', 'success', 'already_revoked')
             UNION ALL
-            SELECT ("occurred_at" AT TIME ZONE 'UTC')::date, 'token', "token_id"::text FROM "audit_event"
+            SELECT ("occurred_at" AT TIME ZONE 'UTC')::date, "type", 'token', "token_id"::text FROM "audit_event"
              WHERE "occurred_at" >= (("from" AT TIME ZONE 'UTC')::date)::timestamp AT TIME ZONE 'UTC'
                AND "occurred_at" < (("to" AT TIME ZONE 'UTC')::date + 1)::timestamp AT TIME ZONE 'UTC'
                AND "token_id" IS NOT NULL AND "outcome" NOT IN ('valid', 'success', 'already_revoked')
-          ) f GROUP BY 1, 2, 3;
+          ) f GROUP BY 1, 2, 3, 4;
       END $$`);
     await q.query(`SELECT "audit_rollup_rebuild"('-infinity', 'infinity')`);
   }
