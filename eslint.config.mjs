@@ -38,6 +38,13 @@ export default tseslint.config(
     rules: { 'no-restricted-properties': 'off' },
   },
   {
+    // Browser tests: functions passed to page.evaluate() run in the page.
+    files: ['test/browser/**'],
+    languageOptions: {
+      globals: { document: 'readonly', window: 'readonly', navigator: 'readonly', localStorage: 'readonly', sessionStorage: 'readonly', getComputedStyle: 'readonly' },
+    },
+  },
+  {
     files: ['test/**', '**/*.spec.ts', 'bench/**'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
   },

@@ -8,6 +8,7 @@ import { GlobalExceptionFilter } from './common/global-exception.filter.js';
 import { createValidationPipe } from './common/validation.js';
 import type { AppConfig } from './config/config.js';
 import { ConfigModule } from './config/config.module.js';
+import { DashboardModule } from './dashboard/dashboard.module.js';
 import { dataSourceOptions } from './database/data-source-options.js';
 import { HealthModule } from './health/health.module.js';
 import { McpValidationModule } from './mcp-validation/mcp-validation.module.js';
@@ -43,6 +44,7 @@ export class AppModule {
         TokensModule,
         McpValidationModule,
         HealthModule,
+        DashboardModule,
       ],
       providers: [
         { provide: APP_PIPE, useFactory: createValidationPipe },

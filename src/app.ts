@@ -34,6 +34,8 @@ export async function createApp({ config, databaseUrl, logDestination }: CreateA
     bodyLimit: BODY_LIMIT,
     routerOptions: { maxParamLength: 200 },
     requestIdHeader: false,
+    // Behind a reverse proxy (TRUST_PROXY): the client's address and protocol come from X-Forwarded-*.
+    trustProxy: typeof config.trustProxy === 'boolean' ? config.trustProxy : [...config.trustProxy],
     genReqId: (req: { headers: Record<string, string | string[] | undefined> }) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();

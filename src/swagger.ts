@@ -18,6 +18,7 @@ export async function buildOpenApi(app: NestFastifyApplication): Promise<OpenAPI
         '',
         '- **Sessions** (`session`): log in with `POST /api/auth/login`, send the `accessToken` as `Authorization: Bearer …`.',
         '- **API tokens** (`apiToken`): created with `POST /api/tokens`, shown once; MCP servers check them with `POST /api/mcp/validate`.',
+        '- **Dashboard** (`/dashboard`): the login also sets the session as an HttpOnly cookie; with it, `POST`/`PUT`/`PATCH`/`DELETE` need `X-CSRF-Token` (the `hospiai_csrf` cookie), else `403 csrf_failed`.',
         '',
         'Every error answer has the shape `{error, code, requestId}` (validation errors add `fields`); the request id is also in the `X-Request-Id` header.',
         'Each route lists who may call it in `x-access`.',

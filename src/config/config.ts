@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 
@@ -26,6 +27,11 @@ export interface AppConfig {
   readonly allowRegistration: boolean;
   readonly auditRetentionDays: number;
   readonly logLevel: LogLevel;
+  /**
+   * Which reverse proxies are believed about the client (X-Forwarded-For, X-Forwarded-Proto):
+   * none (false, the default), any (true), or these addresses/CIDR ranges.
+   */
+  readonly trustProxy: boolean | readonly string[];
 }
 
 /** Thrown for any invalid variable; its message is one line naming the variable. */
@@ -72,6 +78,29 @@ function bool(env: Env, name: string, def: boolean): boolean {
   if (['true', '1', 'yes', 'on'].includes(v)) return true;
   if (['false', '0', 'no', 'off'].includes(v)) return false;
   throw new ConfigError(name, `must be true or false (got ${shown(raw)})`);
+}
+
+/** false, true, or a comma-separated list of IP addresses or CIDR ranges (10.0.0.0/8, ::1). */
+function trustProxy(env: Env): boolean | string[] {
+  const raw = str(env, 'TRUST_PROXY');
+  if (raw === undefined) return false;
+  const v = raw.toLowerCase();
+  if (['false', '0', 'no', 'off'].includes(v)) return false;
+  if (['true', 'yes', 'on'].includes(v)) return true;
+  const entries = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  for (const entry of entries) {
+    const [address, prefix, ...rest] = entry.split('/');
+    const family = isIP(address);
+    const max = family === 4 ? 32 : 128;
+    const prefixOk = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= max);
+    if (family === 0 || !prefixOk || rest.length > 0) {
+      throw new ConfigError('TRUST_PROXY', `must be true, false or a comma-separated list of IP addresses or CIDR ranges (got "${entry}")`);
+    }
+  }
+  return entries;
 }
 
 /** A key is weak when it is short or made of very few distinct characters. */
@@ -187,5 +216,6 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): AppConfig {
     allowRegistration: bool(env, 'ALLOW_REGISTRATION', true),
     auditRetentionDays: int(env, 'AUDIT_RETENTION_DAYS', 365, 1, 36500),
     logLevel: logLevelRaw as LogLevel,
+    trustProxy: trustProxy(env),
   };
 }
