@@ -4,7 +4,7 @@
 // DATA_DIR, and send traffic to 127.0.0.1 only, bounded in count and time.
 import { execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -74,6 +74,7 @@ export async function startService({ dataDir, port, env = {}, timeoutMs = 90_000
       RATE_LIMIT_VALIDATE_FAILURES_PER_MINUTE: '0',
       RATE_LIMIT_LOGIN_PER_MINUTE: '0',
       ...(process.env.FAULTS_DATABASE_URL ? { DATABASE_URL: process.env.FAULTS_DATABASE_URL } : {}),
+      ...(process.env.FAULTS_NODE_OPTIONS ? { NODE_OPTIONS: process.env.FAULTS_NODE_OPTIONS } : {}),
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -245,27 +246,47 @@ export async function validateOnce(base, tokens, kind, timeoutMs = 30_000) {
 }
 
 /**
- * Steady load: `workers` loops, each sending one validation after the other (kinds in turn),
- * until `stop()` is called or `maxRequests` were sent. `pauseMs` between requests of a loop.
+ * Load. Closed loop by default: `workers` loops, each sending one validation after the
+ * other (kinds in turn), `pauseMs` apart. With `ratePerSecond`: open loop, requests started at
+ * that steady rate whatever the answers' speed (at most `workers` × 16 in flight).
+ * Runs until `stop()` or `maxRequests` were sent.
  */
 export function startLoad(base, tokens, { workers = 6, pauseMs = 0, maxRequests = 1_000_000, ratePerSecond } = {}) {
   const results = [];
   let stopped = false;
   let sent = 0;
-  const loop = async (w) => {
-    let i = w;
-    while (!stopped && sent < maxRequests) {
-      sent += 1;
-      const t0 = Date.now();
-      results.push(await validateOnce(base, tokens, KINDS[i++ % KINDS.length]));
-      if (ratePerSecond) {
-        const wait = (workers * 1000) / ratePerSecond - (Date.now() - t0);
-        if (wait > 0) await sleep(wait);
-      } else if (pauseMs) await sleep(pauseMs);
-      else if (results.at(-1).error) await sleep(20); // a refused connection answers at once: do not spin
-    }
-  };
-  const done = Promise.all(Array.from({ length: workers }, (_, w) => loop(w)));
+  let done;
+  if (ratePerSecond) {
+    const inFlight = new Set();
+    const maxInFlight = workers * 16;
+    const t0 = Date.now();
+    done = (async () => {
+      while (!stopped && sent < maxRequests) {
+        const due = Math.floor(((Date.now() - t0) * ratePerSecond) / 1000);
+        while (sent < due && sent < maxRequests && inFlight.size < maxInFlight) {
+          const p = validateOnce(base, tokens, KINDS[sent % KINDS.length]).then((r) => {
+            results.push(r);
+            inFlight.delete(p);
+          });
+          inFlight.add(p);
+          sent += 1;
+        }
+        await sleep(5);
+      }
+      await Promise.all(inFlight);
+    })();
+  } else {
+    const loop = async (w) => {
+      let i = w;
+      while (!stopped && sent < maxRequests) {
+        sent += 1;
+        results.push(await validateOnce(base, tokens, KINDS[i++ % KINDS.length]));
+        if (pauseMs) await sleep(pauseMs);
+        else if (results.at(-1).error) await sleep(20); // a refused connection answers at once: do not spin
+      }
+    };
+    done = Promise.all(Array.from({ length: workers }, (_, w) => loop(w)));
+  }
   return {
     results,
     stop: async () => {
@@ -315,6 +336,30 @@ export async function memoryOf(service) {
   const metrics = await (await fetch(`${service.base}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
   const value = (name) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)$`, 'm').exec(metrics)?.[1] ?? NaN);
   return { rss: rss || value('process_resident_memory_bytes'), heapUsed: value('nodejs_heap_size_used_bytes'), heapTotal: value('nodejs_heap_size_total_bytes') };
+}
+
+/**
+ * Memory after a full garbage collection: the service runs with --heapsnapshot-signal=SIGUSR2
+ * (see soak.mjs), and V8 collects garbage before it writes a heap snapshot; the snapshot is
+ * then deleted. Without it, V8's lazy collection makes the heap look like it grows.
+ */
+export async function memoryAfterGc(service) {
+  const before = new Set(readdirSync(service.dataDir).filter((f) => f.endsWith('.heapsnapshot')));
+  service.child.kill('SIGUSR2');
+  const deadline = Date.now() + 120_000;
+  let file;
+  let lastSize = -1;
+  while (Date.now() < deadline) {
+    await sleep(500);
+    file ??= readdirSync(service.dataDir).find((f) => f.endsWith('.heapsnapshot') && !before.has(f));
+    if (!file) continue;
+    const size = statSync(join(service.dataDir, file)).size;
+    if (size > 0 && size === lastSize) break;
+    lastSize = size;
+  }
+  const m = await memoryOf(service);
+  if (file) rmSync(join(service.dataDir, file), { force: true });
+  return m;
 }
 
 export const mib = (n) => `${(n / 1048576).toFixed(1)} MiB`;
