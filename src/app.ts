@@ -71,6 +71,14 @@ function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
   socket.destroy();
 }
 
+/** True when a string (value or key) anywhere in a parsed JSON body holds a NUL character. */
+function hasNul(value: unknown, depth = 0): boolean {
+  if (typeof value === 'string') return value.includes('\u0000');
+  if (value === null || typeof value !== 'object' || depth > 32) return false;
+  for (const [k, v] of Object.entries(value)) if (k.includes('\u0000') || hasNul(v, depth + 1)) return true;
+  return false;
+}
+
 /** Builds the application (not yet listening): Fastify, pino logs, request ids, metrics, errors, Swagger. */
 export async function createApp({ config, databaseUrl, logDestination }: CreateAppOptions): Promise<NestFastifyApplication> {
   const log = createPino(config, logDestination);
@@ -130,7 +138,12 @@ export async function createApp({ config, databaseUrl, logDestination }: CreateA
     const text = typeof body === 'string' ? body : body.toString('utf8');
     if (text.trim() === '') return done(null, undefined);
     try {
-      done(null, secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' }));
+      const value: unknown = secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' });
+      // PostgreSQL text cannot hold NUL: a string with one is refused here rather than failing in a query.
+      if (req.url.split('?')[0] !== VALIDATE_PATH && hasNul(value)) {
+        return done(Object.assign(new Error('NUL character in the body'), { statusCode: 400, code: 'FST_ERR_NUL_IN_BODY' }), undefined);
+      }
+      done(null, value);
     } catch {
       // The validate route answers a bad body itself (API.md §4) and audits it like any other call.
       if (req.url.split('?')[0] === VALIDATE_PATH) return done(null, NOT_JSON);
