@@ -168,7 +168,8 @@ async function bootTestApp(
     const res = await fetch(baseUrl + path, { method, headers, body });
     const text = await res.text();
     let parsed: unknown = text;
-    if ((res.headers.get('content-type') ?? '').includes('json') && text !== '') parsed = JSON.parse(text);
+    // JSON bodies only: NDJSON (application/x-ndjson) is a stream of values, left as text.
+    if (/^application\/([\w.-]+\+)?json\b/.test(res.headers.get('content-type') ?? '') && text !== '') parsed = JSON.parse(text);
     return { status: res.status, headers: res.headers, body: parsed as T, text };
   };
 
