@@ -221,7 +221,10 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): AppConfig {
       url = undefined;
     }
     if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.origin !== origin) {
-      throw new ConfigError('CORS_ORIGINS', `must be a comma-separated list of origins such as https://intranet.chu-exemple.fr (got ${shown(origin)})`);
+      throw new ConfigError(
+        'CORS_ORIGINS',
+        `must be a comma-separated list of origins such as https://intranet.chu-exemple.fr (got ${shown(origin)})`,
+      );
     }
   }
 

@@ -28,7 +28,10 @@ export class RateLimitGuard extends ThrottlerGuard {
   }
 
   protected override async handleRequest(props: ThrottlerRequest): Promise<boolean> {
-    const names = this.reflector.getAllAndOverride<RateLimitName[] | undefined>(RATE_LIMITS, [props.context.getHandler(), props.context.getClass()]);
+    const names = this.reflector.getAllAndOverride<RateLimitName[] | undefined>(RATE_LIMITS, [
+      props.context.getHandler(),
+      props.context.getClass(),
+    ]);
     if (!names?.includes(props.throttler.name as RateLimitName) || props.limit <= 0) return true;
     return super.handleRequest(props);
   }

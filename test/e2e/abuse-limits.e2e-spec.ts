@@ -11,7 +11,14 @@ interface Answer {
 }
 
 /** A JSON request from a chosen loopback address (127.0.0.2 is another client for the service). */
-function from(localAddress: string, baseUrl: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Answer> {
+function from(
+  localAddress: string,
+  baseUrl: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<Answer> {
   const url = new URL(path, baseUrl);
   const data = body === undefined ? undefined : JSON.stringify(body);
   return new Promise((resolve, reject) => {
@@ -61,7 +68,8 @@ describe('login limits', () => {
   });
 
   it('per account: the 5th attempt in a minute on one account is 429 with Retry-After, from any address; another account is not affected', async () => {
-    const login = (ip: string, email: string, password = 'wrong password, twelve+') => from(ip, t.baseUrl, 'POST', '/api/auth/login', { email, password });
+    const login = (ip: string, email: string, password = 'wrong password, twelve+') =>
+      from(ip, t.baseUrl, 'POST', '/api/auth/login', { email, password });
     expect((await login('127.0.0.2', marie.email)).status).toBe(401);
     expect((await login('127.0.0.3', marie.email)).status).toBe(401);
     expect((await login('127.0.0.4', marie.email, PASSWORD)).status).toBe(200);
@@ -73,7 +81,11 @@ describe('login limits', () => {
 
   it('per address: the 9th attempt in a minute from one address is 429, whatever the account; other addresses still log in', async () => {
     const results: number[] = [];
-    for (let i = 0; i < 7; i++) results.push((await t.request('POST', '/api/auth/login', { body: { email: uniqueEmail('nobody'), password: 'wrong password, twelve+' } })).status);
+    for (let i = 0; i < 7; i++)
+      results.push(
+        (await t.request('POST', '/api/auth/login', { body: { email: uniqueEmail('nobody'), password: 'wrong password, twelve+' } }))
+          .status,
+      );
     // 2 logins of createUser + 6 here = 8 of 8; the 7th here is the 9th.
     expect(results.slice(0, 6)).toEqual([401, 401, 401, 401, 401, 401]);
     expect(results[6]).toBe(429);
@@ -125,9 +137,14 @@ describe('login lockout (exponential backoff, capped, per account and address)',
   it('lockouts are audited, and do not reveal whether the account exists', async () => {
     const ghost = uniqueEmail('ghost');
     const statuses: number[] = [];
-    for (let i = 0; i < 4; i++) statuses.push((await from('127.0.0.11', t.baseUrl, 'POST', '/api/auth/login', { email: ghost, password: 'wrong password, twelve+' })).status);
+    for (let i = 0; i < 4; i++)
+      statuses.push(
+        (await from('127.0.0.11', t.baseUrl, 'POST', '/api/auth/login', { email: ghost, password: 'wrong password, twelve+' })).status,
+      );
     expect(statuses).toEqual([401, 401, 401, 429]);
-    const { rows } = await t.db.query(`SELECT count(*)::int AS n FROM audit_event WHERE type = 'auth.login' AND details->>'reason' = 'locked_out'`);
+    const { rows } = await t.db.query(
+      `SELECT count(*)::int AS n FROM audit_event WHERE type = 'auth.login' AND details->>'reason' = 'locked_out'`,
+    );
     expect(rows[0].n).toBeGreaterThanOrEqual(1);
   });
 });
@@ -157,13 +174,15 @@ describe('failed validations per address', () => {
   beforeAll(async () => {
     t = await startTestApp({ RATE_LIMIT_VALIDATE_FAILURES_PER_MINUTE: '5' });
     const u = await createUser(t);
-    valid = (await t.request('POST', '/api/tokens', { token: u.token, body: { name: 'mcp', scopes: ['read:data'], durationDays: 1 } })).body.token;
+    valid = (await t.request('POST', '/api/tokens', { token: u.token, body: { name: 'mcp', scopes: ['read:data'], durationDays: 1 } })).body
+      .token;
   });
   afterAll(async () => {
     await t.close();
   });
 
-  const validate = (ip: string, token: string, body?: unknown) => from(ip, t.baseUrl, 'POST', '/api/mcp/validate', body, { authorization: `Bearer ${token}` });
+  const validate = (ip: string, token: string, body?: unknown) =>
+    from(ip, t.baseUrl, 'POST', '/api/mcp/validate', body, { authorization: `Bearer ${token}` });
 
   it('past 5 failures a minute, failures from that address are 429 with Retry-After; valid tokens from it are still 200', async () => {
     const statuses: number[] = [];
@@ -204,14 +223,21 @@ describe('security headers, CORS and size limits', () => {
   });
 
   it('every answer carries helmet headers and a CSP that allows nothing', async () => {
-    for (const [method, path] of [['GET', '/api/health'], ['POST', '/api/mcp/validate'], ['GET', '/api/tokens'], ['GET', '/nowhere']]) {
+    for (const [method, path] of [
+      ['GET', '/api/health'],
+      ['POST', '/api/mcp/validate'],
+      ['GET', '/api/tokens'],
+      ['GET', '/nowhere'],
+    ]) {
       const r = await t.request(method, path);
       expect(r.headers.get('x-content-type-options')).toBe('nosniff');
       expect(r.headers.get('x-frame-options')).toBe('SAMEORIGIN');
       expect(r.headers.get('referrer-policy')).toBe('no-referrer');
       expect(r.headers.get('strict-transport-security')).toMatch(/max-age=\d+/);
       expect(r.headers.get('cross-origin-opener-policy')).toBe('same-origin');
-      expect(r.headers.get('content-security-policy')).toBe("default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
+      expect(r.headers.get('content-security-policy')).toBe(
+        "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+      );
       expect(r.headers.get('x-powered-by')).toBeNull();
     }
   });
@@ -224,12 +250,18 @@ describe('security headers, CORS and size limits', () => {
     expect(csp).toContain("style-src 'self' 'unsafe-inline'");
     expect(csp).not.toContain('unsafe-eval');
     const dash = await t.request('GET', '/dashboard/tokens');
-    expect(dash.headers.get('content-security-policy') ?? '').not.toBe("default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
+    expect(dash.headers.get('content-security-policy') ?? '').not.toBe(
+      "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    );
   });
 
   it('CORS is off by default: no Access-Control header, even for a preflight', async () => {
     const pre = await t.request('OPTIONS', '/api/mcp/validate', {
-      headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization' },
+      headers: {
+        origin: 'https://evil.example',
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'authorization',
+      },
     });
     expect(pre.headers.get('access-control-allow-origin')).toBeNull();
     const get = await t.request('GET', '/api/health', { headers: { origin: 'https://evil.example' } });
@@ -238,7 +270,11 @@ describe('security headers, CORS and size limits', () => {
 
   it('with CORS_ORIGINS, only the listed origins are allowed', async () => {
     const pre = await withCors.request('OPTIONS', '/api/mcp/validate', {
-      headers: { origin: 'https://intranet.chu-test.fr', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' },
+      headers: {
+        origin: 'https://intranet.chu-test.fr',
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'authorization,content-type',
+      },
     });
     expect(pre.status).toBe(204);
     expect(pre.headers.get('access-control-allow-origin')).toBe('https://intranet.chu-test.fr');
@@ -253,13 +289,18 @@ describe('security headers, CORS and size limits', () => {
   });
 
   it('a body over 64 KiB is 413 and headers over 16 KiB are 431, both as JSON', async () => {
-    const big = await t.request('POST', '/api/auth/login', { rawBody: JSON.stringify({ email: 'a@b.fr', password: 'x'.repeat(70 * 1024) }) });
+    const big = await t.request('POST', '/api/auth/login', {
+      rawBody: JSON.stringify({ email: 'a@b.fr', password: 'x'.repeat(70 * 1024) }),
+    });
     expect(big.status).toBe(413);
     expect(big.body.code).toBe('payload_too_large');
     const r = await rawRequest(t.baseUrl, `GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ${'a'.repeat(20 * 1024)}\r\n\r\n`);
     expect(r.status).toBe(431);
     expect(JSON.parse(r.body)).toEqual({ error: 'Request headers are too large', code: 'headers_too_large' });
-    const ok = await rawRequest(t.baseUrl, `GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nX-Fine: ${'a'.repeat(8 * 1024)}\r\n\r\n`);
+    const ok = await rawRequest(
+      t.baseUrl,
+      `GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nX-Fine: ${'a'.repeat(8 * 1024)}\r\n\r\n`,
+    );
     expect(ok.status).toBe(200);
     const garbage = await rawRequest(t.baseUrl, 'NOT HTTP AT ALL\r\n\r\n');
     expect(garbage.status).toBe(400);

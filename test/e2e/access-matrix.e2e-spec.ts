@@ -66,9 +66,21 @@ const MATRIX: Record<string, Row> = {
   },
   'GET /api/tokens/scopes': { access: SESSION, expect: sessions(200) },
   'GET /api/tokens': { access: SESSION, expect: sessions(200) },
-  'POST /api/tokens': { access: SESSION, expect: sessions(201), request: async () => ({ body: { name: 'matrice', scopes: ['read:data'], durationDays: 1 } }) },
-  'GET /api/tokens/:id': { access: SESSION, expect: ownerOrAdmin(200), request: async (w) => ({ path: `/api/tokens/${await tokenIdOf(w)}` }) },
-  'DELETE /api/tokens/:id': { access: SESSION, expect: ownerOrAdmin(204), request: async (w) => ({ path: `/api/tokens/${await tokenIdOf(w)}` }) },
+  'POST /api/tokens': {
+    access: SESSION,
+    expect: sessions(201),
+    request: async () => ({ body: { name: 'matrice', scopes: ['read:data'], durationDays: 1 } }),
+  },
+  'GET /api/tokens/:id': {
+    access: SESSION,
+    expect: ownerOrAdmin(200),
+    request: async (w) => ({ path: `/api/tokens/${await tokenIdOf(w)}` }),
+  },
+  'DELETE /api/tokens/:id': {
+    access: SESSION,
+    expect: ownerOrAdmin(204),
+    request: async (w) => ({ path: `/api/tokens/${await tokenIdOf(w)}` }),
+  },
   'POST /api/tokens/:id/rotate': {
     access: SESSION,
     expect: ownerOrAdmin(201),
@@ -135,7 +147,8 @@ describe('access-control matrix', () => {
       const key = `${r.method} ${r.path}`;
       const row = MATRIX[key];
       if (!row) problems.push(`${key} (${r.access}): no row in MATRIX: add the expected status for each caller`);
-      else if (row.access !== r.access) problems.push(`${key}: access is now "${r.access}", the row was written for "${row.access}": review it`);
+      else if (row.access !== r.access)
+        problems.push(`${key}: access is now "${r.access}", the row was written for "${row.access}": review it`);
     }
     const live = new Set(routes.map((r) => `${r.method} ${r.path}`));
     for (const key of Object.keys(MATRIX)) if (!live.has(key)) problems.push(`${key}: in MATRIX but no such route`);
@@ -151,9 +164,13 @@ describe('access-control matrix', () => {
       if (!row) continue;
       for (const caller of CALLERS) {
         const { path, body } = (await row.request?.(world)) ?? {};
-        const res = await t.request(r.method, path ?? r.path, { token: world.credentials[caller], ...(body !== undefined ? { body } : {}) });
+        const res = await t.request(r.method, path ?? r.path, {
+          token: world.credentials[caller],
+          ...(body !== undefined ? { body } : {}),
+        });
         calls += 1;
-        if (res.status !== row.expect[caller]) mismatches.push(`${key} as ${caller}: ${res.status}, expected ${row.expect[caller]} (${res.text.slice(0, 120)})`);
+        if (res.status !== row.expect[caller])
+          mismatches.push(`${key} as ${caller}: ${res.status}, expected ${row.expect[caller]} (${res.text.slice(0, 120)})`);
         if (res.status === 401 || res.status === 403) expect(typeof res.body.error).toBe('string');
       }
     }

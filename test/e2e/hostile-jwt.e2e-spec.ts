@@ -50,7 +50,10 @@ describe('hostile tokens at POST /api/mcp/validate', () => {
     t = await startTestApp();
     secrets = secretsOf(t);
     const marie = await createUser(t);
-    const created = await t.request('POST', '/api/tokens', { token: marie.token, body: { name: 'cible', scopes: ['read:data'], durationDays: 30 } });
+    const created = await t.request('POST', '/api/tokens', {
+      token: marie.token,
+      body: { name: 'cible', scopes: ['read:data'], durationDays: 30 },
+    });
     genuine = { id: created.body.id, token: created.body.token };
     ({ header, payload } = decodeJwt(genuine.token));
     // A key server an attacker would point jku/x5u at: the service must never call it.
@@ -76,7 +79,12 @@ describe('hostile tokens at POST /api/mcp/validate', () => {
     it.each(spellings)('%j, with no signature, with the genuine one, and signed', async (alg) => {
       const h = b64(JSON.stringify({ ...header, alg }));
       const p = b64(JSON.stringify(payload));
-      for (const token of [`${h}.${p}.`, `${h}.${p}`, `${h}.${p}.${genuine.token.split('.')[2]}`, rawJwt(JSON.stringify({ ...header, alg }), JSON.stringify(payload))]) {
+      for (const token of [
+        `${h}.${p}.`,
+        `${h}.${p}`,
+        `${h}.${p}.${genuine.token.split('.')[2]}`,
+        rawJwt(JSON.stringify({ ...header, alg }), JSON.stringify(payload)),
+      ]) {
         counter.add('alg none');
         expectInvalid(await validate(token));
       }
@@ -100,7 +108,10 @@ describe('hostile tokens at POST /api/mcp/validate', () => {
     });
 
     it('HS384 and HS512 with the right secret', async () => {
-      for (const [alg, hash] of [['HS384', 'sha384'], ['HS512', 'sha512']] as const) {
+      for (const [alg, hash] of [
+        ['HS384', 'sha384'],
+        ['HS512', 'sha512'],
+      ] as const) {
         counter.add('alg confusion');
         expectInvalid(await validate(signJwt({ ...header, alg }, payload, TEST_JWT_SECRET, hash)));
       }
@@ -157,7 +168,9 @@ describe('hostile tokens at POST /api/mcp/validate', () => {
     it('the genuine key with jku/x5u/jwk added: judged on the key ring alone, never fetched', async () => {
       // Signed with the real key: the signature holds, but the token is not the one issued (fingerprint), so still invalid.
       counter.add('jku/x5u/jwk');
-      expectInvalid(await validate(signJwt({ ...header, jku: jwksUrl, x5u: jwksUrl, jwk: { kty: 'oct', k: 'AA' } }, payload, TEST_JWT_SECRET)));
+      expectInvalid(
+        await validate(signJwt({ ...header, jku: jwksUrl, x5u: jwksUrl, jwk: { kty: 'oct', k: 'AA' } }, payload, TEST_JWT_SECRET)),
+      );
       expect(jwksHits).toBe(0);
     });
   });
@@ -191,7 +204,11 @@ describe('hostile tokens at POST /api/mcp/validate', () => {
 
   it('a nested JWT (the genuine token as the payload, cty: JWT)', async () => {
     const h = JSON.stringify({ ...header, cty: 'JWT' });
-    for (const token of [rawJwt(h, genuine.token), rawJwt(h, JSON.stringify({ jwt: genuine.token })), `${b64(h)}.${b64(genuine.token)}.${genuine.token.split('.')[2]}`]) {
+    for (const token of [
+      rawJwt(h, genuine.token),
+      rawJwt(h, JSON.stringify({ jwt: genuine.token })),
+      `${b64(h)}.${b64(genuine.token)}.${genuine.token.split('.')[2]}`,
+    ]) {
       counter.add('nested');
       expectInvalid(await validate(token));
     }
@@ -231,7 +248,9 @@ describe('hostile tokens at POST /api/mcp/validate', () => {
     // Raw JSON numbers that JSON.stringify cannot write.
     for (const n of ['1e400', '-0', '99999999999999999999999999999', '1.7976931348623157e309']) {
       counter.add('time claims');
-      const r = await validate(rawJwt(JSON.stringify(header), JSON.stringify({ ...payload, jti: randomUUID() }).replace(/"exp":\d+/, `"exp":${n}`)));
+      const r = await validate(
+        rawJwt(JSON.stringify(header), JSON.stringify({ ...payload, jti: randomUUID() }).replace(/"exp":\d+/, `"exp":${n}`)),
+      );
       expect(r.status).toBe(401);
     }
   });
@@ -293,7 +312,9 @@ describe('hostile tokens at POST /api/mcp/validate', () => {
   it('every call above wrote exactly one audit event, none holding the token', async () => {
     const { rows } = await t.db.query(`SELECT count(*)::int AS n FROM audit_event WHERE type = 'token.validate'`);
     expect(rows[0].n).toBe(sent);
-    const leaked = await t.db.query(`SELECT count(*)::int AS n FROM audit_event WHERE details::text LIKE $1`, [`%${genuine.token.split('.')[2]}%`]);
+    const leaked = await t.db.query(`SELECT count(*)::int AS n FROM audit_event WHERE details::text LIKE $1`, [
+      `%${genuine.token.split('.')[2]}%`,
+    ]);
     expect(leaked.rows[0].n).toBe(0);
   });
 });

@@ -69,14 +69,32 @@ try {
 
   const client = await dbClient(dataDir);
   try {
-    const found = await auditedIds(client, answered.map((r) => r.requestId));
+    const found = await auditedIds(
+      client,
+      answered.map((r) => r.requestId),
+    );
     const lost = answered.filter((r) => !found.has(r.requestId));
-    const auditedUnanswered = (await auditedIds(client, inFlightAtKill.map((r) => r.requestId))).size;
+    const auditedUnanswered = (
+      await auditedIds(
+        client,
+        inFlightAtKill.map((r) => r.requestId),
+      )
+    ).size;
     console.log(
       `answered (200/401/403): ${answered.length}; their audit events found: ${found.size}; lost: ${lost.length}; ` +
         `in flight at the kill (no answer): ${inFlightAtKill.length}, of which audited anyway: ${auditedUnanswered}`,
     );
-    checks.check(lost.length === 0, `no answered validation lost its audit event (${lost.length} lost${lost.length ? `: ${lost.slice(0, 3).map((r) => r.requestId).join(', ')}` : ''})`);
+    checks.check(
+      lost.length === 0,
+      `no answered validation lost its audit event (${lost.length} lost${
+        lost.length
+          ? `: ${lost
+              .slice(0, 3)
+              .map((r) => r.requestId)
+              .join(', ')}`
+          : ''
+      })`,
+    );
   } finally {
     await client.end();
   }

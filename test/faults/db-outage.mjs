@@ -1,3 +1,4 @@
+/* global AbortSignal */
 // Database outage: under steady validate load, stop the service's PostgreSQL for
 // OUTAGE_MS (10 s) and start it again, the service left running. Checks:
 // - while it is down, validate answers 503 {"error":"Service indisponible"} with
@@ -100,18 +101,29 @@ try {
   const during = results.filter((r) => r.startedAt >= downAt && r.endedAt <= upBegan);
   const afterRecovery = results.filter((r) => recoveredAt && r.startedAt >= recoveredAt + 500);
   console.log(`requests: ${results.length} in all; statuses ${JSON.stringify(histogram(results))}`);
-  console.log(`during the outage: ${during.length} requests; statuses ${JSON.stringify(histogram(during))}; slowest ${Math.round(Math.max(0, ...during.map((r) => r.ms)))} ms`);
+  console.log(
+    `during the outage: ${during.length} requests; statuses ${JSON.stringify(histogram(during))}; slowest ${Math.round(Math.max(0, ...during.map((r) => r.ms)))} ms`,
+  );
   console.log(`after recovery: ${afterRecovery.length} requests; statuses ${JSON.stringify(histogram(afterRecovery))}`);
   console.log(`recovered by itself ${recoveryMs} ms after PostgreSQL was back`);
 
   checks.check(during.length > 20, `validations were sent during the outage (${during.length})`);
-  checks.check(during.every((r) => r.status !== 200), 'no 200 while the token state cannot be checked');
+  checks.check(
+    during.every((r) => r.status !== 200),
+    'no 200 while the token state cannot be checked',
+  );
   checks.check(
     during.every((r) => r.status === 503 && r.body?.error === 'Service indisponible' && Number(r.retryAfter) > 0),
     'every validation during the outage is 503 {"error":"Service indisponible"} with Retry-After',
   );
-  checks.check(results.every((r) => r.error || r.status < 500 || r.status === 503), 'no 5xx other than 503 in the whole run');
-  checks.check(results.every((r) => !r.error), `no request failed without an answer (${results.filter((r) => r.error).length})`);
+  checks.check(
+    results.every((r) => r.error || r.status < 500 || r.status === 503),
+    'no 5xx other than 503 in the whole run',
+  );
+  checks.check(
+    results.every((r) => !r.error),
+    `no request failed without an answer (${results.filter((r) => r.error).length})`,
+  );
   checks.check(
     during.every((r) => r.ms <= ANSWER_BOUND_MS),
     `no answer during the outage took longer than ${ANSWER_BOUND_MS} ms (slowest ${Math.round(Math.max(0, ...during.map((r) => r.ms)))} ms)`,
@@ -120,9 +132,17 @@ try {
   const probesDuring = probes.filter((p) => p.at >= downAt + 1000 && p.at + 5000 <= upBegan);
   const readyHist = {};
   for (const p of probesDuring) readyHist[p.ready] = (readyHist[p.ready] ?? 0) + 1;
-  console.log(`readiness during the outage: ${JSON.stringify(readyHist)}; liveness: ${JSON.stringify([...new Set(probesDuring.map((p) => p.live))])}`);
-  checks.check(probesDuring.length > 0 && probesDuring.every((p) => p.ready === 503), 'readiness answers 503 (not ready) during the outage');
-  checks.check(probesDuring.every((p) => p.live === 200), 'liveness answers 200 during the outage');
+  console.log(
+    `readiness during the outage: ${JSON.stringify(readyHist)}; liveness: ${JSON.stringify([...new Set(probesDuring.map((p) => p.live))])}`,
+  );
+  checks.check(
+    probesDuring.length > 0 && probesDuring.every((p) => p.ready === 503),
+    'readiness answers 503 (not ready) during the outage',
+  );
+  checks.check(
+    probesDuring.every((p) => p.live === 200),
+    'liveness answers 200 during the outage',
+  );
   checks.check(service.alive, 'the process stayed up');
   checks.check(recoveryMs <= RECOVERY_BOUND_MS, `recovered by itself, no restart, within ${RECOVERY_BOUND_MS / 1000} s (${recoveryMs} ms)`);
   checks.check(
@@ -135,7 +155,10 @@ try {
   const answered = results.filter((r) => [200, 401, 403].includes(r.status));
   const client = await dbClient(dataDir);
   try {
-    const found = await auditedIds(client, answered.map((r) => r.requestId));
+    const found = await auditedIds(
+      client,
+      answered.map((r) => r.requestId),
+    );
     const lost = answered.filter((r) => !found.has(r.requestId));
     console.log(`answered (200/401/403): ${answered.length}; their audit events found: ${found.size}; lost: ${lost.length}`);
     checks.check(lost.length === 0, `no answered validation lost its audit event (${lost.length} lost)`);

@@ -1,3 +1,4 @@
+/* global AbortSignal */
 // Shared helpers of the fault scripts (crash.mjs, db-outage.mjs, soak.mjs).
 // They run the BUILT service (`node dist/src/main.js`, after `npm run build`)
 // as a child process, with its own embedded PostgreSQL under a temporary
@@ -9,6 +10,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -187,7 +189,12 @@ export async function call(base, method, path, { body, token, headers = {}, time
   const h = { ...headers };
   if (body !== undefined) h['content-type'] = 'application/json';
   if (token) h.authorization = `Bearer ${token}`;
-  const res = await fetch(base + path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(timeoutMs) });
+  const res = await fetch(base + path, {
+    method,
+    headers: h,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(timeoutMs),
+  });
   const text = await res.text();
   let json;
   try {
@@ -207,7 +214,10 @@ export async function prepareTokens(base) {
   const login = await call(base, 'POST', '/api/auth/login', { body: ADMIN });
   if (login.status !== 200) throw new Error(`admin login: ${login.status} ${login.text}`);
   const session = login.body.accessToken;
-  const created = await call(base, 'POST', '/api/tokens', { token: session, body: { name: 'fault test', scopes: ['read:data'], durationDays: 1 } });
+  const created = await call(base, 'POST', '/api/tokens', {
+    token: session,
+    body: { name: 'fault test', scopes: ['read:data'], durationDays: 1 },
+  });
   if (created.status !== 201) throw new Error(`token creation: ${created.status} ${created.text}`);
   const valid = created.body.token;
   const [h, p, s] = valid.split('.');
@@ -310,7 +320,10 @@ export function histogram(results) {
 export async function auditedIds(client, ids) {
   const found = new Set();
   for (let i = 0; i < ids.length; i += 5000) {
-    const { rows } = await client.query(`SELECT "request_id" FROM "audit_event" WHERE "type" = 'token.validate' AND "request_id" = ANY($1)`, [ids.slice(i, i + 5000)]);
+    const { rows } = await client.query(
+      `SELECT "request_id" FROM "audit_event" WHERE "type" = 'token.validate' AND "request_id" = ANY($1)`,
+      [ids.slice(i, i + 5000)],
+    );
     for (const r of rows) found.add(r.request_id);
   }
   return found;
@@ -335,7 +348,11 @@ export async function memoryOf(service) {
   }
   const metrics = await (await fetch(`${service.base}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
   const value = (name) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)$`, 'm').exec(metrics)?.[1] ?? NaN);
-  return { rss: rss || value('process_resident_memory_bytes'), heapUsed: value('nodejs_heap_size_used_bytes'), heapTotal: value('nodejs_heap_size_total_bytes') };
+  return {
+    rss: rss || value('process_resident_memory_bytes'),
+    heapUsed: value('nodejs_heap_size_used_bytes'),
+    heapTotal: value('nodejs_heap_size_total_bytes'),
+  };
 }
 
 /**

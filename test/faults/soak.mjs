@@ -42,7 +42,11 @@ try {
   console.log(`soak: ${SECONDS} s at ${RATE} validations/s (warm-up ${WARMUP_SECONDS} s), service pid ${service.child.pid}`);
   const tokens = await prepareTokens(service.base);
   const workers = Math.max(2, Math.ceil(RATE / 50));
-  const load = startLoad(service.base, tokens, { workers, ratePerSecond: RATE, maxRequests: Math.ceil(RATE * (SECONDS + WARMUP_SECONDS) * 1.2) });
+  const load = startLoad(service.base, tokens, {
+    workers,
+    ratePerSecond: RATE,
+    maxRequests: Math.ceil(RATE * (SECONDS + WARMUP_SECONDS) * 1.2),
+  });
   await sleep(WARMUP_SECONDS * 1000);
   const start = await memoryAfterGc(service);
   const t0 = Date.now();
@@ -52,7 +56,9 @@ try {
     await sleep(Math.min(30_000, SECONDS * 1000 - (Date.now() - t0)));
     const m = await memoryOf(service);
     samples.push(m);
-    console.log(`  t+${Math.round((Date.now() - t0) / 1000)} s: ${load.results.length - countAtStart} requests, RSS ${mib(m.rss)}, heap used ${mib(m.heapUsed)}`);
+    console.log(
+      `  t+${Math.round((Date.now() - t0) / 1000)} s: ${load.results.length - countAtStart} requests, RSS ${mib(m.rss)}, heap used ${mib(m.heapUsed)}`,
+    );
   }
   const elapsed = (Date.now() - t0) / 1000;
   const results = await load.stop();
@@ -62,16 +68,27 @@ try {
   const latencies = measured.map((r) => r.ms).sort((a, b) => a - b);
   const pct = (p) => Math.round(latencies[Math.min(latencies.length - 1, Math.floor((latencies.length * p) / 100))] ?? 0);
 
-  console.log(`requests: ${measured.length} in ${elapsed.toFixed(0)} s (${rate.toFixed(1)}/s); statuses ${JSON.stringify(histogram(measured))}`);
+  console.log(
+    `requests: ${measured.length} in ${elapsed.toFixed(0)} s (${rate.toFixed(1)}/s); statuses ${JSON.stringify(histogram(measured))}`,
+  );
   console.log(`latency ms: p50 ${pct(50)}, p99 ${pct(99)}, max ${Math.round(latencies.at(-1) ?? 0)}`);
   console.log(`memory at start: RSS ${mib(start.rss)}, heap used ${mib(start.heapUsed)} (of ${mib(start.heapTotal)})`);
   console.log(`memory at end:   RSS ${mib(end.rss)}, heap used ${mib(end.heapUsed)} (of ${mib(end.heapTotal)})`);
 
-  checks.check(measured.every((r) => !r.error), `no request failed (${measured.filter((r) => r.error).length} errors)`);
-  checks.check(measured.every((r) => [200, 401, 403].includes(r.status)), 'every answer is 200, 401 or 403 (no 5xx, no 429)');
+  checks.check(
+    measured.every((r) => !r.error),
+    `no request failed (${measured.filter((r) => r.error).length} errors)`,
+  );
+  checks.check(
+    measured.every((r) => [200, 401, 403].includes(r.status)),
+    'every answer is 200, 401 or 403 (no 5xx, no 429)',
+  );
   checks.check(rate >= RATE * 0.8, `the rate held (${rate.toFixed(1)}/s for ${RATE}/s asked)`);
   checks.check(end.rss - start.rss <= MAX_RSS_GROWTH, `RSS grew by ${mib(end.rss - start.rss)} (bound ${mib(MAX_RSS_GROWTH)})`);
-  checks.check(end.heapUsed - start.heapUsed <= MAX_HEAP_GROWTH, `heap used grew by ${mib(end.heapUsed - start.heapUsed)} (bound ${mib(MAX_HEAP_GROWTH)})`);
+  checks.check(
+    end.heapUsed - start.heapUsed <= MAX_HEAP_GROWTH,
+    `heap used grew by ${mib(end.heapUsed - start.heapUsed)} (bound ${mib(MAX_HEAP_GROWTH)})`,
+  );
   checks.check(service.alive, 'the service is still up');
   await stopService(service);
 } catch (err) {

@@ -4,12 +4,15 @@ import { connect } from 'node:net';
 import { TEST_JWT_SECRET, type HttpAnswer, type TestApp } from './test-app.js';
 
 /** Traces of a stack or of the code's layout, which no answer may carry. */
-const STACK_TRACE = /\bat [\w$.<>]+ \(|\bat (async )?[\w$.]+ [(/]|\.(ts|js|mjs):\d+|node_modules|\/work\/|\/src\/|TypeError|ReferenceError|QueryFailedError|SyntaxError:/;
+const STACK_TRACE =
+  /\bat [\w$.<>]+ \(|\bat (async )?[\w$.]+ [(/]|\.(ts|js|mjs):\d+|node_modules|\/work\/|\/src\/|TypeError|ReferenceError|QueryFailedError|SyntaxError:/;
 
 /** What an answer must never contain, whatever was sent. */
 export function secretsOf(t: TestApp, extra: string[] = []): string[] {
   const url = new URL(t.databaseUrl);
-  return [TEST_JWT_SECRET, t.config.jwt.secret.toString('utf8'), decodeURIComponent(url.password), '$argon2', ...extra].filter((s) => s.length >= 6);
+  return [TEST_JWT_SECRET, t.config.jwt.secret.toString('utf8'), decodeURIComponent(url.password), '$argon2', ...extra].filter(
+    (s) => s.length >= 6,
+  );
 }
 
 /**
@@ -22,7 +25,8 @@ export function expectWellFormed(answer: HttpAnswer, allowed: readonly number[],
   if (answer.status >= 500) throw new Error(`5xx: ${where}`);
   if (answer.status !== 204) {
     const type = answer.headers.get('content-type') ?? '';
-    if (!type.includes('application/json') && !type.includes('ndjson') && !type.includes('text/csv')) throw new Error(`not JSON (${type}): ${where}`);
+    if (!type.includes('application/json') && !type.includes('ndjson') && !type.includes('text/csv'))
+      throw new Error(`not JSON (${type}): ${where}`);
     if (type.includes('application/json')) {
       let parsed: unknown;
       try {
@@ -31,7 +35,8 @@ export function expectWellFormed(answer: HttpAnswer, allowed: readonly number[],
         throw new Error(`body is not JSON: ${where}`);
       }
       if (parsed === null || typeof parsed !== 'object') throw new Error(`body is not a JSON object: ${where}`);
-      if (answer.status >= 400 && typeof (parsed as { error?: unknown }).error !== 'string') throw new Error(`error without "error": ${where}`);
+      if (answer.status >= 400 && typeof (parsed as { error?: unknown }).error !== 'string')
+        throw new Error(`error without "error": ${where}`);
     }
   }
   if (STACK_TRACE.test(answer.text)) throw new Error(`stack trace or code path in the body: ${where}`);

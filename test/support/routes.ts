@@ -49,4 +49,3 @@ export function discoverRoutes(t: TestApp): RouteEntry[] {
   }
   return routes;
 }
-
