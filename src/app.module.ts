@@ -13,6 +13,8 @@ import { dataSourceOptions } from './database/data-source-options.js';
 import { HealthModule } from './health/health.module.js';
 import { McpValidationModule } from './mcp-validation/mcp-validation.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
+import { RateLimitGuard } from './rate-limit/rate-limit.guard.js';
+import { RateLimitModule } from './rate-limit/rate-limit.module.js';
 import { RevocationModule } from './revocation/revocation.module.js';
 import { TokensModule } from './tokens/tokens.module.js';
 import { UsersModule } from './users/users.module.js';
@@ -37,6 +39,7 @@ export class AppModule {
           retryDelay: 1000,
         }),
         MetricsModule,
+        RateLimitModule,
         RevocationModule,
         UsersModule,
         AuthModule,
@@ -49,7 +52,8 @@ export class AppModule {
       providers: [
         { provide: APP_PIPE, useFactory: createValidationPipe },
         { provide: APP_FILTER, useClass: GlobalExceptionFilter },
-        // Deny by default: every route needs @Public() or @Access(...).
+        // Abuse limits first (login, register), then access: deny by default: every route needs @Public() or @Access(...).
+        { provide: APP_GUARD, useClass: RateLimitGuard },
         { provide: APP_GUARD, useClass: AccessGuard },
       ],
     };

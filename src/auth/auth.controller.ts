@@ -8,11 +8,13 @@ import {
   ApiOkResponse,
   ApiOperation,
   ApiTags,
+  ApiTooManyRequestsResponse,
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ErrorBody } from '../common/error-body.dto.js';
 import { ReqContext, type RequestContext } from '../common/request-context.js';
+import { RateLimit } from '../rate-limit/rate-limit.decorator.js';
 import { toUserView, UserEnvelope } from '../users/user.view.js';
 import { Access, Public } from './access.decorator.js';
 import { LoginAnswer, LoginDto, RegisterDto } from './auth.dto.js';
@@ -41,6 +43,12 @@ export class AuthController {
 
   @Post('register')
   @Public()
+  @RateLimit('register-ip')
+  @ApiTooManyRequestsResponse({
+    type: ErrorBody,
+    description: 'Too many registrations from this address (RATE_LIMIT_REGISTER_PER_MINUTE); with Retry-After',
+    example: { error: 'Too many requests: try again later', code: 'too_many_requests', requestId: 'req-7f3a2c', retryAfter: 42 },
+  })
   @ApiOperation({ summary: 'Create an account (when ALLOW_REGISTRATION is true)' })
   @ApiCreatedResponse({ type: UserEnvelope, example: { user: USER_EXAMPLE } })
   @ApiBadRequestResponse({
@@ -61,6 +69,14 @@ export class AuthController {
 
   @Post('login')
   @Public()
+  @RateLimit('login-ip', 'login-account')
+  @ApiTooManyRequestsResponse({
+    type: ErrorBody,
+    description:
+      'Too many attempts from this address or for this account (RATE_LIMIT_LOGIN_PER_MINUTE, RATE_LIMIT_LOGIN_ACCOUNT_PER_MINUTE), ' +
+      'or this account is locked out for this address after repeated failures (LOGIN_LOCKOUT_*); with Retry-After',
+    example: { error: 'Too many failed logins: try again later', code: 'too_many_requests', requestId: 'req-7f3a2c', retryAfter: 30 },
+  })
   @HttpCode(200)
   @ApiOperation({
     summary: 'Log in and get a session (about one hour)',

@@ -32,6 +32,26 @@ export interface AppConfig {
    * none (false, the default), any (true), or these addresses/CIDR ranges.
    */
   readonly trustProxy: boolean | readonly string[];
+  /** Abuse limits; 0 turns a limit off. */
+  readonly rateLimits: RateLimits;
+  /** Origins allowed by CORS; empty: no CORS headers at all (browsers refuse cross-origin calls). */
+  readonly corsOrigins: readonly string[];
+}
+
+export interface RateLimits {
+  /** Login attempts per client address per minute. */
+  readonly loginPerIpPerMinute: number;
+  /** Login attempts per account (email), from any address, per minute. */
+  readonly loginPerAccountPerMinute: number;
+  /** Registrations per client address per minute. */
+  readonly registerPerIpPerMinute: number;
+  /** Failed validations (401/400) per client address per minute; valid tokens are never refused. */
+  readonly validateFailuresPerIpPerMinute: number;
+  /** Consecutive failed logins for one account from one address before it is locked out there. */
+  readonly lockoutAfterFailures: number;
+  /** First lockout; each further failure doubles it, up to lockoutMaxSeconds. */
+  readonly lockoutBaseSeconds: number;
+  readonly lockoutMaxSeconds: number;
 }
 
 /** Thrown for any invalid variable; its message is one line naming the variable. */
@@ -205,6 +225,38 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): AppConfig {
     throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')} (got ${shown(logLevelRaw)})`);
   }
 
+  const rateLimits: RateLimits = {
+    loginPerIpPerMinute: int(env, 'RATE_LIMIT_LOGIN_PER_MINUTE', 20, 0, 1_000_000),
+    loginPerAccountPerMinute: int(env, 'RATE_LIMIT_LOGIN_ACCOUNT_PER_MINUTE', 10, 0, 1_000_000),
+    registerPerIpPerMinute: int(env, 'RATE_LIMIT_REGISTER_PER_MINUTE', 5, 0, 1_000_000),
+    validateFailuresPerIpPerMinute: int(env, 'RATE_LIMIT_VALIDATE_FAILURES_PER_MINUTE', 600, 0, 10_000_000),
+    lockoutAfterFailures: int(env, 'LOGIN_LOCKOUT_AFTER', 5, 0, 1000),
+    lockoutBaseSeconds: int(env, 'LOGIN_LOCKOUT_SECONDS', 30, 1, 86400),
+    lockoutMaxSeconds: int(env, 'LOGIN_LOCKOUT_MAX_SECONDS', 900, 1, 86400),
+  };
+  if (rateLimits.lockoutMaxSeconds < rateLimits.lockoutBaseSeconds) {
+    throw new ConfigError('LOGIN_LOCKOUT_MAX_SECONDS', `must be at least LOGIN_LOCKOUT_SECONDS (${rateLimits.lockoutBaseSeconds})`);
+  }
+
+  const corsOrigins = (str(env, 'CORS_ORIGINS') ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  for (const origin of corsOrigins) {
+    let url: URL | undefined;
+    try {
+      url = new URL(origin);
+    } catch {
+      url = undefined;
+    }
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.origin !== origin) {
+      throw new ConfigError(
+        'CORS_ORIGINS',
+        `must be a comma-separated list of origins such as https://intranet.chu-exemple.fr (got ${shown(origin)})`,
+      );
+    }
+  }
+
   return {
     nodeEnv,
     port,
@@ -217,5 +269,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): AppConfig {
     auditRetentionDays: int(env, 'AUDIT_RETENTION_DAYS', 365, 1, 36500),
     logLevel: logLevelRaw as LogLevel,
     trustProxy: trustProxy(env),
+    rateLimits,
+    corsOrigins,
   };
 }

@@ -11,6 +11,7 @@ import {
   ApiTags,
   ApiUnauthorizedResponse,
   ApiBadRequestResponse,
+  ApiTooManyRequestsResponse,
 } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { API_TOKEN_SCHEME, Public } from '../auth/access.decorator.js';
@@ -76,6 +77,13 @@ export class McpValidationController {
     example: { ...ANSWERS.insufficientScope, requiredScopes: ['write:bookings'], scopes: ['read:data'] },
   })
   @ApiBadRequestResponse({ type: ValidateErrorDto, description: 'The body is not {"requiredScopes": [...]}', example: ANSWERS.badRequest })
+  @ApiTooManyRequestsResponse({
+    type: ValidateErrorDto,
+    description:
+      'Too many failed validations from this address (RATE_LIMIT_VALIDATE_FAILURES_PER_MINUTE): failures are answered 429 with ' +
+      'Retry-After until the block expires; a valid token is still answered 200',
+    example: ANSWERS.tooManyFailures,
+  })
   @ApiInternalServerErrorResponse({ type: ValidateErrorDto, description: 'No usable signing key', example: ANSWERS.misconfigured })
   @ApiServiceUnavailableResponse({ type: ValidateErrorDto, description: 'The database cannot be reached; with Retry-After', example: ANSWERS.unavailable })
   async validate(
