@@ -39,7 +39,14 @@ export default tseslint.config(
     rules: { 'no-restricted-properties': 'off' },
   },
   {
-    files: ['test/**', '**/*.spec.ts'],
+    // Browser tests: functions passed to page.evaluate() run in the page.
+    files: ['test/browser/**'],
+    languageOptions: {
+      globals: { document: 'readonly', window: 'readonly', navigator: 'readonly', localStorage: 'readonly', sessionStorage: 'readonly', getComputedStyle: 'readonly' },
+    },
+  },
+  {
+    files: ['test/**', '**/*.spec.ts', 'bench/**'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
   },
 );

@@ -32,6 +32,9 @@ const common = {
   // Sources import './x.js' (NodeNext); in tests the file is x.ts.
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   testEnvironment: 'node',
+  // CommonJS packages that require() NestJS's ES modules (@nestjs/throttler): see test/support/esm-bridge/setup.mjs.
+  resolver: '<rootDir>/test/support/esm-bridge/resolver.cjs',
+  setupFiles: ['<rootDir>/test/support/esm-bridge/setup.mjs'],
 };
 
 /** @type {import('jest').Config} */

@@ -8,12 +8,15 @@ import { GlobalExceptionFilter } from './common/global-exception.filter.js';
 import { createValidationPipe } from './common/validation.js';
 import type { AppConfig } from './config/config.js';
 import { ConfigModule } from './config/config.module.js';
+import { DashboardModule } from './dashboard/dashboard.module.js';
 import { dataSourceOptions } from './database/data-source-options.js';
 import { HealthModule } from './health/health.module.js';
 import { McpClientsModule } from './mcp-clients/mcp-clients.module.js';
 import { McpValidationModule } from './mcp-validation/mcp-validation.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { OAuthModule } from './oauth/oauth.module.js';
+import { RateLimitGuard } from './rate-limit/rate-limit.guard.js';
+import { RateLimitModule } from './rate-limit/rate-limit.module.js';
 import { RevocationModule } from './revocation/revocation.module.js';
 import { TokensModule } from './tokens/tokens.module.js';
 import { UsersModule } from './users/users.module.js';
@@ -38,6 +41,7 @@ export class AppModule {
           retryDelay: 1000,
         }),
         MetricsModule,
+        RateLimitModule,
         RevocationModule,
         UsersModule,
         AuthModule,
@@ -47,11 +51,13 @@ export class AppModule {
         McpClientsModule,
         OAuthModule,
         HealthModule,
+        DashboardModule,
       ],
       providers: [
         { provide: APP_PIPE, useFactory: createValidationPipe },
         { provide: APP_FILTER, useClass: GlobalExceptionFilter },
-        // Deny by default: every route needs @Public() or @Access(...).
+        // Abuse limits first (login, register), then access: deny by default: every route needs @Public() or @Access(...).
+        { provide: APP_GUARD, useClass: RateLimitGuard },
         { provide: APP_GUARD, useClass: AccessGuard },
       ],
     };

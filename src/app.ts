@@ -1,5 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
+import fastifyCors from '@fastify/cors';
+import fastifyHelmet from '@fastify/helmet';
 import type { DestinationStream } from 'pino';
 import secureJson from 'secure-json-parse';
 import { NestFactory } from '@nestjs/core';
@@ -25,6 +28,57 @@ const START = Symbol('start');
 
 /** Request body limit: every body of this API is small JSON (or a small form, for introspection). */
 export const BODY_LIMIT = 64 * 1024;
+/** Request line and headers together (Node's default, stated): an 8 KiB bearer token fits, a 1 MiB one is 431. */
+export const HEADER_LIMIT = 16 * 1024;
+/** A request whose headers have not all arrived within this time is dropped (slow-loris). */
+const HEADERS_TIMEOUT_MS = 10_000;
+/** A request (headers and body) not received within this time is answered 408. */
+const REQUEST_TIMEOUT_MS = 30_000;
+
+/**
+ * Content-Security-Policy by path. The API answers JSON and needs nothing; Swagger UI loads its own
+ * scripts and uses inline styles. The dashboard (`/dashboard/*`) sets its own policy: none is added here.
+ */
+const API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+const DOCS_CSP =
+  "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; " +
+  "font-src 'self' data:; object-src 'none'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'";
+
+export function contentSecurityPolicyFor(path: string): string | undefined {
+  if (path === '/dashboard' || path.startsWith('/dashboard/')) return undefined;
+  if (path === '/api/docs' || path.startsWith('/api/docs/')) return DOCS_CSP;
+  return API_CSP;
+}
+
+/**
+ * Errors Node's HTTP parser raises before there is a request (headers too large, malformed request
+ * line, timeouts): answered in the API's error shape, then the connection is closed.
+ */
+function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+  const answers: Record<number, { error: string; code: string }> = {
+    400: { error: 'Bad request', code: 'bad_request' },
+    408: { error: 'Request timeout', code: 'request_timeout' },
+    431: { error: 'Request headers are too large', code: 'headers_too_large' },
+  };
+  const body = JSON.stringify(answers[status]);
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
+}
+
+/** True when a string (value or key) anywhere in a parsed JSON body holds a NUL character. */
+function hasNul(value: unknown, depth = 0): boolean {
+  if (typeof value === 'string') return value.includes('\u0000');
+  if (value === null || typeof value !== 'object' || depth > 32) return false;
+  for (const [k, v] of Object.entries(value)) if (k.includes('\u0000') || hasNul(v, depth + 1)) return true;
+  return false;
+}
 
 /** Builds the application (not yet listening): Fastify, pino logs, request ids, metrics, errors, Swagger. */
 export async function createApp({ config, databaseUrl, logDestination }: CreateAppOptions): Promise<NestFastifyApplication> {
@@ -34,8 +88,12 @@ export async function createApp({ config, databaseUrl, logDestination }: CreateA
     // One log line per request, written by the onResponse hook below.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT,
+    http: { maxHeaderSize: HEADER_LIMIT, headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS },
+    clientErrorHandler,
     routerOptions: { maxParamLength: 200 },
     requestIdHeader: false,
+    // Behind a reverse proxy (TRUST_PROXY): the client's address and protocol come from X-Forwarded-*.
+    trustProxy: typeof config.trustProxy === 'boolean' ? config.trustProxy : [...config.trustProxy],
     genReqId: (req: { headers: Record<string, string | string[] | undefined> }) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
@@ -53,7 +111,22 @@ export async function createApp({ config, databaseUrl, logDestination }: CreateA
   fastify.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
     (req as unknown as Record<symbol, bigint>)[START] = process.hrtime.bigint();
     void reply.header('X-Request-Id', req.id);
+    const csp = contentSecurityPolicyFor(req.url.split('?')[0]);
+    if (csp) void reply.header('Content-Security-Policy', csp);
   });
+  // Security headers (nosniff, frame options, referrer policy, HSTS, cross-origin policies); the CSP is set above, by path.
+  await app.register(fastifyHelmet as never, { contentSecurityPolicy: false });
+  // CORS only for the origins listed in CORS_ORIGINS: without it, no CORS header is ever sent.
+  if (config.corsOrigins.length > 0) {
+    await app.register(fastifyCors as never, {
+      origin: [...config.corsOrigins],
+      methods: ['GET', 'POST', 'PATCH', 'DELETE'],
+      allowedHeaders: ['Authorization', 'Content-Type', 'X-Request-Id'],
+      exposedHeaders: ['X-Request-Id', 'Retry-After', 'WWW-Authenticate', 'Content-Disposition'],
+      credentials: false,
+      maxAge: 600,
+    });
+  }
   fastify.addHook('onResponse', async (req: FastifyRequest, reply: FastifyReply) => {
     const start = (req as unknown as Record<symbol, bigint | undefined>)[START];
     const seconds = start ? Number(process.hrtime.bigint() - start) / 1e9 : 0;
@@ -68,7 +141,12 @@ export async function createApp({ config, databaseUrl, logDestination }: CreateA
     const text = typeof body === 'string' ? body : body.toString('utf8');
     if (text.trim() === '') return done(null, undefined);
     try {
-      done(null, secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' }));
+      const value: unknown = secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' });
+      // PostgreSQL text cannot hold NUL: a string with one is refused here rather than failing in a query.
+      if (req.url.split('?')[0] !== VALIDATE_PATH && hasNul(value)) {
+        return done(Object.assign(new Error('NUL character in the body'), { statusCode: 400, code: 'FST_ERR_NUL_IN_BODY' }), undefined);
+      }
+      done(null, value);
     } catch {
       // The validate route answers a bad body itself (API.md §4) and audits it like any other call.
       if (req.url.split('?')[0] === VALIDATE_PATH) return done(null, NOT_JSON);

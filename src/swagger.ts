@@ -21,6 +21,7 @@ export async function buildOpenApi(app: NestFastifyApplication): Promise<OpenAPI
         '- **API tokens** (`apiToken`): created with `POST /api/tokens`, shown once; MCP servers check them with `POST /api/mcp/validate`.',
         '- **MCP clients** (`mcpClient`): MCP servers registered by an admin (`POST /api/mcp/clients`) authenticate with their client id and secret',
         '  (HTTP Basic) to introspect tokens (`POST /api/oauth/introspect`, RFC 7662) and to follow revocations (`GET /api/mcp/revocations`).',
+        '- **Dashboard** (`/dashboard`): the login also sets the session as an HttpOnly cookie; with it, `POST`/`PUT`/`PATCH`/`DELETE` need `X-CSRF-Token` (the `hospiai_csrf` cookie), else `403 csrf_failed`.',
         '',
         'Every error answer has the shape `{error, code, requestId}` (validation errors add `fields`); the request id is also in the `X-Request-Id` header.',
         'The OAuth endpoint `POST /api/oauth/introspect` answers errors as OAuth does (RFC 6749 §5.2): `{error, error_description}`.',

@@ -170,6 +170,14 @@ class CsvRecordEnds extends Transform {
   }
 }
 
+/**
+ * Exports and verification read for as long as the log is long: the pool's client-side
+ * read timeout (meant for ordinary queries) is raised for them (pg reads it from the query).
+ */
+function longRunning<T extends object>(query: T): T {
+  return Object.assign(query, { query_timeout: 12 * 3_600_000 });
+}
+
 function encodeCursor(e: AuditEvent): string {
   return Buffer.from(`${e.occurredAt}|${e.id}`, 'utf8').toString('base64url');
 }
@@ -246,7 +254,9 @@ export class AuditQueryService {
       await (client as unknown as { query: (sql: string) => Promise<unknown> }).query('SET statement_timeout = 0');
       // COPY takes no bind parameters: the (validated) filters are inlined as escaped literals.
       const inlined = filter.replace(/\$(\d+)/g, (_m, i: string) => client.escapeLiteral(String(params[Number(i) - 1])));
-      copy = client.query(copyTo(`COPY (${select} FROM "audit_event" ${inlined} ORDER BY "occurred_at" DESC, "id" DESC) TO STDOUT ${options}`));
+      copy = client.query(
+        longRunning(copyTo(`COPY (${select} FROM "audit_event" ${inlined} ORDER BY "occurred_at" DESC, "id" DESC) TO STDOUT ${options}`)),
+      );
     } catch (err) {
       release(err);
       throw err;
@@ -365,7 +375,7 @@ export class AuditQueryService {
       throw err;
     }
     const stream = client.query(
-      new QueryStream(`SELECT ${COLUMNS} FROM "audit_event" WHERE "id" >= $1 ${toSql} ORDER BY "id"`, params, { batchSize: 5000 }),
+      longRunning(new QueryStream(`SELECT ${COLUMNS} FROM "audit_event" WHERE "id" >= $1 ${toSql} ORDER BY "id"`, params, { batchSize: 5000 })),
     );
     const fromId = expectedId.toString();
     let checked = 0;

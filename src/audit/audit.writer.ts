@@ -1,6 +1,7 @@
 import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import type { DataSource, QueryRunner } from 'typeorm';
+import type { DataSource } from 'typeorm';
+import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver.js';
 import { isDatabaseUnavailable } from '../database/db-errors.js';
 import { eventHash } from './audit-hash.js';
 import type { AuditEvent, AuditInput } from './audit.types.js';
@@ -11,10 +12,19 @@ interface Pending {
   reject: (err: unknown) => void;
 }
 
+/** Runs one statement inside the batch's transaction. */
+export type BatchQuery = (sql: string, params?: unknown[]) => Promise<unknown>;
+
 /** Work that must commit in the same transaction as a batch of events (e.g. token last-use times). */
-export type BatchHook = (runner: QueryRunner, events: readonly AuditEvent[]) => Promise<void>;
+export type BatchHook = (query: BatchQuery, events: readonly AuditEvent[]) => Promise<void>;
+
+interface PgClient {
+  query(sql: string, params?: unknown[]): Promise<{ rows: Record<string, unknown>[] } & Partial<{ rows: unknown[] }>>;
+}
 
 const MAX_BATCH = 1000;
+/** Batches under way at once (each on its own connection). */
+const MAX_IN_FLIGHT = 3;
 
 /** PostgreSQL text cannot hold NUL or broken UTF-16: make any string storable, and bounded. */
 function clean(value: string | null | undefined, max: number): string | null {
@@ -47,7 +57,9 @@ function cleanDetails(value: unknown, depth = 0): unknown {
 export class AuditWriter implements OnApplicationShutdown {
   private readonly logger = new Logger(AuditWriter.name);
   private queue: Pending[] = [];
-  private running: Promise<void> | undefined;
+  private inFlight = 0;
+  private scheduled = false;
+  private readonly idle: (() => void)[] = [];
   private readonly hooks: BatchHook[] = [];
   private readonly knownMonths = new Set<string>();
 
@@ -76,39 +88,58 @@ export class AuditWriter implements OnApplicationShutdown {
         resolve,
         reject,
       });
-      this.running ??= this.drain();
+      this.schedule();
     });
   }
 
   /** Waits for every event recorded so far to be written (or to fail). */
   async flush(): Promise<void> {
-    while (this.running) await this.running;
+    if (this.queue.length === 0 && this.inFlight === 0 && !this.scheduled) return;
+    await new Promise<void>((resolve) => this.idle.push(resolve));
   }
 
   async onApplicationShutdown(): Promise<void> {
     await this.flush();
   }
 
-  private async drain(): Promise<void> {
-    // Let the requests of the current tick join the first batch.
-    await new Promise<void>((r) => setImmediate(r));
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    // Let the requests of the current tick join the batch.
+    setImmediate(() => {
+      this.scheduled = false;
+      this.pump();
+    });
+  }
+
+  /**
+   * Starts batches while there are events and fewer than MAX_IN_FLIGHT batches under way.
+   * The batches still append one after the other (each waits for the chain head's lock),
+   * but the next one is ready the moment the previous commits.
+   */
+  private pump(): void {
+    while (this.queue.length > 0 && this.inFlight < MAX_IN_FLIGHT) {
+      const batch = this.queue.splice(0, MAX_BATCH);
+      this.inFlight += 1;
+      void this.writeBatch(batch).finally(() => {
+        this.inFlight -= 1;
+        if (this.queue.length > 0) this.pump();
+        else if (this.inFlight === 0 && !this.scheduled) for (const resolve of this.idle.splice(0)) resolve();
+      });
+    }
+  }
+
+  private async writeBatch(batch: Pending[]): Promise<void> {
     try {
-      while (this.queue.length > 0) {
-        const batch = this.queue.splice(0, MAX_BATCH);
-        try {
-          await this.write(batch.map((p) => p.event));
-          for (const p of batch) p.resolve();
-        } catch (err) {
-          if (batch.length > 1 && !isDatabaseUnavailable(err)) {
-            // One bad event must not sink the others: write them one by one.
-            for (const p of batch) await this.write([p.event]).then(p.resolve, (e: unknown) => this.fail([p], e));
-          } else {
-            this.fail(batch, err);
-          }
-        }
+      await this.write(batch.map((p) => p.event));
+      for (const p of batch) p.resolve();
+    } catch (err) {
+      if (batch.length > 1 && !isDatabaseUnavailable(err)) {
+        // One bad event must not sink the others: write them one by one.
+        for (const p of batch) await this.write([p.event]).then(p.resolve, (e: unknown) => this.fail([p], e));
+      } else {
+        this.fail(batch, err);
       }
-    } finally {
-      this.running = undefined;
     }
   }
 
@@ -118,13 +149,16 @@ export class AuditWriter implements OnApplicationShutdown {
   }
 
   private async write(events: Omit<AuditEvent, 'id' | 'hash'>[]): Promise<void> {
-    const runner = this.dataSource.createQueryRunner();
-    await runner.connect();
+    // A raw connection, so that a batch takes three round trips: BEGIN with the head lock,
+    // the one statement that appends (events, rollups, chain head), and the hooks with COMMIT.
+    const [client, release] = (await (this.dataSource.driver as PostgresDriver).obtainMasterConnection()) as [PgClient, (err?: unknown) => void];
+    let inTransaction = false;
     try {
-      await runner.startTransaction();
-      const [head] = (await runner.query(
-        `SELECT "last_id", "last_hash", "last_occurred_at" FROM "audit_chain_head" WHERE "id" = 1 FOR UPDATE`,
-      )) as { last_id: string; last_hash: string; last_occurred_at: Date | null }[];
+      const opened = (await client.query(
+        `BEGIN; SELECT "last_id", "last_hash", "last_occurred_at" FROM "audit_chain_head" WHERE "id" = 1 FOR UPDATE`,
+      )) as unknown as { rows: { last_id: string; last_hash: string; last_occurred_at: Date | null }[] }[];
+      inTransaction = true;
+      const [head] = opened[1].rows;
       let id = BigInt(head.last_id);
       let prev = head.last_hash;
       // Time never goes backwards along the chain: a month's partition holds a contiguous range of ids.
@@ -137,8 +171,8 @@ export class AuditWriter implements OnApplicationShutdown {
         prev = eventHash(prev, withId);
         return { ...withId, hash: prev };
       });
-      await this.ensurePartitions(runner, full);
-      await runner.query(
+      await this.ensurePartitions(client, full);
+      await client.query(
         `WITH ev AS (
            INSERT INTO "audit_event"
              ("id", "occurred_at", "type", "outcome", "actor_user_id", "token_id", "ip", "user_agent", "request_id", "latency_ms", "details", "hash")
@@ -182,23 +216,26 @@ export class AuditWriter implements OnApplicationShutdown {
           new Date(last).toISOString(),
         ],
       );
-      for (const hook of this.hooks) await hook(runner, full);
-      await runner.commitTransaction();
+      const query: BatchQuery = async (sql, params) => (await client.query(sql, params)).rows;
+      for (const hook of this.hooks) await hook(query, full);
+      await client.query('COMMIT');
+      inTransaction = false;
+      release();
     } catch (err) {
-      if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
+      if (inTransaction) await client.query('ROLLBACK').catch(() => undefined);
       this.knownMonths.clear();
+      // A connection that failed mid-batch is not handed back to the pool.
+      release(err);
       throw err;
-    } finally {
-      await runner.release();
     }
   }
 
   /** The monthly partitions the batch needs (normally made ahead by the maintenance job). */
-  private async ensurePartitions(runner: QueryRunner, events: readonly AuditEvent[]): Promise<void> {
+  private async ensurePartitions(client: PgClient, events: readonly AuditEvent[]): Promise<void> {
     for (const e of events) {
       const month = e.occurredAt.slice(0, 7);
       if (this.knownMonths.has(month)) continue;
-      await runner.query(`SELECT "audit_ensure_partition"($1)`, [e.occurredAt]);
+      await client.query(`SELECT "audit_ensure_partition"($1)`, [e.occurredAt]);
       this.knownMonths.add(month);
     }
   }

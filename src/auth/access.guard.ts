@@ -1,15 +1,19 @@
 import { ExecutionContext, Injectable, Logger, Optional } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { AuthGuard } from '@nestjs/passport';
-import { AppError } from '../common/app-error.js';
+import { AppError, ErrorCode } from '../common/app-error.js';
 import { ACCESS_RULE } from './access.decorator.js';
 import { ApiTokenAuthenticator } from './api-token-authenticator.js';
 import { isAllowed, type AccessRule } from './access.policy.js';
 import type { Principal } from './principal.js';
+import { CSRF_FAILED_MESSAGE, SessionCookies } from './session-cookie.js';
 
 /**
  * The one global guard (APP_GUARD): deny by default. A route opens only
  * through `@Public()` or states who may call it with `@Access(...)`.
+ *
+ * A state-changing request authenticated by the session cookie (the dashboard)
+ * must also carry the CSRF token (double submit, bound to the session).
  */
 @Injectable()
 export class AccessGuard extends AuthGuard('session') {
@@ -17,6 +21,7 @@ export class AccessGuard extends AuthGuard('session') {
 
   constructor(
     private readonly reflector: Reflector,
+    private readonly cookies: SessionCookies,
     @Optional() private readonly apiTokens?: ApiTokenAuthenticator,
   ) {
     super();
@@ -33,7 +38,12 @@ export class AccessGuard extends AuthGuard('session') {
     }
     if (rule.public) return true;
 
-    const request = context.switchToHttp().getRequest<{ user?: Principal; headers: Record<string, unknown> }>();
+    const request = context
+      .switchToHttp()
+      .getRequest<{ user?: Principal; method: string; headers: Record<string, string | string[] | undefined> }>();
+    if (this.cookies.needsCsrfCheck(request.method, request.headers) && !this.cookies.csrfValid(request.headers)) {
+      throw new AppError(403, ErrorCode.CsrfFailed, CSRF_FAILED_MESSAGE);
+    }
     const bearer = bearerOf(request.headers.authorization);
     if (rule.scopes?.length && bearer && this.apiTokens && !isSessionToken(bearer)) {
       // Only routes that declare scopes accept API tokens; everywhere else a token fails as a session would.

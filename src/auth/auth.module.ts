@@ -10,6 +10,7 @@ import { AuthController } from './auth.controller.js';
 import { AuthService } from './auth.service.js';
 import { KeyRing } from './key-ring.js';
 import { PasswordHasher } from './password-hasher.js';
+import { SessionCookies } from './session-cookie.js';
 import { SessionStrategy } from './session.strategy.js';
 
 @Module({
@@ -19,9 +20,10 @@ import { SessionStrategy } from './session.strategy.js';
     AuthService,
     PasswordHasher,
     SessionStrategy,
+    SessionCookies,
     { provide: KeyRing, inject: [APP_CONFIG], useFactory: (config: AppConfig) => KeyRing.fromConfig(config) },
   ],
-  exports: [KeyRing, PasswordHasher, AuthService],
+  exports: [KeyRing, PasswordHasher, AuthService, SessionCookies],
 })
 export class AuthModule implements OnApplicationBootstrap {
   private readonly logger = new Logger(AuthModule.name);

@@ -7,6 +7,8 @@ import { AppError, ErrorCode } from '../common/app-error.js';
 import type { RequestContext } from '../common/request-context.js';
 import type { User } from '../users/user.entity.js';
 import { UsersService } from '../users/users.service.js';
+import { LoginLockout } from '../rate-limit/login-lockout.js';
+import { tooManyRequests } from '../rate-limit/too-many-requests.js';
 import type { RegisterDto } from './auth.dto.js';
 import { KeyRing } from './key-ring.js';
 import { PasswordHasher } from './password-hasher.js';
@@ -23,6 +25,7 @@ export class AuthService {
     private readonly jwt: JwtService,
     private readonly keys: KeyRing,
     private readonly audit: AuditWriter,
+    private readonly lockout: LoginLockout,
   ) {}
 
   async register(dto: RegisterDto, ctx: RequestContext): Promise<User> {
@@ -53,6 +56,12 @@ export class AuthService {
    * give the same error, after the same Argon2 work.
    */
   async login(email: string, password: string, ctx: RequestContext): Promise<{ user: User; accessToken: string; expiresIn: number }> {
+    const locked = this.lockout.lockedFor(email, ctx.ip);
+    if (locked > 0) {
+      // Refused without looking at the password: guesses during a lockout teach nothing and do not extend it.
+      await this.audit.record({ type: 'auth.login', outcome: 'failure', ...ctx, details: { email, reason: 'locked_out' } });
+      throw tooManyRequests(locked, 'Too many failed logins: try again later');
+    }
     const found = await this.users.findByEmailWithPassword(email);
     const ok = await this.hasher.verify(found?.passwordHash, password);
     const failure = !found ? 'unknown_email' : !ok ? 'wrong_password' : found.disabledAt !== null ? 'disabled' : undefined;
@@ -63,7 +72,11 @@ export class AuthService {
       ...ctx,
       details: failure ? { email, reason: failure } : { email },
     });
-    if (failure || !found) throw new AppError(401, ErrorCode.InvalidCredentials, INVALID_CREDENTIALS);
+    if (failure || !found) {
+      this.lockout.failure(email, ctx.ip);
+      throw new AppError(401, ErrorCode.InvalidCredentials, INVALID_CREDENTIALS);
+    }
+    this.lockout.success(email, ctx.ip);
     return { user: found, ...this.issueSession(found) };
   }
 

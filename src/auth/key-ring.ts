@@ -19,10 +19,12 @@ export function keyIdOf(secret: Buffer): string {
  *   JWT_PREVIOUS_SECRETS, chosen by the `kid` header.
  * - Sessions use a key derived from JWT_SECRET with HKDF, so that a session
  *   can never verify as an API token (and the reverse), whatever its claims.
+ * - The dashboard's CSRF tokens are HMACs of the session under a third derived key.
  */
 export class KeyRing {
   readonly signing: VerificationKey | undefined;
   readonly session: KeyObject | undefined;
+  readonly csrf: KeyObject | undefined;
   private readonly byKid = new Map<string, KeyObject>();
 
   constructor(current: Buffer | undefined, previous: readonly Buffer[] = []) {
@@ -30,6 +32,7 @@ export class KeyRing {
       this.signing = { kid: keyIdOf(current), key: createSecretKey(current) };
       this.byKid.set(this.signing.kid, this.signing.key);
       this.session = createSecretKey(Buffer.from(hkdfSync('sha256', current, 'hospiai', 'session-jwt-v1', 32)));
+      this.csrf = createSecretKey(Buffer.from(hkdfSync('sha256', current, 'hospiai', 'csrf-token-v1', 32)));
     }
     for (const p of previous) {
       const kid = keyIdOf(p);

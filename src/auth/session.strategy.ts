@@ -6,6 +6,7 @@ import { InjectConfig } from '../config/config.module.js';
 import { UsersService } from '../users/users.service.js';
 import { KeyRing } from './key-ring.js';
 import type { Principal } from './principal.js';
+import { sessionFromCookie } from './session-cookie.js';
 
 export const SESSION_AUDIENCE = 'hospiai:session';
 export const SESSION_TOKEN_USE = 'session';
@@ -19,6 +20,10 @@ interface SessionClaims {
  * Sessions: short-lived HS256 JWTs signed with the session key, audience
  * `hospiai:session`, `token_use: session`. The user is read again on every
  * request, so a disabled account or a changed role takes effect at once.
+ *
+ * The JWT comes from `Authorization: Bearer`, or, for the dashboard, from the
+ * HttpOnly session cookie when the request has no Authorization header (the
+ * global guard then requires the CSRF header on state-changing methods).
  */
 @Injectable()
 export class SessionStrategy extends PassportStrategy(Strategy, 'session') {
@@ -28,7 +33,7 @@ export class SessionStrategy extends PassportStrategy(Strategy, 'session') {
     private readonly users: UsersService,
   ) {
     super({
-      jwtFromRequest: ExtractJwt.fromAuthHeaderAsBearerToken(),
+      jwtFromRequest: ExtractJwt.fromExtractors([ExtractJwt.fromAuthHeaderAsBearerToken(), sessionFromCookie]),
       secretOrKeyProvider: (_req: unknown, _raw: unknown, done: (err: unknown, key?: unknown) => void) =>
         keys.session ? done(null, keys.session) : done(new Error('no session key')),
       algorithms: ['HS256'],

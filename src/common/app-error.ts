@@ -14,6 +14,7 @@ export enum ErrorCode {
   ServiceUnavailable = 'service_unavailable',
   Internal = 'internal_error',
   ScopeNotAllowed = 'scope_not_allowed',
+  CsrfFailed = 'csrf_failed',
 }
 
 export interface FieldError {

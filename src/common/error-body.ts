@@ -31,6 +31,13 @@ function messageOf(response: unknown, fallback: string): string {
   return fallback;
 }
 
+/** PostgreSQL's character_not_in_repertoire (a NUL in text) and untranslatable_character. */
+function isUnstorableText(err: unknown): boolean {
+  const o = err as { code?: unknown; driverError?: { code?: unknown } } | undefined;
+  const code = o?.code ?? o?.driverError?.code;
+  return code === '22021' || code === '22P05';
+}
+
 /**
  * Turns anything thrown while serving a request into the one error shape of
  * the API: `{error, code, requestId, ...}`. Never a stack trace, never the
@@ -54,6 +61,10 @@ export function describeError(err: unknown, requestId: string): ErrorAnswer {
     const message = status >= 500 ? 'Internal server error' : messageOf(err.getResponse(), err.message);
     return { status, body: { error: message, code, requestId }, headers: {}, unexpected: status >= 500 };
   }
+  if (isUnstorableText(err)) {
+    // Text PostgreSQL cannot store (a NUL that reached a query some other way): the request's fault, not the server's.
+    return { status: 400, body: { error: 'The request holds characters that cannot be stored', code: ErrorCode.ValidationFailed, requestId }, headers: {}, unexpected: false };
+  }
   if (isDatabaseUnavailable(err)) {
     return {
       status: 503,
@@ -74,6 +85,9 @@ export function describeError(err: unknown, requestId: string): ErrorAnswer {
         headers: {},
         unexpected: false,
       };
+    }
+    if (fastifyCode === 'FST_ERR_NUL_IN_BODY') {
+      return { status, body: { error: 'The request body holds a NUL character (\\u0000), which is not accepted', code: ErrorCode.ValidationFailed, requestId }, headers: {}, unexpected: false };
     }
     const messages: Record<number, string> = {
       400: 'Bad request',

@@ -196,4 +196,48 @@ describe('loadConfig', () => {
       expect(c.jwt.secret.toString()).toBe(SECRET);
     });
   });
+  describe('abuse limits and CORS', () => {
+    it('have the documented defaults: limits on, CORS off', () => {
+      const c = loadConfig({ JWT_SECRET: SECRET }, dir);
+      expect(c.rateLimits).toEqual({
+        loginPerIpPerMinute: 20,
+        loginPerAccountPerMinute: 10,
+        registerPerIpPerMinute: 5,
+        validateFailuresPerIpPerMinute: 600,
+        lockoutAfterFailures: 5,
+        lockoutBaseSeconds: 30,
+        lockoutMaxSeconds: 900,
+      });
+      expect(c.corsOrigins).toEqual([]);
+    });
+
+    it('accept 0 to turn a limit off, and a list of origins', () => {
+      const c = loadConfig(
+        {
+          JWT_SECRET: SECRET,
+          RATE_LIMIT_LOGIN_PER_MINUTE: '0',
+          RATE_LIMIT_VALIDATE_FAILURES_PER_MINUTE: '0',
+          LOGIN_LOCKOUT_AFTER: '0',
+          CORS_ORIGINS: 'https://intranet.chu-exemple.fr, http://localhost:5173',
+        },
+        dir,
+      );
+      expect(c.rateLimits.loginPerIpPerMinute).toBe(0);
+      expect(c.rateLimits.validateFailuresPerIpPerMinute).toBe(0);
+      expect(c.rateLimits.lockoutAfterFailures).toBe(0);
+      expect(c.corsOrigins).toEqual(['https://intranet.chu-exemple.fr', 'http://localhost:5173']);
+    });
+
+    it.each([
+      [{ RATE_LIMIT_LOGIN_PER_MINUTE: '-1' }, 'RATE_LIMIT_LOGIN_PER_MINUTE'],
+      [{ RATE_LIMIT_REGISTER_PER_MINUTE: 'lots' }, 'RATE_LIMIT_REGISTER_PER_MINUTE'],
+      [{ LOGIN_LOCKOUT_SECONDS: '0' }, 'LOGIN_LOCKOUT_SECONDS'],
+      [{ LOGIN_LOCKOUT_SECONDS: '60', LOGIN_LOCKOUT_MAX_SECONDS: '30' }, 'LOGIN_LOCKOUT_MAX_SECONDS'],
+      [{ CORS_ORIGINS: '*' }, 'CORS_ORIGINS'],
+      [{ CORS_ORIGINS: 'https://intranet.chu-exemple.fr/path' }, 'CORS_ORIGINS'],
+      [{ CORS_ORIGINS: 'ftp://files.chu-exemple.fr' }, 'CORS_ORIGINS'],
+    ])('refuse %j naming %s', (env, variable) => {
+      expect(configError({ JWT_SECRET: SECRET, ...env }, dir).variable).toBe(variable);
+    });
+  });
 });

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 
@@ -26,6 +27,31 @@ export interface AppConfig {
   readonly allowRegistration: boolean;
   readonly auditRetentionDays: number;
   readonly logLevel: LogLevel;
+  /**
+   * Which reverse proxies are believed about the client (X-Forwarded-For, X-Forwarded-Proto):
+   * none (false, the default), any (true), or these addresses/CIDR ranges.
+   */
+  readonly trustProxy: boolean | readonly string[];
+  /** Abuse limits; 0 turns a limit off. */
+  readonly rateLimits: RateLimits;
+  /** Origins allowed by CORS; empty: no CORS headers at all (browsers refuse cross-origin calls). */
+  readonly corsOrigins: readonly string[];
+}
+
+export interface RateLimits {
+  /** Login attempts per client address per minute. */
+  readonly loginPerIpPerMinute: number;
+  /** Login attempts per account (email), from any address, per minute. */
+  readonly loginPerAccountPerMinute: number;
+  /** Registrations per client address per minute. */
+  readonly registerPerIpPerMinute: number;
+  /** Failed validations (401/400) per client address per minute; valid tokens are never refused. */
+  readonly validateFailuresPerIpPerMinute: number;
+  /** Consecutive failed logins for one account from one address before it is locked out there. */
+  readonly lockoutAfterFailures: number;
+  /** First lockout; each further failure doubles it, up to lockoutMaxSeconds. */
+  readonly lockoutBaseSeconds: number;
+  readonly lockoutMaxSeconds: number;
 }
 
 /** Thrown for any invalid variable; its message is one line naming the variable. */
@@ -72,6 +98,29 @@ function bool(env: Env, name: string, def: boolean): boolean {
   if (['true', '1', 'yes', 'on'].includes(v)) return true;
   if (['false', '0', 'no', 'off'].includes(v)) return false;
   throw new ConfigError(name, `must be true or false (got ${shown(raw)})`);
+}
+
+/** false, true, or a comma-separated list of IP addresses or CIDR ranges (10.0.0.0/8, ::1). */
+function trustProxy(env: Env): boolean | string[] {
+  const raw = str(env, 'TRUST_PROXY');
+  if (raw === undefined) return false;
+  const v = raw.toLowerCase();
+  if (['false', '0', 'no', 'off'].includes(v)) return false;
+  if (['true', 'yes', 'on'].includes(v)) return true;
+  const entries = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  for (const entry of entries) {
+    const [address, prefix, ...rest] = entry.split('/');
+    const family = isIP(address);
+    const max = family === 4 ? 32 : 128;
+    const prefixOk = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= max);
+    if (family === 0 || !prefixOk || rest.length > 0) {
+      throw new ConfigError('TRUST_PROXY', `must be true, false or a comma-separated list of IP addresses or CIDR ranges (got "${entry}")`);
+    }
+  }
+  return entries;
 }
 
 /** A key is weak when it is short or made of very few distinct characters. */
@@ -176,6 +225,38 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): AppConfig {
     throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')} (got ${shown(logLevelRaw)})`);
   }
 
+  const rateLimits: RateLimits = {
+    loginPerIpPerMinute: int(env, 'RATE_LIMIT_LOGIN_PER_MINUTE', 20, 0, 1_000_000),
+    loginPerAccountPerMinute: int(env, 'RATE_LIMIT_LOGIN_ACCOUNT_PER_MINUTE', 10, 0, 1_000_000),
+    registerPerIpPerMinute: int(env, 'RATE_LIMIT_REGISTER_PER_MINUTE', 5, 0, 1_000_000),
+    validateFailuresPerIpPerMinute: int(env, 'RATE_LIMIT_VALIDATE_FAILURES_PER_MINUTE', 600, 0, 10_000_000),
+    lockoutAfterFailures: int(env, 'LOGIN_LOCKOUT_AFTER', 5, 0, 1000),
+    lockoutBaseSeconds: int(env, 'LOGIN_LOCKOUT_SECONDS', 30, 1, 86400),
+    lockoutMaxSeconds: int(env, 'LOGIN_LOCKOUT_MAX_SECONDS', 900, 1, 86400),
+  };
+  if (rateLimits.lockoutMaxSeconds < rateLimits.lockoutBaseSeconds) {
+    throw new ConfigError('LOGIN_LOCKOUT_MAX_SECONDS', `must be at least LOGIN_LOCKOUT_SECONDS (${rateLimits.lockoutBaseSeconds})`);
+  }
+
+  const corsOrigins = (str(env, 'CORS_ORIGINS') ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  for (const origin of corsOrigins) {
+    let url: URL | undefined;
+    try {
+      url = new URL(origin);
+    } catch {
+      url = undefined;
+    }
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.origin !== origin) {
+      throw new ConfigError(
+        'CORS_ORIGINS',
+        `must be a comma-separated list of origins such as https://intranet.chu-exemple.fr (got ${shown(origin)})`,
+      );
+    }
+  }
+
   return {
     nodeEnv,
     port,
@@ -187,5 +268,8 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): AppConfig {
     allowRegistration: bool(env, 'ALLOW_REGISTRATION', true),
     auditRetentionDays: int(env, 'AUDIT_RETENTION_DAYS', 365, 1, 36500),
     logLevel: logLevelRaw as LogLevel,
+    trustProxy: trustProxy(env),
+    rateLimits,
+    corsOrigins,
   };
 }

@@ -11,17 +11,22 @@ import {
   ApiTags,
   ApiUnauthorizedResponse,
   ApiBadRequestResponse,
+  ApiTooManyRequestsResponse,
 } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { API_TOKEN_SCHEME, Public } from '../auth/access.decorator.js';
 import { ReqContext, type RequestContext } from '../common/request-context.js';
+import { MetricsService } from '../metrics/metrics.service.js';
 import { ValidateAnswerDto, ValidateErrorDto, ValidateRequestDto } from './mcp-validation.dto.js';
 import { ANSWERS, McpValidationService } from './mcp-validation.service.js';
 
 @ApiTags('mcp')
 @Controller('api/mcp')
 export class McpValidationController {
-  constructor(private readonly validation: McpValidationService) {}
+  constructor(
+    private readonly validation: McpValidationService,
+    private readonly metrics: MetricsService,
+  ) {}
 
   @Post('validate')
   @Public()
@@ -72,6 +77,13 @@ export class McpValidationController {
     example: { ...ANSWERS.insufficientScope, requiredScopes: ['write:bookings'], scopes: ['read:data'] },
   })
   @ApiBadRequestResponse({ type: ValidateErrorDto, description: 'The body is not {"requiredScopes": [...]}', example: ANSWERS.badRequest })
+  @ApiTooManyRequestsResponse({
+    type: ValidateErrorDto,
+    description:
+      'Too many failed validations from this address (RATE_LIMIT_VALIDATE_FAILURES_PER_MINUTE): failures are answered 429 with ' +
+      'Retry-After until the block expires; a valid token is still answered 200',
+    example: ANSWERS.tooManyFailures,
+  })
   @ApiInternalServerErrorResponse({ type: ValidateErrorDto, description: 'No usable signing key', example: ANSWERS.misconfigured })
   @ApiServiceUnavailableResponse({ type: ValidateErrorDto, description: 'The database cannot be reached; with Retry-After', example: ANSWERS.unavailable })
   async validate(
@@ -81,6 +93,7 @@ export class McpValidationController {
     @Res() reply: FastifyReply,
   ): Promise<void> {
     const answer = await this.validation.validate(authorization, body, ctx);
+    this.metrics.validationAnswered(answer.outcome);
     await reply.status(answer.status).headers(answer.headers).send(answer.body);
   }
 }

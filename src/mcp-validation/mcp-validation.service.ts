@@ -8,6 +8,7 @@ import type { Principal } from '../auth/principal.js';
 import { AppError } from '../common/app-error.js';
 import type { RequestContext } from '../common/request-context.js';
 import { isDatabaseUnavailable } from '../database/db-errors.js';
+import { ValidateFailureLimit } from '../rate-limit/validate-failure-limit.js';
 import { fingerprintOf, TokenCodec, type ApiTokenClaims } from '../tokens/token-codec.js';
 import { TokensService, type TokenState } from '../tokens/tokens.service.js';
 import { TokenStateCache } from './token-state.cache.js';
@@ -20,6 +21,7 @@ export const ANSWERS = {
   insufficientScope: { error: 'Scope insuffisant', code: 'insufficient_scope' },
   badRequest: { error: 'Requête invalide', code: 'invalid_request' },
   misconfigured: { error: 'Configuration serveur invalide' },
+  tooManyFailures: { error: 'Trop de validations en échec : réessayez plus tard', code: 'too_many_requests' },
   unavailable: { error: 'Service indisponible' },
 } as const;
 
@@ -33,6 +35,8 @@ const RETRY_AFTER_SECONDS = '5';
 const MAX_REQUIRED_SCOPES = 20;
 
 export interface ValidationAnswer {
+  /** As audited: valid, invalid, expired, revoked, insufficient_scope or error. */
+  outcome: string;
   status: number;
   body: Record<string, unknown>;
   headers: Record<string, string>;
@@ -95,6 +99,7 @@ export class McpValidationService implements ApiTokenAuthenticator {
     private readonly tokens: TokensService,
     private readonly audit: AuditWriter,
     private readonly cache: TokenStateCache,
+    private readonly failures: ValidateFailureLimit,
   ) {}
 
   async validate(authorization: unknown, body: unknown, ctx: RequestContext): Promise<ValidationAnswer> {
@@ -112,6 +117,10 @@ export class McpValidationService implements ApiTokenAuthenticator {
       }
     }
 
+    // A failure counts against the caller's address; past its limit, failures are answered 429 (valid tokens never are).
+    const failed = decision.outcome === 'invalid' || decision.outcome === 'expired' || decision.outcome === 'revoked';
+    const retryAfter = failed ? await this.failures.failure(ctx.ip) : 0;
+
     const tokenId = decision.outcome === 'valid' ? decision.state.id : decision.outcome !== 'error' ? decision.tokenId : undefined;
     const userId = decision.outcome === 'valid' ? decision.state.userId : decision.outcome !== 'error' ? decision.userId : undefined;
     try {
@@ -126,14 +135,18 @@ export class McpValidationService implements ApiTokenAuthenticator {
           ...(decision.outcome !== 'valid' ? { reason: decision.reason } : {}),
           ...(required.ok && required.scopes.length > 0 ? { requiredScopes: required.scopes } : {}),
           ...(token ? { fingerprint: fingerprintOf(token).slice(0, 16) } : {}),
+          ...(retryAfter > 0 ? { throttled: true } : {}),
         },
       });
     } catch (err) {
       // No answer without its audit event.
       this.logger.error({ err, reqId: ctx.requestId }, 'validation not audited: answering 503');
-      return this.unavailable();
+      return { ...this.unavailable(), outcome: 'error' };
     }
-    return this.answer(decision, required.ok ? required.scopes : []);
+    if (retryAfter > 0) {
+      return { status: 429, body: { ...ANSWERS.tooManyFailures }, headers: { 'Retry-After': String(retryAfter) }, outcome: decision.outcome };
+    }
+    return { ...this.answer(decision, required.ok ? required.scopes : []), outcome: decision.outcome };
   }
 
   /** For the global guard: same checks, no audit event of its own. */
@@ -190,7 +203,7 @@ export class McpValidationService implements ApiTokenAuthenticator {
     return { outcome: 'valid', state, exp: claims.exp, claims };
   }
 
-  private answer(d: Decision, required: string[]): ValidationAnswer {
+  private answer(d: Decision, required: string[]): Omit<ValidationAnswer, 'outcome'> {
     switch (d.outcome) {
       case 'valid': {
         const s = d.state;
@@ -231,7 +244,7 @@ export class McpValidationService implements ApiTokenAuthenticator {
     }
   }
 
-  private unavailable(): ValidationAnswer {
+  private unavailable(): Omit<ValidationAnswer, 'outcome'> {
     return { status: 503, body: { ...ANSWERS.unavailable }, headers: { 'Retry-After': RETRY_AFTER_SECONDS } };
   }
 }

@@ -19,6 +19,13 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  private readonly validations = new Counter({
+    name: 'hospiai_validate_answers_total',
+    help: 'POST /api/mcp/validate answers handed to the HTTP server (each one audited first), by outcome',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }
@@ -27,6 +34,10 @@ export class MetricsService {
     const labels = { method, route, status: String(status) };
     this.requests.inc(labels);
     this.durations.observe(labels, seconds);
+  }
+
+  validationAnswered(outcome: string): void {
+    this.validations.inc({ outcome });
   }
 
   text(): Promise<string> {

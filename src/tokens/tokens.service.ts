@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
-import type { DataSource, QueryRunner, Repository } from 'typeorm';
+import type { DataSource, Repository } from 'typeorm';
 import { PRIVILEGED_SCOPES, type Scope } from '../../libs/scopes/src/index.js';
-import { AuditWriter } from '../audit/audit.writer.js';
+import { AuditWriter, type BatchQuery } from '../audit/audit.writer.js';
 import type { AuditEvent } from '../audit/audit.types.js';
 import type { Principal } from '../auth/principal.js';
 import { AppError, ErrorCode } from '../common/app-error.js';
@@ -72,7 +72,7 @@ export class TokensService implements OnModuleInit {
 
   onModuleInit(): void {
     // A valid validation's last use is written in the same transaction as its audit event.
-    this.audit.onBatch((runner, events) => this.recordLastUse(runner, events));
+    this.audit.onBatch((query, events) => this.recordLastUse(query, events));
   }
 
   async create(
@@ -222,7 +222,7 @@ export class TokensService implements OnModuleInit {
     return { id: t.id, name: t.name, scopes: t.scopes, createdAt: t.createdAt.toISOString(), expiresAt: t.expiresAt.toISOString(), token };
   }
 
-  private async recordLastUse(runner: QueryRunner, events: readonly AuditEvent[]): Promise<void> {
+  private async recordLastUse(query: BatchQuery, events: readonly AuditEvent[]): Promise<void> {
     const latest = new Map<string, { at: string; ip: string | null }>();
     for (const e of events) {
       // A token presented to an MCP server is used whether the server validates or introspects it.
@@ -232,7 +232,7 @@ export class TokensService implements OnModuleInit {
     }
     if (latest.size === 0) return;
     const ids = [...latest.keys()].sort();
-    await runner.query(
+    await query(
       `UPDATE "api_tokens" t SET "last_used_at" = v.at, "last_used_ip" = v.ip
          FROM unnest($1::uuid[], $2::timestamptz[], $3::varchar[]) AS v(id, at, ip)
         WHERE t."id" = v.id AND (t."last_used_at" IS NULL OR t."last_used_at" < v.at)`,

@@ -83,6 +83,18 @@ export async function createTestDatabase(): Promise<{ url: string; drop: () => P
   };
 }
 
+/**
+ * Abuse limits are off in tests: every test logs in and validates from 127.0.0.1, many times.
+ * The tests of the limits themselves turn them on by passing these variables.
+ */
+export const NO_RATE_LIMITS: Record<string, string> = {
+  RATE_LIMIT_LOGIN_PER_MINUTE: '0',
+  RATE_LIMIT_LOGIN_ACCOUNT_PER_MINUTE: '0',
+  RATE_LIMIT_REGISTER_PER_MINUTE: '0',
+  RATE_LIMIT_VALIDATE_FAILURES_PER_MINUTE: '0',
+  LOGIN_LOCKOUT_AFTER: '0',
+};
+
 export function testConfig(databaseUrl: string, env: Record<string, string | undefined> = {}, dataDir?: string): AppConfig {
   return loadConfig({
     NODE_ENV: 'test',
@@ -90,6 +102,7 @@ export function testConfig(databaseUrl: string, env: Record<string, string | und
     LOG_LEVEL: 'info',
     DATABASE_URL: databaseUrl,
     DATA_DIR: dataDir ?? mkdtempSync(join(tmpdir(), 'hospiai-test-data-')),
+    ...NO_RATE_LIMITS,
     ...env,
   });
 }
@@ -155,7 +168,8 @@ async function bootTestApp(
     const res = await fetch(baseUrl + path, { method, headers, body });
     const text = await res.text();
     let parsed: unknown = text;
-    if ((res.headers.get('content-type') ?? '').includes('json') && text !== '') parsed = JSON.parse(text);
+    // JSON bodies only: NDJSON (application/x-ndjson) is a stream of values, left as text.
+    if (/^application\/([\w.-]+\+)?json\b/.test(res.headers.get('content-type') ?? '') && text !== '') parsed = JSON.parse(text);
     return { status: res.status, headers: res.headers, body: parsed as T, text };
   };
 

@@ -1,0 +1,334 @@
+// npm run bench [-- --instances 2 --connections 64 --duration 20 --warmup 5]
+//
+// Starts the real app (built, production mode) on a fresh PostgreSQL (embedded unless
+// DATABASE_URL), seeds 200 users and 2 000 tokens through the API, then drives
+// POST /api/mcp/validate with 90 % valid tokens (spread over all of them), 5 % revoked and
+// 5 % bad signatures. In the same run it drives a ceiling server (a bare Fastify route that
+// only checks the HS256 signature) under the same load, and prints both, their ratio, the
+// audit count against the answered requests, and (with 2 instances) the delay from a
+// revocation's answer on one instance to its rejection on the other.
+// Results also go to bench/results/latest.json.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import pg from 'pg';
+import { EmbeddedPostgres } from '../src/database/embedded-postgres.js';
+
+const { values } = parseArgs({
+  options: {
+    instances: { type: 'string', default: '1' },
+    connections: { type: 'string', default: '64' },
+    duration: { type: 'string', default: '20' },
+    warmup: { type: 'string', default: '5' },
+    trials: { type: 'string', default: '200' },
+    'cpu-prof': { type: 'boolean', default: false },
+  },
+});
+const INSTANCES = Number(values.instances);
+const CONNECTIONS = Number(values.connections);
+const DURATION = Number(values.duration);
+const WARMUP = Number(values.warmup);
+const TRIALS = Number(values.trials);
+const USERS = 200;
+const TOKENS = 2000;
+const here = dirname(fileURLToPath(import.meta.url));
+const distRoot = join(here, '..');
+
+function log(line: string): void {
+  process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
+}
+
+async function waitFor(url: string, ms = 60_000): Promise<void> {
+  const until = Date.now() + ms;
+  for (;;) {
+    try {
+      const r = await fetch(url);
+      if (r.ok) return;
+    } catch {
+      // not yet
+    }
+    if (Date.now() > until) throw new Error(`${url} did not answer within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+function start(file: string, env: Record<string, string>, nodeArgs: string[] = []): ChildProcess {
+  const child = spawn(process.execPath, [...nodeArgs, join(distRoot, file)], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  child.stderr?.on('data', (d: Buffer) => process.stderr.write(`[${file.split('/').pop()}] ${d}`));
+  return child;
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  await new Promise<void>((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+    setTimeout(() => child.kill('SIGKILL'), 20_000).unref();
+  });
+}
+
+async function json(method: string, url: string, body?: unknown, token?: string): Promise<{ status: number; body: Record<string, any> }> {
+  const res = await fetch(url, {
+    method,
+    headers: { ...(body ? { 'content-type': 'application/json' } : {}), ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : undefined };
+}
+
+interface LoadResult {
+  requestsPerSecond: number;
+  answered: number;
+  p50: number;
+  p99: number;
+  max: number;
+  errors: number;
+  timeouts: number;
+  statuses: Record<string, number>;
+}
+
+/** Drives one or several targets at once (connections split between them) with the token mix. */
+async function load(targets: string[], tokens: { valid: string[]; revoked: string[]; forged: string[] }, seconds: number): Promise<LoadResult> {
+  const per = Math.max(1, Math.floor(CONNECTIONS / targets.length));
+  const runs = await Promise.all(
+    targets.map(
+      (url) =>
+        new Promise<autocannon.Result>((resolve, reject) => {
+          let i = Math.floor(Math.random() * 1e6);
+          autocannon(
+            {
+              url: `${url}/api/mcp/validate`,
+              connections: per,
+              duration: seconds,
+              requests: [
+                {
+                  method: 'POST',
+                  setupRequest: (req: autocannon.Request) => {
+                    i += 1;
+                    const r = i % 20; // 18/20 valid, 1/20 revoked, 1/20 bad signature
+                    const pool = r < 18 ? tokens.valid : r === 18 ? tokens.revoked : tokens.forged;
+                    const token = pool[(i * 7919) % pool.length];
+                    return { ...req, headers: { authorization: `Bearer ${token}`, 'user-agent': 'hospiai-bench' } };
+                  },
+                },
+              ],
+            },
+            (err: Error | null, result: autocannon.Result) => (err ? reject(err) : resolve(result)),
+          );
+        }),
+    ),
+  );
+  const answered = runs.reduce((n, r) => n + r['2xx'] + r.non2xx, 0);
+  const statuses: Record<string, number> = {};
+  for (const r of runs) for (const [k, v] of Object.entries(r.statusCodeStats ?? {})) statuses[k] = (statuses[k] ?? 0) + (v as { count: number }).count;
+  return {
+    requestsPerSecond: Math.round(answered / seconds),
+    answered,
+    p50: Math.max(...runs.map((r) => r.latency.p50)),
+    p99: Math.max(...runs.map((r) => r.latency.p99)),
+    max: Math.max(...runs.map((r) => r.latency.max)),
+    errors: runs.reduce((n, r) => n + r.errors, 0),
+    timeouts: runs.reduce((n, r) => n + r.timeouts, 0),
+    statuses,
+  };
+}
+
+function quantile(samples: number[], q: number): number {
+  const s = [...samples].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)];
+}
+
+async function main(): Promise<void> {
+  const secret = randomBytes(48).toString('base64url');
+  const work = mkdtempSync(join(tmpdir(), 'hospiai-bench-'));
+  chmodSync(work, 0o755); // the embedded server's account must reach its folder
+  let embedded: EmbeddedPostgres | undefined;
+  let databaseUrl = process.env.DATABASE_URL;
+  let dropDb: (() => Promise<void>) | undefined;
+  if (databaseUrl) {
+    const name = `hospiai_bench_${Date.now().toString(36)}`;
+    const admin = new pg.Client({ connectionString: databaseUrl });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE "${name}"`);
+    await admin.end();
+    const adminUrl = databaseUrl;
+    const u = new URL(databaseUrl);
+    u.pathname = `/${name}`;
+    databaseUrl = u.toString();
+    dropDb = async () => {
+      const c = new pg.Client({ connectionString: adminUrl });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      await c.end();
+    };
+  } else {
+    embedded = new EmbeddedPostgres({ dir: join(work, 'db'), log, settings: { shared_buffers: '512MB' } });
+    databaseUrl = await embedded.start();
+  }
+
+  const apps: { child: ChildProcess; url: string }[] = [];
+  const children: ChildProcess[] = [];
+  try {
+    for (let i = 0; i < INSTANCES; i++) {
+      const port = 3400 + i;
+      const child = start('src/main.js', {
+        NODE_ENV: 'production',
+        JWT_SECRET: secret,
+        DATABASE_URL: databaseUrl,
+        PORT: String(port),
+        DATA_DIR: join(work, `app${i}`),
+        LOG_LEVEL: 'warn',
+        ADMIN_EMAIL: 'bench-admin@chu-exemple.fr',
+        ADMIN_PASSWORD: 'bench admin passphrase',
+      }, values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${join(process.cwd(), 'bench', 'results', 'profiles')}`] : []);
+      children.push(child);
+      apps.push({ child, url: `http://127.0.0.1:${port}` });
+      await waitFor(`http://127.0.0.1:${port}/api/health/ready`);
+    }
+    const ceiling = start('bench/ceiling-server.js', { JWT_SECRET: secret, PORT: '3499' });
+    children.push(ceiling);
+    await waitFor('http://127.0.0.1:3499/api/mcp/validate').catch(() => undefined);
+    log(`${INSTANCES} instance(s) and the ceiling server are up; seeding ${USERS} users and ${TOKENS} tokens…`);
+
+    const api = apps[0].url;
+    const sessions: string[] = [];
+    for (let u = 0; u < USERS; u++) {
+      const email = `bench.${u}@chu-exemple.fr`;
+      const password = 'bench user passphrase';
+      const reg = await json('POST', `${api}/api/auth/register`, { email, password, firstname: 'Bench', surname: `User${u}`, phoneNumber: '+33 1 00 00 00 00' });
+      if (reg.status !== 201) throw new Error(`register: ${reg.status} ${JSON.stringify(reg.body)}`);
+      const login = await json('POST', `${api}/api/auth/login`, { email, password });
+      sessions.push(login.body.accessToken);
+    }
+    const all: { id: string; token: string; session: string }[] = [];
+    for (let t = 0; t < TOKENS; t++) {
+      const session = sessions[t % USERS];
+      const res = await json('POST', `${api}/api/tokens`, { name: `bench ${t}`, scopes: ['read:data', 'write:bookings'], durationDays: 30 }, session);
+      if (res.status !== 201) throw new Error(`token: ${res.status}`);
+      all.push({ id: res.body.id, token: res.body.token, session });
+    }
+    const revoked = all.filter((_, i) => i % 20 === 0);
+    for (const r of revoked) await json('DELETE', `${api}/api/tokens/${r.id}`, undefined, r.session);
+    const valid = all.filter((_, i) => i % 20 !== 0).map((t) => t.token);
+    const forged = valid.slice(0, 100).map((t) => `${t.slice(0, t.lastIndexOf('.') + 1)}${randomBytes(32).toString('base64url')}`);
+    const tokens = { valid, revoked: revoked.map((r) => r.token), forged };
+
+    const db = new pg.Client({ connectionString: databaseUrl });
+    await db.connect();
+    const auditCount = async (): Promise<number> =>
+      Number((await db.query(`SELECT count(*) AS n FROM "audit_event" WHERE "type" = 'token.validate'`)).rows[0].n);
+    // Answers the servers sent (their own counter): autocannon does not count the requests still
+    // in flight when it stops, although the servers answer (and audit) them.
+    const served = async (): Promise<number> => {
+      let n = 0;
+      for (const a of apps) {
+        const text = await (await fetch(`${a.url}/metrics`)).text();
+        for (const m of text.matchAll(/^hospiai_validate_answers_total\{outcome="\w+"\} (\d+)$/gm)) n += Number(m[1]);
+      }
+      return n;
+    };
+
+    const targets = apps.map((a) => a.url);
+    log(`warm-up ${WARMUP} s, then ${DURATION} s at ${CONNECTIONS} connections on the service (${INSTANCES} instance(s))…`);
+    const before = await auditCount();
+    const servedBefore = await served();
+    await load(targets, tokens, WARMUP);
+    const service = await load(targets, tokens, DURATION);
+    await new Promise((r) => setTimeout(r, 500));
+    const events = (await auditCount()) - before;
+    const answered = (await served()) - servedBefore;
+
+    log(`warm-up ${WARMUP} s, then ${DURATION} s at ${CONNECTIONS} connections on the ceiling server…`);
+    await load(['http://127.0.0.1:3499'], tokens, WARMUP);
+    const top = await load(['http://127.0.0.1:3499'], tokens, DURATION);
+
+    let revocation: Record<string, number> | undefined;
+    if (INSTANCES >= 2) {
+      log(`revocation delay across instances: ${TRIALS} trials…`);
+      const delays: number[] = [];
+      let acceptedAfterOnSameInstance = 0;
+      let nextCallRejected = 0;
+      const session = sessions[0];
+      for (let i = 0; i < TRIALS; i++) {
+        const created = await json('POST', `${apps[0].url}/api/tokens`, { name: `rev ${i}`, scopes: ['read:data'], durationDays: 1 }, session);
+        const tok = created.body.token as string;
+        await json('POST', `${apps[1].url}/api/mcp/validate`, undefined, tok);
+        await json('POST', `${apps[1].url}/api/mcp/validate`, undefined, tok); // served from B's cache
+        const del = await fetch(`${apps[0].url}/api/tokens/${created.body.id}`, { method: 'DELETE', headers: { authorization: `Bearer ${session}` } });
+        const answeredAt = performance.now();
+        if (del.status !== 204) throw new Error(`revoke: ${del.status}`);
+        if ((await json('POST', `${apps[0].url}/api/mcp/validate`, undefined, tok)).status === 200) acceptedAfterOnSameInstance += 1;
+        let first = true;
+        for (;;) {
+          const r = await json('POST', `${apps[1].url}/api/mcp/validate`, undefined, tok);
+          if (r.status === 401) {
+            if (first) nextCallRejected += 1;
+            delays.push(performance.now() - answeredAt);
+            break;
+          }
+          first = false;
+          if (performance.now() - answeredAt > 5000) throw new Error('revocation not seen within 5 s');
+        }
+      }
+      revocation = {
+        trials: TRIALS,
+        nextCallRejected,
+        medianMs: +quantile(delays, 0.5).toFixed(2),
+        maxMs: +Math.max(...delays).toFixed(2),
+        acceptedAfterRevokeOnSameInstance: acceptedAfterOnSameInstance,
+      };
+    }
+    await db.end();
+
+    const ratio = service.requestsPerSecond / top.requestsPerSecond;
+    const out = {
+      machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGb: Math.round(totalmem() / 2 ** 30), node: process.version },
+      database: embedded ? 'embedded PostgreSQL 18' : 'DATABASE_URL',
+      instances: INSTANCES,
+      connections: CONNECTIONS,
+      durationSeconds: DURATION,
+      mix: '90% valid (1900 tokens), 5% revoked (100), 5% bad signature',
+      service,
+      ceiling: top,
+      ratio: +ratio.toFixed(3),
+      audit: { answeredRequests: answered, tokenValidateEvents: events, equal: answered === events },
+      revocation,
+    };
+    mkdirSync(join(process.cwd(), 'bench', 'results'), { recursive: true });
+    writeFileSync(join(process.cwd(), 'bench', 'results', 'latest.json'), JSON.stringify(out, null, 2));
+    const line = (name: string, r: LoadResult): string =>
+      `${name.padEnd(22)} ${String(r.requestsPerSecond).padStart(8)} req/s   p50 ${String(r.p50).padStart(4)} ms   p99 ${String(r.p99).padStart(4)} ms   max ${String(r.max).padStart(5)} ms   errors ${r.errors + r.timeouts}   statuses ${JSON.stringify(r.statuses)}`;
+    process.stdout.write(
+      [
+        `validate benchmark: ${out.machine.cpus} cores (${out.machine.cpuModel}), ${out.machine.memoryGb} GiB, Node ${out.machine.node}, ${out.database}`,
+        `${INSTANCES} instance(s), ${CONNECTIONS} connections, ${DURATION} s after ${WARMUP} s warm-up; mix ${out.mix}`,
+        line('validate (service)', service),
+        line('ceiling (HS256 only)', top),
+        `ratio validate/ceiling: ${out.ratio}`,
+        `audit: ${answered} validate requests answered by the service (warm-up included, from its hospiai_validate_answers_total), ${events} token.validate events: ${answered === events ? 'equal' : 'DIFFERENT'}`,
+        ...(revocation
+          ? [
+              `revocation across instances (${revocation.trials} trials): next call on the other instance rejected ${revocation.nextCallRejected}/${revocation.trials}; delay from the revoke's answer median ${revocation.medianMs} ms, max ${revocation.maxMs} ms; accepted after the revoke's answer on the same instance: ${revocation.acceptedAfterRevokeOnSameInstance}`,
+            ]
+          : []),
+      ].join('\n') + '\n',
+    );
+    if (answered !== events) process.exitCode = 1;
+  } finally {
+    await Promise.all(children.map(stop));
+    if (embedded) await embedded.destroy();
+    await dropDb?.();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,42 @@
+import { Injectable, type ExecutionContext } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import {
+  InjectThrottlerOptions,
+  InjectThrottlerStorage,
+  ThrottlerGuard,
+  type ThrottlerLimitDetail,
+  type ThrottlerModuleOptions,
+  type ThrottlerRequest,
+  type ThrottlerStorage,
+} from '@nestjs/throttler';
+import { RATE_LIMITS, type RateLimitName } from './rate-limit.decorator.js';
+import { tooManyRequests } from './too-many-requests.js';
+
+/**
+ * @nestjs/throttler's guard, with two changes: a named limit applies only to
+ * the routes that ask for it with @RateLimit(name), and a refusal is the API's
+ * error shape, 429 with a standard Retry-After header.
+ */
+@Injectable()
+export class RateLimitGuard extends ThrottlerGuard {
+  constructor(
+    @InjectThrottlerOptions() options: ThrottlerModuleOptions,
+    @InjectThrottlerStorage() storage: ThrottlerStorage,
+    reflector: Reflector,
+  ) {
+    super(options, storage, reflector);
+  }
+
+  protected override async handleRequest(props: ThrottlerRequest): Promise<boolean> {
+    const names = this.reflector.getAllAndOverride<RateLimitName[] | undefined>(RATE_LIMITS, [
+      props.context.getHandler(),
+      props.context.getClass(),
+    ]);
+    if (!names?.includes(props.throttler.name as RateLimitName) || props.limit <= 0) return true;
+    return super.handleRequest(props);
+  }
+
+  protected override async throwThrottlingException(_context: ExecutionContext, detail: ThrottlerLimitDetail): Promise<void> {
+    throw tooManyRequests(detail.timeToBlockExpire);
+  }
+}
