@@ -41,6 +41,9 @@ const common = {
 export default {
   rootDir: '.',
   testTimeout: 30000,
+  // Keep-alive sockets of Node's fetch (undici) in some e2e files can outlive their test file by the
+  // keep-alive timeout; every file closes its app, so the run is over when the last file ends.
+  forceExit: true,
   projects: [
     {
       ...common,
