@@ -4,6 +4,7 @@ import { AuthGuard } from '@nestjs/passport';
 import { AppError, ErrorCode } from '../common/app-error.js';
 import { ACCESS_RULE } from './access.decorator.js';
 import { ApiTokenAuthenticator } from './api-token-authenticator.js';
+import { bearerTokenOf } from './bearer.js';
 import { isAllowed, type AccessRule } from './access.policy.js';
 import type { Principal } from './principal.js';
 import { CSRF_FAILED_MESSAGE, SessionCookies } from './session-cookie.js';
@@ -44,7 +45,7 @@ export class AccessGuard extends AuthGuard('session') {
     if (this.cookies.needsCsrfCheck(request.method, request.headers) && !this.cookies.csrfValid(request.headers)) {
       throw new AppError(403, ErrorCode.CsrfFailed, CSRF_FAILED_MESSAGE);
     }
-    const bearer = bearerOf(request.headers.authorization);
+    const bearer = bearerTokenOf(request.headers.authorization);
     if (rule.scopes?.length && bearer && this.apiTokens && !isSessionToken(bearer)) {
       // Only routes that declare scopes accept API tokens; everywhere else a token fails as a session would.
       request.user = await this.apiTokens.authenticate(bearer);
@@ -62,12 +63,6 @@ export class AccessGuard extends AuthGuard('session') {
     if (err || !user) throw AppError.unauthorized();
     return user;
   }
-}
-
-function bearerOf(header: unknown): string | undefined {
-  if (typeof header !== 'string') return undefined;
-  const m = /^bearer[ \t]+([^\s]+)[ \t]*$/i.exec(header);
-  return m?.[1];
 }
 
 /** Sessions name their key `session-…` in the JWT header. */

@@ -4,6 +4,7 @@ import { hasAllScopes, isScope, PRIVILEGED_SCOPES, type Scope } from '../../libs
 import { AuditWriter } from '../audit/audit.writer.js';
 import type { ValidateOutcome } from '../audit/audit.types.js';
 import { ApiTokenAuthenticator } from '../auth/api-token-authenticator.js';
+import { bearerTokenOf } from '../auth/bearer.js';
 import type { Principal } from '../auth/principal.js';
 import { AppError } from '../common/app-error.js';
 import type { RequestContext } from '../common/request-context.js';
@@ -64,12 +65,6 @@ export type Decision =
   | { outcome: Exclude<ValidateOutcome, 'valid' | 'error'>; reason: string; tokenId?: string; userId?: string; state?: TokenState }
   | { outcome: 'error'; reason: 'unavailable' | 'misconfigured' };
 
-function bearerToken(header: unknown): string | undefined {
-  if (typeof header !== 'string') return undefined;
-  const m = /^bearer[ \t]+([^\s]+)[ \t]*$/i.exec(header);
-  return m?.[1];
-}
-
 /** `requiredScopes` from the optional body: a list of strings, or a reason it is not one. */
 function requiredScopesOf(body: unknown): { ok: true; scopes: string[] } | { ok: false; reason: string } {
   if (body === NOT_JSON) return { ok: false, reason: 'body is not valid JSON' };
@@ -104,14 +99,16 @@ export class McpValidationService implements ApiTokenAuthenticator {
 
   async validate(authorization: unknown, body: unknown, ctx: RequestContext): Promise<ValidationAnswer> {
     const started = performance.now();
-    const token = bearerToken(authorization);
+    const token = bearerTokenOf(authorization);
+    // Hashed once: compared with the stored fingerprint, and named (shortened) in the audit event.
+    const fingerprint = token ? fingerprintOf(token) : undefined;
     const required = requiredScopesOf(body);
 
     let decision: Decision;
     if (!required.ok) {
       decision = { outcome: 'invalid', reason: 'bad_request' };
     } else {
-      decision = await this.decide(token);
+      decision = await this.decide(token, fingerprint);
       if (decision.outcome === 'valid' && !hasAllScopes(required.scopes, decision.state.scopes)) {
         decision = { outcome: 'insufficient_scope', reason: 'missing_scopes', tokenId: decision.state.id, userId: decision.state.userId, state: decision.state };
       }
@@ -134,7 +131,7 @@ export class McpValidationService implements ApiTokenAuthenticator {
         details: {
           ...(decision.outcome !== 'valid' ? { reason: decision.reason } : {}),
           ...(required.ok && required.scopes.length > 0 ? { requiredScopes: required.scopes } : {}),
-          ...(token ? { fingerprint: fingerprintOf(token).slice(0, 16) } : {}),
+          ...(fingerprint ? { fingerprint: fingerprint.slice(0, 16) } : {}),
           ...(retryAfter > 0 ? { throttled: true } : {}),
         },
       });
@@ -175,7 +172,7 @@ export class McpValidationService implements ApiTokenAuthenticator {
     return this.decide(token);
   }
 
-  private async decide(token: string | undefined): Promise<Decision> {
+  private async decide(token: string | undefined, fingerprint?: string): Promise<Decision> {
     if (!this.codec.canVerify) return { outcome: 'error', reason: 'misconfigured' };
     if (!token) return { outcome: 'invalid', reason: 'no_token' };
 
@@ -196,7 +193,7 @@ export class McpValidationService implements ApiTokenAuthenticator {
     }
     const ids = { tokenId: claims.jti, userId: claims.sub };
     if (!state) return { outcome: 'revoked', reason: 'unknown_token', ...ids };
-    if (state.userId !== claims.sub || state.fingerprint !== fingerprintOf(token)) return { outcome: 'invalid', reason: 'token_mismatch', ...ids };
+    if (state.userId !== claims.sub || state.fingerprint !== (fingerprint ?? fingerprintOf(token))) return { outcome: 'invalid', reason: 'token_mismatch', ...ids };
     if (state.revokedAt) return { outcome: 'revoked', reason: 'revoked', ...ids };
     if (state.owner.disabled) return { outcome: 'revoked', reason: 'owner_disabled', ...ids };
     if (state.expiresAt.getTime() <= Date.now()) return { outcome: 'expired', reason: 'expired', ...ids };
