@@ -10,7 +10,7 @@
 // Results also go to bench/results/latest.json.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -161,6 +161,39 @@ async function load(
   };
 }
 
+/** `/proc/<pid>/stat` fields after the command name: [state, ppid, …]; undefined once the process is gone. */
+function procStat(pid: number): string[] | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return text.slice(text.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}
+
+const TICKS_PER_SECOND = 100; // USER_HZ on Linux
+
+/**
+ * CPU seconds (user + system) used so far by these processes, their live children, and the
+ * children they have reaped (PostgreSQL's exited backends): a cost per request that holds
+ * when the machine is shared, where requests per second do not.
+ */
+function cpuSeconds(roots: number[]): number {
+  if (process.platform !== 'linux') return NaN;
+  let ticks = 0;
+  const all = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  for (const root of roots) {
+    const own = procStat(root);
+    if (!own) continue;
+    ticks += Number(own[11]) + Number(own[12]) + Number(own[13]) + Number(own[14]);
+    for (const d of all) {
+      const st = procStat(Number(d));
+      if (st && Number(st[1]) === root) ticks += Number(st[11]) + Number(st[12]);
+    }
+  }
+  return ticks / TICKS_PER_SECOND;
+}
+
 function quantile(samples: number[], q: number): number {
   const s = [...samples].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)];
@@ -293,7 +326,19 @@ async function main(): Promise<void> {
     const servedBefore = await served();
     await load(targets, tokens, WARMUP);
     if (values['pg-stats']) await db.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset()');
+    const postmaster = (): number[] => {
+      const pidFile = embedded ? join(work, 'db', 'pg', 'postmaster.pid') : undefined;
+      return pidFile && existsSync(pidFile) ? [Number(readFileSync(pidFile, 'utf8').split('\n')[0])] : [];
+    };
+    const appPids = apps.map((a) => a.child.pid!).filter(Boolean);
+    const cpuBefore = { app: cpuSeconds(appPids), db: cpuSeconds(postmaster()) };
+    const answersBefore = await served();
     const service = await load(targets, tokens, DURATION);
+    const answersDuring = (await served()) - answersBefore;
+    const cpu = {
+      appMicrosPerRequest: Math.round(((cpuSeconds(appPids) - cpuBefore.app) / answersDuring) * 1e6),
+      databaseMicrosPerRequest: embedded ? Math.round(((cpuSeconds(postmaster()) - cpuBefore.db) / answersDuring) * 1e6) : undefined,
+    };
     if (values['pg-stats']) {
       const { rows } = await db.query(
         `SELECT calls, round(total_exec_time::numeric, 1) AS total_ms, round(mean_exec_time::numeric, 3) AS mean_ms, rows,
@@ -311,10 +356,13 @@ async function main(): Promise<void> {
     const answered = (await served()) - servedBefore;
 
     let top: LoadResult | undefined;
+    let ceilingMicros: number | undefined;
     if (!values['skip-ceiling']) {
       log(`warm-up ${WARMUP} s, then ${DURATION} s at ${CONNECTIONS} connections on the ceiling server…`);
       await load(['http://127.0.0.1:3499'], tokens, WARMUP);
+      const ceilingBefore = cpuSeconds([ceiling.pid!]);
       top = await load(['http://127.0.0.1:3499'], tokens, DURATION);
+      ceilingMicros = Math.round(((cpuSeconds([ceiling.pid!]) - ceilingBefore) / top.answered) * 1e6);
     }
 
     let revocation: Record<string, number> | undefined;
@@ -375,6 +423,7 @@ async function main(): Promise<void> {
       ceiling: top,
       ratio: ratio === undefined ? undefined : +ratio.toFixed(3),
       audit: { answeredRequests: answered, tokenValidateEvents: events, equal: answered === events },
+      cpuMicrosPerRequest: { service: cpu.appMicrosPerRequest, database: cpu.databaseMicrosPerRequest, ceiling: ceilingMicros },
       revocation,
     };
     mkdirSync(join(process.cwd(), 'bench', 'results'), { recursive: true });
@@ -387,6 +436,10 @@ async function main(): Promise<void> {
         `${INSTANCES} instance(s), ${CONNECTIONS} connections, ${DURATION} s after ${WARMUP} s warm-up; mix ${out.mix}`,
         line('validate (service)', service),
         ...(top ? [line('ceiling (HS256 only)', top), `ratio validate/ceiling: ${out.ratio}`] : ['ceiling: skipped (--skip-ceiling)']),
+        `CPU per answered request: service ${cpu.appMicrosPerRequest} µs` +
+          (cpu.databaseMicrosPerRequest === undefined ? '' : `, PostgreSQL ${cpu.databaseMicrosPerRequest} µs`) +
+          (ceilingMicros === undefined ? '' : `; ceiling ${ceilingMicros} µs`) +
+          ' (user + system time over the measured run)',
         `audit: ${answered} validate requests answered by the service (warm-up included, from its hospiai_validate_answers_total), ${events} token.validate events: ${answered === events ? 'equal' : 'DIFFERENT'}`,
         ...(revocation
           ? [
