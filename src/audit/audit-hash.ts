@@ -14,12 +14,34 @@ export function canonicalJson(value: unknown): string {
   return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`;
 }
 
+/** What an event says, apart from its place in the chain (id, time) and its hash. */
+export type AuditContent = Omit<AuditEvent, 'id' | 'occurredAt' | 'hash'>;
+
 /**
- * hash = SHA-256(previous hash | canonical content). Every field but the
- * hash itself is covered, the id included, so an edited, removed or
- * reordered row breaks the chain from that row on.
+ * SHA-256 of the canonical JSON of everything an event says but its id and time: computed by the
+ * application, so that the database, which chains the hashes, need not produce canonical JSON.
+ */
+export function contentDigest(e: AuditContent): string {
+  const content = canonicalJson([e.type, e.outcome, e.actorUserId, e.tokenId, e.ip, e.userAgent, e.requestId, e.latencyMs, e.details]);
+  return createHash('sha256').update(content).digest('hex');
+}
+
+/**
+ * hash = SHA-256(previous hash | id | time | content digest), as `audit_append` computes it in
+ * the database (format 2). Every field but the hash itself is covered, so an edited, removed or
+ * reordered row breaks the chain from that row on. `occurredAt` is ISO-8601 UTC with milliseconds.
  */
 export function eventHash(prevHash: string, e: Omit<AuditEvent, 'hash'>): string {
+  return createHash('sha256')
+    .update(`${prevHash}|${e.id}|${e.occurredAt}|${contentDigest(e)}`)
+    .digest('hex');
+}
+
+/**
+ * The format-1 hash, SHA-256(previous hash | canonical JSON of every field), with which events
+ * written before `audit_append` were chained: verification still checks them by it.
+ */
+export function eventHashFormat1(prevHash: string, e: Omit<AuditEvent, 'hash'>): string {
   const content = canonicalJson([
     e.id,
     e.occurredAt,

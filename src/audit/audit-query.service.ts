@@ -7,7 +7,7 @@ import QueryStream from 'pg-query-stream';
 import type { DataSource } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver.js';
 import { AppError } from '../common/app-error.js';
-import { eventHash, GENESIS_HASH } from './audit-hash.js';
+import { eventHash, eventHashFormat1, GENESIS_HASH } from './audit-hash.js';
 import type { AuditEvent } from './audit.types.js';
 
 export interface AuditFilters {
@@ -328,10 +328,13 @@ export class AuditQueryService {
    * so that a removed last event is found too.
    */
   async verify(range: { from?: Date; to?: Date } = {}, onProgress?: (checked: number) => void): Promise<VerifyResult> {
-    const [anchor] = (await this.dataSource.query(`SELECT "first_id", "prev_hash" FROM "audit_chain_anchor" WHERE "id" = 1`)) as {
+    const [anchor] = (await this.dataSource.query(`SELECT "first_id", "prev_hash", "format2_from_id" FROM "audit_chain_anchor" WHERE "id" = 1`)) as {
       first_id: string;
       prev_hash: string;
+      format2_from_id: string;
     }[];
+    // Events before format2_from_id were chained with the format-1 hash.
+    const format2From = BigInt(anchor?.format2_from_id ?? '1');
     const [head] = (await this.dataSource.query(`SELECT "last_id", "last_hash" FROM "audit_chain_head" WHERE "id" = 1`)) as {
       last_id: string;
       last_hash: string;
@@ -390,7 +393,7 @@ export class AuditQueryService {
           broken = expectedId.toString(); // a missing event
           break;
         }
-        if (eventHash(prev, content) !== hash) {
+        if ((expectedId >= format2From ? eventHash(prev, content) : eventHashFormat1(prev, content)) !== hash) {
           broken = e.id; // an edited event (or one whose predecessor was edited)
           break;
         }

@@ -3,23 +3,31 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver.js';
 import { isDatabaseUnavailable } from '../database/db-errors.js';
-import { eventHash } from './audit-hash.js';
+import { contentDigest } from './audit-hash.js';
 import type { AuditEvent, AuditInput } from './audit.types.js';
 
+/** An event as the writer holds it before the database numbers, times and chains it. */
+export type BatchEvent = Omit<AuditEvent, 'id' | 'hash'>;
+
 interface Pending {
-  event: Omit<AuditEvent, 'id' | 'hash'>;
+  event: BatchEvent;
+  digest: string;
   resolve: () => void;
   reject: (err: unknown) => void;
 }
 
-/** Runs one statement inside the batch's transaction. */
-export type BatchQuery = (sql: string, params?: unknown[]) => Promise<unknown>;
+/** Binds a value as a parameter of the batch's statement and returns its placeholder, cast to `type`. */
+export type Bind = (value: unknown, type: string) => string;
 
-/** Work that must commit in the same transaction as a batch of events (e.g. token last-use times). */
-export type BatchHook = (query: BatchQuery, events: readonly AuditEvent[]) => Promise<void>;
+/**
+ * Work that must commit in the same transaction as a batch of events (e.g. token last-use times):
+ * one INSERT, UPDATE or DELETE (without RETURNING) built from the batch's events, or nothing.
+ * It runs before the events are appended, so that it does not lengthen the chain head's lock.
+ */
+export type BatchHook = (events: readonly BatchEvent[], bind: Bind) => string | undefined;
 
 interface PgClient {
-  query(sql: string, params?: unknown[]): Promise<{ rows: Record<string, unknown>[] } & Partial<{ rows: unknown[] }>>;
+  query(sql: string, params?: unknown[]): Promise<{ rows: Record<string, unknown>[] }>;
 }
 
 const MAX_BATCH = 1000;
@@ -45,13 +53,14 @@ function cleanDetails(value: unknown, depth = 0): unknown {
 
 /**
  * Appends audit events by group commit: events recorded while a batch is
- * being written go, together, into the next one: one transaction, one
- * INSERT for the whole batch. `record()` resolves only once its event is
- * committed, so a caller can answer after its event is durable.
+ * being written go, together, into the next one: one statement, its own
+ * transaction, for the whole batch. `record()` resolves only once its event
+ * is committed, so a caller can answer after its event is durable.
  *
- * Hashes are chained in id order. The one row of `audit_chain_head` is
- * locked for the duration of a batch, so that several instances append
- * one after the other and the chain stays whole.
+ * The application hashes each event's content; the database function
+ * `audit_append` numbers the events and chains the hashes in id order while
+ * it holds the one row of `audit_chain_head`, so that several instances
+ * append one after the other and the chain stays whole.
  */
 @Injectable()
 export class AuditWriter implements OnApplicationShutdown {
@@ -72,22 +81,20 @@ export class AuditWriter implements OnApplicationShutdown {
 
   record(input: AuditInput): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({
-        event: {
-          occurredAt: (input.occurredAt ?? new Date()).toISOString(),
-          type: input.type,
-          outcome: clean(input.outcome, 40) as string,
-          actorUserId: input.actorUserId ?? null,
-          tokenId: input.tokenId ?? null,
-          ip: clean(input.ip, 45),
-          userAgent: clean(input.userAgent, 512),
-          requestId: clean(input.requestId, 64),
-          latencyMs: input.latencyMs === undefined || input.latencyMs === null ? null : Math.round(input.latencyMs * 1000) / 1000,
-          details: cleanDetails(input.details ?? {}) as Record<string, unknown>,
-        },
-        resolve,
-        reject,
-      });
+      const event: BatchEvent = {
+        occurredAt: (input.occurredAt ?? new Date()).toISOString(),
+        type: input.type,
+        outcome: clean(input.outcome, 40) as string,
+        actorUserId: input.actorUserId ?? null,
+        tokenId: input.tokenId ?? null,
+        ip: clean(input.ip, 45),
+        userAgent: clean(input.userAgent, 512),
+        requestId: clean(input.requestId, 64),
+        latencyMs: input.latencyMs === undefined || input.latencyMs === null ? null : Math.round(input.latencyMs * 1000) / 1000,
+        details: cleanDetails(input.details ?? {}) as Record<string, unknown>,
+      };
+      // Hashed here, before the batch: the database only chains the digests.
+      this.queue.push({ event, digest: contentDigest(event), resolve, reject });
       this.schedule();
     });
   }
@@ -131,12 +138,12 @@ export class AuditWriter implements OnApplicationShutdown {
 
   private async writeBatch(batch: Pending[]): Promise<void> {
     try {
-      await this.write(batch.map((p) => p.event));
+      await this.write(batch);
       for (const p of batch) p.resolve();
     } catch (err) {
       if (batch.length > 1 && !isDatabaseUnavailable(err)) {
         // One bad event must not sink the others: write them one by one.
-        for (const p of batch) await this.write([p.event]).then(p.resolve, (e: unknown) => this.fail([p], e));
+        for (const p of batch) await this.write([p]).then(p.resolve, (e: unknown) => this.fail([p], e));
       } else {
         this.fail(batch, err);
       }
@@ -148,81 +155,78 @@ export class AuditWriter implements OnApplicationShutdown {
     for (const p of batch) p.reject(err);
   }
 
-  private async write(events: Omit<AuditEvent, 'id' | 'hash'>[]): Promise<void> {
-    // A raw connection, so that a batch takes three round trips: BEGIN with the head lock,
-    // the one statement that appends (events, rollups, chain head), and the hooks with COMMIT.
-    const [client, release] = (await (this.dataSource.driver as PostgresDriver).obtainMasterConnection()) as [PgClient, (err?: unknown) => void];
-    let inTransaction = false;
+  private async write(batch: Pending[]): Promise<void> {
+    const events = batch.map((p) => p.event);
+    const params: unknown[] = [];
+    const bind: Bind = (value, type) => {
+      params.push(value);
+      return `$${params.length}::${type}`;
+    };
+    const append = [
+      bind(
+        events.map((e) => e.occurredAt),
+        'timestamptz[]',
+      ),
+      bind(
+        events.map((e) => e.type),
+        'varchar[]',
+      ),
+      bind(
+        events.map((e) => e.outcome),
+        'varchar[]',
+      ),
+      bind(
+        events.map((e) => e.actorUserId),
+        'uuid[]',
+      ),
+      bind(
+        events.map((e) => e.tokenId),
+        'uuid[]',
+      ),
+      bind(
+        events.map((e) => e.ip),
+        'varchar[]',
+      ),
+      bind(
+        events.map((e) => e.userAgent),
+        'varchar[]',
+      ),
+      bind(
+        events.map((e) => e.requestId),
+        'varchar[]',
+      ),
+      bind(
+        events.map((e) => e.latencyMs),
+        'float8[]',
+      ),
+      bind(
+        events.map((e) => JSON.stringify(e.details)),
+        'jsonb[]',
+      ),
+      bind(
+        batch.map((p) => p.digest),
+        'text[]',
+      ),
+    ].join(', ');
+    // The hooks' statements run first (the FROM list forces them), then the append.
+    const hooks = this.hooks.map((hook) => hook(events, bind)).filter((sql): sql is string => sql !== undefined);
+    const sql =
+      hooks.length === 0
+        ? `SELECT "audit_append"(${append})`
+        : `WITH ${hooks.map((h, i) => `h${i} AS (${h} RETURNING 1)`).join(', ')}
+           SELECT "audit_append"(${append}) FROM ${hooks.map((_, i) => `(SELECT count(*) FROM h${i}) AS d${i}`).join(', ')}`;
+
+    const [client, release] = (await (this.dataSource.driver as PostgresDriver).obtainMasterConnection()) as [
+      PgClient,
+      (err?: unknown) => void,
+    ];
     try {
-      const opened = (await client.query(
-        `BEGIN; SELECT "last_id", "last_hash", "last_occurred_at" FROM "audit_chain_head" WHERE "id" = 1 FOR UPDATE`,
-      )) as unknown as { rows: { last_id: string; last_hash: string; last_occurred_at: Date | null }[] }[];
-      inTransaction = true;
-      const [head] = opened[1].rows;
-      let id = BigInt(head.last_id);
-      let prev = head.last_hash;
-      // Time never goes backwards along the chain: a month's partition holds a contiguous range of ids.
-      let last = head.last_occurred_at ? head.last_occurred_at.getTime() : 0;
-      const full: AuditEvent[] = events.map((e) => {
-        id += 1n;
-        const t = Math.max(Date.parse(e.occurredAt), last);
-        last = t;
-        const withId = { ...e, id: id.toString(), occurredAt: new Date(t).toISOString() };
-        prev = eventHash(prev, withId);
-        return { ...withId, hash: prev };
-      });
-      await this.ensurePartitions(client, full);
-      await client.query(
-        `WITH ev AS (
-           INSERT INTO "audit_event"
-             ("id", "occurred_at", "type", "outcome", "actor_user_id", "token_id", "ip", "user_agent", "request_id", "latency_ms", "details", "hash")
-           SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::varchar[], $4::varchar[], $5::uuid[], $6::uuid[],
-                                $7::varchar[], $8::varchar[], $9::varchar[], $10::float8[], $11::jsonb[], $12::char(64)[])
-           RETURNING "occurred_at", "type", "outcome", "ip", "token_id"
-         ), hourly AS (
-           INSERT INTO "audit_rollup_hourly" ("bucket", "type", "outcome", "count")
-           SELECT date_trunc('hour', "occurred_at", 'UTC'), "type", "outcome", count(*) FROM ev GROUP BY 1, 2, 3
-           ON CONFLICT ("bucket", "type", "outcome") DO UPDATE SET "count" = "audit_rollup_hourly"."count" + EXCLUDED."count"
-           RETURNING 1
-         ), failures AS (
-           INSERT INTO "audit_failure_rollup_daily" ("day", "type", "kind", "key", "count")
-           SELECT d, t, k, v, count(*) FROM (
-             SELECT ("occurred_at" AT TIME ZONE 'UTC')::date AS d, "type" AS t, 'ip' AS k, "ip" AS v FROM ev
-              WHERE "ip" IS NOT NULL AND "outcome" NOT IN ('valid', 'success', 'already_revoked')
-             UNION ALL
-             SELECT ("occurred_at" AT TIME ZONE 'UTC')::date, "type", 'token', "token_id"::text FROM ev
-              WHERE "token_id" IS NOT NULL AND "outcome" NOT IN ('valid', 'success', 'already_revoked')
-           ) f GROUP BY 1, 2, 3, 4
-           ON CONFLICT ("day", "type", "kind", "key") DO UPDATE SET "count" = "audit_failure_rollup_daily"."count" + EXCLUDED."count"
-           RETURNING 1
-         )
-         UPDATE "audit_chain_head" SET "last_id" = $13, "last_hash" = $14, "last_occurred_at" = $15
-          WHERE "id" = 1`,
-        [
-          full.map((e) => e.id),
-          full.map((e) => e.occurredAt),
-          full.map((e) => e.type),
-          full.map((e) => e.outcome),
-          full.map((e) => e.actorUserId),
-          full.map((e) => e.tokenId),
-          full.map((e) => e.ip),
-          full.map((e) => e.userAgent),
-          full.map((e) => e.requestId),
-          full.map((e) => e.latencyMs),
-          full.map((e) => JSON.stringify(e.details)),
-          full.map((e) => e.hash),
-          id.toString(),
-          prev,
-          new Date(last).toISOString(),
-        ],
-      );
-      const query: BatchQuery = async (sql, params) => (await client.query(sql, params)).rows;
-      for (const hook of this.hooks) await hook(query, full);
-      await client.query('COMMIT');
-      inTransaction = false;
+      await this.ensurePartitions(client, events);
+      // One statement, its own transaction: the chain head is locked only while the database
+      // appends, and the events are committed when it answers.
+      await client.query(sql, params);
       release();
     } catch (err) {
-      if (inTransaction) await client.query('ROLLBACK').catch(() => undefined);
       this.knownMonths.clear();
       // A connection that failed mid-batch is not handed back to the pool.
       release(err);
@@ -231,7 +235,7 @@ export class AuditWriter implements OnApplicationShutdown {
   }
 
   /** The monthly partitions the batch needs (normally made ahead by the maintenance job). */
-  private async ensurePartitions(client: PgClient, events: readonly AuditEvent[]): Promise<void> {
+  private async ensurePartitions(client: PgClient, events: readonly BatchEvent[]): Promise<void> {
     for (const e of events) {
       const month = e.occurredAt.slice(0, 7);
       if (this.knownMonths.has(month)) continue;

@@ -3,8 +3,7 @@ import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
 import type { DataSource, Repository } from 'typeorm';
 import { PRIVILEGED_SCOPES, type Scope } from '../../libs/scopes/src/index.js';
-import { AuditWriter, type BatchQuery } from '../audit/audit.writer.js';
-import type { AuditEvent } from '../audit/audit.types.js';
+import { AuditWriter, type BatchEvent, type Bind } from '../audit/audit.writer.js';
 import type { Principal } from '../auth/principal.js';
 import { AppError, ErrorCode } from '../common/app-error.js';
 import type { RequestContext } from '../common/request-context.js';
@@ -72,7 +71,7 @@ export class TokensService implements OnModuleInit {
 
   onModuleInit(): void {
     // A valid validation's last use is written in the same transaction as its audit event.
-    this.audit.onBatch((query, events) => this.recordLastUse(query, events));
+    this.audit.onBatch((events, bind) => this.lastUseStatement(events, bind));
   }
 
   async create(
@@ -115,10 +114,9 @@ export class TokensService implements OnModuleInit {
   async revoke(p: Principal, id: string, ctx: RequestContext): Promise<void> {
     const token = await this.getFor(p, id);
     const event = await this.dataSource.transaction(async (m) => {
-      const result = (await m.query(`UPDATE "api_tokens" SET "revoked_at" = now() WHERE "id" = $1 AND "revoked_at" IS NULL`, [token.id])) as [
-        unknown,
-        number,
-      ];
+      const result = (await m.query(`UPDATE "api_tokens" SET "revoked_at" = now() WHERE "id" = $1 AND "revoked_at" IS NULL`, [
+        token.id,
+      ])) as [unknown, number];
       return result[1] > 0 ? this.revocations.publish(m, 'token', token.id) : undefined;
     });
     if (event) await this.revocations.settled(event);
@@ -143,9 +141,14 @@ export class TokensService implements OnModuleInit {
       const owner = await m.query(`SELECT "role" FROM "users" WHERE "id" = $1`, [current.userId]);
       const refused = refusedScopes(owner[0]?.role ?? 'user', current.scopes);
       if (refused.length > 0) {
-        throw new AppError(403, ErrorCode.ScopeNotAllowed, `The owner may no longer hold ${refused.join(', ')}: create a new token instead`);
+        throw new AppError(
+          403,
+          ErrorCode.ScopeNotAllowed,
+          `The owner may no longer hold ${refused.join(', ')}: create a new token instead`,
+        );
       }
-      const days = durationDays ?? Math.min(365, Math.max(1, Math.round((current.expiresAt.getTime() - current.createdAt.getTime()) / DAY_MS)));
+      const days =
+        durationDays ?? Math.min(365, Math.max(1, Math.round((current.expiresAt.getTime() - current.createdAt.getTime()) / DAY_MS)));
       const issued = await this.issue(repo, current.userId, current.name, current.scopes, days);
       await repo.update({ id: current.id }, { revokedAt: new Date(), replacedBy: issued.entity.id });
       const revocation = await this.revocations.publish(m, 'token', current.id);
@@ -222,7 +225,8 @@ export class TokensService implements OnModuleInit {
     return { id: t.id, name: t.name, scopes: t.scopes, createdAt: t.createdAt.toISOString(), expiresAt: t.expiresAt.toISOString(), token };
   }
 
-  private async recordLastUse(query: BatchQuery, events: readonly AuditEvent[]): Promise<void> {
+  /** Token last-use times and addresses, committed with the batch of events that shows the uses. */
+  private lastUseStatement(events: readonly BatchEvent[], bind: Bind): string | undefined {
     const latest = new Map<string, { at: string; ip: string | null }>();
     for (const e of events) {
       // A token presented to an MCP server is used whether the server validates or introspects it.
@@ -230,13 +234,22 @@ export class TokensService implements OnModuleInit {
         latest.set(e.tokenId, { at: e.occurredAt, ip: e.ip });
       }
     }
-    if (latest.size === 0) return;
+    if (latest.size === 0) return undefined;
+    // In id order, so that batches on several connections lock the rows in the same order.
     const ids = [...latest.keys()].sort();
-    await query(
-      `UPDATE "api_tokens" t SET "last_used_at" = v.at, "last_used_ip" = v.ip
-         FROM unnest($1::uuid[], $2::timestamptz[], $3::varchar[]) AS v(id, at, ip)
-        WHERE t."id" = v.id AND (t."last_used_at" IS NULL OR t."last_used_at" < v.at)`,
-      [ids, ids.map((id) => latest.get(id)!.at), ids.map((id) => latest.get(id)!.ip)],
-    );
+    const v = {
+      id: bind(ids, 'uuid[]'),
+      at: bind(
+        ids.map((id) => latest.get(id)!.at),
+        'timestamptz[]',
+      ),
+      ip: bind(
+        ids.map((id) => latest.get(id)!.ip),
+        'varchar[]',
+      ),
+    };
+    return `UPDATE "api_tokens" t SET "last_used_at" = v.at, "last_used_ip" = v.ip
+              FROM unnest(${v.id}, ${v.at}, ${v.ip}) AS v(id, at, ip)
+             WHERE t."id" = v.id AND (t."last_used_at" IS NULL OR t."last_used_at" < v.at)`;
   }
 }

@@ -1,7 +1,7 @@
 // GET /api/audit/verify and `node dist/src/audit/cli.js verify`: the hash chain
 // checked end to end, and rows edited or deleted behind the app's back (as the
 // database superuser, triggers disabled) found by their id.
-import { eventHash } from '../../src/audit/audit-hash.js';
+import { eventHash, eventHashFormat1, GENESIS_HASH } from '../../src/audit/audit-hash.js';
 import { AuditWriter } from '../../src/audit/audit.writer.js';
 import { behindTheAppsBack, runAuditCli, storedEvents } from '../support/audit.js';
 import { createUser, startTestApp, type TestApp } from '../support/test-app.js';
@@ -247,5 +247,60 @@ describe('audit verify: deleted last and first events', () => {
     await behindTheAppsBack(t, (c) => c.query(`DELETE FROM "audit_event" WHERE "id" = 1`));
     const r = await t.request('GET', '/api/audit/verify', { token: auditor.token });
     expect(r.body).toMatchObject({ ok: false, checked: 0, firstBrokenId: '1' });
+  });
+});
+
+describe('audit verify: a chain written partly before the format-2 hash', () => {
+  let t: TestApp;
+  let auditor: User;
+  const TOTAL = SEEDED + 2;
+  const SWITCH = 6; // events 1..5 as written before the migration to audit_append, 6.. after
+
+  const verify = async () => (await t.request('GET', '/api/audit/verify', { token: auditor.token })).body;
+
+  beforeAll(async () => {
+    ({ t, auditor } = await appWithHistory());
+    // Rewrite the chain as a database upgraded from format 1 holds it: format-1 hashes before
+    // SWITCH, format-2 hashes from SWITCH on (chained on the format-1 hash before it).
+    const events = await storedEvents(t);
+    let prev = GENESIS_HASH;
+    await behindTheAppsBack(t, async (c) => {
+      for (const e of events) {
+        const { hash: _old, ...content } = e;
+        prev = Number(e.id) < SWITCH ? eventHashFormat1(prev, content) : eventHash(prev, content);
+        await c.query(`UPDATE "audit_event" SET "hash" = $1 WHERE "id" = $2`, [prev, e.id]);
+      }
+      await c.query(`UPDATE "audit_chain_head" SET "last_hash" = $1 WHERE "id" = 1`, [prev]);
+      await c.query(`UPDATE "audit_chain_anchor" SET "format2_from_id" = $1 WHERE "id" = 1`, [SWITCH]);
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('verifies each event by the format it was written with, and the app appends after it', async () => {
+    expect(await verify()).toEqual({ ok: true, checked: TOTAL, firstBrokenId: null, fromId: '1', toId: String(TOTAL) });
+    await t.app.get(AuditWriter).record({ type: 'token.validate', outcome: 'valid', details: { after: 'switch' } });
+    expect(await verify()).toMatchObject({ ok: true, checked: TOTAL + 1 });
+  });
+
+  it('an event checked by the wrong format is a break: format 1 is not accepted from SWITCH on', async () => {
+    const events = await storedEvents(t);
+    const e = events.find((x) => x.id === String(SWITCH))!;
+    const prev = events.find((x) => x.id === String(SWITCH - 1))!;
+    const { hash: _old, ...content } = e;
+    await behindTheAppsBack(t, (c) => c.query(`UPDATE "audit_event" SET "hash" = $1 WHERE "id" = $2`, [eventHashFormat1(prev.hash, content), e.id]));
+    try {
+      expect(await verify()).toMatchObject({ ok: false, firstBrokenId: String(SWITCH) });
+    } finally {
+      await behindTheAppsBack(t, (c) => c.query(`UPDATE "audit_event" SET "hash" = $1 WHERE "id" = $2`, [e.hash, e.id]));
+    }
+    expect((await verify()).ok).toBe(true);
+  });
+
+  it('an edited format-1 event is found', async () => {
+    await behindTheAppsBack(t, (c) => c.query(`UPDATE "audit_event" SET "latency_ms" = 99 WHERE "id" = 2`));
+    expect(await verify()).toMatchObject({ ok: false, firstBrokenId: '2', checked: 1 });
   });
 });
