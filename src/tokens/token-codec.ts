@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, type KeyObject, timingSafeEqual } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
 import { isScope, type Scope } from '../../libs/scopes/src/index.js';
@@ -43,10 +43,18 @@ function claimsOf(payload: unknown): ApiTokenClaims | undefined {
   return { iss: p.iss, sub: p.sub, jti: p.jti, scopes: p.scopes as Scope[], iat: p.iat as number, exp: p.exp as number };
 }
 
+function signatureMatches(key: KeyObject, signingInput: string, signature: string): boolean {
+  const expected = Buffer.from(createHmac('sha256', key).update(signingInput).digest('base64url'));
+  const given = Buffer.from(signature);
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
 /**
  * Signs and verifies API tokens: HS256 only, `kid` naming the key, issuer,
  * audience and `token_use` checked, no leeway beyond a few seconds. Never
- * throws: every malformed input is an `invalid` result.
+ * throws: every malformed input is an `invalid` result. Signing goes through
+ * @nestjs/jwt; verification, on every validate call, is done here with Node's
+ * crypto and the key objects the KeyRing imported once.
  */
 @Injectable()
 export class TokenCodec {
@@ -102,28 +110,35 @@ export class TokenCodec {
     if (!key) {
       return { ok: false, outcome: 'invalid', reason: typeof h.kid === 'string' && h.kid.startsWith('session-') ? 'session_token' : 'unknown_kid' };
     }
-    const options = {
-      secret: key as never,
-      algorithms: ['HS256' as const],
-      issuer: this.config.jwt.issuer,
-      audience: API_TOKEN_AUDIENCE,
-      clockTolerance: CLOCK_TOLERANCE_SECONDS,
-    };
+    // HMAC-SHA256 over the signing input, compared in constant time with the signature as sent
+    // (its exact base64url text: another encoding of the same bytes is not accepted).
+    if (!signatureMatches(key, token.slice(0, parts[0].length + 1 + parts[1].length), parts[2])) {
+      return { ok: false, outcome: 'invalid', reason: 'signature_or_claims' };
+    }
     let payload: unknown;
     try {
-      payload = this.jwt.verify(token, options);
-    } catch (err) {
-      if ((err as { name?: string }).name === 'TokenExpiredError') {
-        // jsonwebtoken checks the expiry before issuer and audience: only a token that passes every
-        // other check is "expired"; anything else is invalid.
-        try {
-          const claims = claimsOf(this.jwt.verify(token, { ...options, ignoreExpiration: true }));
-          if (claims) return { ok: false, outcome: 'expired', reason: 'expired', claims };
-        } catch {
-          // falls through to invalid
-        }
-      }
+      payload = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));
+    } catch {
       return { ok: false, outcome: 'invalid', reason: 'signature_or_claims' };
+    }
+    if (!payload || typeof payload !== 'object' || Array.isArray(payload)) return { ok: false, outcome: 'invalid', reason: 'signature_or_claims' };
+    const p = payload as Record<string, unknown>;
+    const now = Math.floor(Date.now() / 1000);
+    // The registered claims, as RFC 7519 §4.1 defines them: numeric times, our issuer, our audience.
+    if (p.nbf !== undefined && (typeof p.nbf !== 'number' || p.nbf > now + CLOCK_TOLERANCE_SECONDS)) {
+      return { ok: false, outcome: 'invalid', reason: 'signature_or_claims' };
+    }
+    if ((p.iat !== undefined && typeof p.iat !== 'number') || (p.exp !== undefined && typeof p.exp !== 'number')) {
+      return { ok: false, outcome: 'invalid', reason: 'signature_or_claims' };
+    }
+    const audiences = Array.isArray(p.aud) ? p.aud : [p.aud];
+    if (!audiences.includes(API_TOKEN_AUDIENCE) || p.iss !== this.config.jwt.issuer) {
+      return { ok: false, outcome: 'invalid', reason: 'signature_or_claims' };
+    }
+    if (typeof p.exp === 'number' && now >= p.exp + CLOCK_TOLERANCE_SECONDS) {
+      // Only a token that passes every other check is "expired"; anything else is invalid.
+      const claims = claimsOf(payload);
+      return claims ? { ok: false, outcome: 'expired', reason: 'expired', claims } : { ok: false, outcome: 'invalid', reason: 'signature_or_claims' };
     }
     const claims = claimsOf(payload);
     if (!claims) return { ok: false, outcome: 'invalid', reason: 'claims' };

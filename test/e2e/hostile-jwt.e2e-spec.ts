@@ -182,6 +182,28 @@ describe('hostile tokens at POST /api/mcp/validate', () => {
     }
   });
 
+  it('the genuine signature written another way (same bytes, other base64url text, padding) is refused', async () => {
+    const [h, p, sig] = genuine.token.split('.');
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    // 32 bytes are 43 characters: the last one carries 4 bits and 2 unused ones, which decoders ignore.
+    const last = alphabet[alphabet.indexOf(sig[42]) ^ 1];
+    const sameBytes = `${sig.slice(0, 42)}${last}`;
+    expect(Buffer.from(sameBytes, 'base64url').equals(Buffer.from(sig, 'base64url'))).toBe(true);
+    for (const s of [sameBytes, `${sig}=`, Buffer.from(sig, 'base64url').toString('base64')]) {
+      counter.add('signature encoding');
+      expectInvalid(await validate(`${h}.${p}.${s}`));
+    }
+    expect((await validate(genuine.token)).status).toBe(200);
+  });
+
+  it('an audience list without ours, no audience, another issuer or none: refused', async () => {
+    for (const claims of [{ aud: ['other'] }, { aud: [] }, { aud: undefined }, { iss: 'someone-else' }, { iss: undefined }]) {
+      counter.add('aud/iss');
+      const r = await validate(signJwt(header, { ...payload, jti: randomUUID(), ...claims }, TEST_JWT_SECRET));
+      expectInvalid(r);
+    }
+  });
+
   it('duplicated JSON keys in the header and the payload', async () => {
     const p = JSON.stringify(payload);
     const h = JSON.stringify(header);
