@@ -28,11 +28,23 @@ export class AccessGuard extends AuthGuard('session') {
     super();
   }
 
+  /** Each route's (controller class, handler) rule, read from its metadata once; null: it has none. */
+  private readonly rules = new WeakMap<object, WeakMap<object, AccessRule | null>>();
+
+  private ruleOf(context: ExecutionContext): AccessRule | undefined {
+    const [cls, handler] = [context.getClass(), context.getHandler()];
+    let byHandler = this.rules.get(cls);
+    if (!byHandler) this.rules.set(cls, (byHandler = new WeakMap()));
+    let rule = byHandler.get(handler);
+    if (rule === undefined) {
+      rule = this.reflector.getAllAndOverride<AccessRule | undefined>(ACCESS_RULE, [handler, cls]) ?? null;
+      byHandler.set(handler, rule);
+    }
+    return rule ?? undefined;
+  }
+
   override async canActivate(context: ExecutionContext): Promise<boolean> {
-    const rule = this.reflector.getAllAndOverride<AccessRule | undefined>(ACCESS_RULE, [
-      context.getHandler(),
-      context.getClass(),
-    ]);
+    const rule = this.ruleOf(context);
     if (!rule) {
       this.logger.error(`route ${context.getClass().name}.${context.getHandler().name} has no access rule: denied`);
       throw AppError.forbidden();

@@ -27,12 +27,29 @@ export class RateLimitGuard extends ThrottlerGuard {
     super(options, storage, reflector);
   }
 
+  /** The limits each route (controller class, handler) asks for, read from its metadata once. */
+  private readonly limitsOf = new WeakMap<object, WeakMap<object, readonly RateLimitName[]>>();
+
+  private limits(context: ExecutionContext): readonly RateLimitName[] {
+    const [cls, handler] = [context.getClass(), context.getHandler()];
+    let byHandler = this.limitsOf.get(cls);
+    if (!byHandler) this.limitsOf.set(cls, (byHandler = new WeakMap()));
+    let names = byHandler.get(handler);
+    if (!names) {
+      names = this.reflector.getAllAndOverride<RateLimitName[] | undefined>(RATE_LIMITS, [handler, cls]) ?? [];
+      byHandler.set(handler, names);
+    }
+    return names;
+  }
+
+  override async canActivate(context: ExecutionContext): Promise<boolean> {
+    // Most routes (validate among them) ask for no limit: nothing to count.
+    if (this.limits(context).length === 0) return true;
+    return super.canActivate(context);
+  }
+
   protected override async handleRequest(props: ThrottlerRequest): Promise<boolean> {
-    const names = this.reflector.getAllAndOverride<RateLimitName[] | undefined>(RATE_LIMITS, [
-      props.context.getHandler(),
-      props.context.getClass(),
-    ]);
-    if (!names?.includes(props.throttler.name as RateLimitName) || props.limit <= 0) return true;
+    if (!this.limits(props.context).includes(props.throttler.name as RateLimitName) || props.limit <= 0) return true;
     return super.handleRequest(props);
   }
 
