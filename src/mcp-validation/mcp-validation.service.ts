@@ -10,7 +10,7 @@ import { AppError } from '../common/app-error.js';
 import type { RequestContext } from '../common/request-context.js';
 import { isDatabaseUnavailable } from '../database/db-errors.js';
 import { ValidateFailureLimit } from '../rate-limit/validate-failure-limit.js';
-import { fingerprintOf, TokenCodec, type ApiTokenClaims } from '../tokens/token-codec.js';
+import { fingerprintOf, TokenCodec, type ApiTokenClaims, type Inspected } from '../tokens/token-codec.js';
 import { TokensService, type TokenState } from '../tokens/tokens.service.js';
 import { TokenStateCache } from './token-state.cache.js';
 
@@ -100,15 +100,16 @@ export class McpValidationService implements ApiTokenAuthenticator {
   async validate(authorization: unknown, body: unknown, ctx: RequestContext): Promise<ValidationAnswer> {
     const started = performance.now();
     const token = bearerTokenOf(authorization);
-    // Hashed once: compared with the stored fingerprint, and named (shortened) in the audit event.
-    const fingerprint = token ? fingerprintOf(token) : undefined;
     const required = requiredScopesOf(body);
+    // Verified and hashed once: the fingerprint is compared with the stored one, and named (shortened) in the audit event.
+    const inspected = token && required.ok && this.codec.canVerify ? this.codec.inspect(token) : undefined;
+    const fingerprint = inspected?.fingerprint ?? (token ? fingerprintOf(token) : undefined);
 
     let decision: Decision;
     if (!required.ok) {
       decision = { outcome: 'invalid', reason: 'bad_request' };
     } else {
-      decision = await this.decide(token, fingerprint);
+      decision = await this.decide(token, inspected);
       if (decision.outcome === 'valid' && !hasAllScopes(required.scopes, decision.state.scopes)) {
         decision = { outcome: 'insufficient_scope', reason: 'missing_scopes', tokenId: decision.state.id, userId: decision.state.userId, state: decision.state };
       }
@@ -172,11 +173,11 @@ export class McpValidationService implements ApiTokenAuthenticator {
     return this.decide(token);
   }
 
-  private async decide(token: string | undefined, fingerprint?: string): Promise<Decision> {
+  private async decide(token: string | undefined, inspected?: Inspected): Promise<Decision> {
     if (!this.codec.canVerify) return { outcome: 'error', reason: 'misconfigured' };
     if (!token) return { outcome: 'invalid', reason: 'no_token' };
 
-    const verified = this.codec.verify(token);
+    const { result: verified, fingerprint } = inspected ?? this.codec.inspect(token);
     if (!verified.ok) {
       return verified.outcome === 'expired'
         ? { outcome: 'expired', reason: 'expired', tokenId: verified.claims.jti, userId: verified.claims.sub }
@@ -193,7 +194,7 @@ export class McpValidationService implements ApiTokenAuthenticator {
     }
     const ids = { tokenId: claims.jti, userId: claims.sub };
     if (!state) return { outcome: 'revoked', reason: 'unknown_token', ...ids };
-    if (state.userId !== claims.sub || state.fingerprint !== (fingerprint ?? fingerprintOf(token))) return { outcome: 'invalid', reason: 'token_mismatch', ...ids };
+    if (state.userId !== claims.sub || state.fingerprint !== fingerprint) return { outcome: 'invalid', reason: 'token_mismatch', ...ids };
     if (state.revokedAt) return { outcome: 'revoked', reason: 'revoked', ...ids };
     if (state.owner.disabled) return { outcome: 'revoked', reason: 'owner_disabled', ...ids };
     if (state.expiresAt.getTime() <= Date.now()) return { outcome: 'expired', reason: 'expired', ...ids };

@@ -12,6 +12,8 @@ export const API_TOKEN_USE = 'api';
 /** Longer bearer values are refused before any parsing. */
 export const MAX_TOKEN_LENGTH = 8192;
 const CLOCK_TOLERANCE_SECONDS = 5;
+/** Tokens remembered as verified (see TokenCodec.inspect). */
+const MAX_VERIFIED = 10_000;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export interface ApiTokenClaims {
@@ -27,6 +29,12 @@ export type VerifyResult =
   | { ok: true; claims: ApiTokenClaims }
   | { ok: false; outcome: 'invalid'; reason: string }
   | { ok: false; outcome: 'expired'; reason: 'expired'; claims: ApiTokenClaims };
+
+/** A token's verification and its SHA-256 fingerprint (compared with the stored one, named in audit events). */
+export interface Inspected {
+  result: VerifyResult;
+  fingerprint: string;
+}
 
 export function fingerprintOf(token: string): string {
   return createHash('sha256').update(token).digest('hex');
@@ -64,8 +72,35 @@ export class TokenCodec {
     @InjectConfig() private readonly config: AppConfig,
   ) {}
 
+  /**
+   * The tokens that verified, by their exact text: an MCP server presents the same token on every
+   * call, and the signature, the claims and the fingerprint of a given text never change. Only
+   * the expiry depends on the time; it is checked again on every use. Bounded: the oldest goes first.
+   */
+  private readonly verified = new Map<string, { claims: ApiTokenClaims; fingerprint: string }>();
+
   get canVerify(): boolean {
     return this.keys.usable;
+  }
+
+  /** verify() and the fingerprint, remembered for tokens that verified (never for the others). */
+  inspect(token: string): Inspected {
+    const known = token.length <= MAX_TOKEN_LENGTH ? this.verified.get(token) : undefined;
+    if (known) {
+      if (Math.floor(Date.now() / 1000) < known.claims.exp + CLOCK_TOLERANCE_SECONDS) {
+        return { result: { ok: true, claims: known.claims }, fingerprint: known.fingerprint };
+      }
+      this.verified.delete(token);
+      return { result: { ok: false, outcome: 'expired', reason: 'expired', claims: known.claims }, fingerprint: known.fingerprint };
+    }
+    const result = this.verify(token);
+    const fingerprint = fingerprintOf(token);
+    if (result.ok) {
+      if (this.verified.size >= MAX_VERIFIED) this.verified.delete(this.verified.keys().next().value as string);
+      Object.freeze(result.claims.scopes);
+      this.verified.set(token, { claims: Object.freeze(result.claims), fingerprint });
+    }
+    return { result, fingerprint };
   }
 
   sign(input: { userId: string; tokenId: string; scopes: readonly Scope[]; issuedAt: Date; expiresAt: Date }): string {
