@@ -22,8 +22,10 @@ export type AuditContent = Omit<AuditEvent, 'id' | 'occurredAt' | 'hash'>;
  * application, so that the database, which chains the hashes, need not produce canonical JSON.
  */
 export function contentDigest(e: AuditContent): string {
-  const content = canonicalJson([e.type, e.outcome, e.actorUserId, e.tokenId, e.ip, e.userAgent, e.requestId, e.latencyMs, e.details]);
-  return createHash('sha256').update(content).digest('hex');
+  // canonicalJson([type, …, latencyMs, details]): JSON.stringify already writes strings, numbers and
+  // null canonically (undefined and non-finite numbers as null), so only the details need sorting.
+  const head = JSON.stringify([e.type, e.outcome, e.actorUserId, e.tokenId, e.ip, e.userAgent, e.requestId, e.latencyMs]);
+  return createHash('sha256').update(`${head.slice(0, -1)},${canonicalJson(e.details)}]`).digest('hex');
 }
 
 /**

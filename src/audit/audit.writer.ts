@@ -32,7 +32,7 @@ interface PgClient {
 
 const MAX_BATCH = 1000;
 /** Batches under way at once (each on its own connection). */
-const MAX_IN_FLIGHT = 3;
+const MAX_IN_FLIGHT = 2;
 
 /** PostgreSQL text cannot hold NUL or broken UTF-16: make any string storable, and bounded. */
 function clean(value: string | null | undefined, max: number): string | null {
