@@ -59,6 +59,10 @@ export function toTokenView(t: ApiToken, now = Date.now()): TokenView {
   };
 }
 
+/** How close together two uses of a token may be for the second not to be written. */
+export const LAST_USE_RESOLUTION_MS = 1000;
+const MAX_LAST_USE_REMEMBERED = 100_000;
+
 @Injectable()
 export class TokensService implements OnModuleInit {
   constructor(
@@ -68,6 +72,9 @@ export class TokensService implements OnModuleInit {
     private readonly audit: AuditWriter,
     private readonly revocations: RevocationBus,
   ) {}
+
+  /** The last use this instance wrote, per token (see lastUseStatement). */
+  private readonly lastUseWritten = new Map<string, { at: number; ip: string | null }>();
 
   onModuleInit(): void {
     // A valid validation's last use is written in the same transaction as its audit event.
@@ -225,13 +232,27 @@ export class TokensService implements OnModuleInit {
     return { id: t.id, name: t.name, scopes: t.scopes, createdAt: t.createdAt.toISOString(), expiresAt: t.expiresAt.toISOString(), token };
   }
 
-  /** Token last-use times and addresses, committed with the batch of events that shows the uses. */
+  /**
+   * Token last-use times and addresses, committed with the batch of events that shows the uses.
+   * A use less than LAST_USE_RESOLUTION_MS after the last one this instance wrote for the token,
+   * from the same address, is not written again: lastUsedAt is exact to the second, and a token
+   * used on every MCP request costs one row update a second rather than one per call.
+   */
   private lastUseStatement(events: readonly BatchEvent[], bind: Bind): string | undefined {
     const latest = new Map<string, { at: string; ip: string | null }>();
     for (const e of events) {
       // A token presented to an MCP server is used whether the server validates or introspects it.
       if ((e.type === 'token.validate' || e.type === 'token.introspect') && e.outcome === 'valid' && e.tokenId) {
         latest.set(e.tokenId, { at: e.occurredAt, ip: e.ip });
+      }
+    }
+    for (const [id, use] of latest) {
+      const written = this.lastUseWritten.get(id);
+      const at = Date.parse(use.at);
+      if (written && written.ip === use.ip && at - written.at < LAST_USE_RESOLUTION_MS) latest.delete(id);
+      else {
+        if (this.lastUseWritten.size >= MAX_LAST_USE_REMEMBERED) this.lastUseWritten.clear();
+        this.lastUseWritten.set(id, { at, ip: use.ip });
       }
     }
     if (latest.size === 0) return undefined;

@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { keyIdOf } from '../../src/auth/key-ring.js';
+import { LAST_USE_RESOLUTION_MS } from '../../src/tokens/tokens.service.js';
 import { apiClaims, base64url, decodeJwt, hmac, signedWith, signJwt } from '../support/jwt.js';
 import { createUser, startTestApp, startTestAppOnDatabase, TEST_JWT_SECRET, type HttpAnswer, type TestApp } from '../support/test-app.js';
 
@@ -178,6 +179,22 @@ describe('POST /api/mcp/validate', () => {
       expect(second.status).toBe(200);
       const later = await t.request('GET', `/api/tokens/${created.id}`, { token: marie.token });
       expect(Date.parse(later.body.lastUsedAt)).toBeGreaterThanOrEqual(Date.parse(after.body.lastUsedAt));
+    });
+
+    it('lastUsedAt is exact to the second: uses within a second of the last one written keep it, a later use moves it', async () => {
+      const created = await newToken();
+      const lastUsedAt = async (): Promise<string> =>
+        (await t.request('GET', `/api/tokens/${created.id}`, { token: marie.token })).body.lastUsedAt as string;
+      expect((await bearer(created.token)).status).toBe(200);
+      const first = await lastUsedAt();
+      expect((await bearer(created.token)).status).toBe(200);
+      const second = await lastUsedAt();
+      // Not written again (unless this machine took a whole second between the two calls).
+      if (Date.now() - Date.parse(first) < LAST_USE_RESOLUTION_MS) expect(second).toBe(first);
+      else expect(Date.parse(second)).toBeGreaterThanOrEqual(Date.parse(first));
+      await new Promise((r) => setTimeout(r, LAST_USE_RESOLUTION_MS + 100));
+      expect((await bearer(created.token)).status).toBe(200);
+      expect(Date.parse(await lastUsedAt()) - Date.parse(first)).toBeGreaterThanOrEqual(LAST_USE_RESOLUTION_MS);
     });
   });
 
