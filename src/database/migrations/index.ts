@@ -3,6 +3,7 @@ import { CreateTokensAndAudit1795680000000 } from './1795680000000-CreateTokensA
 import { PartitionAudit1795690000000 } from './1795690000000-PartitionAudit.js';
 import { RevocationEvents1795700000000 } from './1795700000000-RevocationEvents.js';
 import { McpClients1795710000000 } from './1795710000000-McpClients.js';
+import { AuditTopFailingIndexes1795720000000 } from './1795720000000-AuditTopFailingIndexes.js';
 
 /** Every migration, in order. New migrations are added here (see README, "Migrations"). */
 export const MIGRATIONS = [
@@ -11,4 +12,5 @@ export const MIGRATIONS = [
   PartitionAudit1795690000000,
   RevocationEvents1795700000000,
   McpClients1795710000000,
+  AuditTopFailingIndexes1795720000000,
 ];
