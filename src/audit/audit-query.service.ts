@@ -52,6 +52,9 @@ export interface VerifyResult {
 
 export type ExportFormat = 'ndjson' | 'csv';
 
+/** How deep the candidate search for the most failing keys reads each day's rollup (see topFailing). */
+export const TOP_FAILING_DEPTHS: readonly number[] = [40, 250];
+
 const COLUMNS = `"id", "occurred_at", "type", "outcome", "actor_user_id", "token_id", "ip", "user_agent", "request_id", "latency_ms", "details", "hash"`;
 
 interface Row {
@@ -98,33 +101,71 @@ const CSV_SELECT = `SELECT "id", to_char("occurred_at" AT TIME ZONE 'UTC', ${ISO
 
 export const CSV_HEADER = 'id,occurredAt,type,outcome,actorUserId,tokenId,ip,userAgent,requestId,latencyMs,details,hash';
 
-/** One JSON object per line, the same shape as GET /api/audit/events items. */
-const NDJSON_SELECT = `SELECT json_build_object('id', "id"::text, 'occurredAt', to_char("occurred_at" AT TIME ZONE 'UTC', ${ISO_MS}),
-  'type', "type", 'outcome', "outcome", 'actorUserId', "actor_user_id", 'tokenId', "token_id", 'ip', "ip",
-  'userAgent', "user_agent", 'requestId', "request_id", 'latencyMs', "latency_ms", 'details', "details", 'hash', "hash")::text`;
+/**
+ * NDJSON: PostgreSQL sends the plain columns (COPY text format, which is cheap for it) and
+ * {@link CopyTextToNdjson} writes each row as one JSON object, the same shape as
+ * GET /api/audit/events items. (json_build_object per row cost PostgreSQL twice the CSV's time.)
+ */
+const NDJSON_SELECT = `SELECT "id", to_char("occurred_at" AT TIME ZONE 'UTC', ${ISO_MS}), "type", "outcome", "actor_user_id", "token_id",
+  "ip", "user_agent", "request_id", "latency_ms", "details", "hash"`;
+
+const COPY_ESCAPES: Record<string, string> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v' };
+/** A COPY text field as it was stored: backslash sequences undone (`\N`, NULL, is handled by the callers). */
+const copyUnescape = (s: string): string => (s.includes('\\') ? s.replace(/\\([\s\S])/g, (_m, c: string) => COPY_ESCAPES[c] ?? c) : s);
+const jsonString = (s: string): string => (s === '\\N' ? 'null' : JSON.stringify(copyUnescape(s)));
+/** float8 text is a JSON number, except NaN and ±Infinity, written as strings (as PostgreSQL's to_json does). */
+const JSON_NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
+const jsonNumber = (s: string): string => (s === '\\N' ? 'null' : JSON_NUMBER.test(s) ? s : JSON.stringify(s));
 
 /**
- * JSON text never holds a raw line break or the bytes 0x01/0x02 (JSON escapes control characters),
- * so a one-column CSV COPY with those as quote and delimiter writes each object verbatim, one a line.
+ * Turns COPY text rows of {@link NDJSON_SELECT} (tab-separated, one a line: tabs and line breaks
+ * inside values are escaped) into NDJSON lines, and counts them. `details` is jsonb's own text,
+ * which is JSON already.
  */
-const NDJSON_COPY_OPTIONS = `(FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')`;
-
-/** Counts NDJSON lines as they stream by (JSON text never holds a raw line break). */
-class LineCounter extends Transform {
+class CopyTextToNdjson extends Transform {
+  private rest: Buffer | null = null;
   private lines = 0;
   private reported = 0;
   constructor(private readonly onRows?: (n: number) => void) {
     super();
   }
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: (err: null, data: Buffer) => void): void {
-    for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) this.lines += 1;
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null, data?: Buffer) => void): void {
+    const buf = this.rest ? Buffer.concat([this.rest, chunk]) : chunk;
+    // A row ends at a LF byte, which is never part of a multi-byte UTF-8 character.
+    const end = buf.lastIndexOf(10);
+    if (end === -1) {
+      this.rest = buf;
+      done();
+      return;
+    }
+    this.rest = end + 1 < buf.length ? buf.subarray(end + 1) : null;
+    const text = buf.toString('utf8', 0, end + 1);
+    let out = '';
+    for (let from = 0; from < text.length;) {
+      const nl = text.indexOf('\n', from);
+      const f = text.slice(from, nl).split('\t');
+      if (f.length !== 12) {
+        done(new Error(`export: unexpected COPY row (${f.length} fields)`));
+        return;
+      }
+      out +=
+        `{"id":${jsonString(f[0])},"occurredAt":${jsonString(f[1])},"type":${jsonString(f[2])},"outcome":${jsonString(f[3])},` +
+        `"actorUserId":${jsonString(f[4])},"tokenId":${jsonString(f[5])},"ip":${jsonString(f[6])},"userAgent":${jsonString(f[7])},` +
+        `"requestId":${jsonString(f[8])},"latencyMs":${jsonNumber(f[9])},"details":${copyUnescape(f[10])},"hash":${jsonString(f[11])}}\n`;
+      from = nl + 1;
+      this.lines += 1;
+    }
     if (this.onRows && this.lines - this.reported >= 10000) {
       this.reported = this.lines;
       this.onRows(this.lines);
     }
-    done(null, chunk);
+    done(null, Buffer.from(out, 'utf8'));
   }
-  override _flush(done: () => void): void {
+  override _flush(done: (err?: Error | null) => void): void {
+    if (this.rest) {
+      done(new Error('export: the COPY output ended in the middle of a row'));
+      return;
+    }
     this.onRows?.(this.lines);
     done();
   }
@@ -186,9 +227,12 @@ function decodeCursor(cursor: string): { at: string; id: string } {
   const raw = Buffer.from(cursor, 'base64url').toString('utf8');
   const [at, id] = raw.split('|');
   // Only the exact form this API writes: anything else would reach PostgreSQL's casts.
-  const valid = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/.test(at ?? '') && !Number.isNaN(Date.parse(at)) && /^\d{1,19}$/.test(id ?? '');
+  const valid =
+    /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/.test(at ?? '') && !Number.isNaN(Date.parse(at)) && /^\d{1,19}$/.test(id ?? '');
   if (!valid || BigInt(id) > 9223372036854775807n) {
-    throw AppError.badRequest('Invalid request: cursor is not a cursor returned by this API', [{ field: 'cursor', message: 'cursor is not valid' }]);
+    throw AppError.badRequest('Invalid request: cursor is not a cursor returned by this API', [
+      { field: 'cursor', message: 'cursor is not valid' },
+    ]);
   }
   return { at, id };
 }
@@ -242,7 +286,7 @@ export class AuditQueryService {
     const params: unknown[] = [];
     const filter = where(f, params);
     const select = format === 'csv' ? CSV_SELECT : NDJSON_SELECT;
-    const options = format === 'csv' ? `(FORMAT csv, HEADER true)` : NDJSON_COPY_OPTIONS;
+    const options = format === 'csv' ? `(FORMAT csv, HEADER true)` : '';
     const driver = this.dataSource.driver as PostgresDriver;
     const [client, release] = (await driver.obtainMasterConnection()) as [
       { query: (q: CopyToStreamQuery) => CopyToStreamQuery; escapeLiteral: (s: string) => string },
@@ -261,7 +305,7 @@ export class AuditQueryService {
       release(err);
       throw err;
     }
-    const count = format === 'csv' ? new CsvRecordEnds(onRows) : new LineCounter(onRows);
+    const count = format === 'csv' ? new CsvRecordEnds(onRows) : new CopyTextToNdjson(onRows);
     const body = new PassThrough();
     pipeline(copy, count, body).then(
       // Not handed back to the pool: its statement timeout was lifted.
@@ -283,13 +327,23 @@ export class AuditQueryService {
       params.push(type);
       typeSql = `AND "type" = $3`;
     }
-    const rows = (await this.dataSource.query(
-      `SELECT date_trunc('${interval}', "bucket", 'UTC') AS start, "outcome", sum("count")::bigint AS n
-         FROM "audit_rollup_hourly"
-        WHERE "bucket" >= date_trunc('hour', $1::timestamptz, 'UTC') AND "bucket" < $2::timestamptz ${typeSql}
-        GROUP BY 1, 2 ORDER BY 1`,
-      params,
-    )) as { start: Date; outcome: string; n: string }[];
+    // Buckets are whole UTC hours: a UTC day is a 24-hour bin from a UTC midnight (date_bin is
+    // arithmetic, where date_trunc in a time zone costs a conversion per row).
+    const start = interval === 'hour' ? `"bucket"` : `date_bin('1 day', "bucket", '2000-01-01T00:00:00Z')`;
+    // Daily failure rollups: the days that the period touches (`to` is exclusive).
+    const fromDay = from.toISOString().slice(0, 10);
+    const toDay = new Date(to.getTime() - 1).toISOString().slice(0, 10);
+    const [rows, ips, tokens] = await Promise.all([
+      this.dataSource.query(
+        `SELECT ${start} AS start, "outcome", sum("count")::bigint AS n
+           FROM "audit_rollup_hourly"
+          WHERE "bucket" >= date_trunc('hour', $1::timestamptz, 'UTC') AND "bucket" < $2::timestamptz ${typeSql}
+          GROUP BY 1, 2 ORDER BY 1`,
+        params,
+      ) as Promise<{ start: Date; outcome: string; n: string }[]>,
+      this.topFailing('ip', fromDay, toDay, type),
+      this.topFailing('token', fromDay, toDay, type),
+    ]);
     const buckets = new Map<string, StatsBucket>();
     for (const r of rows) {
       const key = r.start.toISOString();
@@ -299,26 +353,82 @@ export class AuditQueryService {
       b.total += n;
       buckets.set(key, b);
     }
-    // Daily rollups: the days that the period touches (`to` is exclusive).
-    const top = async (kind: 'ip' | 'token'): Promise<{ key: string; n: string }[]> =>
-      (await this.dataSource.query(
-        `SELECT "key", sum("count")::bigint AS n FROM "audit_failure_rollup_daily"
-          WHERE "kind" = $1 AND "day" >= ($2::timestamptz AT TIME ZONE 'UTC')::date
-            AND "day" <= (($3::timestamptz - interval '1 microsecond') AT TIME ZONE 'UTC')::date
-            ${type ? `AND "type" = $4` : ''}
-          GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10`,
-        type ? [kind, from.toISOString(), to.toISOString(), type] : [kind, from.toISOString(), to.toISOString()],
-      )) as { key: string; n: string }[];
-    const [ips, tokens] = await Promise.all([top('ip'), top('token')]);
     return {
       from: from.toISOString(),
       to: to.toISOString(),
       interval,
       type: type ?? null,
       buckets: [...buckets.values()],
-      topFailingIps: ips.map((r) => ({ ip: r.key, failures: Number(r.n) })),
-      topFailingTokens: tokens.map((r) => ({ tokenId: r.key, failures: Number(r.n) })),
+      topFailingIps: ips.top.map((r) => ({ ip: r.key, failures: r.n })),
+      topFailingTokens: tokens.top.map((r) => ({ tokenId: r.key, failures: r.n })),
     };
+  }
+
+  /**
+   * The 10 keys (IPs or token ids) with the most failures from `fromDay` to `toDay` (inclusive),
+   * most first, ties by key: exactly what summing the daily failure rollup per key gives, without
+   * summing it all when it can be avoided (a month of token failures is ~200 000 rollup rows).
+   *
+   * Each (day, type) group of the rollup is read from its busiest key down, `depth` keys deep
+   * (an index in that order). A key missing from a group's top has at most that group's
+   * `depth`-th count there, so a key missing from every top has at most `bound`, the sum of those
+   * counts. The keys seen in the tops are the candidates; a candidate's total lies between its
+   * counts in the tops and `bound` plus what those exceed the groups' `depth`-th counts by, and
+   * the exact total (another index) is summed for the candidates whose upper bound reaches the
+   * 10th best lower bound. The answer is proven when the 10th exact total is above `bound` (or
+   * every group was shorter than `depth`: then every key was seen). Otherwise a deeper read is
+   * tried, and at last the full aggregation.
+   */
+  async topFailing(
+    kind: 'ip' | 'token',
+    fromDay: string,
+    toDay: string,
+    type?: string,
+    depths: readonly number[] = TOP_FAILING_DEPTHS,
+  ): Promise<{ top: { key: string; n: number }[]; method: 'candidates' | 'aggregate' }> {
+    const typed = type ? `AND "type" = $5` : '';
+    for (const depth of depths) {
+      // The groups: every day of the period for one type, or the (day, type) pairs present (a skip scan).
+      const groups = type
+        ? `g AS (SELECT d::date AS "day", $5::varchar AS "type" FROM generate_series($2::date, $3::date, interval '1 day') d)`
+        : `g AS (
+             (SELECT "day", "type" FROM "audit_failure_rollup_daily" WHERE "kind" = $1 AND "day" >= $2 AND "day" <= $3 ORDER BY "day", "type" LIMIT 1)
+             UNION ALL
+             SELECT n."day", n."type" FROM g CROSS JOIN LATERAL (
+               SELECT "day", "type" FROM "audit_failure_rollup_daily"
+                WHERE "kind" = $1 AND ("day", "type") > (g."day", g."type") AND "day" <= $3 ORDER BY "day", "type" LIMIT 1) n)`;
+      const rows = (await this.dataSource.query(
+        `WITH RECURSIVE ${groups},
+         gv AS MATERIALIZED (
+           SELECT g."day", g."type", coalesce((SELECT "count" FROM "audit_failure_rollup_daily"
+                   WHERE "kind" = $1 AND "day" = g."day" AND "type" = g."type" ORDER BY "count" DESC OFFSET $4 - 1 LIMIT 1), 0) AS nth
+             FROM g),
+         c AS MATERIALIZED (
+           SELECT x."key", sum(x."count") AS lb, sum(x."count" - gv.nth) AS gain
+             FROM gv CROSS JOIN LATERAL (
+               SELECT "key", "count" FROM "audit_failure_rollup_daily"
+                WHERE "kind" = $1 AND "day" = gv."day" AND "type" = gv."type" ORDER BY "count" DESC LIMIT $4) x
+            GROUP BY 1),
+         b AS (SELECT coalesce(sum(nth), 0) AS bound FROM gv),
+         l AS (SELECT coalesce(min(lb), 0) AS l10 FROM (SELECT lb FROM c ORDER BY lb DESC LIMIT 10) s),
+         e AS MATERIALIZED (
+           SELECT c."key", (SELECT sum(r."count") FROM "audit_failure_rollup_daily" r
+                             WHERE r."kind" = $1 AND r."key" = c."key" AND r."day" >= $2 AND r."day" <= $3 ${typed}) AS n
+             FROM c, b, l WHERE b.bound + c.gain >= l.l10)
+         SELECT e."key", e.n::bigint AS n, b.bound::bigint AS bound FROM b LEFT JOIN e ON true ORDER BY e.n DESC, e."key" LIMIT 10`,
+        type ? [kind, fromDay, toDay, depth, type] : [kind, fromDay, toDay, depth],
+      )) as { key: string | null; n: string | null; bound: string }[];
+      const bound = Number(rows[0].bound);
+      const top = rows.filter((r) => r.key !== null).map((r) => ({ key: r.key as string, n: Number(r.n) }));
+      if (top.length === 10 ? top[9].n > bound : bound === 0) return { top, method: 'candidates' };
+    }
+    const rows = (await this.dataSource.query(
+      `SELECT "key", sum("count")::bigint AS n FROM "audit_failure_rollup_daily"
+        WHERE "kind" = $1 AND "day" >= $2 AND "day" <= $3 ${type ? `AND "type" = $4` : ''}
+        GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10`,
+      type ? [kind, fromDay, toDay, type] : [kind, fromDay, toDay],
+    )) as { key: string; n: string }[];
+    return { top: rows.map((r) => ({ key: r.key, n: Number(r.n) })), method: 'aggregate' };
   }
 
   /**
@@ -378,7 +488,9 @@ export class AuditQueryService {
       throw err;
     }
     const stream = client.query(
-      longRunning(new QueryStream(`SELECT ${COLUMNS} FROM "audit_event" WHERE "id" >= $1 ${toSql} ORDER BY "id"`, params, { batchSize: 5000 })),
+      longRunning(
+        new QueryStream(`SELECT ${COLUMNS} FROM "audit_event" WHERE "id" >= $1 ${toSql} ORDER BY "id"`, params, { batchSize: 5000 }),
+      ),
     );
     const fromId = expectedId.toString();
     let checked = 0;
@@ -414,7 +526,8 @@ export class AuditQueryService {
     if (!range.to && head) {
       const headId = BigInt(head.last_id);
       if (headId > expectedId - 1n) return { ok: false, checked, firstBrokenId: expectedId.toString(), fromId, toId: lastId };
-      if (checked > 0 && headId === expectedId - 1n && head.last_hash !== prev) return { ok: false, checked, firstBrokenId: lastId, fromId, toId: lastId };
+      if (checked > 0 && headId === expectedId - 1n && head.last_hash !== prev)
+        return { ok: false, checked, firstBrokenId: lastId, fromId, toId: lastId };
     }
     onProgress?.(checked);
     return { ok: true, checked, firstBrokenId: null, fromId: checked ? fromId : null, toId: lastId };

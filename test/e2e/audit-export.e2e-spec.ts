@@ -5,13 +5,28 @@ import type { AuditEvent } from '../../src/audit/audit.types.js';
 import { parseCsv } from '../support/audit.js';
 import { createUser, startTestApp, type TestApp } from '../support/test-app.js';
 
-const CSV_COLUMNS = ['id', 'occurredAt', 'type', 'outcome', 'actorUserId', 'tokenId', 'ip', 'userAgent', 'requestId', 'latencyMs', 'details', 'hash'];
+const CSV_COLUMNS = [
+  'id',
+  'occurredAt',
+  'type',
+  'outcome',
+  'actorUserId',
+  'tokenId',
+  'ip',
+  'userAgent',
+  'requestId',
+  'latencyMs',
+  'details',
+  'hash',
+];
 const MB = 1024 * 1024;
 
 type User = Awaited<ReturnType<typeof createUser>>;
 
 async function download(t: TestApp, query: string, token: string): Promise<{ status: number; headers: Headers; text: string }> {
-  const res = await fetch(`${t.baseUrl}/api/audit/events/export${query ? `?${query}` : ''}`, { headers: { authorization: `Bearer ${token}` } });
+  const res = await fetch(`${t.baseUrl}/api/audit/events/export${query ? `?${query}` : ''}`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
   return { status: res.status, headers: res.headers, text: await res.text() };
 }
 
@@ -46,7 +61,10 @@ describe('audit export', () => {
     t = await startTestApp();
     auditor = await createUser(t, { role: 'auditor' });
     const plain = await createUser(t);
-    const created = await t.request('POST', '/api/tokens', { token: plain.token, body: { name: 'mcp', scopes: ['read:data'], durationDays: 7 } });
+    const created = await t.request('POST', '/api/tokens', {
+      token: plain.token,
+      body: { name: 'mcp', scopes: ['read:data'], durationDays: 7 },
+    });
     expect(created.status).toBe(201);
     userToken = created.body.token;
     for (const ua of [commaQuotes, formula, atFormula]) expect((await validate(ua)).status).toBe(200);
@@ -74,6 +92,53 @@ describe('audit export', () => {
     const r = await download(t, 'format=ndjson&type=auth.register', auditor.token);
     expect(r.status).toBe(200);
     expect(ndjson(r.text).map((e) => e.type)).toEqual(['auth.register', 'auth.register']);
+  });
+
+  // PostgreSQL sends COPY text rows (backslash escapes, tab-separated) and the service writes the JSON:
+  // every escape must come back as the stored value, and every line must be one JSON object.
+  it('NDJSON: awkward values (quotes, backslashes, tabs, line breaks, control characters, unicode, nulls, nested details) come back as listed', async () => {
+    const writer = t.app.get(AuditWriter);
+    const awkward = [
+      'quotes "double" and \'single\', back\\slash \\N \\t \\\\ and a trailing backslash \\',
+      'tab\there, LF\nCRLF\r\nCR\rend, \b\f\v and \u0001\u001f\u007f',
+      'unicode: é ü ß 中文 日本語 😀 \u2028 \u2029 \uFEFF',
+      '{"looks": "like JSON", "n": 1}',
+      '\\',
+      '',
+    ];
+    const nested = {
+      quote: 'say "hi"\\',
+      lines: 'a\nb\r\nc\td',
+      unicode: '😀 中文 \u2028',
+      nothing: null,
+      deep: { list: [1, 2.5, -3e-7, true, false, null, 'x\\ty', { k: '\\N' }], empty: {}, none: [] },
+      'key with "quotes"\nand break': 'v',
+    };
+    for (const [i, value] of awkward.entries()) {
+      await writer.record({
+        type: 'token.validate',
+        outcome: 'invalid',
+        ip: '10.3.0.2',
+        userAgent: value,
+        requestId: i % 2 ? value.slice(0, 64) : null,
+        latencyMs: i % 3 ? i / 7 : null,
+        details: i % 2 ? nested : { value },
+      });
+    }
+    const want = await list('ip=10.3.0.2');
+    expect(want).toHaveLength(awkward.length);
+    const r = await download(t, 'ip=10.3.0.2', auditor.token);
+    expect(r.status).toBe(200);
+    expect(r.text.split('\n')).toHaveLength(awkward.length + 1);
+    const lines = r.text.slice(0, -1).split('\n');
+    const parsed = lines.map((line) => JSON.parse(line) as AuditEvent);
+    expect(parsed).toEqual(want);
+    // the same fields in the same order as the listing's items
+    for (const e of parsed) expect(Object.keys(e)).toEqual(Object.keys(want[0]));
+    expect(parsed.map((e) => e.userAgent).reverse()).toEqual(awkward);
+    expect(parsed.find((e) => e.details.deep)?.details).toEqual(nested);
+    // and the whole export (every event of the log) parses line by line as the listing
+    expect(ndjson((await download(t, '', auditor.token)).text)).toEqual(await list(''));
   });
 
   describe('CSV', () => {
@@ -135,7 +200,7 @@ describe('audit export', () => {
       expect(JSON.parse(row[CSV_COLUMNS.indexOf('details')])).toEqual(details);
     });
 
-    it("prefixes a user agent starting with = or @ with a quote, so no spreadsheet runs it", () => {
+    it('prefixes a user agent starting with = or @ with a quote, so no spreadsheet runs it', () => {
       expect(userAgentOf((e) => e.userAgent === formula)).toBe(`'${formula}`);
       expect(userAgentOf((e) => e.userAgent === atFormula)).toBe(`'${atFormula}`);
       expect(text).not.toMatch(/(^|,)=HYPERLINK/m);
@@ -148,7 +213,10 @@ describe('audit export', () => {
       ['ip', () => 'ip=10.3.0.1'],
       ['outcome', () => 'outcome=invalid'],
       ['userId', () => `userId=${auditor.id}`],
-      ['from + to + type', () => `from=${new Date(Date.now() - 3_600_000).toISOString()}&to=${new Date(Date.now() + 3_600_000).toISOString()}&type=auth.login`],
+      [
+        'from + to + type',
+        () => `from=${new Date(Date.now() - 3_600_000).toISOString()}&to=${new Date(Date.now() + 3_600_000).toISOString()}&type=auth.login`,
+      ],
     ];
     it.each(queries)('%s, in both formats', async (_name, q) => {
       const query = q();
@@ -237,79 +305,79 @@ describe('audit export of 100 000 events', () => {
     await t?.close();
   });
 
-  it(
-    'streams every event as NDJSON while the server memory stays flat',
-    async () => {
-      const total = Number((await t.db.query(`SELECT count(*) AS n FROM "audit_event"`)).rows[0].n);
-      expect(total).toBe(BULK + existing);
+  it('streams every event as NDJSON while the server memory stays flat', async () => {
+    const total = Number((await t.db.query(`SELECT count(*) AS n FROM "audit_event"`)).rows[0].n);
+    expect(total).toBe(BULK + existing);
 
-      const base = process.memoryUsage();
-      let peakHeap = base.heapUsed;
-      let peakRss = base.rss;
-      const res = await fetch(`${t.baseUrl}/api/audit/events/export?format=ndjson`, { headers: { authorization: `Bearer ${auditor.token}` } });
-      expect(res.status).toBe(200);
-      expect(res.headers.get('content-type')).toBe('application/x-ndjson; charset=utf-8');
-      let lines = 0;
-      let bytes = 0;
-      let chunks = 0;
-      let firstLine: string | undefined;
-      let partial = '';
-      let lastLine = '';
-      const decoder = new TextDecoder();
-      // Only the current partial line is kept: the body is never held whole.
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        chunks += 1;
-        bytes += chunk.byteLength;
-        for (const b of chunk) if (b === 0x0a) lines += 1;
-        const text = partial + decoder.decode(chunk, { stream: true });
-        const cut = text.lastIndexOf('\n');
-        if (cut >= 0) {
-          const complete = text.slice(0, cut);
-          if (firstLine === undefined) {
-            const nl = complete.indexOf('\n');
-            firstLine = nl >= 0 ? complete.slice(0, nl) : complete;
-          }
-          lastLine = complete.slice(complete.lastIndexOf('\n') + 1);
-          partial = text.slice(cut + 1);
-        } else {
-          partial = text;
+    const base = process.memoryUsage();
+    let peakHeap = base.heapUsed;
+    let peakRss = base.rss;
+    const res = await fetch(`${t.baseUrl}/api/audit/events/export?format=ndjson`, {
+      headers: { authorization: `Bearer ${auditor.token}` },
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('application/x-ndjson; charset=utf-8');
+    let lines = 0;
+    let bytes = 0;
+    let chunks = 0;
+    let firstLine: string | undefined;
+    let partial = '';
+    let lastLine = '';
+    const decoder = new TextDecoder();
+    // Only the current partial line is kept: the body is never held whole.
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      chunks += 1;
+      bytes += chunk.byteLength;
+      for (const b of chunk) if (b === 0x0a) lines += 1;
+      const text = partial + decoder.decode(chunk, { stream: true });
+      const cut = text.lastIndexOf('\n');
+      if (cut >= 0) {
+        const complete = text.slice(0, cut);
+        if (firstLine === undefined) {
+          const nl = complete.indexOf('\n');
+          firstLine = nl >= 0 ? complete.slice(0, nl) : complete;
         }
-        const m = process.memoryUsage();
-        peakHeap = Math.max(peakHeap, m.heapUsed);
-        peakRss = Math.max(peakRss, m.rss);
+        lastLine = complete.slice(complete.lastIndexOf('\n') + 1);
+        partial = text.slice(cut + 1);
+      } else {
+        partial = text;
       }
-      const heapGrowth = (peakHeap - base.heapUsed) / MB;
-      const rssGrowth = (peakRss - base.rss) / MB;
-      console.log(
-        `export of ${lines} events (${(bytes / MB).toFixed(1)} MB in ${chunks} chunks): ` +
-          `heapUsed ${(base.heapUsed / MB).toFixed(1)} → peak ${(peakHeap / MB).toFixed(1)} MB (+${heapGrowth.toFixed(1)} MB), ` +
-          `rss ${(base.rss / MB).toFixed(1)} → peak ${(peakRss / MB).toFixed(1)} MB (+${rssGrowth.toFixed(1)} MB)`,
-      );
+      const m = process.memoryUsage();
+      peakHeap = Math.max(peakHeap, m.heapUsed);
+      peakRss = Math.max(peakRss, m.rss);
+    }
+    const heapGrowth = (peakHeap - base.heapUsed) / MB;
+    const rssGrowth = (peakRss - base.rss) / MB;
+    console.log(
+      `export of ${lines} events (${(bytes / MB).toFixed(1)} MB in ${chunks} chunks): ` +
+        `heapUsed ${(base.heapUsed / MB).toFixed(1)} → peak ${(peakHeap / MB).toFixed(1)} MB (+${heapGrowth.toFixed(1)} MB), ` +
+        `rss ${(base.rss / MB).toFixed(1)} → peak ${(peakRss / MB).toFixed(1)} MB (+${rssGrowth.toFixed(1)} MB)`,
+    );
 
-      expect(partial).toBe('');
-      expect(lines).toBe(total);
-      expect(chunks).toBeGreaterThan(10);
-      // newest first: the last bulk event, and the very first event last
-      expect(JSON.parse(firstLine as string)).toMatchObject({ id: String(lastBefore + BigInt(BULK)), type: 'token.validate', details: { n: BULK } });
-      expect(JSON.parse(lastLine)).toMatchObject({ id: '1', type: 'auth.register' });
-      // Tens of megabytes went through, in many chunks.
-      expect(bytes / MB).toBeGreaterThan(30);
-      expect(heapGrowth).toBeLessThan(150);
-    },
-    180_000,
-  );
+    expect(partial).toBe('');
+    expect(lines).toBe(total);
+    expect(chunks).toBeGreaterThan(10);
+    // newest first: the last bulk event, and the very first event last
+    expect(JSON.parse(firstLine as string)).toMatchObject({
+      id: String(lastBefore + BigInt(BULK)),
+      type: 'token.validate',
+      details: { n: BULK },
+    });
+    expect(JSON.parse(lastLine)).toMatchObject({ id: '1', type: 'auth.register' });
+    // Tens of megabytes went through, in many chunks.
+    expect(bytes / MB).toBeGreaterThan(30);
+    expect(heapGrowth).toBeLessThan(150);
+  }, 180_000);
 
-  it(
-    'streams the same events as CSV, one record per line plus the header',
-    async () => {
-      const res = await fetch(`${t.baseUrl}/api/audit/events/export?format=csv&outcome=invalid`, { headers: { authorization: `Bearer ${auditor.token}` } });
-      expect(res.status).toBe(200);
-      let lines = 0;
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) for (const b of chunk) if (b === 0x0a) lines += 1;
-      expect(lines).toBe(1 + BULK / 10);
-    },
-    180_000,
-  );
+  it('streams the same events as CSV, one record per line plus the header', async () => {
+    const res = await fetch(`${t.baseUrl}/api/audit/events/export?format=csv&outcome=invalid`, {
+      headers: { authorization: `Bearer ${auditor.token}` },
+    });
+    expect(res.status).toBe(200);
+    let lines = 0;
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) for (const b of chunk) if (b === 0x0a) lines += 1;
+    expect(lines).toBe(1 + BULK / 10);
+  }, 180_000);
 
   it('the chain head was moved past the bulk load: the next event follows it', async () => {
     await createUser(t);

@@ -4,6 +4,7 @@ import { PartitionAudit1795690000000 } from './1795690000000-PartitionAudit.js';
 import { RevocationEvents1795700000000 } from './1795700000000-RevocationEvents.js';
 import { McpClients1795710000000 } from './1795710000000-McpClients.js';
 import { AuditAppendFunction1795712000000 } from './1795712000000-AuditAppendFunction.js';
+import { AuditTopFailingIndexes1795720000000 } from './1795720000000-AuditTopFailingIndexes.js';
 
 /** Every migration, in order. New migrations are added here (see README, "Migrations"). */
 export const MIGRATIONS = [
@@ -13,4 +14,5 @@ export const MIGRATIONS = [
   RevocationEvents1795700000000,
   McpClients1795710000000,
   AuditAppendFunction1795712000000,
+  AuditTopFailingIndexes1795720000000,
 ];
