@@ -5,6 +5,7 @@
 // stack trace or a secret, and nothing sent changes what it must not.
 import fc from 'fast-check';
 import { SCOPE_NAMES } from '../../libs/scopes/src/index.js';
+import { HEADER_LIMIT } from '../../src/app.js';
 import { expectWellFormed, InputCounter, secretsOf } from '../support/hostile.js';
 import { createUser, startTestApp, uniqueEmail, type HttpAnswer, type RequestOptions, type TestApp } from '../support/test-app.js';
 
@@ -241,10 +242,16 @@ describe('hostile input', () => {
     await fc.assert(
       fc.asyncProperty(route, fc.array(fc.tuple(key, value), { maxLength: 5 }), async (path, pairs) => {
         const qs = new URLSearchParams(pairs).toString();
-        await send('audit filters', 'GET', `${path}${qs ? `?${qs}` : ''}`, { token: auditor.token }, [200, 400]);
+        const url = `${path}${qs ? `?${qs}` : ''}`;
+        // A request line past the header limit is the HTTP server's 431 (with the other headers, from about there).
+        const allowed = url.length > HEADER_LIMIT ? [431] : url.length > HEADER_LIMIT - 2048 ? [200, 400, 431] : [200, 400];
+        await send('audit filters', 'GET', url, { token: auditor.token }, allowed);
       }),
       { numRuns: 250 },
     );
+    // The case that reaches the limit for certain: four 5 000-character values.
+    const long = new URLSearchParams([...Array(4).keys()].map((i) => [`k${i}`, 'x'.repeat(5000)])).toString();
+    await send('audit filters', 'GET', `/api/audit/events?${long}`, { token: auditor.token }, [431]);
   });
 
   it('SQL injection in every audit filter: refused or harmless', async () => {
