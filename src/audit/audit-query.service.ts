@@ -3,9 +3,10 @@ import { pipeline } from 'node:stream/promises';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { to as copyTo, type CopyToStreamQuery } from 'pg-copy-streams';
+import pg from 'pg';
 import QueryStream from 'pg-query-stream';
 import type { DataSource } from 'typeorm';
-import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver.js';
+import type { PostgresDataSourceOptions } from 'typeorm/driver/postgres/PostgresDataSourceOptions.js';
 import { AppError } from '../common/app-error.js';
 import { eventHash, eventHashFormat1, GENESIS_HASH } from './audit-hash.js';
 import type { AuditEvent } from './audit.types.js';
@@ -212,11 +213,29 @@ class CsvRecordEnds extends Transform {
 }
 
 /**
- * Exports and verification read for as long as the log is long: the pool's client-side
- * read timeout (meant for ordinary queries) is raised for them (pg reads it from the query).
+ * Exports and verification read for as long as the log is long: each gets a connection of its
+ * own, outside the pool, without the pool's statement and read timeouts (meant for ordinary
+ * queries), closed when the read ends. (A pooled client's read timeout is a timer that a streamed
+ * query never clears: it would outlive the export by hours and keep a command-line run alive.)
  */
-function longRunning<T extends object>(query: T): T {
-  return Object.assign(query, { query_timeout: 12 * 3_600_000 });
+async function longReadClient(dataSource: DataSource, purpose: string): Promise<pg.Client> {
+  const options = dataSource.options as PostgresDataSourceOptions;
+  const { max: _max, idleTimeoutMillis: _idle, connectionTimeoutMillis, statement_timeout: _st, query_timeout: _qt, application_name, ...rest } =
+    (options.extra ?? {}) as Record<string, unknown>;
+  const client = new pg.Client({
+    ...rest,
+    connectionString: options.url,
+    connectionTimeoutMillis: connectionTimeoutMillis as number | undefined,
+    application_name: `${String(application_name ?? 'hospiai')}-${purpose}`.slice(0, 63),
+  });
+  try {
+    await client.connect();
+    await client.query('SET statement_timeout = 0');
+  } catch (err) {
+    await client.end().catch(() => undefined);
+    throw err;
+  }
+  return client;
 }
 
 function encodeCursor(e: AuditEvent): string {
@@ -287,32 +306,20 @@ export class AuditQueryService {
     const filter = where(f, params);
     const select = format === 'csv' ? CSV_SELECT : NDJSON_SELECT;
     const options = format === 'csv' ? `(FORMAT csv, HEADER true)` : '';
-    const driver = this.dataSource.driver as PostgresDriver;
-    const [client, release] = (await driver.obtainMasterConnection()) as [
-      { query: (q: CopyToStreamQuery) => CopyToStreamQuery; escapeLiteral: (s: string) => string },
-      (err?: unknown) => void,
-    ];
-    let copy: CopyToStreamQuery;
-    try {
-      // An export runs as long as it takes; this connection is discarded afterwards (see below).
-      await (client as unknown as { query: (sql: string) => Promise<unknown> }).query('SET statement_timeout = 0');
-      // COPY takes no bind parameters: the (validated) filters are inlined as escaped literals.
-      const inlined = filter.replace(/\$(\d+)/g, (_m, i: string) => client.escapeLiteral(String(params[Number(i) - 1])));
-      copy = client.query(
-        longRunning(copyTo(`COPY (${select} FROM "audit_event" ${inlined} ORDER BY "occurred_at" DESC, "id" DESC) TO STDOUT ${options}`)),
-      );
-    } catch (err) {
-      release(err);
-      throw err;
-    }
+    // An export runs as long as it takes, on a connection of its own, closed when it ends.
+    const client = await longReadClient(this.dataSource, 'export');
+    // COPY takes no bind parameters: the (validated) filters are inlined as escaped literals.
+    const inlined = filter.replace(/\$(\d+)/g, (_m, i: string) => client.escapeLiteral(String(params[Number(i) - 1])));
+    const copy: CopyToStreamQuery = client.query(
+      copyTo(`COPY (${select} FROM "audit_event" ${inlined} ORDER BY "occurred_at" DESC, "id" DESC) TO STDOUT ${options}`),
+    );
     const count = format === 'csv' ? new CsvRecordEnds(onRows) : new CopyTextToNdjson(onRows);
     const body = new PassThrough();
     pipeline(copy, count, body).then(
-      // Not handed back to the pool: its statement timeout was lifted.
-      () => release(new Error('export connection retired')),
+      () => client.end().catch(() => undefined),
       (err: unknown) => {
-        // A client that goes away mid-export cancels the COPY; the connection is not reused.
-        release(err instanceof Error ? err : new Error(String(err)));
+        // A client that goes away mid-export: closing the connection cancels the COPY.
+        void client.end().catch(() => undefined);
         body.destroy(err instanceof Error ? err : undefined);
       },
     );
@@ -476,27 +483,14 @@ export class AuditQueryService {
       params.push(range.to.toISOString());
       toSql = `AND "occurred_at" < $2`;
     }
-    const driver = this.dataSource.driver as PostgresDriver;
-    const [client, release] = (await driver.obtainMasterConnection()) as [
-      { query: (q: QueryStream) => AsyncIterable<Row> & QueryStream },
-      (err?: unknown) => void,
-    ];
-    try {
-      await (client as unknown as { query: (sql: string) => Promise<unknown> }).query('SET statement_timeout = 0');
-    } catch (err) {
-      release(err);
-      throw err;
-    }
+    const client = await longReadClient(this.dataSource, 'verify');
     const stream = client.query(
-      longRunning(
-        new QueryStream(`SELECT ${COLUMNS} FROM "audit_event" WHERE "id" >= $1 ${toSql} ORDER BY "id"`, params, { batchSize: 5000 }),
-      ),
-    );
+      new QueryStream(`SELECT ${COLUMNS} FROM "audit_event" WHERE "id" >= $1 ${toSql} ORDER BY "id"`, params, { batchSize: 5000 }),
+    ) as AsyncIterable<Row> & QueryStream;
     const fromId = expectedId.toString();
     let checked = 0;
     let lastId: string | null = null;
     let broken: string | null = null;
-    let complete = false;
     try {
       for await (const row of stream) {
         const e = toEvent(row);
@@ -515,11 +509,9 @@ export class AuditQueryService {
         lastId = e.id;
         if (onProgress && checked % 100000 === 0) onProgress(checked);
       }
-      complete = broken === null;
     } finally {
       stream.destroy();
-      // Not handed back to the pool: its statement timeout was lifted (and a cursor may be half-read).
-      release(new Error(complete ? 'verify connection retired' : 'verification stopped early'));
+      await client.end().catch(() => undefined);
     }
     if (broken !== null) return { ok: false, checked, firstBrokenId: broken, fromId, toId: lastId };
     // Without an upper bound the walk must reach the chain head: removed last events are a break too.

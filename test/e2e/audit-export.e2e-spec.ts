@@ -88,6 +88,23 @@ describe('audit export', () => {
     expect(events.find((e) => e.ip === '10.3.0.1')).toMatchObject({ userAgent: multiline, details });
   });
 
+  it('each export and verification reads on a connection of its own, closed when it ends', async () => {
+    const open = async (): Promise<number> =>
+      Number(
+        (
+          await t.db.query(
+            `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name ~ '-(export|verify)$'`,
+          )
+        ).rows[0].n,
+      );
+    for (const path of ['/api/audit/events/export?format=ndjson', '/api/audit/events/export?format=csv', '/api/audit/verify']) {
+      expect((await t.request('GET', path, { token: auditor.token })).status).toBe(200);
+    }
+    const until = Date.now() + 5000;
+    while ((await open()) > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    expect(await open()).toBe(0);
+  });
+
   it('NDJSON is the default, and format=ndjson says so too', async () => {
     const r = await download(t, 'format=ndjson&type=auth.register', auditor.token);
     expect(r.status).toBe(200);
