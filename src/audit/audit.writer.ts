@@ -27,7 +27,7 @@ export type Bind = (value: unknown, type: string) => string;
 export type BatchHook = (events: readonly BatchEvent[], bind: Bind) => string | undefined;
 
 interface PgClient {
-  query(sql: string, params?: unknown[]): Promise<{ rows: Record<string, unknown>[] }>;
+  query(sql: string | { name: string; text: string; values: unknown[] }, params?: unknown[]): Promise<{ rows: Record<string, unknown>[] }>;
 }
 
 const MAX_BATCH = 1000;
@@ -71,6 +71,7 @@ export class AuditWriter implements OnApplicationShutdown {
   private readonly idle: (() => void)[] = [];
   private readonly hooks: BatchHook[] = [];
   private readonly knownMonths = new Set<string>();
+  private readonly statementNames = new Map<string, string>();
 
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
@@ -224,7 +225,8 @@ export class AuditWriter implements OnApplicationShutdown {
       await this.ensurePartitions(client, events);
       // One statement, its own transaction: the chain head is locked only while the database
       // appends, and the events are committed when it answers.
-      await client.query(sql, params);
+      // A named statement: each connection parses and plans it once, not once a batch.
+      await client.query({ name: this.statementName(sql), text: sql, values: params });
       release();
     } catch (err) {
       this.knownMonths.clear();
@@ -232,6 +234,16 @@ export class AuditWriter implements OnApplicationShutdown {
       release(err);
       throw err;
     }
+  }
+
+  /** A name per distinct statement text (one with the hooks' statements, one without). */
+  private statementName(sql: string): string {
+    let name = this.statementNames.get(sql);
+    if (!name) {
+      name = `hospiai_audit_batch_${this.statementNames.size + 1}`;
+      this.statementNames.set(sql, name);
+    }
+    return name;
   }
 
   /** The monthly partitions the batch needs (normally made ahead by the maintenance job). */
