@@ -30,6 +30,20 @@ interface PgClient {
   query(sql: string | { name: string; text: string; values: unknown[] }, params?: unknown[]): Promise<{ rows: Record<string, unknown>[] }>;
 }
 
+/** audit_append's arguments, in order, before the digests: each a column of the batch and its array type. */
+const APPENDED_COLUMNS: readonly [(e: BatchEvent) => unknown, string][] = [
+  [(e) => e.occurredAt, 'timestamptz[]'],
+  [(e) => e.type, 'varchar[]'],
+  [(e) => e.outcome, 'varchar[]'],
+  [(e) => e.actorUserId, 'uuid[]'],
+  [(e) => e.tokenId, 'uuid[]'],
+  [(e) => e.ip, 'varchar[]'],
+  [(e) => e.userAgent, 'varchar[]'],
+  [(e) => e.requestId, 'varchar[]'],
+  [(e) => e.latencyMs, 'float8[]'],
+  [(e) => JSON.stringify(e.details), 'jsonb[]'],
+];
+
 const MAX_BATCH = 1000;
 /** Batches under way at once (each on its own connection). */
 const MAX_IN_FLIGHT = 2;
@@ -164,46 +178,7 @@ export class AuditWriter implements OnApplicationShutdown {
       return `$${params.length}::${type}`;
     };
     const append = [
-      bind(
-        events.map((e) => e.occurredAt),
-        'timestamptz[]',
-      ),
-      bind(
-        events.map((e) => e.type),
-        'varchar[]',
-      ),
-      bind(
-        events.map((e) => e.outcome),
-        'varchar[]',
-      ),
-      bind(
-        events.map((e) => e.actorUserId),
-        'uuid[]',
-      ),
-      bind(
-        events.map((e) => e.tokenId),
-        'uuid[]',
-      ),
-      bind(
-        events.map((e) => e.ip),
-        'varchar[]',
-      ),
-      bind(
-        events.map((e) => e.userAgent),
-        'varchar[]',
-      ),
-      bind(
-        events.map((e) => e.requestId),
-        'varchar[]',
-      ),
-      bind(
-        events.map((e) => e.latencyMs),
-        'float8[]',
-      ),
-      bind(
-        events.map((e) => JSON.stringify(e.details)),
-        'jsonb[]',
-      ),
+      ...APPENDED_COLUMNS.map(([column, type]) => bind(events.map(column), type)),
       bind(
         batch.map((p) => p.digest),
         'text[]',
