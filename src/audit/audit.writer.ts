@@ -19,12 +19,20 @@ interface Pending {
 /** Binds a value as a parameter of the batch's statement and returns its placeholder, cast to `type`. */
 export type Bind = (value: unknown, type: string) => string;
 
+/** A statement that joins a batch's transaction, and what to do once that batch has committed. */
+export interface BatchStatement {
+  /** One INSERT, UPDATE or DELETE (without RETURNING), its values bound with `bind`. */
+  sql: string;
+  /** Called once the batch has committed (never for a batch that failed). */
+  committed?: () => void;
+}
+
 /**
- * Work that must commit in the same transaction as a batch of events (e.g. token last-use times):
- * one INSERT, UPDATE or DELETE (without RETURNING) built from the batch's events, or nothing.
- * It runs before the events are appended, so that it does not lengthen the chain head's lock.
+ * Work that must commit in the same transaction as a batch of events (e.g. token last-use times),
+ * built from the batch's events, or nothing. It runs before the events are appended, so that it
+ * does not lengthen the chain head's lock.
  */
-export type BatchHook = (events: readonly BatchEvent[], bind: Bind) => string | undefined;
+export type BatchHook = (events: readonly BatchEvent[], bind: Bind) => BatchStatement | undefined;
 
 interface PgClient {
   query(sql: string | { name: string; text: string; values: unknown[] }, params?: unknown[]): Promise<{ rows: Record<string, unknown>[] }>;
@@ -185,11 +193,11 @@ export class AuditWriter implements OnApplicationShutdown {
       ),
     ].join(', ');
     // The hooks' statements run first (the FROM list forces them), then the append.
-    const hooks = this.hooks.map((hook) => hook(events, bind)).filter((sql): sql is string => sql !== undefined);
+    const hooks = this.hooks.map((hook) => hook(events, bind)).filter((h): h is BatchStatement => h !== undefined);
     const sql =
       hooks.length === 0
         ? `SELECT "audit_append"(${append})`
-        : `WITH ${hooks.map((h, i) => `h${i} AS (${h} RETURNING 1)`).join(', ')}
+        : `WITH ${hooks.map((h, i) => `h${i} AS (${h.sql} RETURNING 1)`).join(', ')}
            SELECT "audit_append"(${append}) FROM ${hooks.map((_, i) => `(SELECT count(*) FROM h${i}) AS d${i}`).join(', ')}`;
 
     const [client, release] = (await (this.dataSource.driver as PostgresDriver).obtainMasterConnection()) as [
@@ -203,6 +211,7 @@ export class AuditWriter implements OnApplicationShutdown {
       // A named statement: each connection parses and plans it once, not once a batch.
       await client.query({ name: this.statementName(sql), text: sql, values: params });
       release();
+      for (const h of hooks) h.committed?.();
     } catch (err) {
       this.knownMonths.clear();
       // A connection that failed mid-batch is not handed back to the pool.

@@ -3,7 +3,7 @@ import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
 import type { DataSource, Repository } from 'typeorm';
 import { PRIVILEGED_SCOPES, type Scope } from '../../libs/scopes/src/index.js';
-import { AuditWriter, type BatchEvent, type Bind } from '../audit/audit.writer.js';
+import { AuditWriter, type BatchEvent, type BatchStatement, type Bind } from '../audit/audit.writer.js';
 import type { Principal } from '../auth/principal.js';
 import { AppError, ErrorCode } from '../common/app-error.js';
 import type { RequestContext } from '../common/request-context.js';
@@ -238,7 +238,7 @@ export class TokensService implements OnModuleInit {
    * from the same address, is not written again: lastUsedAt is exact to the second, and a token
    * used on every MCP request costs one row update a second rather than one per call.
    */
-  private lastUseStatement(events: readonly BatchEvent[], bind: Bind): string | undefined {
+  private lastUseStatement(events: readonly BatchEvent[], bind: Bind): BatchStatement | undefined {
     const latest = new Map<string, { at: string; ip: string | null }>();
     for (const e of events) {
       // A token presented to an MCP server is used whether the server validates or introspects it.
@@ -248,14 +248,16 @@ export class TokensService implements OnModuleInit {
     }
     for (const [id, use] of latest) {
       const written = this.lastUseWritten.get(id);
-      const at = Date.parse(use.at);
-      if (written && written.ip === use.ip && at - written.at < LAST_USE_RESOLUTION_MS) latest.delete(id);
-      else {
-        if (this.lastUseWritten.size >= MAX_LAST_USE_REMEMBERED) this.lastUseWritten.clear();
-        this.lastUseWritten.set(id, { at, ip: use.ip });
-      }
+      if (written && written.ip === use.ip && Date.parse(use.at) - written.at < LAST_USE_RESOLUTION_MS) latest.delete(id);
     }
     if (latest.size === 0) return undefined;
+    // Remembered as written only once the batch has committed: a failed batch's uses are written again.
+    const committed = (): void => {
+      for (const [id, use] of latest) {
+        if (this.lastUseWritten.size >= MAX_LAST_USE_REMEMBERED) this.lastUseWritten.clear();
+        this.lastUseWritten.set(id, { at: Date.parse(use.at), ip: use.ip });
+      }
+    };
     // In id order, so that batches on several connections lock the rows in the same order.
     const ids = [...latest.keys()].sort();
     const v = {
@@ -269,8 +271,11 @@ export class TokensService implements OnModuleInit {
         'varchar[]',
       ),
     };
-    return `UPDATE "api_tokens" t SET "last_used_at" = v.at, "last_used_ip" = v.ip
+    return {
+      sql: `UPDATE "api_tokens" t SET "last_used_at" = v.at, "last_used_ip" = v.ip
               FROM unnest(${v.id}, ${v.at}, ${v.ip}) AS v(id, at, ip)
-             WHERE t."id" = v.id AND (t."last_used_at" IS NULL OR t."last_used_at" < v.at)`;
+             WHERE t."id" = v.id AND (t."last_used_at" IS NULL OR t."last_used_at" < v.at)`,
+      committed,
+    };
   }
 }

@@ -2,6 +2,7 @@
 // word, and key rotation with JWT_PREVIOUS_SECRETS.
 import { randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
+import { AuditWriter } from '../../src/audit/audit.writer.js';
 import { keyIdOf } from '../../src/auth/key-ring.js';
 import { LAST_USE_RESOLUTION_MS } from '../../src/tokens/tokens.service.js';
 import { apiClaims, base64url, decodeJwt, hmac, signedWith, signJwt } from '../support/jwt.js';
@@ -179,6 +180,22 @@ describe('POST /api/mcp/validate', () => {
       expect(second.status).toBe(200);
       const later = await t.request('GET', `/api/tokens/${created.id}`, { token: marie.token });
       expect(Date.parse(later.body.lastUsedAt)).toBeGreaterThanOrEqual(Date.parse(after.body.lastUsedAt));
+    });
+
+    it('a use in a batch that failed is still written when its event is written on its own', async () => {
+      const created = await newToken();
+      const writer = t.app.get(AuditWriter);
+      // Same tick, same batch: the second event's actor is not a uuid, so the batch's statement fails
+      // and each event is then written on its own.
+      const [good, bad] = await Promise.allSettled([
+        writer.record({ type: 'token.validate', outcome: 'valid', tokenId: created.id, ip: '10.9.9.9' }),
+        writer.record({ type: 'token.validate', outcome: 'invalid', actorUserId: 'not-a-uuid' }),
+      ]);
+      expect(good.status).toBe('fulfilled');
+      expect(bad.status).toBe('rejected');
+      const view = await t.request('GET', `/api/tokens/${created.id}`, { token: marie.token });
+      expect(view.body.lastUsedIp).toBe('10.9.9.9');
+      expect(view.body.lastUsedAt).toEqual(expect.any(String));
     });
 
     it('lastUsedAt is exact to the second: uses within a second of the last one written keep it, a later use moves it', async () => {
