@@ -7,6 +7,8 @@ import { AuditWriter } from './audit.writer.js';
 
 const HOUR_MS = 3_600_000;
 const MONTHS_AHEAD = 2;
+/** How often each instance brings the audit rollups up to the chain head. */
+const ROLLUP_INTERVAL_MS = 1000;
 
 export interface PruneResult {
   cutoff: string;
@@ -24,11 +26,15 @@ function monthStart(name: string): Date | undefined {
  * Keeps the audit table ready and bounded: monthly partitions are created
  * ahead of time, and partitions entirely older than AUDIT_RETENTION_DAYS are
  * dropped whole: the only way events ever leave, itself recorded as an event.
+ * Every second, it also adds the newly committed events to the rollups.
  */
 @Injectable()
 export class AuditMaintenanceService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(AuditMaintenanceService.name);
   private timer: NodeJS.Timeout | undefined;
+  private rollupTimer: NodeJS.Timeout | undefined;
+  private rollingUp: Promise<void> | undefined;
+  private rollupFailing = false;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -40,11 +46,34 @@ export class AuditMaintenanceService implements OnApplicationBootstrap, OnApplic
     await this.ensurePartitionsAhead();
     this.timer = setInterval(() => void this.runPeriodic(), HOUR_MS);
     this.timer.unref();
+    this.rollupTimer = setInterval(() => this.rollUp(), ROLLUP_INTERVAL_MS);
+    this.rollupTimer.unref();
     void this.prune().catch((err: unknown) => this.logger.error({ err }, 'audit retention failed'));
   }
 
-  onApplicationShutdown(): void {
+  async onApplicationShutdown(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    if (this.rollupTimer) clearInterval(this.rollupTimer);
+    await this.rollingUp;
+  }
+
+  /**
+   * Adds the events committed since the last pass to the rollups. When another instance is at it,
+   * this one leaves it to finish. Failures are logged once, and again once it works again.
+   */
+  private rollUp(): void {
+    this.rollingUp ??= this.catchUp().finally(() => (this.rollingUp = undefined));
+  }
+
+  private async catchUp(): Promise<void> {
+    try {
+      await this.dataSource.query(`SELECT "audit_rollup_catch_up"(false)`);
+      if (this.rollupFailing) this.logger.log('audit rollups: up to date again');
+      this.rollupFailing = false;
+    } catch (err) {
+      if (!this.rollupFailing) this.logger.error({ err }, 'audit rollups: catching up failed (retried every second)');
+      this.rollupFailing = true;
+    }
   }
 
   private async runPeriodic(): Promise<void> {
@@ -91,6 +120,8 @@ export class AuditMaintenanceService implements OnApplicationBootstrap, OnApplic
     }
     const result = await this.dataSource.transaction(async (m) => {
       await m.query(`SELECT 1 FROM "audit_chain_head" WHERE "id" = 1 FOR UPDATE`);
+      // The rollups count the dropped events before they, and their rollups, go.
+      await m.query(`SELECT "audit_rollup_catch_up"(true)`);
       for (const p of parts) {
         const [exists] = (await m.query(`SELECT to_regclass($1) AS r`, [`"${p.name}"`])) as { r: string | null }[];
         // Another instance pruned first.

@@ -328,8 +328,19 @@ export class AuditQueryService {
     return body;
   }
 
+  /**
+   * Adds the events committed since the rollups were last brought up to date (at most about a
+   * second's worth: every instance does it each second) and returns how many it added.
+   */
+  async catchUpRollups(): Promise<number> {
+    const [row] = (await this.dataSource.query(`SELECT "audit_rollup_catch_up"(true) AS n`)) as { n: string }[];
+    return Number(row.n);
+  }
+
   /** Counts per bucket and outcome, and the IPs and tokens with the most failures, from the rollups. */
   async stats(from: Date, to: Date, interval: 'hour' | 'day', type?: string): Promise<AuditStats> {
+    // The rollups follow the events by up to a second: bring them up to every committed event first.
+    await this.catchUpRollups();
     // The hour that holds `from`, worked out here: in the WHERE clause, date_trunc in a time zone
     // was evaluated for every row scanned (16 of the 19 ms of a 30-day query).
     const fromHour = new Date(Math.floor(from.getTime() / HOUR_MS) * HOUR_MS);

@@ -10,6 +10,31 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * - rollups (hourly counts by type and outcome, daily failures by IP and by token), kept in the
  *   writer's transaction, answer the statistics without scanning events.
  */
+/** audit_rollup_rebuild as this migration creates it (1795730000000 makes it catch up first). */
+export const AUDIT_ROLLUP_REBUILD = `
+      CREATE FUNCTION "audit_rollup_rebuild"("from" timestamptz, "to" timestamptz) RETURNS void LANGUAGE plpgsql AS $$
+      BEGIN
+        DELETE FROM "audit_rollup_hourly" WHERE "bucket" >= date_trunc('hour', "from", 'UTC') AND "bucket" < "to";
+        INSERT INTO "audit_rollup_hourly" ("bucket", "type", "outcome", "count")
+          SELECT date_trunc('hour', "occurred_at", 'UTC'), "type", "outcome", count(*)
+            FROM "audit_event" WHERE "occurred_at" >= date_trunc('hour', "from", 'UTC') AND "occurred_at" < "to"
+           GROUP BY 1, 2, 3;
+        DELETE FROM "audit_failure_rollup_daily"
+         WHERE "day" >= ("from" AT TIME ZONE 'UTC')::date AND "day" < ("to" AT TIME ZONE 'UTC')::date + 1;
+        INSERT INTO "audit_failure_rollup_daily" ("day", "type", "kind", "key", "count")
+          SELECT d, t, k, v, count(*) FROM (
+            SELECT ("occurred_at" AT TIME ZONE 'UTC')::date AS d, "type" AS t, 'ip' AS k, "ip" AS v FROM "audit_event"
+             WHERE "occurred_at" >= (("from" AT TIME ZONE 'UTC')::date)::timestamp AT TIME ZONE 'UTC'
+               AND "occurred_at" < (("to" AT TIME ZONE 'UTC')::date + 1)::timestamp AT TIME ZONE 'UTC'
+               AND "ip" IS NOT NULL AND "outcome" NOT IN ('valid', 'success', 'already_revoked')
+            UNION ALL
+            SELECT ("occurred_at" AT TIME ZONE 'UTC')::date, "type", 'token', "token_id"::text FROM "audit_event"
+             WHERE "occurred_at" >= (("from" AT TIME ZONE 'UTC')::date)::timestamp AT TIME ZONE 'UTC'
+               AND "occurred_at" < (("to" AT TIME ZONE 'UTC')::date + 1)::timestamp AT TIME ZONE 'UTC'
+               AND "token_id" IS NOT NULL AND "outcome" NOT IN ('valid', 'success', 'already_revoked')
+          ) f GROUP BY 1, 2, 3, 4;
+      END $$`;
+
 export class PartitionAudit1795690000000 implements MigrationInterface {
   name = 'PartitionAudit1795690000000';
 
@@ -120,29 +145,7 @@ export class PartitionAudit1795690000000 implements MigrationInterface {
     await q.query(`CREATE INDEX "IDX_audit_failure_rollup_kind_day" ON "audit_failure_rollup_daily" ("kind", "day")`);
 
     // Recomputes the rollups of [from, to) from the events (after a bulk load, or to repair them).
-    await q.query(`
-      CREATE FUNCTION "audit_rollup_rebuild"("from" timestamptz, "to" timestamptz) RETURNS void LANGUAGE plpgsql AS $$
-      BEGIN
-        DELETE FROM "audit_rollup_hourly" WHERE "bucket" >= date_trunc('hour', "from", 'UTC') AND "bucket" < "to";
-        INSERT INTO "audit_rollup_hourly" ("bucket", "type", "outcome", "count")
-          SELECT date_trunc('hour', "occurred_at", 'UTC'), "type", "outcome", count(*)
-            FROM "audit_event" WHERE "occurred_at" >= date_trunc('hour', "from", 'UTC') AND "occurred_at" < "to"
-           GROUP BY 1, 2, 3;
-        DELETE FROM "audit_failure_rollup_daily"
-         WHERE "day" >= ("from" AT TIME ZONE 'UTC')::date AND "day" < ("to" AT TIME ZONE 'UTC')::date + 1;
-        INSERT INTO "audit_failure_rollup_daily" ("day", "type", "kind", "key", "count")
-          SELECT d, t, k, v, count(*) FROM (
-            SELECT ("occurred_at" AT TIME ZONE 'UTC')::date AS d, "type" AS t, 'ip' AS k, "ip" AS v FROM "audit_event"
-             WHERE "occurred_at" >= (("from" AT TIME ZONE 'UTC')::date)::timestamp AT TIME ZONE 'UTC'
-               AND "occurred_at" < (("to" AT TIME ZONE 'UTC')::date + 1)::timestamp AT TIME ZONE 'UTC'
-               AND "ip" IS NOT NULL AND "outcome" NOT IN ('valid', 'success', 'already_revoked')
-            UNION ALL
-            SELECT ("occurred_at" AT TIME ZONE 'UTC')::date, "type", 'token', "token_id"::text FROM "audit_event"
-             WHERE "occurred_at" >= (("from" AT TIME ZONE 'UTC')::date)::timestamp AT TIME ZONE 'UTC'
-               AND "occurred_at" < (("to" AT TIME ZONE 'UTC')::date + 1)::timestamp AT TIME ZONE 'UTC'
-               AND "token_id" IS NOT NULL AND "outcome" NOT IN ('valid', 'success', 'already_revoked')
-          ) f GROUP BY 1, 2, 3, 4;
-      END $$`);
+    await q.query(AUDIT_ROLLUP_REBUILD);
     await q.query(`SELECT "audit_rollup_rebuild"('-infinity', 'infinity')`);
   }
 

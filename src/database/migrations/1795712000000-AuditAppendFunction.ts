@@ -14,18 +14,8 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * Events written before this migration keep their format-1 hashes; `audit_chain_anchor.format2_from_id`
  * says where format 2 starts, so that verification checks each event by the format it was written with.
  */
-export class AuditAppendFunction1795712000000 implements MigrationInterface {
-  name = 'AuditAppendFunction1795712000000';
-
-  async up(q: QueryRunner): Promise<void> {
-    // The primary key (id, occurred_at) already serves every lookup and walk by id: one index
-    // less to maintain on every append.
-    await q.query(`DROP INDEX "IDX_audit_id"`);
-    await q.query(`ALTER TABLE "audit_chain_anchor" ADD COLUMN "format2_from_id" bigint`);
-    await q.query(`UPDATE "audit_chain_anchor" SET "format2_from_id" = (SELECT "last_id" + 1 FROM "audit_chain_head" WHERE "id" = 1)`);
-    await q.query(`ALTER TABLE "audit_chain_anchor" ALTER COLUMN "format2_from_id" SET NOT NULL`);
-
-    await q.query(`
+/** audit_append as this migration creates it (it also updated the rollups, until 1795730000000). */
+export const AUDIT_APPEND_WITH_ROLLUPS = `
       CREATE FUNCTION "audit_append"(
         "p_at" timestamptz[], "p_type" varchar[], "p_outcome" varchar[], "p_actor" uuid[], "p_token" uuid[],
         "p_ip" varchar[], "p_user_agent" varchar[], "p_request_id" varchar[], "p_latency" float8[],
@@ -89,7 +79,20 @@ export class AuditAppendFunction1795712000000 implements MigrationInterface {
         )
         UPDATE "audit_chain_head" SET "last_id" = cur_id, "last_hash" = prev, "last_occurred_at" = last_at WHERE "id" = 1;
         RETURN cur_id;
-      END $$`);
+      END $$`;
+
+export class AuditAppendFunction1795712000000 implements MigrationInterface {
+  name = 'AuditAppendFunction1795712000000';
+
+  async up(q: QueryRunner): Promise<void> {
+    // The primary key (id, occurred_at) already serves every lookup and walk by id: one index
+    // less to maintain on every append.
+    await q.query(`DROP INDEX "IDX_audit_id"`);
+    await q.query(`ALTER TABLE "audit_chain_anchor" ADD COLUMN "format2_from_id" bigint`);
+    await q.query(`UPDATE "audit_chain_anchor" SET "format2_from_id" = (SELECT "last_id" + 1 FROM "audit_chain_head" WHERE "id" = 1)`);
+    await q.query(`ALTER TABLE "audit_chain_anchor" ALTER COLUMN "format2_from_id" SET NOT NULL`);
+
+    await q.query(AUDIT_APPEND_WITH_ROLLUPS);
   }
 
   async down(q: QueryRunner): Promise<void> {

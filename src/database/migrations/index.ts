@@ -5,6 +5,7 @@ import { RevocationEvents1795700000000 } from './1795700000000-RevocationEvents.
 import { McpClients1795710000000 } from './1795710000000-McpClients.js';
 import { AuditAppendFunction1795712000000 } from './1795712000000-AuditAppendFunction.js';
 import { AuditTopFailingIndexes1795720000000 } from './1795720000000-AuditTopFailingIndexes.js';
+import { AuditRollupsCatchUp1795730000000 } from './1795730000000-AuditRollupsCatchUp.js';
 
 /** Every migration, in order. New migrations are added here (see README, "Migrations"). */
 export const MIGRATIONS = [
@@ -15,4 +16,5 @@ export const MIGRATIONS = [
   McpClients1795710000000,
   AuditAppendFunction1795712000000,
   AuditTopFailingIndexes1795720000000,
+  AuditRollupsCatchUp1795730000000,
 ];
