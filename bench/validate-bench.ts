@@ -352,6 +352,11 @@ async function main(): Promise<void> {
         process.stderr.write(
           `  ${String(r.total_ms).padStart(9)} ms  ${String(r.calls).padStart(7)} calls  ${String(r.mean_ms).padStart(8)} ms/call  ${String(r.rows).padStart(8)} rows  ${r.query}\n`,
         );
+      // Row updates that could stay on their page (HOT: no index entry to add) against all of them, since the start.
+      const updates = await db.query(
+        `SELECT relname, n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE n_tup_upd > 0 ORDER BY n_tup_upd DESC LIMIT 5`,
+      );
+      for (const r of updates.rows) process.stderr.write(`  updates of ${r.relname}: ${r.n_tup_upd}, of which HOT ${r.n_tup_hot_upd}\n`);
     }
     await new Promise((r) => setTimeout(r, 500));
     const events = (await auditCount()) - before;

@@ -6,6 +6,7 @@ import { McpClients1795710000000 } from './1795710000000-McpClients.js';
 import { AuditAppendFunction1795712000000 } from './1795712000000-AuditAppendFunction.js';
 import { AuditTopFailingIndexes1795720000000 } from './1795720000000-AuditTopFailingIndexes.js';
 import { AuditRollupsCatchUp1795730000000 } from './1795730000000-AuditRollupsCatchUp.js';
+import { AuditRareTypeOutcomeIndexes1795740000000 } from './1795740000000-AuditRareTypeOutcomeIndexes.js';
 
 /** Every migration, in order. New migrations are added here (see README, "Migrations"). */
 export const MIGRATIONS = [
@@ -17,4 +18,5 @@ export const MIGRATIONS = [
   AuditAppendFunction1795712000000,
   AuditTopFailingIndexes1795720000000,
   AuditRollupsCatchUp1795730000000,
+  AuditRareTypeOutcomeIndexes1795740000000,
 ];
