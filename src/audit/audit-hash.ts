@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import type { AuditEvent } from './audit.types.js';
 
 export const GENESIS_HASH = '0'.repeat(64);
@@ -25,7 +25,8 @@ export function contentDigest(e: AuditContent): string {
   // canonicalJson([type, …, latencyMs, details]): JSON.stringify already writes strings, numbers and
   // null canonically (undefined and non-finite numbers as null), so only the details need sorting.
   const head = JSON.stringify([e.type, e.outcome, e.actorUserId, e.tokenId, e.ip, e.userAgent, e.requestId, e.latencyMs]);
-  return createHash('sha256').update(`${head.slice(0, -1)},${canonicalJson(e.details)}]`).digest('hex');
+  // One-shot hash: half the cost of a Hash object for inputs this small (once per event).
+  return hash('sha256', `${head.slice(0, -1)},${canonicalJson(e.details)}]`, 'hex');
 }
 
 /**
@@ -34,9 +35,7 @@ export function contentDigest(e: AuditContent): string {
  * reordered row breaks the chain from that row on. `occurredAt` is ISO-8601 UTC with milliseconds.
  */
 export function eventHash(prevHash: string, e: Omit<AuditEvent, 'hash'>): string {
-  return createHash('sha256')
-    .update(`${prevHash}|${e.id}|${e.occurredAt}|${contentDigest(e)}`)
-    .digest('hex');
+  return hash('sha256', `${prevHash}|${e.id}|${e.occurredAt}|${contentDigest(e)}`, 'hex');
 }
 
 /**

@@ -1,4 +1,4 @@
-import { createHash, createHmac, type KeyObject, timingSafeEqual } from 'node:crypto';
+import { createHmac, hash, type KeyObject, timingSafeEqual } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
 import { isScope, type Scope } from '../../libs/scopes/src/index.js';
@@ -37,7 +37,7 @@ export interface Inspected {
 }
 
 export function fingerprintOf(token: string): string {
-  return createHash('sha256').update(token).digest('hex');
+  return hash('sha256', token, 'hex');
 }
 
 function claimsOf(payload: unknown): ApiTokenClaims | undefined {
