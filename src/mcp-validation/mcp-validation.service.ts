@@ -39,9 +39,12 @@ export interface ValidationAnswer {
   /** As audited: valid, invalid, expired, revoked, insufficient_scope or error. */
   outcome: string;
   status: number;
-  body: Record<string, unknown>;
+  /** The JSON body: an object, or (the 200 answer) its JSON text, with the Content-Type in `headers`. */
+  body: Record<string, unknown> | string;
   headers: Record<string, string>;
 }
+
+const VALID_HEADERS = { 'Cache-Control': 'no-store', 'Content-Type': 'application/json; charset=utf-8' };
 
 export interface ValidBody {
   valid: true;
@@ -88,6 +91,11 @@ function requiredScopesOf(body: unknown): { ok: true; scopes: string[] } | { ok:
 @Injectable()
 export class McpValidationService implements ApiTokenAuthenticator {
   private readonly logger = new Logger(McpValidationService.name);
+  /**
+   * The 200 answer's JSON for a token state: the same for every call with that token (its `exp`
+   * included), so written once. Keyed by the state object, it goes when the state is dropped or reloaded.
+   */
+  private readonly validJson = new WeakMap<TokenState, { exp: number; json: string }>();
 
   constructor(
     private readonly codec: TokenCodec,
@@ -205,6 +213,8 @@ export class McpValidationService implements ApiTokenAuthenticator {
     switch (d.outcome) {
       case 'valid': {
         const s = d.state;
+        const known = this.validJson.get(s);
+        if (known && known.exp === d.exp) return { status: 200, body: known.json, headers: VALID_HEADERS };
         const body: ValidBody = {
           valid: true,
           user: {
@@ -220,7 +230,9 @@ export class McpValidationService implements ApiTokenAuthenticator {
           scopes: s.scopes,
           exp: d.exp,
         };
-        return { status: 200, body: body as unknown as Record<string, unknown>, headers: { 'Cache-Control': 'no-store' } };
+        const json = JSON.stringify(body);
+        this.validJson.set(s, { exp: d.exp, json });
+        return { status: 200, body: json, headers: VALID_HEADERS };
       }
       case 'insufficient_scope':
         return {

@@ -121,7 +121,18 @@ describe('POST /api/mcp/validate', () => {
       });
       expect(res.body.exp).toBe(Date.parse(created.expiresAt) / 1000);
       expect(res.headers.get('cache-control')).toBe('no-store');
+      expect(res.headers.get('content-type')).toBe('application/json; charset=utf-8');
       expect(res.headers.get('www-authenticate')).toBeNull();
+
+      // The next answers (their JSON written once per token state) are the same, byte for byte.
+      const text = JSON.stringify(res.body);
+      for (let i = 0; i < 2; i++) {
+        const again = await bearer(created.token);
+        expect(again.status).toBe(200);
+        expect(again.headers.get('content-type')).toBe('application/json; charset=utf-8');
+        expect(again.headers.get('cache-control')).toBe('no-store');
+        expect(again.text).toBe(text);
+      }
     });
 
     it('gives null phoneNumber and profileCompletedAt for an incomplete profile', async () => {
