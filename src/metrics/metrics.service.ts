@@ -30,14 +30,32 @@ export class MetricsService {
     collectDefaultMetrics({ register: this.registry });
   }
 
+  /**
+   * The series of each (method, route, status) and of each outcome, looked up once: prom-client
+   * otherwise sorts and joins the labels on every update (three per validation).
+   */
+  private readonly series = new Map<string, { requests: { inc(): void }; durations: { observe(v: number): void } }>();
+  private readonly outcomes = new Map<string, { inc(): void }>();
+
   observe(method: string, route: string, status: number, seconds: number): void {
-    const labels = { method, route, status: String(status) };
-    this.requests.inc(labels);
-    this.durations.observe(labels, seconds);
+    const key = `${method} ${status} ${route}`;
+    let s = this.series.get(key);
+    if (!s) {
+      const labels = { method, route, status: String(status) };
+      s = { requests: this.requests.labels(labels), durations: this.durations.labels(labels) };
+      this.series.set(key, s);
+    }
+    s.requests.inc();
+    s.durations.observe(seconds);
   }
 
   validationAnswered(outcome: string): void {
-    this.validations.inc({ outcome });
+    let c = this.outcomes.get(outcome);
+    if (!c) {
+      c = this.validations.labels({ outcome });
+      this.outcomes.set(outcome, c);
+    }
+    c.inc();
   }
 
   text(): Promise<string> {
