@@ -1,4 +1,4 @@
-// npm run bench [-- --instances 2 --connections 64 --duration 20 --warmup 5]
+// npm run bench [-- --instances 2 --connections 64 --duration 20 --warmup 5 --rounds 1]
 //
 // Starts the real app (built, production mode) on a fresh PostgreSQL (embedded unless
 // DATABASE_URL), seeds 200 users and 2 000 tokens through the API, then drives
@@ -26,6 +26,8 @@ const { values } = parseArgs({
     duration: { type: 'string', default: '20' },
     warmup: { type: 'string', default: '5' },
     trials: { type: 'string', default: '200' },
+    /** Service and ceiling runs, alternated; the round with the median ratio is printed in full. */
+    rounds: { type: 'string', default: '1' },
     'cpu-prof': { type: 'boolean', default: false },
     /** Extra settings for the embedded PostgreSQL, `--pg name=value` (repeatable). */
     pg: { type: 'string', multiple: true, default: [] },
@@ -47,6 +49,8 @@ const CONNECTIONS = Number(values.connections);
 const DURATION = Number(values.duration);
 const WARMUP = Number(values.warmup);
 const TRIALS = Number(values.trials);
+const ROUNDS = Number(values.rounds);
+if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error(`--rounds expects a whole number of at least 1, got ${values.rounds}`);
 const USERS = 200;
 const TOKENS = 2000;
 const here = dirname(fileURLToPath(import.meta.url));
@@ -323,54 +327,69 @@ async function main(): Promise<void> {
     };
 
     const targets = apps.map((a) => a.url);
-    log(`warm-up ${WARMUP} s, then ${DURATION} s at ${CONNECTIONS} connections on the service (${INSTANCES} instance(s))…`);
-    const before = await auditCount();
-    const servedBefore = await served();
-    await load(targets, tokens, WARMUP);
-    if (values['pg-stats']) await db.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset()');
     const postmaster = (): number[] => {
       const pidFile = embedded ? join(work, 'db', 'pg', 'postmaster.pid') : undefined;
       return pidFile && existsSync(pidFile) ? [Number(readFileSync(pidFile, 'utf8').split('\n')[0])] : [];
     };
     const appPids = apps.map((a) => a.child.pid!).filter(Boolean);
-    const cpuBefore = { app: cpuSeconds(appPids), db: cpuSeconds(postmaster()) };
-    const answersBefore = await served();
-    const service = await load(targets, tokens, DURATION);
-    const answersDuring = (await served()) - answersBefore;
-    const cpu = {
-      appMicrosPerRequest: Math.round(((cpuSeconds(appPids) - cpuBefore.app) / answersDuring) * 1e6),
-      databaseMicrosPerRequest: embedded ? Math.round(((cpuSeconds(postmaster()) - cpuBefore.db) / answersDuring) * 1e6) : undefined,
-    };
-    if (values['pg-stats']) {
-      const { rows } = await db.query(
-        `SELECT calls, round(total_exec_time::numeric, 1) AS total_ms, round(mean_exec_time::numeric, 3) AS mean_ms, rows,
-                left(regexp_replace(query, '\\s+', ' ', 'g'), 110) AS query
-           FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 15`,
-      );
-      process.stderr.write(`pg_stat_statements over the ${DURATION} s service run:\n`);
-      for (const r of rows)
-        process.stderr.write(
-          `  ${String(r.total_ms).padStart(9)} ms  ${String(r.calls).padStart(7)} calls  ${String(r.mean_ms).padStart(8)} ms/call  ${String(r.rows).padStart(8)} rows  ${r.query}\n`,
+    const before = await auditCount();
+    const servedBefore = await served();
+    interface Round {
+      service: LoadResult;
+      ceiling?: LoadResult;
+      ratio?: number;
+      cpu: { appMicrosPerRequest: number; databaseMicrosPerRequest?: number; ceilingMicrosPerRequest?: number };
+    }
+    const rounds: Round[] = [];
+    for (let r = 1; r <= ROUNDS; r++) {
+      const of = ROUNDS > 1 ? ` (round ${r} of ${ROUNDS})` : '';
+      log(`warm-up ${WARMUP} s, then ${DURATION} s at ${CONNECTIONS} connections on the service (${INSTANCES} instance(s))${of}…`);
+      await load(targets, tokens, WARMUP);
+      if (values['pg-stats']) await db.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset()');
+      const cpuBefore = { app: cpuSeconds(appPids), db: cpuSeconds(postmaster()) };
+      const answersBefore = await served();
+      const service = await load(targets, tokens, DURATION);
+      const answersDuring = (await served()) - answersBefore;
+      const cpu: Round['cpu'] = {
+        appMicrosPerRequest: Math.round(((cpuSeconds(appPids) - cpuBefore.app) / answersDuring) * 1e6),
+        databaseMicrosPerRequest: embedded ? Math.round(((cpuSeconds(postmaster()) - cpuBefore.db) / answersDuring) * 1e6) : undefined,
+      };
+      if (values['pg-stats']) {
+        const { rows } = await db.query(
+          `SELECT calls, round(total_exec_time::numeric, 1) AS total_ms, round(mean_exec_time::numeric, 3) AS mean_ms, rows,
+                  left(regexp_replace(query, '\\s+', ' ', 'g'), 110) AS query
+             FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 15`,
         );
-      // Row updates that could stay on their page (HOT: no index entry to add) against all of them, since the start.
-      const updates = await db.query(
-        `SELECT relname, n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE n_tup_upd > 0 ORDER BY n_tup_upd DESC LIMIT 5`,
-      );
-      for (const r of updates.rows) process.stderr.write(`  updates of ${r.relname}: ${r.n_tup_upd}, of which HOT ${r.n_tup_hot_upd}\n`);
+        process.stderr.write(`pg_stat_statements over the ${DURATION} s service run:\n`);
+        for (const r of rows)
+          process.stderr.write(
+            `  ${String(r.total_ms).padStart(9)} ms  ${String(r.calls).padStart(7)} calls  ${String(r.mean_ms).padStart(8)} ms/call  ${String(r.rows).padStart(8)} rows  ${r.query}\n`,
+          );
+        // Row updates that could stay on their page (HOT: no index entry to add) against all of them, since the start.
+        const updates = await db.query(
+          `SELECT relname, n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE n_tup_upd > 0 ORDER BY n_tup_upd DESC LIMIT 5`,
+        );
+        for (const r of updates.rows) process.stderr.write(`  updates of ${r.relname}: ${r.n_tup_upd}, of which HOT ${r.n_tup_hot_upd}\n`);
+      }
+      let ceilingRun: LoadResult | undefined;
+      if (!values['skip-ceiling']) {
+        log(`warm-up ${WARMUP} s, then ${DURATION} s at ${CONNECTIONS} connections on the ceiling server${of}…`);
+        await load(['http://127.0.0.1:3499'], tokens, WARMUP);
+        const ceilingBefore = cpuSeconds([ceiling.pid!]);
+        ceilingRun = await load(['http://127.0.0.1:3499'], tokens, DURATION);
+        cpu.ceilingMicrosPerRequest = Math.round(((cpuSeconds([ceiling.pid!]) - ceilingBefore) / ceilingRun.answered) * 1e6);
+      }
+      const ratio = ceilingRun ? +(service.requestsPerSecond / ceilingRun.requestsPerSecond).toFixed(3) : undefined;
+      rounds.push({ service, ceiling: ceilingRun, ratio, cpu });
     }
     await new Promise((r) => setTimeout(r, 500));
     const events = (await auditCount()) - before;
     const answered = (await served()) - servedBefore;
-
-    let top: LoadResult | undefined;
-    let ceilingMicros: number | undefined;
-    if (!values['skip-ceiling']) {
-      log(`warm-up ${WARMUP} s, then ${DURATION} s at ${CONNECTIONS} connections on the ceiling server…`);
-      await load(['http://127.0.0.1:3499'], tokens, WARMUP);
-      const ceilingBefore = cpuSeconds([ceiling.pid!]);
-      top = await load(['http://127.0.0.1:3499'], tokens, DURATION);
-      ceilingMicros = Math.round(((cpuSeconds([ceiling.pid!]) - ceilingBefore) / top.answered) * 1e6);
-    }
+    // The round printed in full: the one with the median ratio (or median service rate without a ceiling).
+    const ranked = [...rounds].sort((x, y) => (x.ratio ?? x.service.requestsPerSecond) - (y.ratio ?? y.service.requestsPerSecond));
+    const shown = ranked[Math.floor((ranked.length - 1) / 2)];
+    const { service, ceiling: top, cpu } = shown;
+    const ceilingMicros = cpu.ceilingMicrosPerRequest;
 
     let revocation: Record<string, number> | undefined;
     if (INSTANCES >= 2) {
@@ -418,7 +437,7 @@ async function main(): Promise<void> {
     }
     await db.end();
 
-    const ratio = top ? service.requestsPerSecond / top.requestsPerSecond : undefined;
+    const ratio = shown.ratio;
     const out = {
       machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGb: Math.round(totalmem() / 2 ** 30), node: process.version },
       database: embedded ? 'embedded PostgreSQL 18' : 'DATABASE_URL',
@@ -428,7 +447,8 @@ async function main(): Promise<void> {
       mix: '90% valid (1900 tokens), 5% revoked (100), 5% bad signature',
       service,
       ceiling: top,
-      ratio: ratio === undefined ? undefined : +ratio.toFixed(3),
+      ratio,
+      rounds: rounds.map((r) => ({ ratio: r.ratio, service: r.service.requestsPerSecond, ceiling: r.ceiling?.requestsPerSecond, p99: r.service.p99, cpuMicrosPerRequest: r.cpu })),
       audit: { answeredRequests: answered, tokenValidateEvents: events, equal: answered === events },
       cpuMicrosPerRequest: { service: cpu.appMicrosPerRequest, database: cpu.databaseMicrosPerRequest, ceiling: ceilingMicros },
       revocation,
@@ -443,6 +463,14 @@ async function main(): Promise<void> {
         `${INSTANCES} instance(s), ${CONNECTIONS} connections, ${DURATION} s after ${WARMUP} s warm-up; mix ${out.mix}`,
         line('validate (service)', service),
         ...(top ? [line('ceiling (HS256 only)', top), `ratio validate/ceiling: ${out.ratio}`] : ['ceiling: skipped (--skip-ceiling)']),
+        ...(ROUNDS > 1
+          ? [
+              `rounds (service and ceiling alternated; the median round is shown above): ` +
+                rounds
+                  .map((r, i) => `${i + 1}: ${r.service.requestsPerSecond} req/s p99 ${r.service.p99} ms${r.ratio === undefined ? '' : ` ratio ${r.ratio}`}`)
+                  .join('; '),
+            ]
+          : []),
         `CPU per answered request: service ${cpu.appMicrosPerRequest} µs` +
           (cpu.databaseMicrosPerRequest === undefined ? '' : `, PostgreSQL ${cpu.databaseMicrosPerRequest} µs`) +
           (ceilingMicros === undefined ? '' : `; ceiling ${ceilingMicros} µs`) +
