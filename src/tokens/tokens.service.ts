@@ -236,7 +236,9 @@ export class TokensService implements OnModuleInit {
    * Token last-use times and addresses, committed with the batch of events that shows the uses.
    * A use less than LAST_USE_RESOLUTION_MS after the last one this instance wrote for the token,
    * from the same address, is not written again: lastUsedAt is exact to the second, and a token
-   * used on every MCP request costs one row update a second rather than one per call.
+   * used on every MCP request costs one row update a second rather than one per call. The update
+   * applies the same rule to what is stored, so that instances sharing the token's calls do not
+   * each write it every second.
    */
   private lastUseStatement(events: readonly BatchEvent[], bind: Bind): BatchStatement | undefined {
     const latest = new Map<string, { at: string; ip: string | null }>();
@@ -274,7 +276,9 @@ export class TokensService implements OnModuleInit {
     return {
       sql: `UPDATE "api_tokens" t SET "last_used_at" = v.at, "last_used_ip" = v.ip
               FROM unnest(${v.id}, ${v.at}, ${v.ip}) AS v(id, at, ip)
-             WHERE t."id" = v.id AND (t."last_used_at" IS NULL OR t."last_used_at" < v.at)`,
+             WHERE t."id" = v.id
+               AND (t."last_used_at" IS NULL OR t."last_used_at" <= v.at - ${bind(`${LAST_USE_RESOLUTION_MS} milliseconds`, 'interval')}
+                    OR (t."last_used_at" < v.at AND t."last_used_ip" IS DISTINCT FROM v.ip))`,
       committed,
     };
   }

@@ -224,6 +224,29 @@ describe('POST /api/mcp/validate', () => {
       expect((await bearer(created.token)).status).toBe(200);
       expect(Date.parse(await lastUsedAt()) - Date.parse(first)).toBeGreaterThanOrEqual(LAST_USE_RESOLUTION_MS);
     });
+
+    it("two instances sharing a token's calls write its last use once a second between them", async () => {
+      const other = await startTestAppOnDatabase(t.databaseUrl, { JWT_SECRET: TEST_JWT_SECRET });
+      try {
+        const created = await newToken();
+        const stored = async () =>
+          (await t.db.query(`SELECT "last_used_at" AS at, "last_used_ip" AS ip FROM "api_tokens" WHERE "id" = $1`, [created.id]))
+            .rows[0] as {
+            at: Date;
+            ip: string;
+          };
+        expect((await bearer(created.token)).status).toBe(200);
+        const first = await stored();
+        expect((await bearer(created.token, { app: other })).status).toBe(200);
+        // The other instance has never written this token's use: the stored one, less than a second old, stands.
+        if (Date.now() - first.at.getTime() < LAST_USE_RESOLUTION_MS) expect((await stored()).at).toEqual(first.at);
+        await new Promise((r) => setTimeout(r, LAST_USE_RESOLUTION_MS + 100));
+        expect((await bearer(created.token, { app: other })).status).toBe(200);
+        expect((await stored()).at.getTime() - first.at.getTime()).toBeGreaterThanOrEqual(LAST_USE_RESOLUTION_MS);
+      } finally {
+        await other.close();
+      }
+    });
   });
 
   describe('requiredScopes', () => {
