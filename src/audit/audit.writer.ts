@@ -16,8 +16,11 @@ interface Pending {
   reject: (err: unknown) => void;
 }
 
+/** A value of the batch's statement: a scalar, or a column of them (sent as an array literal). */
+export type BindValue = string | number | null | readonly (string | number | null)[];
+
 /** Binds a value as a parameter of the batch's statement and returns its placeholder, cast to `type`. */
-export type Bind = (value: unknown, type: string) => string;
+export type Bind = (value: BindValue, type: string) => string;
 
 /** A statement that joins a batch's transaction, and what to do once that batch has committed. */
 export interface BatchStatement {
@@ -205,12 +208,15 @@ export class AuditWriter implements OnApplicationShutdown {
     const events = batch.map((p) => p.event);
     const params: unknown[] = [];
     const bind: Bind = (value, type) => {
-      params.push(value);
+      params.push(typeof value === 'object' && value !== null ? arrayLiteral(value) : value);
       return `$${params.length}::${type}`;
     };
     const append = [
-      ...APPENDED_COLUMNS.map(([column, type]) => bind(arrayLiteral(events.map(column)), type)),
-      bind(arrayLiteral(batch.map((p) => p.digest)), 'text[]'),
+      ...APPENDED_COLUMNS.map(([column, type]) => bind(events.map(column), type)),
+      bind(
+        batch.map((p) => p.digest),
+        'text[]',
+      ),
     ].join(', ');
     // The hooks' statements run first (the FROM list forces them), then the append.
     const hooks = this.hooks.map((hook) => hook(events, bind)).filter((h): h is BatchStatement => h !== undefined);
