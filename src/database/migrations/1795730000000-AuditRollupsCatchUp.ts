@@ -35,6 +35,40 @@ export class AuditRollupsCatchUp1795730000000 implements MigrationInterface {
       INSERT INTO "audit_rollup_state" ("id", "rolled_up_to", "rolled_up_at")
       SELECT 1, "last_id", "last_occurred_at" FROM "audit_chain_head" WHERE "id" = 1 FOR UPDATE`);
 
+    // Adds to the rollups the events with an id in (after, upto]: to the hourly counts those in
+    // [hour_from, hour_to), to the daily failures those in [day_from, day_to). Returns how many
+    // events it added to the hourly counts. Used by the catch-up and by a rebuild.
+    await q.query(`
+      CREATE FUNCTION "audit_rollup_add"(
+        "p_after" bigint, "p_upto" bigint, "p_hour_from" timestamptz, "p_hour_to" timestamptz, "p_day_from" timestamptz, "p_day_to" timestamptz
+      ) RETURNS bigint LANGUAGE plpgsql AS $$
+      DECLARE
+        n bigint;
+      BEGIN
+        WITH g AS (
+          SELECT date_trunc('hour', "occurred_at", 'UTC') AS bucket, "type", "outcome", count(*) AS c FROM "audit_event"
+           WHERE "id" > "p_after" AND "id" <= "p_upto" AND "occurred_at" >= "p_hour_from" AND "occurred_at" < "p_hour_to"
+           GROUP BY 1, 2, 3
+        ), hourly AS (
+          INSERT INTO "audit_rollup_hourly" ("bucket", "type", "outcome", "count")
+          SELECT bucket, "type", "outcome", c FROM g
+          ON CONFLICT ("bucket", "type", "outcome") DO UPDATE SET "count" = "audit_rollup_hourly"."count" + EXCLUDED."count"
+        )
+        SELECT coalesce(sum(c), 0) INTO n FROM g;
+        INSERT INTO "audit_failure_rollup_daily" ("day", "type", "kind", "key", "count")
+        SELECT d, ty, k, v, count(*) FROM (
+          SELECT ("occurred_at" AT TIME ZONE 'UTC')::date AS d, "type" AS ty, 'ip' AS k, "ip" AS v FROM "audit_event"
+           WHERE "id" > "p_after" AND "id" <= "p_upto" AND "occurred_at" >= "p_day_from" AND "occurred_at" < "p_day_to"
+             AND "ip" IS NOT NULL AND "outcome" NOT IN ('valid', 'success', 'already_revoked')
+          UNION ALL
+          SELECT ("occurred_at" AT TIME ZONE 'UTC')::date, "type", 'token', "token_id"::text FROM "audit_event"
+           WHERE "id" > "p_after" AND "id" <= "p_upto" AND "occurred_at" >= "p_day_from" AND "occurred_at" < "p_day_to"
+             AND "token_id" IS NOT NULL AND "outcome" NOT IN ('valid', 'success', 'already_revoked')
+        ) f GROUP BY 1, 2, 3, 4
+        ON CONFLICT ("day", "type", "kind", "key") DO UPDATE SET "count" = "audit_failure_rollup_daily"."count" + EXCLUDED."count";
+        RETURN n;
+      END $$`);
+
     await q.query(`
       CREATE FUNCTION "audit_rollup_catch_up"("p_wait" boolean DEFAULT true) RETURNS bigint LANGUAGE plpgsql AS $$
       DECLARE
@@ -58,25 +92,8 @@ export class AuditRollupsCatchUp1795730000000 implements MigrationInterface {
         IF hi <= s."rolled_up_to" THEN
           RETURN 0;
         END IF;
-        WITH ev AS MATERIALIZED (
-          SELECT "occurred_at", "type", "outcome", "ip", "token_id" FROM "audit_event"
-           WHERE "id" > s."rolled_up_to" AND "id" <= hi AND "occurred_at" >= coalesce(s."rolled_up_at", '-infinity')
-        ), hourly AS (
-          INSERT INTO "audit_rollup_hourly" ("bucket", "type", "outcome", "count")
-          SELECT date_trunc('hour', "occurred_at", 'UTC'), "type", "outcome", count(*) FROM ev GROUP BY 1, 2, 3
-          ON CONFLICT ("bucket", "type", "outcome") DO UPDATE SET "count" = "audit_rollup_hourly"."count" + EXCLUDED."count"
-        ), failures AS (
-          INSERT INTO "audit_failure_rollup_daily" ("day", "type", "kind", "key", "count")
-          SELECT d, ty, k, v, count(*) FROM (
-            SELECT ("occurred_at" AT TIME ZONE 'UTC')::date AS d, "type" AS ty, 'ip' AS k, "ip" AS v FROM ev
-             WHERE "ip" IS NOT NULL AND "outcome" NOT IN ('valid', 'success', 'already_revoked')
-            UNION ALL
-            SELECT ("occurred_at" AT TIME ZONE 'UTC')::date, "type", 'token', "token_id"::text FROM ev
-             WHERE "token_id" IS NOT NULL AND "outcome" NOT IN ('valid', 'success', 'already_revoked')
-          ) f GROUP BY 1, 2, 3, 4
-          ON CONFLICT ("day", "type", "kind", "key") DO UPDATE SET "count" = "audit_failure_rollup_daily"."count" + EXCLUDED."count"
-        )
-        SELECT count(*) INTO n FROM ev;
+        -- Time never goes backwards along the chain: the partitions before the watermark's time are not read.
+        n := "audit_rollup_add"(s."rolled_up_to", hi, coalesce(s."rolled_up_at", '-infinity'), 'infinity', coalesce(s."rolled_up_at", '-infinity'), 'infinity');
         UPDATE "audit_rollup_state" SET "rolled_up_to" = hi, "rolled_up_at" = hi_at, "updated_at" = now() WHERE "id" = 1;
         RETURN n;
       END $$`);
@@ -138,26 +155,11 @@ export class AuditRollupsCatchUp1795730000000 implements MigrationInterface {
         PERFORM "audit_rollup_catch_up"(true);
         SELECT "rolled_up_to" INTO hi FROM "audit_rollup_state" WHERE "id" = 1;
         DELETE FROM "audit_rollup_hourly" WHERE "bucket" >= date_trunc('hour', "from", 'UTC') AND "bucket" < "to";
-        INSERT INTO "audit_rollup_hourly" ("bucket", "type", "outcome", "count")
-          SELECT date_trunc('hour', "occurred_at", 'UTC'), "type", "outcome", count(*)
-            FROM "audit_event" WHERE "occurred_at" >= date_trunc('hour', "from", 'UTC') AND "occurred_at" < "to" AND "id" <= hi
-           GROUP BY 1, 2, 3;
         DELETE FROM "audit_failure_rollup_daily"
          WHERE "day" >= ("from" AT TIME ZONE 'UTC')::date AND "day" < ("to" AT TIME ZONE 'UTC')::date + 1;
-        INSERT INTO "audit_failure_rollup_daily" ("day", "type", "kind", "key", "count")
-          SELECT d, t, k, v, count(*) FROM (
-            SELECT ("occurred_at" AT TIME ZONE 'UTC')::date AS d, "type" AS t, 'ip' AS k, "ip" AS v FROM "audit_event"
-             WHERE "occurred_at" >= (("from" AT TIME ZONE 'UTC')::date)::timestamp AT TIME ZONE 'UTC'
-               AND "occurred_at" < (("to" AT TIME ZONE 'UTC')::date + 1)::timestamp AT TIME ZONE 'UTC'
-               AND "id" <= hi
-               AND "ip" IS NOT NULL AND "outcome" NOT IN ('valid', 'success', 'already_revoked')
-            UNION ALL
-            SELECT ("occurred_at" AT TIME ZONE 'UTC')::date, "type", 'token', "token_id"::text FROM "audit_event"
-             WHERE "occurred_at" >= (("from" AT TIME ZONE 'UTC')::date)::timestamp AT TIME ZONE 'UTC'
-               AND "occurred_at" < (("to" AT TIME ZONE 'UTC')::date + 1)::timestamp AT TIME ZONE 'UTC'
-               AND "id" <= hi
-               AND "token_id" IS NOT NULL AND "outcome" NOT IN ('valid', 'success', 'already_revoked')
-          ) f GROUP BY 1, 2, 3, 4;
+        PERFORM "audit_rollup_add"(0, hi, date_trunc('hour', "from", 'UTC'), "to",
+          (("from" AT TIME ZONE 'UTC')::date)::timestamp AT TIME ZONE 'UTC',
+          (("to" AT TIME ZONE 'UTC')::date + 1)::timestamp AT TIME ZONE 'UTC');
       END $$`);
   }
 
@@ -172,6 +174,7 @@ export class AuditRollupsCatchUp1795730000000 implements MigrationInterface {
     await q.query(`DROP FUNCTION "audit_rollup_rebuild"(timestamptz, timestamptz)`);
     await q.query(AUDIT_ROLLUP_REBUILD);
     await q.query(`DROP FUNCTION "audit_rollup_catch_up"(boolean)`);
+    await q.query(`DROP FUNCTION "audit_rollup_add"(bigint, bigint, timestamptz, timestamptz, timestamptz, timestamptz)`);
     await q.query(`DROP TABLE "audit_rollup_state"`);
   }
 }
