@@ -10,7 +10,7 @@
 // Results also go to bench/results/latest.json.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,8 +35,11 @@ const { values } = parseArgs({
     'skip-ceiling': { type: 'boolean', default: false },
     /** Print the statements PostgreSQL spent the most time on during the service run (pg_stat_statements). */
     'pg-stats': { type: 'boolean', default: false },
+    /** The instances' LOG_LEVEL; by default the service's default, info (one line per request). */
+    'log-level': { type: 'string' },
   },
 });
+const LOG_LEVEL = values['log-level'] ?? 'info';
 const PG_SETTINGS = Object.fromEntries(
   (values.pg ?? []).map((kv) => {
     const at = kv.indexOf('=');
@@ -75,11 +78,14 @@ async function waitFor(url: string, ms = 60_000, anyAnswer = false): Promise<voi
   }
 }
 
-function start(file: string, env: Record<string, string>, nodeArgs: string[] = []): ChildProcess {
+/** Starts a built script; its standard output goes to `logFile` when given (else nowhere). */
+function start(file: string, env: Record<string, string>, nodeArgs: string[] = [], logFile?: string): ChildProcess {
+  const out = logFile ? openSync(logFile, 'a') : 'ignore';
   const child = spawn(process.execPath, [...nodeArgs, join(distRoot, file)], {
     env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', out, 'pipe'],
   });
+  if (typeof out === 'number') closeSync(out);
   child.stderr?.on('data', (d: Buffer) => process.stderr.write(`[${file.split('/').pop()}] ${d}`));
   return child;
 }
@@ -252,7 +258,8 @@ async function main(): Promise<void> {
           DATABASE_URL: databaseUrl,
           PORT: String(port),
           DATA_DIR: join(work, `app${i}`),
-          LOG_LEVEL: 'warn',
+          // The default log level, as deployed (one JSON line per request), written to a file.
+          LOG_LEVEL,
           ADMIN_EMAIL: 'bench-admin@chu-exemple.fr',
           ADMIN_PASSWORD: 'bench admin passphrase',
           // The seeding registers 200 accounts from one address, and the load sends its 10 % of
@@ -266,6 +273,7 @@ async function main(): Promise<void> {
           RATE_LIMIT_VALIDATE_FAILURES_PER_MINUTE: '0',
         },
         values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${join(process.cwd(), 'bench', 'results', 'profiles')}`] : [],
+        join(work, `app${i}.log`),
       );
       children.push(child);
       apps.push({ child, url: `http://127.0.0.1:${port}` });
@@ -444,6 +452,7 @@ async function main(): Promise<void> {
       instances: INSTANCES,
       connections: CONNECTIONS,
       durationSeconds: DURATION,
+      logLevel: LOG_LEVEL,
       mix: '90% valid (1900 tokens), 5% revoked (100), 5% bad signature',
       service,
       ceiling: top,
@@ -460,7 +469,7 @@ async function main(): Promise<void> {
     process.stdout.write(
       [
         `validate benchmark: ${out.machine.cpus} cores (${out.machine.cpuModel}), ${out.machine.memoryGb} GiB, Node ${out.machine.node}, ${out.database}`,
-        `${INSTANCES} instance(s), ${CONNECTIONS} connections, ${DURATION} s after ${WARMUP} s warm-up; mix ${out.mix}`,
+        `${INSTANCES} instance(s), ${CONNECTIONS} connections, ${DURATION} s after ${WARMUP} s warm-up; mix ${out.mix}; log level ${LOG_LEVEL}, to a file`,
         line('validate (service)', service),
         ...(top ? [line('ceiling (HS256 only)', top), `ratio validate/ceiling: ${out.ratio}`] : ['ceiling: skipped (--skip-ceiling)']),
         ...(ROUNDS > 1
