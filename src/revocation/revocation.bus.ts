@@ -17,6 +17,9 @@ export interface RevocationEvent {
 
 const LOOPBACK_WAIT_MS = 100;
 const MAX_RECONNECT_MS = 5000;
+/** How often the listening connection is checked, and how long it has to answer. */
+export const HEARTBEAT_MS = 1000;
+export const HEARTBEAT_DEADLINE_MS = 1000;
 
 /**
  * Revocations across instances, through PostgreSQL LISTEN/NOTIFY.
@@ -26,6 +29,12 @@ const MAX_RECONNECT_MS = 5000;
  * instance keeps one listening connection; caches trust themselves only while
  * it is up (`healthy`), and `epoch` moves on every revocation and every
  * reconnection, so that a value read before a revocation is never cached after it.
+ *
+ * A connection can also die without a word (a firewall or NAT dropping an idle flow, a
+ * failover without a reset): no error, no end, and notifications silently stop. So the
+ * listening connection answers a query every HEARTBEAT_MS, within HEARTBEAT_DEADLINE_MS, or
+ * it is taken as lost; and a revocation of this instance whose notification does not come back
+ * in time has it checked at once.
  */
 @Injectable()
 export class RevocationBus implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -38,6 +47,9 @@ export class RevocationBus implements OnApplicationBootstrap, OnApplicationShutd
   private readonly waiters = new Map<string, () => void>();
   /** Ids of the latest notifications received, to know one has already come back. */
   private readonly seen = new Set<string>();
+  private heartbeat: NodeJS.Timeout | undefined;
+  /** Checks the listening connection now (set while connected). */
+  private probe: (() => void) | undefined;
   /** True while the listening connection is up. */
   healthy = false;
   /** Moves on every revocation seen and every change of connection. */
@@ -54,6 +66,7 @@ export class RevocationBus implements OnApplicationBootstrap, OnApplicationShutd
   async onApplicationShutdown(): Promise<void> {
     this.stopping = true;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    if (this.heartbeat) clearInterval(this.heartbeat);
     const c = this.client;
     this.client = undefined;
     this.healthy = false;
@@ -93,6 +106,8 @@ export class RevocationBus implements OnApplicationBootstrap, OnApplicationShutd
       ? new Promise<void>((resolve) => {
           const timer = setTimeout(() => {
             this.waiters.delete(event.id);
+            // Late, or the connection is gone without a word: check it now.
+            this.probe?.();
             resolve();
           }, LOOPBACK_WAIT_MS);
           this.waiters.set(event.id, () => {
@@ -127,7 +142,12 @@ export class RevocationBus implements OnApplicationBootstrap, OnApplicationShutd
 
   private async connect(): Promise<void> {
     const options = this.dataSource.options as { url?: string };
-    const client = new pg.Client({ connectionString: options.url, application_name: 'hospiai-revocations', keepAlive: true });
+    const client = new pg.Client({
+      connectionString: options.url,
+      application_name: 'hospiai-revocations',
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
+    });
     client.on('notification', (msg) => {
       if (msg.channel !== REVOCATION_CHANNEL || !msg.payload) return;
       let event: RevocationEvent;
@@ -151,6 +171,9 @@ export class RevocationBus implements OnApplicationBootstrap, OnApplicationShutd
     const lost = (err?: unknown): void => {
       if (this.client !== client) return;
       this.client = undefined;
+      this.probe = undefined;
+      if (this.heartbeat) clearInterval(this.heartbeat);
+      this.heartbeat = undefined;
       this.healthy = false;
       this.epoch += 1;
       this.emitter.emit('reset');
@@ -158,6 +181,8 @@ export class RevocationBus implements OnApplicationBootstrap, OnApplicationShutd
       this.logger.warn({ err }, `revocation channel lost: caches bypassed, reconnecting in ${this.reconnectDelay} ms`);
       this.scheduleReconnect();
       void client.end().catch(() => undefined);
+      // A connection that stopped answering would not finish a polite end either.
+      (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
     };
     client.on('error', lost);
     client.on('end', () => lost());
@@ -179,6 +204,23 @@ export class RevocationBus implements OnApplicationBootstrap, OnApplicationShutd
     this.epoch += 1;
     this.emitter.emit('reset');
     this.healthy = true;
+    let probing = false;
+    this.probe = () => {
+      if (probing || this.client !== client) return;
+      probing = true;
+      let deadline: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        deadline = setTimeout(() => reject(new Error(`no answer within ${HEARTBEAT_DEADLINE_MS} ms`)), HEARTBEAT_DEADLINE_MS);
+      });
+      Promise.race([client.query('SELECT 1'), late])
+        .catch((err: unknown) => lost(err))
+        .finally(() => {
+          clearTimeout(deadline);
+          probing = false;
+        });
+    };
+    this.heartbeat = setInterval(() => this.probe?.(), HEARTBEAT_MS);
+    this.heartbeat.unref();
     this.logger.log('revocation channel listening');
   }
 
