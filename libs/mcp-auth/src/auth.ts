@@ -70,7 +70,8 @@ export class HospiAIAuth {
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly random: () => number;
   private readonly cache: ValidationCache | undefined;
-  private readonly inFlight = new Map<string, Promise<ValidateResult>>();
+  /** Calls under way, by token and scopes, with the cache generation they started in. */
+  private readonly inFlight = new Map<string, { generation: number; promise: Promise<ValidateResult> }>();
   private readonly env: EnvLike;
   private feed: RevocationFeed | undefined;
 
@@ -114,18 +115,24 @@ export class HospiAIAuth {
     if (entry) return this.answerFromCache(entry, required);
 
     const flightKey = `${key} ${required.join(' ')}`;
-    const pending = this.inFlight.get(flightKey);
-    if (pending) return pending;
-
     const generation = cache.generation;
-    const promise = this.callService(token, required)
-      .then((result) => {
-        if (cache.generation === generation) this.store(cache, key, result);
-        return result;
-      })
-      .finally(() => this.inFlight.delete(flightKey));
-    this.inFlight.set(flightKey, promise);
-    return promise;
+    // A call that started before an eviction may carry the answer from before a revocation: not joined.
+    const pending = this.inFlight.get(flightKey);
+    if (pending && pending.generation === generation) return pending.promise;
+
+    const flight = {
+      generation,
+      promise: this.callService(token, required)
+        .then((result) => {
+          if (cache.generation === generation) this.store(cache, key, result);
+          return result;
+        })
+        .finally(() => {
+          if (this.inFlight.get(flightKey) === flight) this.inFlight.delete(flightKey);
+        }),
+    };
+    this.inFlight.set(flightKey, flight);
+    return flight.promise;
   }
 
   /** Drops the cached answers for a token id (`jti`), as a revocation should; returns how many. */

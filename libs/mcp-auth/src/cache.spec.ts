@@ -187,6 +187,25 @@ describe('HospiAIAuth cache', () => {
     expect(auth.inspectCache()?.size).toBe(0);
   });
 
+  it('does not hand a call in flight from before an eviction to a validation after it', async () => {
+    const handler = stub.handler;
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    // The first call answers as before the revocation, held until released; later calls see it revoked.
+    stub.handler = (call, i) => (i === 0 ? { ...handler(call, i), until: gate } : REVOKED);
+    const auth = client();
+    const before = auth.validate('tok-a');
+    await stub.waitForCalls(1);
+    auth.evictToken('jti-a');
+    const after = auth.validate('tok-a');
+    // Its own call reaches the service (bounded: a joined validation would make none).
+    await Promise.race([stub.waitForCalls(2), new Promise((r) => setTimeout(r, 2000))]);
+    release();
+    expect((await before).ok).toBe(true);
+    expect(await after).toMatchObject({ ok: false, reason: 'revoked' });
+    expect(stub.calls).toHaveLength(2);
+  });
+
   it('holds at most maxEntries, dropping the least recently used', async () => {
     const auth = client({ maxEntries: 2 });
     await auth.validate('tok-a');
