@@ -61,15 +61,30 @@ export class UsersService {
   ) {}
 
   /**
-   * Saves a change that affects what validation says of the user's tokens (disabled, role,
+   * Applies a change that affects what validation says of the user's tokens (disabled, role,
    * profile), and tells every instance before returning.
+   *
+   * The row is read locked (FOR NO KEY UPDATE) in the transaction that writes it, and only the
+   * columns the change names are written: a concurrent change of the same user either committed
+   * before this read and is seen by it, or waits for this one to commit and then applies to its
+   * result. No change writes back a value it did not mean to change.
    */
-  private async saveAndNotify(user: User): Promise<void> {
-    const event = await this.repo.manager.transaction(async (m) => {
-      await m.getRepository(User).save(user);
-      return this.revocations.publish(m, 'user', user.id);
+  private async applyChange(
+    id: string,
+    decide: (current: User) => { set: Partial<User>; changed: string[] },
+  ): Promise<{ user: User; changed: string[] }> {
+    const { user, changed, event } = await this.repo.manager.transaction(async (m) => {
+      const users = m.getRepository(User);
+      const current = await users.createQueryBuilder('u').setLock('for_no_key_update').where('u.id = :id', { id }).getOne();
+      if (!current) throw AppError.notFound('User');
+      const { set, changed } = decide(current);
+      if (changed.length === 0) return { user: current, changed, event: undefined };
+      await users.update({ id }, set);
+      Object.assign(current, set);
+      return { user: current, changed, event: await this.revocations.publish(m, 'user', id) };
     });
-    await this.revocations.settled(event);
+    if (event) await this.revocations.settled(event);
+    return { user, changed };
   }
 
   async create(input: NewUser): Promise<User> {
@@ -119,21 +134,22 @@ export class UsersService {
   }
 
   async updateProfile(id: string, change: ProfileChange): Promise<{ user: User; changed: string[] }> {
-    const user = await this.getById(id);
-    const changed: string[] = [];
-    for (const key of ['firstname', 'surname', 'phoneNumber'] as const) {
-      const value = change[key];
-      if (value !== undefined && value !== user[key]) {
-        user[key] = value;
-        changed.push(key);
+    return this.applyChange(id, (user) => {
+      const set: Partial<User> = {};
+      const changed: string[] = [];
+      for (const key of ['firstname', 'surname', 'phoneNumber'] as const) {
+        const value = change[key];
+        if (value !== undefined && value !== user[key]) {
+          set[key] = value;
+          changed.push(key);
+        }
       }
-    }
-    if (!user.profileCompletedAt && profileComplete(user)) {
-      user.profileCompletedAt = new Date();
-      changed.push('profileCompletedAt');
-    }
-    if (changed.length > 0) await this.saveAndNotify(user);
-    return { user, changed };
+      if (!user.profileCompletedAt && profileComplete({ ...user, ...set })) {
+        set.profileCompletedAt = new Date();
+        changed.push('profileCompletedAt');
+      }
+      return { set, changed };
+    });
   }
 
   async adminUpdate(
@@ -141,23 +157,24 @@ export class UsersService {
     id: string,
     change: { role?: Role; disabled?: boolean },
   ): Promise<{ user: User; changed: string[] }> {
-    const user = await this.getById(id);
     if (id === actorId && ((change.role && change.role !== 'admin') || change.disabled === true)) {
       throw AppError.badRequest('Invalid request: an admin cannot demote or disable their own account', [
         { field: change.disabled === true ? 'disabled' : 'role', message: 'cannot be applied to your own account' },
       ]);
     }
-    const changed: string[] = [];
-    if (change.role !== undefined && change.role !== user.role) {
-      user.role = change.role;
-      changed.push('role');
-    }
-    if (change.disabled !== undefined && change.disabled !== (user.disabledAt !== null)) {
-      user.disabledAt = change.disabled ? new Date() : null;
-      changed.push('disabled');
-    }
-    if (changed.length > 0) await this.saveAndNotify(user);
-    return { user, changed };
+    return this.applyChange(id, (user) => {
+      const set: Partial<User> = {};
+      const changed: string[] = [];
+      if (change.role !== undefined && change.role !== user.role) {
+        set.role = change.role;
+        changed.push('role');
+      }
+      if (change.disabled !== undefined && change.disabled !== (user.disabledAt !== null)) {
+        set.disabledAt = change.disabled ? new Date() : null;
+        changed.push('disabled');
+      }
+      return { set, changed };
+    });
   }
 
   /** Newest first, keyset-paginated on (created_at, id). */
