@@ -85,7 +85,7 @@ export class McpValidationController {
     example: ANSWERS.tooManyFailures,
   })
   @ApiInternalServerErrorResponse({ type: ValidateErrorDto, description: 'No usable signing key', example: ANSWERS.misconfigured })
-  @ApiServiceUnavailableResponse({ type: ValidateErrorDto, description: 'The database cannot be reached; with Retry-After', example: ANSWERS.unavailable })
+  @ApiServiceUnavailableResponse({ type: ValidateErrorDto, description: 'The database cannot be reached, or fails to read the token state (a timeout, a lock): with Retry-After', example: ANSWERS.unavailable })
   async validate(
     @Headers('authorization') authorization: string | undefined,
     @Body() body: unknown,

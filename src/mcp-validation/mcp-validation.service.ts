@@ -8,7 +8,7 @@ import { bearerTokenOf } from '../auth/bearer.js';
 import type { Principal } from '../auth/principal.js';
 import { AppError } from '../common/app-error.js';
 import type { RequestContext } from '../common/request-context.js';
-import { isDatabaseUnavailable } from '../database/db-errors.js';
+import { databaseErrorSummary } from '../database/db-errors.js';
 import { ValidateFailureLimit } from '../rate-limit/validate-failure-limit.js';
 import { fingerprintOf, TokenCodec, type ApiTokenClaims, type Inspected } from '../tokens/token-codec.js';
 import { TokensService, type TokenState } from '../tokens/tokens.service.js';
@@ -197,8 +197,10 @@ export class McpValidationService implements ApiTokenAuthenticator {
     try {
       state = await this.cache.get(claims.jti, (id) => this.tokens.stateOf(id));
     } catch (err) {
-      if (isDatabaseUnavailable(err)) return { outcome: 'error', reason: 'unavailable' };
-      throw err;
+      // Unreachable, timed out, locked, refused: whatever the failure, the token's state is unknown
+      // and no answer can be given safely.
+      this.logger.error({ err: databaseErrorSummary(err) }, 'token state lookup failed: answering unavailable');
+      return { outcome: 'error', reason: 'unavailable' };
     }
     const ids = { tokenId: claims.jti, userId: claims.sub };
     if (!state) return { outcome: 'revoked', reason: 'unknown_token', ...ids };

@@ -85,7 +85,7 @@ export class IntrospectionController {
   @ApiInternalServerErrorResponse({ type: OAuthErrorDto, description: 'No usable signing key', example: { error: 'server_error', error_description: 'Configuration serveur invalide' } })
   @ApiServiceUnavailableResponse({
     type: OAuthErrorDto,
-    description: 'The database cannot be reached; with Retry-After',
+    description: 'The database cannot be reached, or fails to read the token state (a timeout, a lock): with Retry-After',
     example: { error: 'temporarily_unavailable', error_description: 'Service indisponible' },
   })
   async introspect(
