@@ -30,7 +30,10 @@ export class ValidatedTokenDto {
   id: string;
   /** @example "Serveur FastMCP production" */
   name: string;
-  /** @example ["read:data", "write:bookings"] */
+  /**
+   * The scopes the token grants now: read:audit only while its owner is an auditor or an admin.
+   * @example ["read:data", "write:bookings"]
+   */
   scopes: Scope[];
   /** @example "2027-02-24T09:00:00.000Z" */
   expiresAt: string;
@@ -41,7 +44,10 @@ export class ValidateAnswerDto {
   valid: true;
   user: ValidatedUserDto;
   token: ValidatedTokenDto;
-  /** @example ["read:data", "write:bookings"] */
+  /**
+   * The scopes the token grants now (as token.scopes), those requiredScopes are checked against.
+   * @example ["read:data", "write:bookings"]
+   */
   scopes: Scope[];
   /**
    * Expiry of the token, epoch seconds.
@@ -57,6 +63,6 @@ export class ValidateErrorDto {
   code?: string;
   /** With insufficient_scope: the scopes asked for. */
   requiredScopes?: string[];
-  /** With insufficient_scope: the scopes the token holds. */
+  /** With insufficient_scope: the scopes the token grants now. */
   scopes?: string[];
 }

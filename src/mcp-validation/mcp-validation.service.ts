@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { Injectable, Logger } from '@nestjs/common';
-import { hasAllScopes, isScope, PRIVILEGED_SCOPES, type Scope } from '../../libs/scopes/src/index.js';
+import { hasAllScopes, isScope, type Scope } from '../../libs/scopes/src/index.js';
 import { AuditWriter } from '../audit/audit.writer.js';
 import type { ValidateOutcome } from '../audit/audit.types.js';
 import { ApiTokenAuthenticator } from '../auth/api-token-authenticator.js';
@@ -159,10 +159,8 @@ export class McpValidationService implements ApiTokenAuthenticator {
   async authenticate(token: string): Promise<Extract<Principal, { kind: 'token' }>> {
     const d = await this.decide(token);
     if (d.outcome === 'valid') {
-      // A privileged scope counts only while its owner still has a role that may grant it.
-      const privileged = d.state.owner.role === 'auditor' || d.state.owner.role === 'admin';
-      const scopes = d.state.scopes.filter((s) => privileged || !PRIVILEGED_SCOPES.includes(s));
-      return { kind: 'token', userId: d.state.userId, role: d.state.owner.role, tokenId: d.state.id, scopes };
+      // The state's scopes are those the token grants now (a privileged one only while its owner's role allows it).
+      return { kind: 'token', userId: d.state.userId, role: d.state.owner.role, tokenId: d.state.id, scopes: d.state.scopes };
     }
     if (d.outcome === 'error') {
       throw d.reason === 'unavailable'

@@ -27,7 +27,7 @@ export class IntrospectActiveDto {
   /** @example true */
   active: boolean;
   /**
-   * The token's scopes, space-separated.
+   * The scopes the token grants now, space-separated: read:audit only while its owner is an auditor or an admin.
    * @example "read:data write:bookings"
    */
   scope: string;

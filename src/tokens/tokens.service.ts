@@ -24,11 +24,20 @@ export function refusedScopes(role: Role, scopes: readonly Scope[]): Scope[] {
   return scopes.filter((s) => PRIVILEGED_SCOPES.includes(s));
 }
 
+/**
+ * The scopes a token grants while its owner has `role`: a privileged scope counts only while the
+ * role may grant it, so that a demoted auditor's tokens no longer hold read:audit.
+ */
+export function grantedScopes(role: Role, scopes: Scope[]): Scope[] {
+  return PRIVILEGED_ROLES.includes(role) ? scopes : scopes.filter((s) => !PRIVILEGED_SCOPES.includes(s));
+}
+
 /** What validation needs to know about a token and its owner, read in one query. */
 export interface TokenState {
   id: string;
   userId: string;
   name: string;
+  /** The scopes the token grants now (grantedScopes): every answer about the token uses these. */
   scopes: Scope[];
   fingerprint: string;
   expiresAt: Date;
@@ -188,7 +197,8 @@ export class TokensService implements OnModuleInit {
       id: r.id as string,
       userId: r.user_id as string,
       name: r.name as string,
-      scopes: r.scopes as Scope[],
+      // Once per load: a change of role publishes a revocation of the user, which drops the cached state.
+      scopes: grantedScopes(r.role as Role, r.scopes as Scope[]),
       fingerprint: r.fingerprint as string,
       expiresAt: r.expires_at as Date,
       revokedAt: (r.revoked_at as Date | null) ?? null,
