@@ -8,7 +8,7 @@ import { bearerTokenOf } from '../auth/bearer.js';
 import type { Principal } from '../auth/principal.js';
 import { AppError } from '../common/app-error.js';
 import type { RequestContext } from '../common/request-context.js';
-import { databaseErrorSummary } from '../database/db-errors.js';
+import { databaseErrorSummary, isDatabaseUnavailable } from '../database/db-errors.js';
 import { ValidateFailureLimit } from '../rate-limit/validate-failure-limit.js';
 import { fingerprintOf, TokenCodec, type ApiTokenClaims, type Inspected } from '../tokens/token-codec.js';
 import { TokensService, type TokenState } from '../tokens/tokens.service.js';
@@ -196,8 +196,9 @@ export class McpValidationService implements ApiTokenAuthenticator {
       state = await this.cache.get(claims.jti, (id) => this.tokens.stateOf(id));
     } catch (err) {
       // Unreachable, timed out, locked, refused: whatever the failure, the token's state is unknown
-      // and no answer can be given safely.
-      this.logger.error({ err: databaseErrorSummary(err) }, 'token state lookup failed: answering unavailable');
+      // and no answer can be given safely. An unreachable database is not logged per call (an
+      // outage would log every request; the revocation channel and readiness report it).
+      if (!isDatabaseUnavailable(err)) this.logger.error({ err: databaseErrorSummary(err) }, 'token state lookup failed: answering unavailable');
       return { outcome: 'error', reason: 'unavailable' };
     }
     const ids = { tokenId: claims.jti, userId: claims.sub };
