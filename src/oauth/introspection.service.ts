@@ -52,7 +52,9 @@ export class IntrospectionService {
     // 1. The client (the MCP server asking).
     const creds = clientCredentials(authorization, form);
     if (creds.kind === 'malformed' && creds.reason.includes('twice')) {
-      return oauthError(400, 'invalid_request', 'Use one client authentication method only');
+      return this.refuseClient(started, ctx, 'two_authentication_methods', undefined, undefined, () =>
+        oauthError(400, 'invalid_request', 'Use one client authentication method only'),
+      );
     }
     if (creds.kind !== 'credentials') {
       return this.refuseClient(started, ctx, creds.kind === 'none' ? 'no_credentials' : 'malformed_credentials');
@@ -138,6 +140,7 @@ export class IntrospectionService {
     reason: string,
     clientId?: string,
     method?: string,
+    answer: () => IntrospectionAnswer = () => oauthError(401, 'invalid_client', 'Client authentication failed', { 'WWW-Authenticate': CLIENT_CHALLENGE }),
   ): Promise<IntrospectionAnswer> {
     try {
       await this.audit.record({
@@ -151,7 +154,7 @@ export class IntrospectionService {
       this.logger.error({ err, reqId: ctx.requestId }, 'refused introspection not audited: answering 503');
       return this.unavailable();
     }
-    return oauthError(401, 'invalid_client', 'Client authentication failed', { 'WWW-Authenticate': CLIENT_CHALLENGE });
+    return answer();
   }
 
   private async badRequest(started: number, ctx: RequestContext, client: AuthenticatedClient, description: string): Promise<IntrospectionAnswer> {

@@ -189,6 +189,18 @@ describe('MCP clients and token introspection', () => {
       expect(json.body.error).toBe('invalid_request');
     });
 
+    it('audits a call that uses two client authentication methods, answered 400', async () => {
+      const tok = await createToken(t, user.token);
+      const before = (await storedEvents(t)).length;
+      const both = await introspect({ token: tok.token, client_id: client.clientId, client_secret: client.clientSecret }, asClient());
+      expect(both.status).toBe(400);
+      expect(both.body).toEqual({ error: 'invalid_request', error_description: 'Use one client authentication method only' });
+      const events = (await storedEvents(t)).slice(before);
+      expect(events.map((e) => [e.type, e.outcome, e.details.reason])).toEqual([['token.introspect', 'invalid_client', 'two_authentication_methods']]);
+      expect(JSON.stringify(events[0])).not.toContain(client.clientSecret);
+      expect(JSON.stringify(events[0])).not.toContain(tok.token);
+    });
+
     it('refuses a body over the limit', async () => {
       const res = await introspect({}, { ...asClient(), raw: `token=${'a'.repeat(70 * 1024)}` });
       expect(res.status).toBe(413);
