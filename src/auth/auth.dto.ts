@@ -1,6 +1,7 @@
 import { IsEmail, IsOptional, IsString, Length, Matches, MaxLength, MinLength } from 'class-validator';
+import { FitsColumn } from '../common/text-length.js';
 import { Trim, TrimLower } from '../common/transforms.js';
-import { PHONE_PATTERN } from '../users/users.dto.js';
+import { PHONE_MESSAGE, PHONE_PATTERN } from '../users/users.dto.js';
 import { UserView } from '../users/user.view.js';
 
 export class RegisterDto {
@@ -23,19 +24,21 @@ export class RegisterDto {
   @Trim()
   @IsString()
   @Length(1, 100)
+  @FitsColumn(100)
   firstname: string;
 
   /** @example "Curie" */
   @Trim()
   @IsString()
   @Length(1, 100)
+  @FitsColumn(100)
   surname: string;
 
   /** @example "+33 1 23 45 67 89" */
   @IsOptional()
   @Trim()
   @IsString()
-  @Matches(PHONE_PATTERN, { message: 'phoneNumber must be a phone number (digits, spaces, + ( ) . -)' })
+  @Matches(PHONE_PATTERN, { message: PHONE_MESSAGE })
   phoneNumber?: string;
 }
 

@@ -31,11 +31,20 @@ function messageOf(response: unknown, fallback: string): string {
   return fallback;
 }
 
+function sqlStateOf(err: unknown): unknown {
+  const o = err as { code?: unknown; driverError?: { code?: unknown } } | undefined;
+  return o?.code ?? o?.driverError?.code;
+}
+
 /** PostgreSQL's character_not_in_repertoire (a NUL in text) and untranslatable_character. */
 function isUnstorableText(err: unknown): boolean {
-  const o = err as { code?: unknown; driverError?: { code?: unknown } } | undefined;
-  const code = o?.code ?? o?.driverError?.code;
+  const code = sqlStateOf(err);
   return code === '22021' || code === '22P05';
+}
+
+/** PostgreSQL's string_data_right_truncation: a value longer than its column. */
+function isTooLong(err: unknown): boolean {
+  return sqlStateOf(err) === '22001';
 }
 
 /**
@@ -64,6 +73,10 @@ export function describeError(err: unknown, requestId: string): ErrorAnswer {
   if (isUnstorableText(err)) {
     // Text PostgreSQL cannot store (a NUL that reached a query some other way): the request's fault, not the server's.
     return { status: 400, body: { error: 'The request holds characters that cannot be stored', code: ErrorCode.ValidationFailed, requestId }, headers: {}, unexpected: false };
+  }
+  if (isTooLong(err)) {
+    // A value longer than its column that validation let through: the request's fault, not the server's.
+    return { status: 400, body: { error: 'The request holds a value too long to be stored', code: ErrorCode.ValidationFailed, requestId }, headers: {}, unexpected: false };
   }
   if (isDatabaseUnavailable(err)) {
     return {

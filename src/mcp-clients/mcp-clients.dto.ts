@@ -1,4 +1,5 @@
 import { IsString, Length } from 'class-validator';
+import { FitsColumn } from '../common/text-length.js';
 import { Trim } from '../common/transforms.js';
 
 export class CreateMcpClientDto {
@@ -9,6 +10,7 @@ export class CreateMcpClientDto {
   @Trim()
   @IsString()
   @Length(1, 100)
+  @FitsColumn(100)
   name: string;
 }
 

@@ -1,5 +1,6 @@
 import { ArrayMaxSize, ArrayNotEmpty, ArrayUnique, IsArray, IsIn, IsInt, IsOptional, IsString, Length, Max, Min } from 'class-validator';
 import { SCOPE_NAMES, type Scope } from '../../libs/scopes/src/index.js';
+import { FitsColumn } from '../common/text-length.js';
 import { Trim } from '../common/transforms.js';
 import type { TokenStatus } from './api-token.entity.js';
 
@@ -11,6 +12,7 @@ export class CreateTokenDto {
   @Trim()
   @IsString()
   @Length(1, 100)
+  @FitsColumn(100)
   name: string;
 
   /**

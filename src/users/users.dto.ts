@@ -1,13 +1,15 @@
 import { Type } from 'class-transformer';
 import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Length, Matches, Max, MaxLength, Min, ValidateIf } from 'class-validator';
+import { FitsColumn } from '../common/text-length.js';
 import { Trim } from '../common/transforms.js';
 import { ROLES, type Role } from './user.entity.js';
 
 /** Optional, but not nullable: `null` is validated (and refused) rather than skipped. */
 const IsOptionalNotNull = (): PropertyDecorator => ValidateIf((_o, v) => v !== undefined);
 
-/** Digits, spaces and + ( ) . - ; 6 to 32 characters. */
-export const PHONE_PATTERN = /^\+?[0-9][0-9 ().-]{4,30}[0-9]$/;
+/** Digits, spaces and + ( ) . - ; 6 to 32 characters (the column is varchar(32)), a leading + included. */
+export const PHONE_PATTERN = /^(?=.{6,32}$)\+?[0-9][0-9 ().-]{4,30}[0-9]$/;
+export const PHONE_MESSAGE = 'phoneNumber must be a phone number of 6 to 32 characters (digits, spaces, + ( ) . -)';
 
 export class UpdateProfileDto {
   /** @example "Marie" */
@@ -15,6 +17,7 @@ export class UpdateProfileDto {
   @Trim()
   @IsString()
   @Length(1, 100)
+  @FitsColumn(100)
   firstname?: string;
 
   /** @example "Curie" */
@@ -22,13 +25,14 @@ export class UpdateProfileDto {
   @Trim()
   @IsString()
   @Length(1, 100)
+  @FitsColumn(100)
   surname?: string;
 
   /** @example "+33 1 23 45 67 89" */
   @IsOptionalNotNull()
   @Trim()
   @IsString()
-  @Matches(PHONE_PATTERN, { message: 'phoneNumber must be a phone number (digits, spaces, + ( ) . -)' })
+  @Matches(PHONE_PATTERN, { message: PHONE_MESSAGE })
   phoneNumber?: string;
 }
 
