@@ -18,6 +18,69 @@ export const REDACTED_PATHS = [
   '*.secret',
 ];
 
+/**
+ * Fields of an error that may hold the data of a request: a query's text and its parameters (a
+ * password hash, an email), PostgreSQL's detail ("Failing row contains (…)", "Key (email)=(…)")
+ * and the statement it points at. TypeORM's QueryFailedError copies the driver error's fields onto
+ * itself, so they are looked for at every level.
+ */
+const UNSAFE_ERROR_FIELDS: ReadonlySet<string> = new Set([
+  'query',
+  'parameters',
+  'params',
+  'values',
+  'sql',
+  'detail',
+  'where',
+  'internalQuery',
+]);
+const MAX_ERROR_DEPTH = 5;
+
+function isErrorLike(value: unknown): value is Error {
+  return (
+    value instanceof Error || (typeof value === 'object' && value !== null && typeof (value as { message?: unknown }).message === 'string')
+  );
+}
+
+/**
+ * An error as it may be logged: its type, message, stack and code, and its other plain fields
+ * (numbers, strings, booleans: a SQLSTATE, a constraint, a table, a status code), but none of
+ * UNSAFE_ERROR_FIELDS and no object or array field; nested errors (driverError, cause, the errors of
+ * an AggregateError) are serialized the same way.
+ */
+export function serializeError(err: unknown, depth = 0): unknown {
+  if (!isErrorLike(err)) return err;
+  const source = err as unknown as Record<string, unknown>;
+  const out: Record<string, unknown> = {
+    type: typeof source.constructor === 'function' && source.constructor !== Object ? source.constructor.name : source.name,
+    message: err.message,
+    stack: err.stack,
+  };
+  for (const key of Object.keys(source)) {
+    if (key in out || UNSAFE_ERROR_FIELDS.has(key)) continue;
+    const value = source[key];
+    if (value === null || ['string', 'number', 'boolean'].includes(typeof value)) out[key] = value;
+    else if (depth < MAX_ERROR_DEPTH && isErrorLike(value)) out[key] = serializeError(value, depth + 1);
+  }
+  // `cause` is often not enumerable.
+  if (!('cause' in out) && isErrorLike(source.cause) && depth < MAX_ERROR_DEPTH) out.cause = serializeError(source.cause, depth + 1);
+  if (Array.isArray(source.errors) && depth < MAX_ERROR_DEPTH)
+    out.errors = source.errors.filter(isErrorLike).map((e) => serializeError(e, depth + 1));
+  return out;
+}
+
+/** Any other top-level field holding an error (`err` has its serializer) is serialized the same way. */
+function errorsOfLogLine(line: Record<string, unknown>): Record<string, unknown> {
+  let out = line;
+  for (const key in line) {
+    if (key !== 'err' && line[key] instanceof Error) {
+      if (out === line) out = { ...line };
+      out[key] = serializeError(line[key]);
+    }
+  }
+  return out;
+}
+
 export function createPino(config: Pick<AppConfig, 'logLevel'>, destination?: DestinationStream): Pino {
   return pino(
     {
@@ -25,7 +88,9 @@ export function createPino(config: Pick<AppConfig, 'logLevel'>, destination?: De
       base: { service: 'hospiai' },
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
-      formatters: { level: (label) => ({ level: label }) },
+      // Fastify keeps these serializers for its own loggers (they take precedence over its defaults).
+      serializers: { err: serializeError },
+      formatters: { level: (label) => ({ level: label }), log: errorsOfLogLine },
     },
     destination,
   );
