@@ -8,6 +8,7 @@ import QueryStream from 'pg-query-stream';
 import type { DataSource } from 'typeorm';
 import type { PostgresDataSourceOptions } from 'typeorm/driver/postgres/PostgresDataSourceOptions.js';
 import { AppError } from '../common/app-error.js';
+import { storableTime } from '../common/timestamps.js';
 import { eventHash, eventHashFormat1, GENESIS_HASH } from './audit-hash.js';
 import type { AuditEvent } from './audit.types.js';
 
@@ -249,7 +250,7 @@ function decodeCursor(cursor: string): { at: string; id: string } {
   const [at, id] = raw.split('|');
   // Only the exact form this API writes: anything else would reach PostgreSQL's casts.
   const valid =
-    /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/.test(at ?? '') && !Number.isNaN(Date.parse(at)) && /^\d{1,19}$/.test(id ?? '');
+    /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/.test(at ?? '') && storableTime(at) !== undefined && /^\d{1,19}$/.test(id ?? '');
   if (!valid || BigInt(id) > 9223372036854775807n) {
     throw AppError.badRequest('Invalid request: cursor is not a cursor returned by this API', [
       { field: 'cursor', message: 'cursor is not valid' },
@@ -356,6 +357,9 @@ export class AuditQueryService {
     // Daily failure rollups: the days that the period touches (`to` is exclusive).
     const fromDay = from.toISOString().slice(0, 10);
     const toDay = new Date(to.getTime() - 1).toISOString().slice(0, 10);
+    // A period that touches no day (from = to, at midnight) needs no query; on 0001-01-01 the day
+    // before would be in year 0, which PostgreSQL refuses.
+    const noDay = Promise.resolve({ top: [] as { key: string; n: number }[] });
     const [rows, ips, tokens] = await Promise.all([
       this.dataSource.query(
         `SELECT ${start} AS start, "outcome", sum("count")::bigint AS n
@@ -364,8 +368,8 @@ export class AuditQueryService {
           GROUP BY 1, 2 ORDER BY 1`,
         params,
       ) as Promise<{ start: Date; outcome: string; n: string }[]>,
-      this.topFailing('ip', fromDay, toDay, type),
-      this.topFailing('token', fromDay, toDay, type),
+      toDay < fromDay ? noDay : this.topFailing('ip', fromDay, toDay, type),
+      toDay < fromDay ? noDay : this.topFailing('token', fromDay, toDay, type),
     ]);
     const buckets = new Map<string, StatsBucket>();
     for (const r of rows) {

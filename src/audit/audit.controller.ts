@@ -4,6 +4,7 @@ import type { FastifyReply } from 'fastify';
 import { Access } from '../auth/access.decorator.js';
 import { AppError } from '../common/app-error.js';
 import { ErrorBody } from '../common/error-body.dto.js';
+import { MIN_TIME_MS } from '../common/timestamps.js';
 import { AuditExportQuery, AuditFilterQuery, AuditListQuery, AuditPageView, AuditStatsQuery, AuditVerifyQuery, AuditVerifyView } from './audit.dto.js';
 import { AuditQueryService, type AuditFilters, type AuditStats, type VerifyResult } from './audit-query.service.js';
 
@@ -77,7 +78,8 @@ export class AuditController {
   @ApiBadRequestResponse(BAD_FILTER)
   stats(@Query() q: AuditStatsQuery): Promise<AuditStats> {
     const to = q.to ? new Date(q.to) : new Date();
-    const from = q.from ? new Date(q.from) : new Date(to.getTime() - DAY_MS);
+    // By default the 24 hours before `to`, but not before year 0001.
+    const from = q.from ? new Date(q.from) : new Date(Math.max(to.getTime() - DAY_MS, MIN_TIME_MS));
     if (from > to) throw AppError.badRequest('Invalid request: from must not be after to', [{ field: 'from', message: 'from must not be after to' }]);
     if (to.getTime() - from.getTime() > MAX_STATS_SPAN_MS) {
       throw AppError.badRequest('Invalid request: the period may not exceed 400 days', [{ field: 'from', message: 'the period may not exceed 400 days' }]);

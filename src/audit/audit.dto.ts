@@ -1,18 +1,21 @@
 import { Type } from 'class-transformer';
 import { IsIn, IsInt, IsIP, IsOptional, IsString, IsUUID, Max, MaxLength, Min, ValidateBy } from 'class-validator';
+import { storableTime } from '../common/timestamps.js';
 import { AUDIT_OUTCOMES, AUDIT_TYPES } from './audit.types.js';
 
 /**
  * A calendar date (UTC midnight) or a date-time with Z or an offset, as ISO-8601 writes them.
- * Week and ordinal dates, and times without an offset (whose meaning depends on the server), are refused.
+ * Week and ordinal dates, and times without an offset (whose meaning depends on the server), are refused;
+ * so are dates that do not exist and instants outside years 0001–9999 (PostgreSQL has no year 0).
  */
 const TIMESTAMP = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2}))?$/;
 const IsTimestamp = (): PropertyDecorator =>
   ValidateBy({
     name: 'isTimestamp',
     validator: {
-      validate: (v: unknown) => typeof v === 'string' && TIMESTAMP.test(v) && !Number.isNaN(Date.parse(v)),
-      defaultMessage: (args) => `${args?.property} must be an ISO-8601 date (2026-11-26) or date-time with Z or an offset (2026-11-26T08:00:00Z)`,
+      validate: (v: unknown) => typeof v === 'string' && TIMESTAMP.test(v) && storableTime(v) !== undefined,
+      defaultMessage: (args) =>
+        `${args?.property} must be an ISO-8601 date (2026-11-26) or date-time with Z or an offset (2026-11-26T08:00:00Z), from year 0001 to 9999`,
     },
   });
 

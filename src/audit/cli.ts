@@ -10,6 +10,7 @@ import { isIP } from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { DataSource } from 'typeorm';
+import { storableTime } from '../common/timestamps.js';
 import { ConfigError, loadConfig } from '../config/config.js';
 import { dataSourceOptions } from '../database/data-source-options.js';
 import { resolveDatabase } from '../database/database-url.js';
@@ -27,8 +28,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function date(name: string, value: string | undefined): Date | undefined {
   if (value === undefined) return undefined;
-  const d = new Date(value);
-  if (Number.isNaN(d.getTime()) || !/^\d{4}-\d{2}-\d{2}/.test(value)) throw new UsageError(`--${name} must be an ISO-8601 date (got "${value}")`);
+  const d = /^\d{4}-\d{2}-\d{2}/.test(value) ? storableTime(value) : undefined;
+  if (!d) throw new UsageError(`--${name} must be an ISO-8601 date, from year 0001 to 9999 (got "${value}")`);
   return d;
 }
 

@@ -2,6 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import type { Repository } from 'typeorm';
 import { AppError, ErrorCode } from '../common/app-error.js';
+import { storableTime } from '../common/timestamps.js';
 import { isUniqueViolation } from '../database/db-errors.js';
 import { RevocationBus } from '../revocation/revocation.bus.js';
 import type { Role } from './user.entity.js';
@@ -39,7 +40,7 @@ function decodeCursor(cursor: string): { ts: string; id: string } {
   const ts = raw.slice(0, sep);
   const id = raw.slice(sep + 1);
   // Only the exact form this service writes: anything else would reach PostgreSQL's casts.
-  if (sep < 0 || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/.test(ts) || Number.isNaN(Date.parse(ts)) || !UUID.test(id)) {
+  if (sep < 0 || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/.test(ts) || storableTime(ts) === undefined || !UUID.test(id)) {
     throw AppError.badRequest('Invalid request: cursor is not a cursor returned by this API', [
       { field: 'cursor', message: 'cursor is not valid' },
     ]);
