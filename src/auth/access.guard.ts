@@ -2,6 +2,7 @@ import { ExecutionContext, Injectable, Logger, Optional } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { AuthGuard } from '@nestjs/passport';
 import { AppError, ErrorCode } from '../common/app-error.js';
+import { isDatabaseUnavailable } from '../database/db-errors.js';
 import { ACCESS_RULE } from './access.decorator.js';
 import { ApiTokenAuthenticator } from './api-token-authenticator.js';
 import { bearerTokenOf } from './bearer.js';
@@ -70,8 +71,13 @@ export class AccessGuard extends AuthGuard('session') {
     return true;
   }
 
-  /** Passport's outcome: any failure is one 401, whatever the reason. */
+  /**
+   * Passport's outcome: any authentication failure is one 401, whatever the reason. A database that
+   * cannot be reached while the session's user is read is no verdict on the session: that error goes
+   * on to the global filter, which answers 503 with Retry-After.
+   */
   override handleRequest<T>(err: unknown, user: T): T {
+    if (err && isDatabaseUnavailable(err)) throw err;
     if (err || !user) throw AppError.unauthorized();
     return user;
   }
