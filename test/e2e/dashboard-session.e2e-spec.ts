@@ -272,7 +272,13 @@ describe('dashboard session (cookie + CSRF)', () => {
           body: { email: u.email, password: PASSWORD },
           headers: { 'x-forwarded-proto': 'https' },
         });
-        for (const c of setCookies(login.headers)) expect([c.name, c.attributes.secure]).toEqual([c.name, true]);
+        expect(login.status).toBe(200);
+        const cookies = setCookies(login.headers);
+        expect(cookies.map((c) => c.name).sort()).toEqual(['hospiai_csrf', 'hospiai_session']);
+        expect(Object.fromEntries(cookies.map((c) => [c.name, c.attributes.secure]))).toEqual({
+          hospiai_csrf: true,
+          hospiai_session: true,
+        });
       } finally {
         await proxied.close();
       }
@@ -281,7 +287,10 @@ describe('dashboard session (cookie + CSRF)', () => {
         body: { email: user.email, password: PASSWORD },
         headers: { 'x-forwarded-proto': 'https' },
       });
-      for (const c of setCookies(plain.headers)) expect([c.name, c.attributes.secure]).toEqual([c.name, undefined]);
+      expect(plain.status).toBe(200);
+      const cookies = setCookies(plain.headers);
+      expect(cookies.map((c) => c.name).sort()).toEqual(['hospiai_csrf', 'hospiai_session']);
+      for (const c of cookies) expect(c.attributes).not.toHaveProperty('secure');
     });
   });
 });

@@ -13,6 +13,11 @@ import { createUser, startTestApp, type TestApp } from '../support/test-app.js';
 
 jest.setTimeout(60_000);
 
+/** The examples' cache lifetime in these tests: an hour, so that only the revocation stream drops an answer. */
+const CACHE_TTL_MS = 3_600_000;
+/** A hang guard only: how long a revoked token may go on being accepted before the test gives up. */
+const HANG_GUARD_MS = 20_000;
+
 describe.each(EXAMPLES)('example %s', (name) => {
   let t: TestApp;
   let example: RunningChild;
@@ -29,6 +34,8 @@ describe.each(EXAMPLES)('example %s', (name) => {
       HOSPIAI_VALIDATION_URL: `${t.baseUrl}/api/mcp/validate`,
       HOSPIAI_CLIENT_ID: mcpClient.clientId,
       HOSPIAI_CLIENT_SECRET: mcpClient.clientSecret,
+      // Longer than any test here: an answer leaves the example's cache only by the revocation stream.
+      HOSPIAI_CACHE_TTL_MS: String(CACHE_TTL_MS),
     });
     // The example follows the revocation stream.
     for (let i = 0; i < 200 && streams.openStreams < 1; i++) await new Promise((r) => setTimeout(r, 25));
@@ -54,6 +61,26 @@ describe.each(EXAMPLES)('example %s', (name) => {
       return (error as { code?: number }).code;
     }
     throw new Error('the client connected');
+  }
+
+  /**
+   * Calls get_patient until a call is refused and returns that refusal. The example learns of a
+   * revocation through the stream, asynchronously: no bound is put on how soon (that is
+   * `npm run bench:mcp`'s revocation delay), only a hang guard far beyond it.
+   */
+  async function firstRefusal(client: Client): Promise<{ ok: boolean; text: string; accepted: number }> {
+    const deadline = Date.now() + HANG_GUARD_MS;
+    for (let accepted = 0; ; accepted++) {
+      const call = await tryCall(client, 'get_patient', { patientId: 'P-1001' });
+      if (!call.ok) return { ...call, accepted };
+      if (Date.now() > deadline) throw new Error(`still accepted after ${accepted + 1} calls (hang guard)`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  /** The validations of a token the service audited, in order. */
+  async function validationsOf(tokenId: string): Promise<string[]> {
+    return (await storedEvents(t)).filter((e) => e.type === 'token.validate' && e.tokenId === tokenId).map((e) => e.outcome);
   }
 
   it('answers 401 with a Bearer challenge without a token, and the SDK client cannot connect', async () => {
@@ -91,24 +118,18 @@ describe.each(EXAMPLES)('example %s', (name) => {
     expect(JSON.parse(booking.text)).toMatchObject({ patientId: 'P-1002', date: '2026-12-01', createdBy: user.id });
   });
 
-  it('refuses a token revoked through the API within 1 s, though it answered from its cache until then', async () => {
+  it('refuses a token revoked through the API once the revocation stream tells it, though it answered from its cache until then', async () => {
     const tok = await createToken(t, user.token, ['read:data']);
     const client = await connect(tok.token);
     for (let i = 0; i < 5; i++) expect((await tryCall(client, 'get_patient', { patientId: 'P-1001' })).ok).toBe(true);
     // The cache is on: six requests or more (initialize, notifications, calls), one validation.
-    const validations = (await storedEvents(t)).filter((e) => e.type === 'token.validate' && e.tokenId === tok.id);
-    expect(validations).toHaveLength(1);
+    expect(await validationsOf(tok.id)).toEqual(['valid']);
 
     expect((await t.request('DELETE', `/api/tokens/${tok.id}`, { token: user.token })).status).toBe(204);
-    const revokedAt = Date.now();
-    let last = { ok: true, text: '' };
-    while (last.ok && Date.now() - revokedAt < 1000) {
-      last = await tryCall(client, 'get_patient', { patientId: 'P-1001' });
-      if (last.ok) await new Promise((r) => setTimeout(r, 10));
-    }
-    expect(last.ok).toBe(false);
-    expect(last.text).toMatch(/révoqué|revoked/);
-    expect(Date.now() - revokedAt).toBeLessThan(1000);
+    const refused = await firstRefusal(client);
+    expect(refused.text).toMatch(/révoqué|revoked/);
+    // Refused because the stream dropped the cached answer (its lifetime is an hour): the example asked the service again.
+    expect((await validationsOf(tok.id)).join(' ')).toMatch(/^valid( revoked)+$/);
     // And it stays refused, and a new connection with it fails.
     expect((await tryCall(client, 'get_patient', { patientId: 'P-1001' })).ok).toBe(false);
     expect(await refusal(tok.token)).toBe(401);
@@ -120,13 +141,10 @@ describe.each(EXAMPLES)('example %s', (name) => {
     const tok = await createToken(t, owner.token, ['read:data']);
     const client = await connect(tok.token);
     expect((await tryCall(client, 'get_patient', { patientId: 'P-1001' })).ok).toBe(true);
+    expect((await tryCall(client, 'get_patient', { patientId: 'P-1001' })).ok).toBe(true);
+    expect(await validationsOf(tok.id)).toEqual(['valid']);
     expect((await t.request('PATCH', `/api/users/${owner.id}`, { token: admin.token, body: { disabled: true } })).status).toBe(200);
-    const started = Date.now();
-    let refused = false;
-    while (!refused && Date.now() - started < 1000) {
-      refused = !(await tryCall(client, 'get_patient', { patientId: 'P-1001' })).ok;
-      if (!refused) await new Promise((r) => setTimeout(r, 10));
-    }
-    expect(refused).toBe(true);
+    await firstRefusal(client);
+    expect((await validationsOf(tok.id)).join(' ')).toMatch(/^valid( revoked)+$/);
   });
 });

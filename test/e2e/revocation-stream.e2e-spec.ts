@@ -7,6 +7,9 @@ import { createUser, startTestApp, startTestAppOn, type TestApp } from '../suppo
 
 type User = Awaited<ReturnType<typeof createUser>>;
 
+/** How long a wait may last before the test gives up: a hang guard, not a bound on promptness. */
+const HANG_GUARD_MS = 10_000;
+
 const revoked = (events: SseEvent[]) => events.filter((e) => e.event === 'revoked');
 const idsOf = (e: SseEvent) => (JSON.parse(e.data) as { tokenIds: string[] }).tokenIds;
 
@@ -152,23 +155,26 @@ describe('GET /api/mcp/revocations', () => {
     expect(service.openStreams).toBe(withIt - 1);
   });
 
+  // No bound on how soon: that is a benchmark's figure (npm run bench with 2 instances measures the
+  // delay from a revocation's answer on one instance to its effect on the other); the waits here
+  // are hang guards only.
   it('carries revocations made on another instance (LISTEN/NOTIFY), and ends cleanly when that instance shuts down', async () => {
     const b = await startTestAppOn(t.databaseUrl);
     let closed = false;
     try {
       const onB = await follow(b);
-      await onB.until((ev) => ev.some((e) => e.event === 'ready'));
+      await onB.until((ev) => ev.some((e) => e.event === 'ready'), HANG_GUARD_MS);
       const tok = await createToken(t, user.token);
-      const started = Date.now();
       expect((await t.request('DELETE', `/api/tokens/${tok.id}`, { token: user.token })).status).toBe(204);
-      await onB.until((ev) => revoked(ev).some((e) => idsOf(e).includes(tok.id)), 2000);
-      expect(Date.now() - started).toBeLessThan(2000);
+      const events = await onB.until((ev) => revoked(ev).some((e) => idsOf(e).includes(tok.id)), HANG_GUARD_MS);
+      expect(revoked(events).map(idsOf)).toEqual([[tok.id]]);
 
-      const shutdown = Date.now();
+      expect(onB.ended).toBe(false);
       await b.close();
       closed = true;
-      await onB.closedByServer(2000);
-      expect(Date.now() - shutdown).toBeLessThan(5000);
+      // Ended by B itself, cleanly (the response's last chunk), not reset nor left open.
+      await onB.closedByServer(HANG_GUARD_MS);
+      expect(onB.endedBy).toBe('server');
     } finally {
       if (!closed) await b.close();
     }

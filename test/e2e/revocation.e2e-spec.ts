@@ -1,16 +1,133 @@
 // Revocation across instances: two apps on one database, each with its token-state cache on.
 import { mkdtempSync } from 'node:fs';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { createApp } from '../../src/app.js';
 import { TokenStateCache } from '../../src/mcp-validation/token-state.cache.js';
 import { RevocationBus } from '../../src/revocation/revocation.bus.js';
-import { createUser, startTestApp, testConfig, type TestApp } from '../support/test-app.js';
+import { createUser, startTestApp, startTestAppOnDatabase, testConfig, type TestApp } from '../support/test-app.js';
 
-async function secondInstance(t: TestApp): Promise<{ app: NestFastifyApplication; url: string }> {
-  const config = testConfig(t.databaseUrl, {}, mkdtempSync(join(tmpdir(), 'hospiai-test-b-')));
-  const app = await createApp({ config, databaseUrl: t.databaseUrl, logDestination: { write: () => undefined } });
+/** The application_name of the revocation bus's listening connection. */
+const BUS_APPLICATION_NAME = 'hospiai-revocations';
+/** PostgreSQL's protocol 3.0 startup message code. */
+const PROTOCOL_3 = 196608;
+/** How long a wait may last before the test gives up: a hang guard, not a bound on promptness. */
+const HANG_GUARD_MS = 10_000;
+
+/**
+ * A TCP relay between an instance and PostgreSQL. Every connection goes through unchanged, except
+ * that while `hold()` is in force a new connection whose startup message names the revocation
+ * bus's application_name waits at the relay, before PostgreSQL sees it, until `release()`. So a
+ * test keeps that instance's channel down for as long as it needs, with the real database and the
+ * real bus. (Only the instance of that test goes through it: the hop delays its notifications a
+ * little, and the tests of "the very next validation" measure the direct path.)
+ */
+class PgRelay {
+  /** Connections of the bus held so far. */
+  held = 0;
+  /** This side's ports of the bus's connections to PostgreSQL: their client_port in pg_stat_activity. */
+  readonly busPorts: number[] = [];
+  private holding = false;
+  private readonly waiting: Array<() => void> = [];
+  private readonly sockets = new Set<Socket>();
+
+  private constructor(
+    private readonly server: Server,
+    private readonly upstream: { host: string; port: number },
+  ) {
+    server.on('connection', (c) => this.accept(c));
+  }
+
+  /** Starts a relay to the server of `databaseUrl`; returns it and the same URL through it. */
+  static async start(databaseUrl: string): Promise<{ relay: PgRelay; url: string }> {
+    const u = new URL(databaseUrl);
+    const relay = new PgRelay(createServer(), { host: u.hostname, port: Number(u.port || 5432) });
+    await new Promise<void>((resolve) => relay.server.listen(0, '127.0.0.1', resolve));
+    const address = relay.server.address();
+    u.hostname = '127.0.0.1';
+    u.port = String(typeof address === 'object' && address ? address.port : 0);
+    return { relay, url: u.toString() };
+  }
+
+  hold(): void {
+    this.holding = true;
+  }
+
+  release(): void {
+    this.holding = false;
+    for (const go of this.waiting.splice(0)) go();
+  }
+
+  async close(): Promise<void> {
+    this.holding = false;
+    this.waiting.length = 0;
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private track(s: Socket): void {
+    this.sockets.add(s);
+    s.on('close', () => this.sockets.delete(s));
+    s.on('error', () => s.destroy());
+  }
+
+  private accept(client: Socket): void {
+    this.track(client);
+    let first = Buffer.alloc(0);
+    const onData = (chunk: Buffer): void => {
+      first = Buffer.concat([first, chunk]);
+      if (first.length < 8 || first.length < first.readInt32BE(0)) return;
+      // The whole first message: the client sends nothing more until PostgreSQL answers it.
+      client.off('data', onData);
+      client.pause();
+      const bus = first.readInt32BE(4) === PROTOCOL_3 && startupParameters(first).application_name === BUS_APPLICATION_NAME;
+      const go = (): void => this.relay(client, first, bus);
+      if (bus && this.holding) {
+        this.held += 1;
+        this.waiting.push(go);
+      } else go();
+    };
+    client.on('data', onData);
+  }
+
+  private relay(client: Socket, first: Buffer, bus: boolean): void {
+    if (client.destroyed) return;
+    const server = connect(this.upstream.port, this.upstream.host);
+    this.track(server);
+    server.on('connect', () => {
+      if (bus) this.busPorts.push(server.localPort!);
+    });
+    server.on('close', () => client.destroy());
+    client.on('close', () => server.destroy());
+    server.write(first);
+    client.pipe(server);
+    server.pipe(client);
+    client.resume();
+  }
+}
+
+/** The parameters of a protocol 3.0 startup message (user, database, application_name…). */
+function startupParameters(message: Buffer): Record<string, string> {
+  const fields = message.subarray(8, message.readInt32BE(0)).toString('utf8').split('\0');
+  const params: Record<string, string> = {};
+  for (let i = 0; i + 1 < fields.length && fields[i] !== ''; i += 2) params[fields[i]] = fields[i + 1];
+  return params;
+}
+
+/** Waits until `condition` holds; throws after HANG_GUARD_MS. */
+async function until(condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + HANG_GUARD_MS;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`still not so after ${HANG_GUARD_MS} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+async function secondInstance(databaseUrl: string): Promise<{ app: NestFastifyApplication; url: string }> {
+  const config = testConfig(databaseUrl, {}, mkdtempSync(join(tmpdir(), 'hospiai-test-b-')));
+  const app = await createApp({ config, databaseUrl, logDestination: { write: () => undefined } });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.getHttpServer().address();
   return { app, url: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}` };
@@ -28,7 +145,7 @@ describe('revocation across instances', () => {
 
   beforeAll(async () => {
     a = await startTestApp();
-    b = await secondInstance(a);
+    b = await secondInstance(a.databaseUrl);
     session = (await createUser(a)).token;
   });
   afterAll(async () => {
@@ -91,18 +208,80 @@ describe('revocation across instances', () => {
     expect((await validate(b.url, token)).body.code).toBe('token_revoked');
   });
 
+  // On a third instance, C, which reaches the database through a relay (see PgRelay) so that its
+  // channel can be kept down for the whole of the checks.
   it('while the channel is down the cache is bypassed, and it recovers by itself', async () => {
-    const bus = b.app.get(RevocationBus);
-    const tok = await newToken();
-    expect((await validate(b.url, tok.token)).status).toBe(200);
-    // Cut B's listening connection from the database side.
-    await a.db.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'hospiai-revocations' AND datname = current_database()`);
-    for (let i = 0; i < 50 && bus.healthy; i++) await new Promise((r) => setTimeout(r, 20));
-    // Revoke with plain SQL (no notification at all): only a database read can see it.
-    await a.db.query(`UPDATE api_tokens SET revoked_at = now() WHERE id = $1`, [tok.id]);
-    if (!bus.healthy) expect((await validate(b.url, tok.token)).body.code).toBe('token_revoked');
-    for (let i = 0; i < 200 && !bus.healthy; i++) await new Promise((r) => setTimeout(r, 25));
-    expect(bus.healthy).toBe(true);
-    expect((await validate(b.url, tok.token)).body.code).toBe('token_revoked');
+    const { relay, url } = await PgRelay.start(a.databaseUrl);
+    let c: TestApp | undefined;
+    try {
+      c = await startTestAppOnDatabase(url);
+      const bus = c.app.get(RevocationBus);
+      const cache = c.app.get(TokenStateCache);
+      expect(bus.healthy).toBe(true);
+      const tok = await newToken();
+      const kept = await newToken();
+      // Both cached on C: each second validation is served from memory.
+      for (const x of [tok, kept]) {
+        expect((await validate(c.baseUrl, x.token)).status).toBe(200);
+        const hits = cache.hits;
+        expect((await validate(c.baseUrl, x.token)).status).toBe(200);
+        expect(cache.hits).toBe(hits + 1);
+      }
+
+      relay.hold();
+      try {
+        // Cut C's listening connection from the database side; its reconnection waits at the relay.
+        const { rows } = await a.db.query(
+          `SELECT pg_terminate_backend(pid) AS cut FROM pg_stat_activity
+            WHERE application_name = $1 AND datname = current_database() AND client_port = ANY($2::int[])`,
+          [BUS_APPLICATION_NAME, relay.busPorts],
+        );
+        expect(rows).toEqual([{ cut: true }]);
+        await until(() => !bus.healthy && relay.held >= 1, "C's channel down and its reconnection held");
+
+        const counters = { hits: cache.hits, misses: cache.misses };
+        // Validated while the channel is down, then revoked with plain SQL (no notification at all):
+        // only a database read can see it, and the next validation does.
+        expect((await validate(c.baseUrl, tok.token)).status).toBe(200);
+        await a.db.query(`UPDATE api_tokens SET revoked_at = now() WHERE id = $1`, [tok.id]);
+        expect(await validate(c.baseUrl, tok.token)).toEqual({
+          status: 401,
+          body: { error: 'Token révoqué ou inexistant', code: 'token_revoked' },
+        });
+        // A token cached before the cut is read from the database as well, on every call.
+        expect((await validate(c.baseUrl, kept.token)).status).toBe(200);
+        expect((await validate(c.baseUrl, kept.token)).status).toBe(200);
+        // The cache was neither read nor filled: every one of these validations went to the database.
+        expect({ hits: cache.hits, misses: cache.misses, size: cache.size }).toEqual({ ...counters, size: 0 });
+        // And the channel was down throughout.
+        expect(bus.healthy).toBe(false);
+      } finally {
+        relay.release();
+      }
+
+      // It recovers by itself once PostgreSQL can be reached: the held connection goes through.
+      await until(() => bus.healthy, "C's channel back up");
+      expect((await validate(c.baseUrl, tok.token)).body.code).toBe('token_revoked');
+      // The cache serves again...
+      const hits = cache.hits;
+      expect((await validate(c.baseUrl, kept.token)).status).toBe(200);
+      expect((await validate(c.baseUrl, kept.token)).status).toBe(200);
+      expect(cache.hits).toBe(hits + 1);
+      // ...and the channel carries revocations again: once C has the one made through A, the next validation is refused.
+      let heard = false;
+      const unsubscribe = bus.onRevocation((e) => {
+        if (e.kind === 'token' && e.subjectId === kept.id) heard = true;
+      });
+      try {
+        expect((await a.request('DELETE', `/api/tokens/${kept.id}`, { token: session })).status).toBe(204);
+        await until(() => heard, 'the revocation made through A, notified to C');
+      } finally {
+        unsubscribe();
+      }
+      expect((await validate(c.baseUrl, kept.token)).body.code).toBe('token_revoked');
+    } finally {
+      await c?.close();
+      await relay.close();
+    }
   });
 });

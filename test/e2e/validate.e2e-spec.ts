@@ -2,6 +2,7 @@
 // word, and key rotation with JWT_PREVIOUS_SECRETS.
 import { randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
+import { jest } from '@jest/globals';
 import { AuditWriter } from '../../src/audit/audit.writer.js';
 import { keyIdOf } from '../../src/auth/key-ring.js';
 import { LAST_USE_RESOLUTION_MS } from '../../src/tokens/tokens.service.js';
@@ -29,6 +30,32 @@ function expect401(res: HttpAnswer, body: object): void {
   expect(res.status).toBe(401);
   expect(res.body).toEqual(body);
   expect(res.headers.get('www-authenticate')).toBe(INVALID_TOKEN_HEADER);
+}
+
+/**
+ * Stops the clock of the apps (which run in this process) at `at`: Date only, every timer and tick
+ * stays real. jest.setSystemTime() moves it; jest.useRealTimers() gives the real clock back.
+ */
+function holdClock(at: number): void {
+  jest.useFakeTimers({
+    now: at,
+    doNotFake: [
+      'hrtime',
+      'nextTick',
+      'performance',
+      'queueMicrotask',
+      'requestAnimationFrame',
+      'cancelAnimationFrame',
+      'requestIdleCallback',
+      'cancelIdleCallback',
+      'setImmediate',
+      'clearImmediate',
+      'setInterval',
+      'clearInterval',
+      'setTimeout',
+      'clearTimeout',
+    ],
+  });
 }
 
 /** The token with its payload replaced, its header and signature kept. */
@@ -209,20 +236,44 @@ describe('POST /api/mcp/validate', () => {
       expect(view.body.lastUsedAt).toEqual(expect.any(String));
     });
 
+    // The calls' times are set (the apps' clock, see holdClock), not waited for: "less than a second
+    // after" and "a second after" hold whatever the speed of this machine.
+
+    /**
+     * Where to start the held clock: now, or just after the audit chain's last event when that is
+     * later (an earlier test held the clock ahead), since time never goes backwards along the chain.
+     */
+    async function clockStart(): Promise<number> {
+      const { rows } = await t.db.query(`SELECT "last_occurred_at" AS at FROM "audit_chain_head" WHERE "id" = 1`);
+      return Math.max(Date.now(), ((rows[0]?.at as Date | null)?.getTime() ?? 0) + 1);
+    }
+
     it('lastUsedAt is exact to the second: uses within a second of the last one written keep it, a later use moves it', async () => {
       const created = await newToken();
       const lastUsedAt = async (): Promise<string> =>
         (await t.request('GET', `/api/tokens/${created.id}`, { token: marie.token })).body.lastUsedAt as string;
-      expect((await bearer(created.token)).status).toBe(200);
-      const first = await lastUsedAt();
-      expect((await bearer(created.token)).status).toBe(200);
-      const second = await lastUsedAt();
-      // Not written again (unless this machine took a whole second between the two calls).
-      if (Date.now() - Date.parse(first) < LAST_USE_RESOLUTION_MS) expect(second).toBe(first);
-      else expect(Date.parse(second)).toBeGreaterThanOrEqual(Date.parse(first));
-      await new Promise((r) => setTimeout(r, LAST_USE_RESOLUTION_MS + 100));
-      expect((await bearer(created.token)).status).toBe(200);
-      expect(Date.parse(await lastUsedAt()) - Date.parse(first)).toBeGreaterThanOrEqual(LAST_USE_RESOLUTION_MS);
+      const t0 = await clockStart();
+      try {
+        holdClock(t0);
+        expect((await bearer(created.token)).status).toBe(200);
+        expect(await lastUsedAt()).toBe(new Date(t0).toISOString());
+        // Just under a second after the use written: not written again.
+        jest.setSystemTime(t0 + LAST_USE_RESOLUTION_MS - 1);
+        expect((await bearer(created.token)).status).toBe(200);
+        expect(await lastUsedAt()).toBe(new Date(t0).toISOString());
+        // A second after it: written.
+        jest.setSystemTime(t0 + LAST_USE_RESOLUTION_MS);
+        expect((await bearer(created.token)).status).toBe(200);
+        expect(await lastUsedAt()).toBe(new Date(t0 + LAST_USE_RESOLUTION_MS).toISOString());
+      } finally {
+        jest.useRealTimers();
+      }
+      // The three uses were each audited, at the times set.
+      const { rows } = await t.db.query(
+        `SELECT "occurred_at" AS at FROM "audit_event" WHERE "token_id" = $1 AND "type" = 'token.validate' ORDER BY "id"`,
+        [created.id],
+      );
+      expect(rows.map((r: { at: Date }) => r.at.getTime())).toEqual([t0, t0 + LAST_USE_RESOLUTION_MS - 1, t0 + LAST_USE_RESOLUTION_MS]);
     });
 
     it("two instances sharing a token's calls write its last use once a second between them", async () => {
@@ -235,14 +286,32 @@ describe('POST /api/mcp/validate', () => {
             at: Date;
             ip: string;
           };
-        expect((await bearer(created.token)).status).toBe(200);
-        const first = await stored();
-        expect((await bearer(created.token, { app: other })).status).toBe(200);
-        // The other instance has never written this token's use: the stored one, less than a second old, stands.
-        if (Date.now() - first.at.getTime() < LAST_USE_RESOLUTION_MS) expect((await stored()).at).toEqual(first.at);
-        await new Promise((r) => setTimeout(r, LAST_USE_RESOLUTION_MS + 100));
-        expect((await bearer(created.token, { app: other })).status).toBe(200);
-        expect((await stored()).at.getTime() - first.at.getTime()).toBeGreaterThanOrEqual(LAST_USE_RESOLUTION_MS);
+        const t0 = await clockStart();
+        try {
+          holdClock(t0);
+          expect((await bearer(created.token)).status).toBe(200);
+          expect(await stored()).toEqual({ at: new Date(t0), ip: '127.0.0.1' });
+          // The other instance has never written this token's use: the stored one, less than a second old, stands.
+          jest.setSystemTime(t0 + LAST_USE_RESOLUTION_MS - 1);
+          expect((await bearer(created.token, { app: other })).status).toBe(200);
+          expect(await stored()).toEqual({ at: new Date(t0), ip: '127.0.0.1' });
+          // A second after that use (and so more than a second after the stored one), the other instance writes its own.
+          const later = t0 + 2 * LAST_USE_RESOLUTION_MS - 1;
+          jest.setSystemTime(later);
+          expect((await bearer(created.token, { app: other })).status).toBe(200);
+          expect(await stored()).toEqual({ at: new Date(later), ip: '127.0.0.1' });
+        } finally {
+          jest.useRealTimers();
+        }
+        const { rows } = await t.db.query(
+          `SELECT "occurred_at" AS at FROM "audit_event" WHERE "token_id" = $1 AND "type" = 'token.validate' ORDER BY "id"`,
+          [created.id],
+        );
+        expect(rows.map((r: { at: Date }) => r.at.getTime())).toEqual([
+          t0,
+          t0 + LAST_USE_RESOLUTION_MS - 1,
+          t0 + 2 * LAST_USE_RESOLUTION_MS - 1,
+        ]);
       } finally {
         await other.close();
       }

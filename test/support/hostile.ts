@@ -43,21 +43,46 @@ export function expectWellFormed(answer: HttpAnswer, allowed: readonly number[],
   for (const s of secrets) if (answer.text.includes(s)) throw new Error(`secret in the body (${s.slice(0, 4)}…): ${where}`);
 }
 
+export interface RawAnswer {
+  /** The status of the answer's status line; 0 when no status line came. */
+  status: number;
+  body: string;
+  /** Every byte received, as latin1 text. */
+  raw: string;
+  /**
+   * How the connection ended: 'closed' by the server after a clean shutdown of its side (FIN),
+   * 'reset' (ECONNRESET, or EPIPE writing to a connection the server had already closed),
+   * 'timeout' (nothing for 10 s: this side gave up), or 'error' for any other socket error.
+   */
+  end: 'closed' | 'reset' | 'timeout' | 'error';
+  /** The socket error's code, when there was one. */
+  errorCode?: string;
+}
+
 /** Sends raw bytes (a request fetch would refuse to build) and returns the status line and body. */
-export function rawRequest(baseUrl: string, request: Buffer | string): Promise<{ status: number; body: string; raw: string }> {
+export function rawRequest(baseUrl: string, request: Buffer | string): Promise<RawAnswer> {
   const url = new URL(baseUrl);
   return new Promise((resolve) => {
     const socket = connect(Number(url.port), url.hostname);
     let data = '';
+    let end: RawAnswer['end'] = 'closed';
+    let errorCode: string | undefined;
     const done = (): void => {
       const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(data)?.[1] ?? 0);
       const body = data.split('\r\n\r\n').slice(1).join('\r\n\r\n');
-      resolve({ status, body, raw: data });
+      resolve({ status, body, raw: data, end, ...(errorCode !== undefined ? { errorCode } : {}) });
     };
     socket.on('data', (c: Buffer) => (data += c.toString('latin1')));
-    socket.on('error', () => undefined);
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      if (end !== 'closed') return;
+      errorCode = err.code;
+      end = err.code === 'ECONNRESET' || err.code === 'EPIPE' ? 'reset' : 'error';
+    });
     socket.on('close', done);
-    socket.setTimeout(10_000, () => socket.destroy());
+    socket.setTimeout(10_000, () => {
+      end = 'timeout';
+      socket.destroy();
+    });
     socket.write(request, () => socket.end());
   });
 }

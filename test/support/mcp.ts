@@ -45,6 +45,13 @@ export class SseReader {
   readonly events: SseEvent[] = [];
   comments = 0;
   ended = false;
+  /**
+   * How the stream ended: 'server' when the server ended the response cleanly (its last chunk came),
+   * 'aborted' when close() was called first, 'error' when the connection failed (reset, cut short).
+   */
+  endedBy: 'server' | 'aborted' | 'error' | undefined;
+  /** The error that ended the stream, when endedBy is 'error'. */
+  endError: unknown;
   private buffer = '';
   private waiters: Array<() => void> = [];
 
@@ -79,16 +86,22 @@ export class SseReader {
     return this.events;
   }
 
-  /** Resolves once the server has ended the stream. */
+  /**
+   * Resolves once the server has ended the stream cleanly; throws if it ended otherwise (aborted by
+   * this side, connection reset or cut short), or is still open after `ms` (a hang guard).
+   */
   async closedByServer(ms = 5000): Promise<void> {
     const deadline = Date.now() + ms;
     while (!this.ended) {
       if (Date.now() > deadline) throw new Error('the stream is still open');
       await new Promise((r) => setTimeout(r, 20));
     }
+    if (this.endedBy !== 'server')
+      throw new Error(`the stream was not ended by the server: ${this.endedBy} ${String(this.endError ?? '')}`);
   }
 
   close(): void {
+    if (!this.ended) this.endedBy ??= 'aborted';
     this.controller.abort();
   }
 
@@ -103,12 +116,19 @@ export class SseReader {
     try {
       for (;;) {
         const { value, done } = await reader.read();
-        if (done) break;
+        if (done) {
+          this.endedBy ??= 'server';
+          break;
+        }
         this.buffer += decoder.decode(value, { stream: true });
         this.parse();
       }
-    } catch {
-      // aborted
+    } catch (error) {
+      // Aborted by close(), or the connection failed.
+      if (this.endedBy === undefined) {
+        this.endedBy = 'error';
+        this.endError = error;
+      }
     }
     this.finish();
   }
