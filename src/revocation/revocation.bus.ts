@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
@@ -5,6 +6,9 @@ import pg from 'pg';
 import type { DataSource, EntityManager } from 'typeorm';
 
 export const REVOCATION_CHANNEL = 'hospiai_revocation';
+/** Each instance, once it has applied a revocation, says so here: `<event id> <instance id>`. */
+export const REVOCATION_ACK_CHANNEL = 'hospiai_revocation_ack';
+const LISTENER_NAME = 'hospiai-revocations';
 
 export interface RevocationEvent {
   /** Sequence number (revocation_event.id), increasing. */
@@ -15,7 +19,8 @@ export interface RevocationEvent {
   occurredAt: string;
 }
 
-const LOOPBACK_WAIT_MS = 100;
+/** How long the revoking instance waits for every listening instance to have applied a revocation. */
+export const ACK_WAIT_MS = 1000;
 const MAX_RECONNECT_MS = 5000;
 /** How often the listening connection is checked, and how long it has to answer. */
 export const HEARTBEAT_MS = 1000;
@@ -35,6 +40,12 @@ export const HEARTBEAT_DEADLINE_MS = 1000;
  * listening connection answers a query every HEARTBEAT_MS, within HEARTBEAT_DEADLINE_MS, or
  * it is taken as lost; and a revocation of this instance whose notification does not come back
  * in time has it checked at once.
+ *
+ * The instance that revokes answers only once every listening instance has applied the
+ * revocation: each one, having dropped what it cached, acknowledges on REVOCATION_ACK_CHANNEL,
+ * and the revoking instance waits (ACK_WAIT_MS at most) for as many acknowledgements as there are
+ * listening connections. So the very next call, on any instance, is refused, even when another
+ * instance receives its notification later than this one (a longer network path, a busy process).
  */
 @Injectable()
 export class RevocationBus implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -44,7 +55,14 @@ export class RevocationBus implements OnApplicationBootstrap, OnApplicationShutd
   private stopping = false;
   private reconnectDelay = 100;
   private reconnectTimer: NodeJS.Timeout | undefined;
-  private readonly waiters = new Map<string, () => void>();
+  /** Revocations of this instance being settled: its own notification is not applied again. */
+  private readonly own = new Set<string>();
+  /** Acknowledgements of the latest revocations, kept for one that settled() has not registered yet. */
+  private readonly recentAcks = new Map<string, Set<string>>();
+  /** Per revocation this instance is settling: the instances that have applied it, and how many are expected. */
+  private readonly acks = new Map<string, { from: Set<string>; expected: number; done: () => void }>();
+  /** This process, in acknowledgements. */
+  readonly instanceId = randomUUID();
   /** Ids of the latest notifications received, to know one has already come back. */
   private readonly seen = new Set<string>();
   private heartbeat: NodeJS.Timeout | undefined;
@@ -97,27 +115,50 @@ export class RevocationBus implements OnApplicationBootstrap, OnApplicationShutd
   }
 
   /**
-   * After the revoking transaction committed: applies the revocation here at
-   * once, then waits (briefly) until the notification has come back through
-   * PostgreSQL, by which time the other instances have been sent it too.
+   * After the revoking transaction committed: applies the revocation here at once, then waits
+   * until every listening instance (this one included) has applied it too, ACK_WAIT_MS at most.
    */
   async settled(event: RevocationEvent): Promise<void> {
-    const back = this.healthy && !this.seen.has(event.id)
-      ? new Promise<void>((resolve) => {
-          const timer = setTimeout(() => {
-            this.waiters.delete(event.id);
-            // Late, or the connection is gone without a word: check it now.
-            this.probe?.();
-            resolve();
-          }, LOOPBACK_WAIT_MS);
-          this.waiters.set(event.id, () => {
-            clearTimeout(timer);
-            resolve();
-          });
-        })
-      : Promise.resolve();
+    if (!this.healthy) {
+      this.deliver(event);
+      return;
+    }
+    let finish = (): void => undefined;
+    const all = new Promise<void>((resolve) => (finish = resolve));
+    const entry = { from: this.recentAcks.get(event.id) ?? new Set<string>(), expected: Number.POSITIVE_INFINITY, done: finish };
+    this.acks.set(event.id, entry);
+    // Our own notification is not applied a second time when it comes back.
+    if (!this.seen.has(event.id)) this.own.add(event.id);
     this.deliver(event);
-    await back;
+    const timer = setTimeout(() => {
+      this.logger.warn(
+        { revocation: event.id, acknowledged: entry.from.size, expected: entry.expected },
+        `revocation not acknowledged by every listening instance within ${ACK_WAIT_MS} ms`,
+      );
+      // Late, or our own connection is gone without a word: check it now.
+      this.probe?.();
+      finish();
+    }, ACK_WAIT_MS);
+    try {
+      entry.expected = await this.listeners();
+    } catch {
+      // Unknown: wait for our own acknowledgement at least, which comes after every instance was sent the notification.
+      entry.expected = 1;
+    }
+    if (entry.from.size >= entry.expected) finish();
+    await all;
+    clearTimeout(timer);
+    this.acks.delete(event.id);
+    this.own.delete(event.id);
+  }
+
+  /** The instances listening now (one connection each, this one's included). */
+  private async listeners(): Promise<number> {
+    const [row] = (await this.dataSource.query(
+      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE "application_name" = $1 AND "datname" = current_database()`,
+      [LISTENER_NAME],
+    )) as { n: number }[];
+    return Math.max(1, row.n);
   }
 
   /** Revocations after `afterId`, oldest first (for streams resuming with Last-Event-ID). */
@@ -144,11 +185,26 @@ export class RevocationBus implements OnApplicationBootstrap, OnApplicationShutd
     const options = this.dataSource.options as { url?: string };
     const client = new pg.Client({
       connectionString: options.url,
-      application_name: 'hospiai-revocations',
+      application_name: LISTENER_NAME,
       keepAlive: true,
       keepAliveInitialDelayMillis: 10_000,
     });
     client.on('notification', (msg) => {
+      if (msg.channel === REVOCATION_ACK_CHANNEL && msg.payload) {
+        const [eventId, from] = msg.payload.split(' ');
+        if (!eventId || !from) return;
+        const entry = this.acks.get(eventId);
+        if (entry) {
+          entry.from.add(from);
+          if (entry.from.size >= entry.expected) entry.done();
+        } else {
+          const set = this.recentAcks.get(eventId) ?? new Set<string>();
+          set.add(from);
+          this.recentAcks.set(eventId, set);
+          if (this.recentAcks.size > 1000) this.recentAcks.delete(this.recentAcks.keys().next().value as string);
+        }
+        return;
+      }
       if (msg.channel !== REVOCATION_CHANNEL || !msg.payload) return;
       let event: RevocationEvent;
       try {
@@ -158,15 +214,14 @@ export class RevocationBus implements OnApplicationBootstrap, OnApplicationShutd
       }
       this.seen.add(event.id);
       if (this.seen.size > 1000) this.seen.delete(this.seen.values().next().value as string);
-      const waiter = this.waiters.get(event.id);
-      if (waiter) {
+      if (this.own.has(event.id)) {
         // Ours, already applied locally by settled().
-        this.waiters.delete(event.id);
         this.epoch += 1;
-        waiter();
-        return;
+      } else {
+        this.deliver(event);
       }
-      this.deliver(event);
+      // Applied (the caches dropped what they held): said to the instance that revoked.
+      client.query(`SELECT pg_notify($1, $2)`, [REVOCATION_ACK_CHANNEL, `${event.id} ${this.instanceId}`]).catch(() => undefined);
     });
     const lost = (err?: unknown): void => {
       if (this.client !== client) return;
@@ -188,7 +243,7 @@ export class RevocationBus implements OnApplicationBootstrap, OnApplicationShutd
     client.on('end', () => lost());
     try {
       await client.connect();
-      await client.query(`LISTEN ${REVOCATION_CHANNEL}`);
+      await client.query(`LISTEN ${REVOCATION_CHANNEL}; LISTEN ${REVOCATION_ACK_CHANNEL}`);
     } catch (err) {
       await client.end().catch(() => undefined);
       this.logger.warn({ err }, `revocation channel unavailable: caches bypassed, retrying in ${this.reconnectDelay} ms`);

@@ -7,10 +7,14 @@ import { TokenStateCache } from '../../src/mcp-validation/token-state.cache.js';
 import { RevocationBus } from '../../src/revocation/revocation.bus.js';
 import { createTestDatabase, createUser, startTestAppOnDatabase, type TestApp } from '../support/test-app.js';
 
-/** A TCP relay to PostgreSQL; `freeze(name)` stops carrying the connections of that application_name. */
+/**
+ * A TCP relay to PostgreSQL; `freeze(name)` stops carrying the connections of that application_name,
+ * `delay(name, ms)` holds what PostgreSQL sends them for that long.
+ */
 class FreezingRelay {
   private readonly server: Server;
   private readonly pairs = new Set<{ client: Socket; upstream: Socket; name: string; frozen: boolean }>();
+  private readonly delays = new Map<string, number>();
   port = 0;
 
   constructor(
@@ -36,6 +40,10 @@ class FreezingRelay {
       }
     }
     return n;
+  }
+
+  delay(name: string, ms: number): void {
+    this.delays.set(name, ms);
   }
 
   async close(): Promise<void> {
@@ -66,7 +74,9 @@ class FreezingRelay {
       if (!pair.frozen) upstream.write(chunk);
     });
     upstream.on('data', (chunk: Buffer) => {
-      if (!pair.frozen) client.write(chunk);
+      const ms = this.delays.get(pair.name) ?? 0;
+      if (ms > 0) setTimeout(() => !pair.frozen && !client.destroyed && client.write(chunk), ms);
+      else if (!pair.frozen) client.write(chunk);
     });
   }
 }
@@ -130,5 +140,56 @@ describe('revocation channel liveness', () => {
     // A new listening connection (the relay carries new connections): the channel is back.
     await until('the channel listens again', () => bus.healthy);
     expect((await validate()).body.code).toBe('token_revoked');
+  });
+});
+
+describe('revocation across instances, one of them far from the database', () => {
+  let database: { url: string; drop: () => Promise<void> };
+  let relay: FreezingRelay;
+  let a: TestApp;
+  let b: TestApp;
+  let session: string;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    const url = new URL(database.url);
+    relay = new FreezingRelay(url.hostname, Number(url.port || 5432));
+    await relay.listen();
+    url.hostname = '127.0.0.1';
+    url.port = String(relay.port);
+    a = await startTestAppOnDatabase(database.url);
+    b = await startTestAppOnDatabase(url.toString());
+    session = (await createUser(a)).token;
+    // B's notifications arrive 300 ms after A's.
+    relay.delay('hospiai-revocations', 300);
+  });
+  afterAll(async () => {
+    await b?.close();
+    await a?.close();
+    await relay?.close();
+    await database?.drop();
+  });
+
+  it('a token revoked through A is refused by the very next call through B, B receiving the notification late', async () => {
+    const busB = b.app.get(RevocationBus);
+    const cacheB = b.app.get(TokenStateCache);
+    await until('both channels listen', () => a.app.get(RevocationBus).healthy && busB.healthy);
+    for (let trial = 0; trial < 5; trial++) {
+      const created = await a.request('POST', '/api/tokens', {
+        token: session,
+        body: { name: 'srv', scopes: ['read:data'], durationDays: 30 },
+      });
+      expect(created.status).toBe(201);
+      const validateB = () => b.request('POST', '/api/mcp/validate', { token: created.body.token });
+      expect((await validateB()).status).toBe(200);
+      const hits = cacheB.hits;
+      expect((await validateB()).status).toBe(200);
+      expect(cacheB.hits).toBe(hits + 1);
+
+      expect((await a.request('DELETE', `/api/tokens/${created.body.id}`, { token: session })).status).toBe(204);
+      const next = await validateB();
+      expect(next.status).toBe(401);
+      expect(next.body.code).toBe('token_revoked');
+    }
   });
 });
