@@ -22,9 +22,12 @@ export interface RevocationEvent {
 /** How long the revoking instance waits for every listening instance to have applied a revocation. */
 export const ACK_WAIT_MS = 1000;
 const MAX_RECONNECT_MS = 5000;
-/** How often the listening connection is checked, and how long it has to answer. */
+/**
+ * How often the listening connection is checked, and how long it has to answer (generous: a
+ * loaded machine can take a while, and a false alarm empties the caches).
+ */
 export const HEARTBEAT_MS = 1000;
-export const HEARTBEAT_DEADLINE_MS = 1000;
+export const HEARTBEAT_DEADLINE_MS = 3000;
 
 /**
  * Revocations across instances, through PostgreSQL LISTEN/NOTIFY.
