@@ -2,84 +2,10 @@
 // a failover without a reset): no error, no end, and notifications stop. Here the app reaches
 // PostgreSQL through a TCP relay that can freeze the listening connection: its bytes are held,
 // its socket stays open. The channel must notice, and the caches must stop trusting themselves.
-import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { TokenStateCache } from '../../src/mcp-validation/token-state.cache.js';
 import { RevocationBus } from '../../src/revocation/revocation.bus.js';
+import { BUS_APPLICATION_NAME, PgRelay } from '../support/pg-relay.js';
 import { createTestDatabase, createUser, startTestAppOnDatabase, type TestApp } from '../support/test-app.js';
-
-/**
- * A TCP relay to PostgreSQL; `freeze(name)` stops carrying the connections of that application_name,
- * `delay(name, ms)` holds what PostgreSQL sends them for that long.
- */
-class FreezingRelay {
-  private readonly server: Server;
-  private readonly pairs = new Set<{ client: Socket; upstream: Socket; name: string; frozen: boolean }>();
-  private readonly delays = new Map<string, number>();
-  port = 0;
-
-  constructor(
-    private readonly host: string,
-    private readonly upstreamPort: number,
-  ) {
-    this.server = createServer((client) => this.relay(client));
-  }
-
-  async listen(): Promise<void> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    const address = this.server.address();
-    this.port = typeof address === 'object' && address ? address.port : 0;
-  }
-
-  /** Connections of that application_name that are open now stop carrying bytes either way. */
-  freeze(name: string): number {
-    let n = 0;
-    for (const p of this.pairs) {
-      if (p.name === name && !p.frozen) {
-        p.frozen = true;
-        n += 1;
-      }
-    }
-    return n;
-  }
-
-  delay(name: string, ms: number): void {
-    this.delays.set(name, ms);
-  }
-
-  async close(): Promise<void> {
-    for (const p of this.pairs) {
-      p.client.destroy();
-      p.upstream.destroy();
-    }
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-
-  private relay(client: Socket): void {
-    const upstream = createConnection({ host: this.host, port: this.upstreamPort });
-    const pair = { client, upstream, name: '', frozen: false };
-    this.pairs.add(pair);
-    const drop = (): void => {
-      this.pairs.delete(pair);
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('error', drop).on('close', drop);
-    upstream.on('error', drop).on('close', drop);
-    client.on('data', (chunk: Buffer) => {
-      // The startup message carries application_name in clear (no TLS to the test database).
-      if (pair.name === '') {
-        const m = /application_name\0([^\0]*)\0/.exec(chunk.toString('latin1'));
-        pair.name = m ? m[1] : '-';
-      }
-      if (!pair.frozen) upstream.write(chunk);
-    });
-    upstream.on('data', (chunk: Buffer) => {
-      const ms = this.delays.get(pair.name) ?? 0;
-      if (ms > 0) setTimeout(() => !pair.frozen && !client.destroyed && client.write(chunk), ms);
-      else if (!pair.frozen) client.write(chunk);
-    });
-  }
-}
 
 async function until(what: string, condition: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -91,18 +17,15 @@ async function until(what: string, condition: () => boolean | Promise<boolean>, 
 
 describe('revocation channel liveness', () => {
   let database: { url: string; drop: () => Promise<void> };
-  let relay: FreezingRelay;
+  let relay: PgRelay;
   let t: TestApp;
   let session: string;
 
   beforeAll(async () => {
     database = await createTestDatabase();
-    const url = new URL(database.url);
-    relay = new FreezingRelay(url.hostname, Number(url.port || 5432));
-    await relay.listen();
-    url.hostname = '127.0.0.1';
-    url.port = String(relay.port);
-    t = await startTestAppOnDatabase(url.toString());
+    const relayed = await PgRelay.start(database.url);
+    relay = relayed.relay;
+    t = await startTestAppOnDatabase(relayed.url);
     session = (await createUser(t)).token;
   });
   afterAll(async () => {
@@ -128,7 +51,7 @@ describe('revocation channel liveness', () => {
     expect(cache.hits).toBe(hits + 1);
 
     // The connection goes silent: no error, no end, and no notification would come through it.
-    expect(relay.freeze('hospiai-revocations')).toBe(1);
+    expect(relay.freeze(BUS_APPLICATION_NAME)).toBe(1);
     await until('the channel is taken as lost', () => !bus.healthy);
 
     // Revoked behind the app's back (a notification that could not arrive): the next call reads the database.
@@ -145,23 +68,20 @@ describe('revocation channel liveness', () => {
 
 describe('revocation across instances, one of them far from the database', () => {
   let database: { url: string; drop: () => Promise<void> };
-  let relay: FreezingRelay;
+  let relay: PgRelay;
   let a: TestApp;
   let b: TestApp;
   let session: string;
 
   beforeAll(async () => {
     database = await createTestDatabase();
-    const url = new URL(database.url);
-    relay = new FreezingRelay(url.hostname, Number(url.port || 5432));
-    await relay.listen();
-    url.hostname = '127.0.0.1';
-    url.port = String(relay.port);
+    const relayed = await PgRelay.start(database.url);
+    relay = relayed.relay;
     a = await startTestAppOnDatabase(database.url);
-    b = await startTestAppOnDatabase(url.toString());
+    b = await startTestAppOnDatabase(relayed.url);
     session = (await createUser(a)).token;
     // B's notifications arrive 300 ms after A's.
-    relay.delay('hospiai-revocations', 300);
+    relay.delay(BUS_APPLICATION_NAME, 300);
   });
   afterAll(async () => {
     await b?.close();

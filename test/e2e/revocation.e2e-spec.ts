@@ -1,120 +1,16 @@
 // Revocation across instances: two apps on one database, each with its token-state cache on.
 import { mkdtempSync } from 'node:fs';
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { createApp } from '../../src/app.js';
 import { TokenStateCache } from '../../src/mcp-validation/token-state.cache.js';
 import { RevocationBus } from '../../src/revocation/revocation.bus.js';
+import { BUS_APPLICATION_NAME, PgRelay } from '../support/pg-relay.js';
 import { createUser, startTestApp, startTestAppOnDatabase, testConfig, type TestApp } from '../support/test-app.js';
 
-/** The application_name of the revocation bus's listening connection. */
-const BUS_APPLICATION_NAME = 'hospiai-revocations';
-/** PostgreSQL's protocol 3.0 startup message code. */
-const PROTOCOL_3 = 196608;
 /** How long a wait may last before the test gives up: a hang guard, not a bound on promptness. */
 const HANG_GUARD_MS = 10_000;
-
-/**
- * A TCP relay between an instance and PostgreSQL. Every connection goes through unchanged, except
- * that while `hold()` is in force a new connection whose startup message names the revocation
- * bus's application_name waits at the relay, before PostgreSQL sees it, until `release()`. So a
- * test keeps that instance's channel down for as long as it needs, with the real database and the
- * real bus. (Only the instance of that test goes through it: the hop delays its notifications a
- * little, and the tests of "the very next validation" measure the direct path.)
- */
-class PgRelay {
-  /** Connections of the bus held so far. */
-  held = 0;
-  /** This side's ports of the bus's connections to PostgreSQL: their client_port in pg_stat_activity. */
-  readonly busPorts: number[] = [];
-  private holding = false;
-  private readonly waiting: Array<() => void> = [];
-  private readonly sockets = new Set<Socket>();
-
-  private constructor(
-    private readonly server: Server,
-    private readonly upstream: { host: string; port: number },
-  ) {
-    server.on('connection', (c) => this.accept(c));
-  }
-
-  /** Starts a relay to the server of `databaseUrl`; returns it and the same URL through it. */
-  static async start(databaseUrl: string): Promise<{ relay: PgRelay; url: string }> {
-    const u = new URL(databaseUrl);
-    const relay = new PgRelay(createServer(), { host: u.hostname, port: Number(u.port || 5432) });
-    await new Promise<void>((resolve) => relay.server.listen(0, '127.0.0.1', resolve));
-    const address = relay.server.address();
-    u.hostname = '127.0.0.1';
-    u.port = String(typeof address === 'object' && address ? address.port : 0);
-    return { relay, url: u.toString() };
-  }
-
-  hold(): void {
-    this.holding = true;
-  }
-
-  release(): void {
-    this.holding = false;
-    for (const go of this.waiting.splice(0)) go();
-  }
-
-  async close(): Promise<void> {
-    this.holding = false;
-    this.waiting.length = 0;
-    for (const s of this.sockets) s.destroy();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-
-  private track(s: Socket): void {
-    this.sockets.add(s);
-    s.on('close', () => this.sockets.delete(s));
-    s.on('error', () => s.destroy());
-  }
-
-  private accept(client: Socket): void {
-    this.track(client);
-    let first = Buffer.alloc(0);
-    const onData = (chunk: Buffer): void => {
-      first = Buffer.concat([first, chunk]);
-      if (first.length < 8 || first.length < first.readInt32BE(0)) return;
-      // The whole first message: the client sends nothing more until PostgreSQL answers it.
-      client.off('data', onData);
-      client.pause();
-      const bus = first.readInt32BE(4) === PROTOCOL_3 && startupParameters(first).application_name === BUS_APPLICATION_NAME;
-      const go = (): void => this.relay(client, first, bus);
-      if (bus && this.holding) {
-        this.held += 1;
-        this.waiting.push(go);
-      } else go();
-    };
-    client.on('data', onData);
-  }
-
-  private relay(client: Socket, first: Buffer, bus: boolean): void {
-    if (client.destroyed) return;
-    const server = connect(this.upstream.port, this.upstream.host);
-    this.track(server);
-    server.on('connect', () => {
-      if (bus) this.busPorts.push(server.localPort!);
-    });
-    server.on('close', () => client.destroy());
-    client.on('close', () => server.destroy());
-    server.write(first);
-    client.pipe(server);
-    server.pipe(client);
-    client.resume();
-  }
-}
-
-/** The parameters of a protocol 3.0 startup message (user, database, application_name…). */
-function startupParameters(message: Buffer): Record<string, string> {
-  const fields = message.subarray(8, message.readInt32BE(0)).toString('utf8').split('\0');
-  const params: Record<string, string> = {};
-  for (let i = 0; i + 1 < fields.length && fields[i] !== ''; i += 2) params[fields[i]] = fields[i + 1];
-  return params;
-}
 
 /** Waits until `condition` holds; throws after HANG_GUARD_MS. */
 async function until(condition: () => boolean, what: string): Promise<void> {

@@ -3,52 +3,8 @@
 // the API does, and not 401: a 401 sends the dashboard back to its login page. A session that is
 // not valid is still 401. The outage is real: the app reaches PostgreSQL through a TCP relay that
 // the test cuts (open connections dropped, new ones refused) and then restores.
-import { createServer, connect, type Server, type Socket } from 'node:net';
+import { PgRelay } from '../support/pg-relay.js';
 import { createTestDatabase, createUser, PASSWORD, startTestAppOnDatabase, type TestApp } from '../support/test-app.js';
-
-/** A TCP relay to PostgreSQL that can be cut and restored on the same port. */
-class Relay {
-  private server: Server | undefined;
-  private readonly sockets = new Set<Socket>();
-  port = 0;
-
-  constructor(
-    private readonly targetHost: string,
-    private readonly targetPort: number,
-  ) {}
-
-  async open(): Promise<void> {
-    if (this.server) return;
-    const server = createServer((client) => {
-      const upstream = connect(this.targetPort, this.targetHost);
-      for (const s of [client, upstream]) {
-        this.sockets.add(s);
-        s.once('close', () => this.sockets.delete(s));
-        s.on('error', () => {
-          client.destroy();
-          upstream.destroy();
-        });
-      }
-      client.pipe(upstream).pipe(client);
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.port, '127.0.0.1', () => resolve());
-    });
-    const address = server.address();
-    this.port = typeof address === 'object' && address ? address.port : 0;
-    this.server = server;
-  }
-
-  /** Drops every open connection and refuses new ones (ECONNREFUSED). */
-  async cut(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
-    for (const s of this.sockets) s.destroy();
-    await closed;
-  }
-}
 
 interface Answer {
   status: number;
@@ -58,7 +14,7 @@ interface Answer {
 
 describe('session requests while the database is down', () => {
   let t: TestApp;
-  let relay: Relay;
+  let relay: PgRelay;
   let dropDatabase: () => Promise<void>;
   let bearer: string;
   let cookie: string;
@@ -67,12 +23,9 @@ describe('session requests while the database is down', () => {
   beforeAll(async () => {
     const database = await createTestDatabase();
     dropDatabase = database.drop;
-    const url = new URL(database.url);
-    relay = new Relay(url.hostname, Number(url.port));
-    await relay.open();
-    url.hostname = '127.0.0.1';
-    url.port = String(relay.port);
-    t = await startTestAppOnDatabase(url.toString());
+    const relayed = await PgRelay.start(database.url);
+    relay = relayed.relay;
+    t = await startTestAppOnDatabase(relayed.url);
     const user = await createUser(t);
     bearer = user.token;
     const login = await t.request('POST', '/api/auth/login', { body: { email: user.email, password: PASSWORD } });
