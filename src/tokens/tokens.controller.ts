@@ -102,6 +102,13 @@ export class TokensController {
   @ApiBadRequestResponse(BAD_BODY)
   @ApiNotFoundResponse(NOT_FOUND)
   @ApiConflictResponse({ type: ErrorBody, example: { error: 'This token is revoked: create a new one instead', code: 'token_revoked', requestId: 'req-7f3a2c' } })
+  @ApiForbiddenResponse({
+    type: ErrorBody,
+    description:
+      '`scope_not_allowed`: the owner may no longer hold one of the token\'s scopes (read:audit after a demotion), so a new token must be created; ' +
+      '`forbidden`: not allowed on this route (see x-access)',
+    example: { error: 'The owner may no longer hold read:audit: create a new token instead', code: 'scope_not_allowed', requestId: 'req-7f3a2c' },
+  })
   async rotate(
     @CurrentPrincipal() p: Principal,
     @Param('id', uuidPipe) id: string,

@@ -320,6 +320,18 @@ describe('API tokens', () => {
       expect(res.body).toEqual({ error: 'Token révoqué ou inexistant', code: 'token_revoked' });
     });
 
+    it('refuses to rotate a read:audit token whose owner is no longer an auditor: 403 scope_not_allowed, nothing issued', async () => {
+      const former = await createUser(t, { role: 'auditor' });
+      const old = await newToken(former, { scopes: ['read:audit'] });
+      expect((await t.request('PATCH', `/api/users/${former.id}`, { token: admin.token, body: { role: 'user' } })).status).toBe(200);
+      const count = await tokenCount();
+      const res = await t.request('POST', `/api/tokens/${old.id}/rotate`, { token: former.token });
+      expect(res.status).toBe(403);
+      expect(res.body.code).toBe('scope_not_allowed');
+      expect(res.body.error).toContain('read:audit');
+      expect(await tokenCount()).toBe(count);
+    });
+
     it("answers 404 for another user's token and leaves it working", async () => {
       const created = await newToken(alice);
       const res = await t.request('DELETE', `/api/tokens/${created.id}`, { token: bob.token });
