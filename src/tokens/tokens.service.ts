@@ -248,7 +248,9 @@ export class TokensService implements OnModuleInit {
    * from the same address, is not written again: lastUsedAt is exact to the second, and a token
    * used on every MCP request costs one row update a second rather than one per call. The update
    * applies the same rule to what is stored, so that instances sharing the token's calls do not
-   * each write it every second.
+   * each write it every second. An instance remembers a use as written even when the stored time
+   * made the write unnecessary, so with several instances the stored time can trail the latest use
+   * by up to about two seconds.
    */
   private lastUseStatement(events: readonly BatchEvent[], bind: Bind): BatchStatement | undefined {
     const latest = new Map<string, { at: string; ip: string | null }>();
