@@ -1,5 +1,5 @@
 import { HttpException } from '@nestjs/common';
-import { isDatabaseUnavailable } from '../database/db-errors.js';
+import { isDatabaseUnavailable, sqlStateOf } from '../database/db-errors.js';
 import { AppError, ErrorCode } from './app-error.js';
 
 export interface ErrorAnswer {
@@ -29,11 +29,6 @@ function messageOf(response: unknown, fallback: string): string {
     if (Array.isArray(m)) return m.filter((x) => typeof x === 'string').join('; ');
   }
   return fallback;
-}
-
-function sqlStateOf(err: unknown): unknown {
-  const o = err as { code?: unknown; driverError?: { code?: unknown } } | undefined;
-  return o?.code ?? o?.driverError?.code;
 }
 
 /** PostgreSQL's character_not_in_repertoire (a NUL in text) and untranslatable_character. */

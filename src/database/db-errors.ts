@@ -37,27 +37,13 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   return false;
 }
 
-/** PostgreSQL unique_violation. */
-export function isUniqueViolation(err: unknown): boolean {
-  const o = err as { code?: unknown; driverError?: { code?: unknown } };
-  return o?.code === '23505' || o?.driverError?.code === '23505';
+/** The SQLSTATE of a failed query: on the error itself (pg) or on the driver's error TypeORM wraps. */
+export function sqlStateOf(err: unknown): unknown {
+  const o = err as { code?: unknown; driverError?: { code?: unknown } } | null | undefined;
+  return o?.code ?? o?.driverError?.code;
 }
 
-/**
- * What a log line may say of a failed query: its class, SQLSTATE and message, never the
- * statement nor its parameters (which the driver's error carries along).
- */
-export function databaseErrorSummary(err: unknown): { name: string; code?: string; message: string } {
-  const o = (err && typeof err === 'object' ? err : {}) as {
-    name?: unknown;
-    code?: unknown;
-    message?: unknown;
-    driverError?: { code?: unknown };
-  };
-  const code = typeof o.code === 'string' ? o.code : typeof o.driverError?.code === 'string' ? o.driverError.code : undefined;
-  return {
-    name: typeof o.name === 'string' ? o.name : 'Error',
-    ...(code ? { code } : {}),
-    message: typeof o.message === 'string' ? o.message : String(err),
-  };
+/** PostgreSQL unique_violation. */
+export function isUniqueViolation(err: unknown): boolean {
+  return sqlStateOf(err) === '23505';
 }

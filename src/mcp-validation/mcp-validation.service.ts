@@ -8,7 +8,7 @@ import { bearerTokenOf } from '../auth/bearer.js';
 import type { Principal } from '../auth/principal.js';
 import { AppError } from '../common/app-error.js';
 import type { RequestContext } from '../common/request-context.js';
-import { databaseErrorSummary, isDatabaseUnavailable } from '../database/db-errors.js';
+import { isDatabaseUnavailable } from '../database/db-errors.js';
 import { ValidateFailureLimit } from '../rate-limit/validate-failure-limit.js';
 import { fingerprintOf, TokenCodec, type ApiTokenClaims, type Inspected } from '../tokens/token-codec.js';
 import { TokensService, type TokenState } from '../tokens/tokens.service.js';
@@ -197,8 +197,9 @@ export class McpValidationService implements ApiTokenAuthenticator {
     } catch (err) {
       // Unreachable, timed out, locked, refused: whatever the failure, the token's state is unknown
       // and no answer can be given safely. An unreachable database is not logged per call (an
-      // outage would log every request; the revocation channel and readiness report it).
-      if (!isDatabaseUnavailable(err)) this.logger.error({ err: databaseErrorSummary(err) }, 'token state lookup failed: answering unavailable');
+      // outage would log every request; the revocation channel and readiness report it). The
+      // logger's error serializer leaves out the query and its parameters.
+      if (!isDatabaseUnavailable(err)) this.logger.error({ err }, 'token state lookup failed: answering unavailable');
       return { outcome: 'error', reason: 'unavailable' };
     }
     const ids = { tokenId: claims.jti, userId: claims.sub };
