@@ -58,12 +58,13 @@ export class RevocationBus implements OnApplicationBootstrap, OnApplicationShutd
   private stopping = false;
   private reconnectDelay = 100;
   private reconnectTimer: NodeJS.Timeout | undefined;
-  /** Revocations of this instance being settled: its own notification is not applied again. */
-  private readonly own = new Set<string>();
-  /** Acknowledgements of the latest revocations, kept for one that settled() has not registered yet. */
-  private readonly recentAcks = new Map<string, Set<string>>();
-  /** Per revocation this instance is settling: the instances that have applied it, and how many are expected. */
-  private readonly acks = new Map<string, { from: Set<string>; expected: number; done: () => void }>();
+  /** The instances that have acknowledged each of the latest revocations (even before settled() waits for them). */
+  private readonly acknowledged = new Map<string, Set<string>>();
+  /**
+   * The revocations of this instance being settled: how many acknowledgements they wait for. Its
+   * own notification of one of them is not applied a second time when it comes back.
+   */
+  private readonly settling = new Map<string, { expected: number; done: () => void }>();
   /** This process, in acknowledgements. */
   readonly instanceId = randomUUID();
   /** Ids of the latest notifications received, to know one has already come back. */
@@ -128,14 +129,13 @@ export class RevocationBus implements OnApplicationBootstrap, OnApplicationShutd
     }
     let finish = (): void => undefined;
     const all = new Promise<void>((resolve) => (finish = resolve));
-    const entry = { from: this.recentAcks.get(event.id) ?? new Set<string>(), expected: Number.POSITIVE_INFINITY, done: finish };
-    this.acks.set(event.id, entry);
-    // Our own notification is not applied a second time when it comes back.
-    if (!this.seen.has(event.id)) this.own.add(event.id);
+    const entry = { expected: Number.POSITIVE_INFINITY, done: finish };
+    const count = (): number => this.acknowledged.get(event.id)?.size ?? 0;
+    this.settling.set(event.id, entry);
     this.deliver(event);
     const timer = setTimeout(() => {
       this.logger.warn(
-        { revocation: event.id, acknowledged: entry.from.size, expected: entry.expected },
+        { revocation: event.id, acknowledged: count(), expected: entry.expected },
         `revocation not acknowledged by every listening instance within ${ACK_WAIT_MS} ms`,
       );
       // Late, or our own connection is gone without a word: check it now.
@@ -148,11 +148,10 @@ export class RevocationBus implements OnApplicationBootstrap, OnApplicationShutd
       // Unknown: wait for our own acknowledgement at least, which comes after every instance was sent the notification.
       entry.expected = 1;
     }
-    if (entry.from.size >= entry.expected) finish();
+    if (count() >= entry.expected) finish();
     await all;
     clearTimeout(timer);
-    this.acks.delete(event.id);
-    this.own.delete(event.id);
+    this.settling.delete(event.id);
   }
 
   /** The instances listening now (one connection each, this one's included). */
@@ -196,16 +195,12 @@ export class RevocationBus implements OnApplicationBootstrap, OnApplicationShutd
       if (msg.channel === REVOCATION_ACK_CHANNEL && msg.payload) {
         const [eventId, from] = msg.payload.split(' ');
         if (!eventId || !from) return;
-        const entry = this.acks.get(eventId);
-        if (entry) {
-          entry.from.add(from);
-          if (entry.from.size >= entry.expected) entry.done();
-        } else {
-          const set = this.recentAcks.get(eventId) ?? new Set<string>();
-          set.add(from);
-          this.recentAcks.set(eventId, set);
-          if (this.recentAcks.size > 1000) this.recentAcks.delete(this.recentAcks.keys().next().value as string);
-        }
+        const by = this.acknowledged.get(eventId) ?? new Set<string>();
+        by.add(from);
+        this.acknowledged.set(eventId, by);
+        if (this.acknowledged.size > 1000) this.acknowledged.delete(this.acknowledged.keys().next().value as string);
+        const entry = this.settling.get(eventId);
+        if (entry && by.size >= entry.expected) entry.done();
         return;
       }
       if (msg.channel !== REVOCATION_CHANNEL || !msg.payload) return;
@@ -217,7 +212,7 @@ export class RevocationBus implements OnApplicationBootstrap, OnApplicationShutd
       }
       this.seen.add(event.id);
       if (this.seen.size > 1000) this.seen.delete(this.seen.values().next().value as string);
-      if (this.own.has(event.id)) {
+      if (this.settling.has(event.id)) {
         // Ours, already applied locally by settled().
         this.epoch += 1;
       } else {
