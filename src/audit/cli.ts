@@ -28,7 +28,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function date(name: string, value: string | undefined): Date | undefined {
   if (value === undefined) return undefined;
-  const d = /^\d{4}-\d{2}-\d{2}/.test(value) ? storableTime(value) : undefined;
+  const d = storableTime(value);
   if (!d) throw new UsageError(`--${name} must be an ISO-8601 date, from year 0001 to 9999 (got "${value}")`);
   return d;
 }
