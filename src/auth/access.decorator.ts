@@ -1,5 +1,5 @@
 import { applyDecorators, SetMetadata } from '@nestjs/common';
-import { ApiBearerAuth, ApiExtension, ApiForbiddenResponse, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiExtension, ApiForbiddenResponse, ApiServiceUnavailableResponse, ApiUnauthorizedResponse } from '@nestjs/swagger';
 import { ROLES } from '../users/user.entity.js';
 import { ErrorBody } from '../common/error-body.dto.js';
 import { describeRule, type AccessRule } from './access.policy.js';
@@ -10,7 +10,7 @@ export const API_TOKEN_SCHEME = 'apiToken';
 
 /**
  * States who may call a route, enforces it through the global guard and
- * documents it in Swagger (security scheme, 401/403 answers, `x-access`).
+ * documents it in Swagger (security scheme, 401/403/503 answers, `x-access`).
  * Every route carries exactly one of `@Access(...)` or `@Public()`.
  */
 export function Access(rule: Omit<AccessRule, 'public'>): MethodDecorator & ClassDecorator {
@@ -27,6 +27,11 @@ export function Access(rule: Omit<AccessRule, 'public'>): MethodDecorator & Clas
       description: `Caller is not allowed: ${describeRule(rule)}`,
       type: ErrorBody,
       example: { error: 'You are not allowed to do this', code: 'forbidden', requestId: 'req-7f3a2c' },
+    }),
+    ApiServiceUnavailableResponse({
+      description: 'The database cannot be reached while the caller is checked (session or API token): try again after Retry-After',
+      type: ErrorBody,
+      example: { error: 'Service indisponible', code: 'service_unavailable', requestId: 'req-7f3a2c' },
     }),
   );
   return applyDecorators(...decorators);
