@@ -21,8 +21,9 @@ export const REDACTED_PATHS = [
 /**
  * Fields of an error that may hold the data of a request: a query's text and its parameters (a
  * password hash, an email), PostgreSQL's detail ("Failing row contains (…)", "Key (email)=(…)")
- * and the statement it points at. TypeORM's QueryFailedError copies the driver error's fields onto
- * itself, so they are looked for at every level.
+ * and the statement it points at; and the credential names that REDACTED_PATHS replaces, which
+ * the paths do not reach in a nested error (a cause's cause). TypeORM's QueryFailedError copies
+ * the driver error's fields onto itself, so they are looked for at every level.
  */
 const UNSAFE_ERROR_FIELDS: ReadonlySet<string> = new Set([
   'query',
@@ -33,6 +34,12 @@ const UNSAFE_ERROR_FIELDS: ReadonlySet<string> = new Set([
   'detail',
   'where',
   'internalQuery',
+  'password',
+  'token',
+  'accessToken',
+  'secret',
+  'authorization',
+  'cookie',
 ]);
 const MAX_ERROR_DEPTH = 5;
 
