@@ -37,6 +37,12 @@ const { values } = parseArgs({
     'pg-stats': { type: 'boolean', default: false },
     /** The instances' LOG_LEVEL; by default the service's default, info (one line per request). */
     'log-level': { type: 'string' },
+    /**
+     * Also drive GET /api/health on the same instances after each service run: a route that does no
+     * work of its own, through the same Nest, Fastify, hooks, request log and metrics. Its rate over
+     * the ceiling's bounds what the validate route could reach on this machine.
+     */
+    floor: { type: 'boolean', default: false },
   },
 });
 const LOG_LEVEL = values['log-level'] ?? 'info';
@@ -120,11 +126,15 @@ interface LoadResult {
   statuses: Record<string, number>;
 }
 
-/** Drives one or several targets at once (connections split between them) with the token mix. */
+/**
+ * Drives one or several targets at once (connections split between them): POST /api/mcp/validate
+ * with the token mix, or (`floor`) GET /api/health.
+ */
 async function load(
   targets: string[],
   tokens: { valid: string[]; revoked: string[]; forged: string[] },
   seconds: number,
+  floor = false,
 ): Promise<LoadResult> {
   const per = Math.max(1, Math.floor(CONNECTIONS / targets.length));
   const runs = await Promise.all(
@@ -134,21 +144,23 @@ async function load(
           let i = Math.floor(Math.random() * 1e6);
           autocannon(
             {
-              url: `${url}/api/mcp/validate`,
+              url: `${url}${floor ? '/api/health' : '/api/mcp/validate'}`,
               connections: per,
               duration: seconds,
-              requests: [
-                {
-                  method: 'POST',
-                  setupRequest: (req: autocannon.Request) => {
-                    i += 1;
-                    const r = i % 20; // 18/20 valid, 1/20 revoked, 1/20 bad signature
-                    const pool = r < 18 ? tokens.valid : r === 18 ? tokens.revoked : tokens.forged;
-                    const token = pool[(i * 7919) % pool.length];
-                    return { ...req, headers: { authorization: `Bearer ${token}`, 'user-agent': 'hospiai-bench' } };
-                  },
-                },
-              ],
+              requests: floor
+                ? [{ method: 'GET', headers: { 'user-agent': 'hospiai-bench' } }]
+                : [
+                    {
+                      method: 'POST',
+                      setupRequest: (req: autocannon.Request) => {
+                        i += 1;
+                        const r = i % 20; // 18/20 valid, 1/20 revoked, 1/20 bad signature
+                        const pool = r < 18 ? tokens.valid : r === 18 ? tokens.revoked : tokens.forged;
+                        const token = pool[(i * 7919) % pool.length];
+                        return { ...req, headers: { authorization: `Bearer ${token}`, 'user-agent': 'hospiai-bench' } };
+                      },
+                    },
+                  ],
             },
             (err: Error | null, result: autocannon.Result) => (err ? reject(err) : resolve(result)),
           );
@@ -346,7 +358,13 @@ async function main(): Promise<void> {
       service: LoadResult;
       ceiling?: LoadResult;
       ratio?: number;
-      cpu: { appMicrosPerRequest: number; databaseMicrosPerRequest?: number; ceilingMicrosPerRequest?: number };
+      floor?: LoadResult;
+      cpu: {
+        appMicrosPerRequest: number;
+        databaseMicrosPerRequest?: number;
+        ceilingMicrosPerRequest?: number;
+        floorMicrosPerRequest?: number;
+      };
     }
     const rounds: Round[] = [];
     for (let r = 1; r <= ROUNDS; r++) {
@@ -379,6 +397,14 @@ async function main(): Promise<void> {
         );
         for (const r of updates.rows) process.stderr.write(`  updates of ${r.relname}: ${r.n_tup_upd}, of which HOT ${r.n_tup_hot_upd}\n`);
       }
+      let floorRun: LoadResult | undefined;
+      if (values.floor) {
+        log(`warm-up ${WARMUP} s, then ${DURATION} s at ${CONNECTIONS} connections on GET /api/health (the floor)${of}…`);
+        await load(targets, tokens, WARMUP, true);
+        const floorBefore = cpuSeconds(appPids);
+        floorRun = await load(targets, tokens, DURATION, true);
+        cpu.floorMicrosPerRequest = Math.round(((cpuSeconds(appPids) - floorBefore) / floorRun.answered) * 1e6);
+      }
       let ceilingRun: LoadResult | undefined;
       if (!values['skip-ceiling']) {
         log(`warm-up ${WARMUP} s, then ${DURATION} s at ${CONNECTIONS} connections on the ceiling server${of}…`);
@@ -388,7 +414,7 @@ async function main(): Promise<void> {
         cpu.ceilingMicrosPerRequest = Math.round(((cpuSeconds([ceiling.pid!]) - ceilingBefore) / ceilingRun.answered) * 1e6);
       }
       const ratio = ceilingRun ? +(service.requestsPerSecond / ceilingRun.requestsPerSecond).toFixed(3) : undefined;
-      rounds.push({ service, ceiling: ceilingRun, ratio, cpu });
+      rounds.push({ service, ceiling: ceilingRun, ratio, floor: floorRun, cpu });
     }
     await new Promise((r) => setTimeout(r, 500));
     const events = (await auditCount()) - before;
@@ -396,7 +422,8 @@ async function main(): Promise<void> {
     // The round printed in full: the one with the median ratio (or median service rate without a ceiling).
     const ranked = [...rounds].sort((x, y) => (x.ratio ?? x.service.requestsPerSecond) - (y.ratio ?? y.service.requestsPerSecond));
     const shown = ranked[Math.floor((ranked.length - 1) / 2)];
-    const { service, ceiling: top, cpu } = shown;
+    const { service, ceiling: top, floor, cpu } = shown;
+    const floorRatio = floor && top ? +(floor.requestsPerSecond / top.requestsPerSecond).toFixed(3) : undefined;
     const ceilingMicros = cpu.ceilingMicrosPerRequest;
 
     let revocation: Record<string, number> | undefined;
@@ -457,26 +484,51 @@ async function main(): Promise<void> {
       service,
       ceiling: top,
       ratio,
-      rounds: rounds.map((r) => ({ ratio: r.ratio, service: r.service.requestsPerSecond, ceiling: r.ceiling?.requestsPerSecond, p99: r.service.p99, cpuMicrosPerRequest: r.cpu })),
+      floor,
+      floorRatio,
+      rounds: rounds.map((r) => ({
+        ratio: r.ratio,
+        service: r.service.requestsPerSecond,
+        ceiling: r.ceiling?.requestsPerSecond,
+        floor: r.floor?.requestsPerSecond,
+        p99: r.service.p99,
+        cpuMicrosPerRequest: r.cpu,
+      })),
       audit: { answeredRequests: answered, tokenValidateEvents: events, equal: answered === events },
-      cpuMicrosPerRequest: { service: cpu.appMicrosPerRequest, database: cpu.databaseMicrosPerRequest, ceiling: ceilingMicros },
+      cpuMicrosPerRequest: {
+        service: cpu.appMicrosPerRequest,
+        database: cpu.databaseMicrosPerRequest,
+        ceiling: ceilingMicros,
+        floor: cpu.floorMicrosPerRequest,
+      },
       revocation,
     };
     mkdirSync(join(process.cwd(), 'bench', 'results'), { recursive: true });
     writeFileSync(join(process.cwd(), 'bench', 'results', 'latest.json'), JSON.stringify(out, null, 2));
     const line = (name: string, r: LoadResult): string =>
-      `${name.padEnd(22)} ${String(r.requestsPerSecond).padStart(8)} req/s   p50 ${String(r.p50).padStart(4)} ms   p99 ${String(r.p99).padStart(4)} ms   max ${String(r.max).padStart(5)} ms   errors ${r.errors + r.timeouts}   statuses ${JSON.stringify(r.statuses)}`;
+      `${name.padEnd(24)} ${String(r.requestsPerSecond).padStart(8)} req/s   p50 ${String(r.p50).padStart(4)} ms   p99 ${String(r.p99).padStart(4)} ms   max ${String(r.max).padStart(5)} ms   errors ${r.errors + r.timeouts}   statuses ${JSON.stringify(r.statuses)}`;
     process.stdout.write(
       [
         `validate benchmark: ${out.machine.cpus} cores (${out.machine.cpuModel}), ${out.machine.memoryGb} GiB, Node ${out.machine.node}, ${out.database}`,
         `${INSTANCES} instance(s), ${CONNECTIONS} connections, ${DURATION} s after ${WARMUP} s warm-up; mix ${out.mix}; log level ${LOG_LEVEL}, to a file`,
         line('validate (service)', service),
         ...(top ? [line('ceiling (HS256 only)', top), `ratio validate/ceiling: ${out.ratio}`] : ['ceiling: skipped (--skip-ceiling)']),
+        ...(floor
+          ? [
+              line('floor (GET /api/health)', floor) +
+                `   CPU ${cpu.floorMicrosPerRequest} µs per request` +
+                (floorRatio === undefined ? '' : `   ratio floor/ceiling: ${floorRatio}`),
+            ]
+          : []),
         ...(ROUNDS > 1
           ? [
               `rounds (service and ceiling alternated; the median round is shown above): ` +
                 rounds
-                  .map((r, i) => `${i + 1}: ${r.service.requestsPerSecond} req/s p99 ${r.service.p99} ms${r.ratio === undefined ? '' : ` ratio ${r.ratio}`}`)
+                  .map(
+                    (r, i) =>
+                      `${i + 1}: ${r.service.requestsPerSecond} req/s p99 ${r.service.p99} ms${r.ratio === undefined ? '' : ` ratio ${r.ratio}`}` +
+                      (r.floor ? `, floor ${r.floor.requestsPerSecond} req/s` : ''),
+                  )
                   .join('; '),
             ]
           : []),
