@@ -11,7 +11,7 @@ import { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
 import { AppModule } from './app.module.js';
 import { createPino, PinoLoggerService } from './common/logger.js';
 import type { AppConfig } from './config/config.js';
-import { NOT_JSON, VALIDATE_PATH } from './mcp-validation/mcp-validation.service.js';
+import { isValidateRoute, NOT_JSON } from './mcp-validation/mcp-validation.service.js';
 import { MetricsService } from './metrics/metrics.service.js';
 import { FORM_CONTENT_TYPE, parseFormBody } from './oauth/form-body.js';
 import { setupSwagger } from './swagger.js';
@@ -158,13 +158,13 @@ export async function createApp({ config, databaseUrl, logDestination }: CreateA
     try {
       const value: unknown = secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' });
       // PostgreSQL text cannot hold NUL: a string with one is refused here rather than failing in a query.
-      if (req.url.split('?')[0] !== VALIDATE_PATH && hasNul(value)) {
+      if (!isValidateRoute(req) && hasNul(value)) {
         return done(Object.assign(new Error('NUL character in the body'), { statusCode: 400, code: 'FST_ERR_NUL_IN_BODY' }), undefined);
       }
       done(null, value);
     } catch {
       // The validate route answers a bad body itself (API.md §4) and audits it like any other call.
-      if (req.url.split('?')[0] === VALIDATE_PATH) return done(null, NOT_JSON);
+      if (isValidateRoute(req)) return done(null, NOT_JSON);
       done(Object.assign(new SyntaxError('invalid JSON body'), { statusCode: 400, code: 'FST_ERR_CTP_INVALID_JSON_BODY' }), undefined);
     }
   });

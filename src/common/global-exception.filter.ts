@@ -1,6 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, Logger } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { McpValidationService, NOT_JSON, VALIDATE_PATH } from '../mcp-validation/mcp-validation.service.js';
+import { isValidateRoute, McpValidationService, NOT_JSON } from '../mcp-validation/mcp-validation.service.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { describeError } from './error-body.js';
 import { requestContextOf } from './request-context.js';
@@ -29,7 +29,7 @@ export class GlobalExceptionFilter implements ExceptionFilter {
     const http = host.switchToHttp();
     const request = http.getRequest<FastifyRequest>();
     const reply = http.getResponse<FastifyReply>();
-    if (!reply.sent && isBodyRefusal(exception) && request.url.split('?')[0] === VALIDATE_PATH) {
+    if (!reply.sent && isBodyRefusal(exception) && isValidateRoute(request)) {
       void this.refusedValidation(exception, request, reply);
       return;
     }

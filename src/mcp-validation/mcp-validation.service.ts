@@ -28,6 +28,11 @@ export const ANSWERS = {
 
 export const VALIDATE_PATH = '/api/mcp/validate';
 
+/** True for a request Fastify routed to POST /api/mcp/validate (by its route: the query string plays no part). */
+export function isValidateRoute(req: { method: string; routeOptions?: { url?: string } }): boolean {
+  return req.method === 'POST' && req.routeOptions?.url === VALIDATE_PATH;
+}
+
 /** Stands for a request body that is not JSON (the parser hands it to the validate route). */
 export const NOT_JSON: unique symbol = Symbol('not JSON');
 

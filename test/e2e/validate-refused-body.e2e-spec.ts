@@ -48,6 +48,20 @@ describe('validate: bodies refused before the route', () => {
     expect(events[0].details).toMatchObject({ reason: 'bad_request' });
   });
 
+  it.each([
+    ['a body that is not JSON', { 'content-type': 'application/json' }, '{"requiredScopes": [read:data'],
+    ['a content type the service does not parse', { 'content-type': 'application/xml' }, '<requiredScopes/>'],
+  ])(
+    'the route is told by its route, not its raw URL: with a query string, %s is still 400 invalid_request, audited',
+    async (_what, headers, rawBody) => {
+      const res = await t.request('POST', '/api/mcp/validate?client=fastmcp', { token, headers, rawBody });
+      expect(res.status).toBe(400);
+      expect(res.body).toEqual({ error: 'Requête invalide', code: 'invalid_request' });
+      const events = await eventsOf(res.headers.get('x-request-id') as string);
+      expect(events.map((e) => e.outcome)).toEqual(['invalid']);
+    },
+  );
+
   it('other routes still answer such bodies 413 and 415 with the API error body', async () => {
     const xml = await t.request('POST', '/api/auth/login', { headers: { 'content-type': 'application/xml' }, rawBody: '<email/>' });
     expect(xml.status).toBe(415);
