@@ -38,11 +38,33 @@ describe('log lines never carry a credential', () => {
     expect(given).toEqual({ token: SECRET, user: { password: SECRET } });
   });
 
-  it('a child logger (as Fastify makes one per request) redacts the same way', () => {
+  it('deeper down and in arrays too; other values, dates and numbers are written as they were', () => {
+    const { log, raw } = capture();
+    const at = new Date('2026-11-26T08:30:00.000Z');
+    log.info({ a: { b: { c: { password: SECRET, n: 1 } } }, list: [{ token: SECRET }, 'plain'], at, empty: { token: null } }, 'line');
+    expect(raw[0]).not.toContain(SECRET);
+    expect(JSON.parse(raw[0])).toMatchObject({
+      a: { b: { c: { password: '[redacted]', n: 1 } } },
+      list: [{ token: '[redacted]' }, 'plain'],
+      at: '2026-11-26T08:30:00.000Z',
+      empty: { token: null },
+    });
+  });
+
+  it('a child logger (as Fastify makes one per request) redacts the same way, its bindings too', () => {
     const { log, raw } = capture();
     log.child({ reqId: 'r-1' }).info({ token: SECRET }, 'line');
-    expect(raw[0]).not.toContain(SECRET);
+    log.child({ reqId: 'r-2', headers: { authorization: `Bearer ${SECRET}` } }).info('bound');
+    expect(raw).toHaveLength(2);
+    expect(raw.join('')).not.toContain(SECRET);
     expect(JSON.parse(raw[0])).toMatchObject({ reqId: 'r-1', token: '[redacted]' });
+    expect(JSON.parse(raw[1])).toMatchObject({ reqId: 'r-2', headers: { authorization: '[redacted]' } });
+  });
+
+  it('a line with nothing to hide is written field for field (the request line)', () => {
+    const { log, raw } = capture();
+    log.info({ method: 'POST', route: '/api/mcp/validate', status: 200, ms: 1.2 }, 'request');
+    expect(JSON.parse(raw[0])).toMatchObject({ method: 'POST', route: '/api/mcp/validate', status: 200, ms: 1.2, msg: 'request' });
   });
 
   it('an error carrying a credential in a field, or whose cause does: the field is not written', () => {
