@@ -1,4 +1,4 @@
-import { createPino } from './logger.js';
+import { createPino, redactCredentials } from './logger.js';
 
 /** A logger at `info` whose lines are kept as written. */
 function capture(): { log: ReturnType<typeof createPino>; raw: string[] } {
@@ -59,6 +59,22 @@ describe('log lines never carry a credential', () => {
     expect(raw.join('')).not.toContain(SECRET);
     expect(JSON.parse(raw[0])).toMatchObject({ reqId: 'r-1', token: '[redacted]' });
     expect(JSON.parse(raw[1])).toMatchObject({ reqId: 'r-2', headers: { authorization: '[redacted]' } });
+  });
+
+  it('within a line, class instances are left to their serializer: not walked, not copied', () => {
+    class Request {
+      token = SECRET;
+      constructor(readonly server: { requests: Request[] }) {}
+    }
+    const server = { requests: [] as Request[] };
+    const req = new Request(server);
+    server.requests.push(req);
+    const given = { req, password: SECRET };
+    const out = redactCredentials(given);
+    expect(out.req).toBe(req);
+    expect(out.password).toBe('[redacted]');
+    // The line itself, whatever it is, is looked at.
+    expect(redactCredentials(new Request({ requests: [] }))).toMatchObject({ token: '[redacted]' });
   });
 
   it('a line with nothing to hide is written field for field (the request line)', () => {

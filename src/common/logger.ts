@@ -5,15 +5,23 @@ import type { AppConfig } from '../config/config.js';
 /** Names of fields whose values may be credentials: replaced by CENSOR wherever a log line holds them. */
 export const CREDENTIAL_FIELDS: ReadonlySet<string> = new Set(['password', 'token', 'accessToken', 'secret', 'authorization', 'cookie']);
 export const CENSOR = '[redacted]';
-/** How deep into a log line's objects credential fields are looked for. */
+/**
+ * How deep into a log line credential fields are looked for: as deep as pino writes (its
+ * `depthLimit`, 5, below each field of the line; deeper objects are written "[Object]").
+ */
 const MAX_REDACT_DEPTH = 6;
 
 /**
- * A plain object or an array: what a log line's fields hold and JSON writes key by key. Errors
- * (their serializer leaves credential fields out), dates and buffers are left as they are.
+ * The line itself (whatever object was logged, an error apart), a plain object or an array: what
+ * JSON writes key by key. Within the line, class instances (an error, a date, a request, a socket)
+ * are left as they are, to their serializer (errors: it leaves credential fields out) or to JSON:
+ * copying one would lose its prototype, and walking one can lead through a whole server.
  */
-function isWalkable(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !(value instanceof Error) && !(value instanceof Date) && !ArrayBuffer.isView(value);
+function isWalkable(value: unknown, depth: number): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || value instanceof Error) return false;
+  if (depth === 0 || Array.isArray(value)) return true;
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
 }
 
 /**
@@ -26,7 +34,7 @@ function isWalkable(value: unknown): value is Record<string, unknown> {
  * (docs/performance.md).
  */
 export function redactCredentials<T>(value: T, depth = 0): T {
-  if (!isWalkable(value) || depth > MAX_REDACT_DEPTH) return value;
+  if (!isWalkable(value, depth) || depth > MAX_REDACT_DEPTH) return value;
   let out: Record<string, unknown> | unknown[] = value;
   for (const key of Object.keys(value)) {
     const inner = value[key];
