@@ -63,12 +63,7 @@ const UNSAFE_ERROR_FIELDS: ReadonlySet<string> = new Set([
   'detail',
   'where',
   'internalQuery',
-  'password',
-  'token',
-  'accessToken',
-  'secret',
-  'authorization',
-  'cookie',
+  ...CREDENTIAL_FIELDS,
 ]);
 const MAX_ERROR_DEPTH = 5;
 
