@@ -6,14 +6,10 @@ import { TokenStateCache } from '../../src/mcp-validation/token-state.cache.js';
 import { RevocationBus } from '../../src/revocation/revocation.bus.js';
 import { BUS_APPLICATION_NAME, PgRelay } from '../support/pg-relay.js';
 import { createTestDatabase, createUser, startTestAppOnDatabase, type TestApp } from '../support/test-app.js';
+import { until } from '../support/until.js';
 
-async function until(what: string, condition: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+/** The channel's checks take seconds (a 3 s deadline, then a reconnection): a longer hang guard. */
+const GUARD_MS = 15_000;
 
 describe('revocation channel liveness', () => {
   let database: { url: string; drop: () => Promise<void> };
@@ -37,7 +33,7 @@ describe('revocation channel liveness', () => {
   it('a listening connection that stops answering is taken as lost: the cache is bypassed, then the channel comes back', async () => {
     const bus = t.app.get(RevocationBus);
     const cache = t.app.get(TokenStateCache);
-    await until('the channel listens', () => bus.healthy);
+    await until('the channel listens', () => bus.healthy, GUARD_MS);
 
     const created = await t.request('POST', '/api/tokens', {
       token: session,
@@ -52,7 +48,7 @@ describe('revocation channel liveness', () => {
 
     // The connection goes silent: no error, no end, and no notification would come through it.
     expect(relay.freeze(BUS_APPLICATION_NAME)).toBe(1);
-    await until('the channel is taken as lost', () => !bus.healthy);
+    await until('the channel is taken as lost', () => !bus.healthy, GUARD_MS);
 
     // Revoked behind the app's back (a notification that could not arrive): the next call reads the database.
     await t.db.query(`UPDATE api_tokens SET revoked_at = now() WHERE id = $1`, [created.body.id]);
@@ -61,7 +57,7 @@ describe('revocation channel liveness', () => {
     expect(answer.body.code).toBe('token_revoked');
 
     // A new listening connection (the relay carries new connections): the channel is back.
-    await until('the channel listens again', () => bus.healthy);
+    await until('the channel listens again', () => bus.healthy, GUARD_MS);
     expect((await validate()).body.code).toBe('token_revoked');
   });
 });
@@ -93,7 +89,7 @@ describe('revocation across instances, one of them far from the database', () =>
   it('a token revoked through A is refused by the very next call through B, B receiving the notification late', async () => {
     const busB = b.app.get(RevocationBus);
     const cacheB = b.app.get(TokenStateCache);
-    await until('both channels listen', () => a.app.get(RevocationBus).healthy && busB.healthy);
+    await until('both channels listen', () => a.app.get(RevocationBus).healthy && busB.healthy, GUARD_MS);
     for (let trial = 0; trial < 5; trial++) {
       const created = await a.request('POST', '/api/tokens', {
         token: session,

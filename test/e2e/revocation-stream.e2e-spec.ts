@@ -4,11 +4,9 @@
 import { RevocationStreamService } from '../../src/mcp-clients/revocation-stream.service.js';
 import { basic, createToken, registerClient, SseReader, type RegisteredClient, type SseEvent } from '../support/mcp.js';
 import { createUser, startTestApp, startTestAppOn, type TestApp } from '../support/test-app.js';
+import { HANG_GUARD_MS, until } from '../support/until.js';
 
 type User = Awaited<ReturnType<typeof createUser>>;
-
-/** How long a wait may last before the test gives up: a hang guard, not a bound on promptness. */
-const HANG_GUARD_MS = 10_000;
 
 const revoked = (events: SseEvent[]) => events.filter((e) => e.event === 'revoked');
 const idsOf = (e: SseEvent) => (JSON.parse(e.data) as { tokenIds: string[] }).tokenIds;
@@ -151,8 +149,7 @@ describe('GET /api/mcp/revocations', () => {
     await r2.until((ev) => ev.some((e) => e.event === 'ready'));
     const withIt = service.openStreams;
     r2.close();
-    // Waits for the server to notice the client went (a hang guard of 10 s, not a bound on promptness).
-    for (let i = 0; i < 500 && service.openStreams >= withIt; i++) await new Promise((res) => setTimeout(res, 20));
+    await until('the server noticed the client went', () => service.openStreams < withIt);
     expect(service.openStreams).toBe(withIt - 1);
   });
 

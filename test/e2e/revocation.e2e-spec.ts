@@ -8,18 +8,7 @@ import { TokenStateCache } from '../../src/mcp-validation/token-state.cache.js';
 import { RevocationBus } from '../../src/revocation/revocation.bus.js';
 import { BUS_APPLICATION_NAME, PgRelay } from '../support/pg-relay.js';
 import { createUser, startTestApp, startTestAppOnDatabase, testConfig, type TestApp } from '../support/test-app.js';
-
-/** How long a wait may last before the test gives up: a hang guard, not a bound on promptness. */
-const HANG_GUARD_MS = 10_000;
-
-/** Waits until `condition` holds; throws after HANG_GUARD_MS. */
-async function until(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + HANG_GUARD_MS;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`still not so after ${HANG_GUARD_MS} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+import { until } from '../support/until.js';
 
 async function secondInstance(databaseUrl: string): Promise<{ app: NestFastifyApplication; url: string }> {
   const config = testConfig(databaseUrl, {}, mkdtempSync(join(tmpdir(), 'hospiai-test-b-')));
@@ -133,7 +122,7 @@ describe('revocation across instances', () => {
           [BUS_APPLICATION_NAME, relay.busPorts],
         );
         expect(rows).toEqual([{ cut: true }]);
-        await until(() => !bus.healthy && relay.held >= 1, "C's channel down and its reconnection held");
+        await until("C's channel down and its reconnection held", () => !bus.healthy && relay.held >= 1);
 
         const counters = { hits: cache.hits, misses: cache.misses };
         // Validated while the channel is down, then revoked with plain SQL (no notification at all):
@@ -156,7 +145,7 @@ describe('revocation across instances', () => {
       }
 
       // It recovers by itself once PostgreSQL can be reached: the held connection goes through.
-      await until(() => bus.healthy, "C's channel back up");
+      await until("C's channel back up", () => bus.healthy);
       expect((await validate(c.baseUrl, tok.token)).body.code).toBe('token_revoked');
       // The cache serves again...
       const hits = cache.hits;
@@ -170,7 +159,7 @@ describe('revocation across instances', () => {
       });
       try {
         expect((await a.request('DELETE', `/api/tokens/${kept.id}`, { token: session })).status).toBe(204);
-        await until(() => heard, 'the revocation made through A, notified to C');
+        await until('the revocation made through A, notified to C', () => heard);
       } finally {
         unsubscribe();
       }
