@@ -18,18 +18,22 @@ const DAY_MS = 86_400_000;
 /** Roles that may put privileged scopes (read:audit) on a token. */
 const PRIVILEGED_ROLES: readonly Role[] = ['auditor', 'admin'];
 
-/** "You cannot grant what you do not have": privileged scopes need a privileged role. */
+/** "You cannot grant what you do not have": a privileged scope needs a privileged role. */
+function mayHold(role: Role, scope: Scope): boolean {
+  return PRIVILEGED_ROLES.includes(role) || !PRIVILEGED_SCOPES.includes(scope);
+}
+
+/** The scopes `role` may not put on a token. */
 export function refusedScopes(role: Role, scopes: readonly Scope[]): Scope[] {
-  if (PRIVILEGED_ROLES.includes(role)) return [];
-  return scopes.filter((s) => PRIVILEGED_SCOPES.includes(s));
+  return scopes.filter((s) => !mayHold(role, s));
 }
 
 /**
  * The scopes a token grants while its owner has `role`: a privileged scope counts only while the
  * role may grant it, so that a demoted auditor's tokens no longer hold read:audit.
  */
-export function grantedScopes(role: Role, scopes: Scope[]): Scope[] {
-  return PRIVILEGED_ROLES.includes(role) ? scopes : scopes.filter((s) => !PRIVILEGED_SCOPES.includes(s));
+export function grantedScopes(role: Role, scopes: readonly Scope[]): Scope[] {
+  return scopes.filter((s) => mayHold(role, s));
 }
 
 /** What validation needs to know about a token and its owner, read in one query. */
