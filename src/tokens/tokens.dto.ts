@@ -71,9 +71,16 @@ export class TokenView {
   expiresAt: string;
   /** @example null */
   revokedAt: string | null;
-  /** @example "2026-11-26T10:15:00.000Z" */
+  /**
+   * The last valid use, exact to the minute (a use from another address is recorded at once); the
+   * audit log holds every use.
+   * @example "2026-11-26T10:15:00.000Z"
+   */
   lastUsedAt: string | null;
-  /** @example "10.0.4.12" */
+  /**
+   * The address of the last valid use.
+   * @example "10.0.4.12"
+   */
   lastUsedIp: string | null;
   /** @example "active" */
   @IsIn(['active', 'expired', 'revoked'])

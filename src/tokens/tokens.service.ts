@@ -72,8 +72,11 @@ export function toTokenView(t: ApiToken, now = Date.now()): TokenView {
   };
 }
 
-/** How close together two uses of a token may be for the second not to be written. */
-export const LAST_USE_RESOLUTION_MS = 1000;
+/**
+ * How close together two uses of a token may be for the second not to be written: lastUsedAt is
+ * exact to the minute. Every use is in the audit log to the millisecond.
+ */
+export const LAST_USE_RESOLUTION_MS = 60_000;
 const MAX_LAST_USE_REMEMBERED = 100_000;
 
 @Injectable()
@@ -248,13 +251,13 @@ export class TokensService implements OnModuleInit {
 
   /**
    * Token last-use times and addresses, committed with the batch of events that shows the uses.
-   * A use less than LAST_USE_RESOLUTION_MS after the last one this instance wrote for the token,
-   * from the same address, is not written again: lastUsedAt is exact to the second, and a token
-   * used on every MCP request costs one row update a second rather than one per call. The update
-   * applies the same rule to what is stored, so that instances sharing the token's calls do not
-   * each write it every second. An instance remembers a use as written even when the stored time
-   * made the write unnecessary, so with several instances the stored time can trail the latest use
-   * by up to about two seconds.
+   * A use less than LAST_USE_RESOLUTION_MS (a minute) after the last one this instance wrote for
+   * the token, from the same address, is not written again: lastUsedAt is exact to the minute, and
+   * a token used on every MCP request costs one row update a minute rather than one per call. The
+   * update applies the same rule to what is stored, so that instances sharing the token's calls do
+   * not each write it every minute. An instance remembers a use as written even when the stored
+   * time made the write unnecessary, so with several instances the stored time can trail the latest
+   * use by up to about two minutes. A use from another address is written at once.
    */
   private lastUseStatement(events: readonly BatchEvent[], bind: Bind): BatchStatement | undefined {
     const latest = new Map<string, { at: string; ip: string | null }>();
