@@ -11,6 +11,7 @@ import { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
 import { AppModule } from './app.module.js';
 import { createPino, PinoLoggerService } from './common/logger.js';
 import type { AppConfig } from './config/config.js';
+import { bindValidateRoute, McpValidationController } from './mcp-validation/mcp-validation.controller.js';
 import { isValidateRoute, NOT_JSON } from './mcp-validation/mcp-validation.service.js';
 import { MetricsService } from './metrics/metrics.service.js';
 import { FORM_CONTENT_TYPE, parseFormBody } from './oauth/form-body.js';
@@ -124,6 +125,7 @@ export async function createApp({ config, databaseUrl, logDestination }: CreateA
   const fastify = app.getHttpAdapter().getInstance();
   const metrics = app.get(MetricsService);
   const security = securityHeaders();
+  bindValidateRoute(fastify, app.get(McpValidationController));
   fastify.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
     (req as unknown as Record<symbol, bigint>)[START] = process.hrtime.bigint();
     void reply.headers(security);

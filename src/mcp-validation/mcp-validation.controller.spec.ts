@@ -1,0 +1,71 @@
+import 'reflect-metadata';
+import { GUARDS_METADATA } from '@nestjs/common/constants.js';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { ACCESS_RULE } from '../auth/access.decorator.js';
+import { RATE_LIMITS } from '../rate-limit/rate-limit.decorator.js';
+import { bindValidateRoute, McpValidationController } from './mcp-validation.controller.js';
+import { VALIDATE_PATH } from './mcp-validation.service.js';
+
+/** Stands for the controller: answers which handler ran. */
+const direct = {
+  validate: async (_req: FastifyRequest, reply: FastifyReply) => reply.send({ by: 'controller' }),
+} as unknown as McpValidationController;
+/** Stands for the handler Nest registers for a route. */
+const viaNest = async (_req: FastifyRequest, reply: FastifyReply) => reply.send({ by: 'nest' });
+
+describe('bindValidateRoute', () => {
+  let fastify: FastifyInstance;
+  beforeEach(() => {
+    fastify = Fastify();
+  });
+  afterEach(async () => {
+    await fastify.close();
+  });
+
+  it('has Fastify call the controller for POST /api/mcp/validate, and leaves every other route to Nest', async () => {
+    bindValidateRoute(fastify, direct);
+    fastify.post(VALIDATE_PATH, viaNest);
+    fastify.post('/api/mcp/other', viaNest);
+    fastify.get(VALIDATE_PATH, viaNest);
+
+    const base = await fastify.listen({ host: '127.0.0.1', port: 0 });
+    const by = async (method: string, path: string): Promise<unknown> => (await (await fetch(base + path, { method })).json()).by;
+
+    expect(await by('POST', VALIDATE_PATH)).toBe('controller');
+    expect(await by('POST', `${VALIDATE_PATH}?x=1`)).toBe('controller');
+    expect(await by('POST', '/api/mcp/other')).toBe('nest');
+    expect(await by('GET', VALIDATE_PATH)).toBe('nest');
+  });
+
+  describe('refuses to start when the route would skip what is put on it', () => {
+    const handler = McpValidationController.prototype.validate;
+    const cases: Array<[string, string, unknown]> = [
+      ['a guard on the handler', GUARDS_METADATA, [class {}]],
+      ['a rate limit on the handler', RATE_LIMITS, ['login']],
+      ['an access rule other than public', ACCESS_RULE, { roles: ['admin'] }],
+    ];
+    it.each(cases)('%s', (_name, key, value) => {
+      const before: unknown = Reflect.getMetadata(key, handler);
+      Reflect.defineMetadata(key, value, handler);
+      try {
+        expect(() => bindValidateRoute(fastify, direct)).toThrow(/bound to its controller directly/);
+      } finally {
+        if (before === undefined) Reflect.deleteMetadata(key, handler);
+        else Reflect.defineMetadata(key, before, handler);
+      }
+    });
+
+    it('a guard on the controller class', () => {
+      Reflect.defineMetadata(GUARDS_METADATA, [class {}], McpValidationController);
+      try {
+        expect(() => bindValidateRoute(fastify, direct)).toThrow(/found: __guards__/);
+      } finally {
+        Reflect.deleteMetadata(GUARDS_METADATA, McpValidationController);
+      }
+    });
+
+    it('but not as the controller is', () => {
+      expect(() => bindValidateRoute(fastify, direct)).not.toThrow();
+    });
+  });
+});
