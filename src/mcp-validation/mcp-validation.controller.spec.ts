@@ -29,7 +29,8 @@ describe('bindValidateRoute', () => {
     fastify.get(VALIDATE_PATH, viaNest);
 
     const base = await fastify.listen({ host: '127.0.0.1', port: 0 });
-    const by = async (method: string, path: string): Promise<unknown> => (await (await fetch(base + path, { method })).json()).by;
+    const by = async (method: string, path: string): Promise<unknown> =>
+      ((await (await fetch(base + path, { method })).json()) as { by: unknown }).by;
 
     expect(await by('POST', VALIDATE_PATH)).toBe('controller');
     expect(await by('POST', `${VALIDATE_PATH}?x=1`)).toBe('controller');
