@@ -29,6 +29,14 @@ const MAX_RECONNECT_MS = 5000;
 export const HEARTBEAT_MS = 1000;
 export const HEARTBEAT_DEADLINE_MS = 3000;
 
+/** How many of the latest revocations an instance remembers (seen, acknowledged). */
+const REMEMBERED_REVOCATIONS = 1000;
+
+/** Forgets the oldest revocation (insertion order) once more than REMEMBERED_REVOCATIONS are remembered. */
+function forgetOldest(remembered: Map<string, unknown> | Set<string>): void {
+  if (remembered.size > REMEMBERED_REVOCATIONS) remembered.delete(remembered.keys().next().value as string);
+}
+
 /**
  * Revocations across instances, through PostgreSQL LISTEN/NOTIFY.
  *
@@ -198,7 +206,7 @@ export class RevocationBus implements OnApplicationBootstrap, OnApplicationShutd
         const by = this.acknowledged.get(eventId) ?? new Set<string>();
         by.add(from);
         this.acknowledged.set(eventId, by);
-        if (this.acknowledged.size > 1000) this.acknowledged.delete(this.acknowledged.keys().next().value as string);
+        forgetOldest(this.acknowledged);
         const entry = this.settling.get(eventId);
         if (entry && by.size >= entry.expected) entry.done();
         return;
@@ -211,7 +219,7 @@ export class RevocationBus implements OnApplicationBootstrap, OnApplicationShutd
         return;
       }
       this.seen.add(event.id);
-      if (this.seen.size > 1000) this.seen.delete(this.seen.values().next().value as string);
+      forgetOldest(this.seen);
       if (this.settling.has(event.id)) {
         // Ours, already applied locally by settled().
         this.epoch += 1;
