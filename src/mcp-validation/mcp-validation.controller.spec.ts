@@ -65,6 +65,17 @@ describe('bindValidateRoute', () => {
       }
     });
 
+    it('a guard on the controller class, with an empty list of guards on the handler (Nest runs both)', () => {
+      Reflect.defineMetadata(GUARDS_METADATA, [class {}], McpValidationController);
+      Reflect.defineMetadata(GUARDS_METADATA, [], handler);
+      try {
+        expect(() => bindValidateRoute(fastify, direct)).toThrow(/found: __guards__/);
+      } finally {
+        Reflect.deleteMetadata(GUARDS_METADATA, McpValidationController);
+        Reflect.deleteMetadata(GUARDS_METADATA, handler);
+      }
+    });
+
     it('but not as the controller is', () => {
       expect(() => bindValidateRoute(fastify, direct)).not.toThrow();
     });

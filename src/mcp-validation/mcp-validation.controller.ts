@@ -1,5 +1,6 @@
 import { Controller, HttpCode, Post, Req, Res } from '@nestjs/common';
 import { GUARDS_METADATA, INTERCEPTORS_METADATA, PIPES_METADATA } from '@nestjs/common/constants.js';
+import { Reflector } from '@nestjs/core';
 import {
   ApiBearerAuth,
   ApiBody,
@@ -16,6 +17,7 @@ import {
 } from '@nestjs/swagger';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ACCESS_RULE, API_TOKEN_SCHEME, Public } from '../auth/access.decorator.js';
+import type { AccessRule } from '../auth/access.policy.js';
 import { requestContextOf } from '../common/request-context.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { RATE_LIMITS } from '../rate-limit/rate-limit.decorator.js';
@@ -110,13 +112,15 @@ export class McpValidationController {
  * it: those would otherwise be skipped without a word.
  */
 export function bindValidateRoute(fastify: FastifyInstance, controller: McpValidationController): void {
-  const handler = McpValidationController.prototype.validate;
-  const read = (key: string): unknown => Reflect.getMetadata(key, handler) ?? Reflect.getMetadata(key, McpValidationController);
-  const skipped = [GUARDS_METADATA, INTERCEPTORS_METADATA, PIPES_METADATA, RATE_LIMITS].filter((key) => {
-    const value = read(key);
-    return Array.isArray(value) ? value.length > 0 : value !== undefined;
-  });
-  const rule = read(ACCESS_RULE) as { public?: boolean } | undefined;
+  // Read as Nest reads them: guards, interceptors and pipes of the class and the handler add up;
+  // the access rule and the rate limits are the handler's, else the class's (as the global guards read them).
+  const reflector = new Reflector();
+  const targets = [McpValidationController.prototype.validate, McpValidationController];
+  const skipped = [GUARDS_METADATA, INTERCEPTORS_METADATA, PIPES_METADATA].filter(
+    (key) => reflector.getAllAndMerge<unknown[]>(key, targets).length > 0,
+  );
+  if ((reflector.getAllAndOverride<readonly string[] | undefined>(RATE_LIMITS, targets) ?? []).length > 0) skipped.push(RATE_LIMITS);
+  const rule = reflector.getAllAndOverride<AccessRule | undefined>(ACCESS_RULE, targets);
   if (skipped.length > 0 || rule?.public !== true) {
     throw new Error(
       `POST ${VALIDATE_PATH} is bound to its controller directly: it must be @Public() and carry no guards, interceptors, pipes ` +
