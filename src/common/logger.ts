@@ -34,11 +34,29 @@ function isWalkable(value: unknown, depth: number): value is Record<string, unkn
  * (docs/performance.md).
  */
 export function redactCredentials<T>(value: T, depth = 0): T {
+  return redact(value, depth, false);
+}
+
+/**
+ * A log line as written: its credential fields replaced (redactCredentials), and an error in any
+ * of its fields but `err`, which has its serializer, serialized the same way: in one look at each
+ * of the line's keys.
+ */
+function formatLine(line: Record<string, unknown>): Record<string, unknown> {
+  return redact(line, 0, true);
+}
+
+function redact<T>(value: T, depth: number, serializeErrors: boolean): T {
   if (!isWalkable(value, depth) || depth > MAX_REDACT_DEPTH) return value;
   let out: Record<string, unknown> | unknown[] = value;
   for (const key of Object.keys(value)) {
     const inner = value[key];
-    const replaced = CREDENTIAL_FIELDS.has(key) && inner !== undefined && inner !== null ? CENSOR : redactCredentials(inner, depth + 1);
+    const replaced =
+      CREDENTIAL_FIELDS.has(key) && inner !== undefined && inner !== null
+        ? CENSOR
+        : serializeErrors && key !== 'err' && inner instanceof Error
+          ? redact(serializeError(inner), depth + 1, false)
+          : redact(inner, depth + 1, false);
     if (replaced !== inner) {
       if (out === value) out = Array.isArray(value) ? [...(value as unknown[])] : { ...value };
       (out as Record<string, unknown>)[key] = replaced;
@@ -100,18 +118,6 @@ export function serializeError(err: unknown, depth = 0): unknown {
   return out;
 }
 
-/** Any other top-level field holding an error (`err` has its serializer) is serialized the same way. */
-function errorsOfLogLine(line: Record<string, unknown>): Record<string, unknown> {
-  let out = line;
-  for (const key in line) {
-    if (key !== 'err' && line[key] instanceof Error) {
-      if (out === line) out = { ...line };
-      out[key] = serializeError(line[key]);
-    }
-  }
-  return out;
-}
-
 export function createPino(config: Pick<AppConfig, 'logLevel'>, destination?: DestinationStream): Pino {
   const log = pino(
     {
@@ -120,8 +126,8 @@ export function createPino(config: Pick<AppConfig, 'logLevel'>, destination?: De
       timestamp: pino.stdTimeFunctions.isoTime,
       // Fastify keeps these serializers for its own loggers (they take precedence over its defaults).
       serializers: { err: serializeError },
-      // Credentials are replaced in each line's fields (the base bindings have none).
-      formatters: { level: (label) => ({ level: label }), log: (line) => redactCredentials(errorsOfLogLine(line)) },
+      // Credentials are replaced, and errors serialized, in each line's fields (the base bindings have none).
+      formatters: { level: (label) => ({ level: label }), log: formatLine },
     },
     destination,
   );
