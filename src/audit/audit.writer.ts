@@ -85,8 +85,9 @@ const MAX_BATCH = 1000;
  * smaller, and two instances had four batches contending for the head: measured alternated, two
  * instances answered 16 to 38 % more with one (PostgreSQL 154 to 160 µs per answer against 225 to
  * 242), and one instance as many (PostgreSQL 105 to 113 µs against 125 to 138). On a faster
- * machine, one instance answered about a tenth more with two while the machine had a core to
- * spare, and less when it was busier; two instances 6 to 30 % less (docs/performance.md).
+ * machine, one instance answered about 8 % more with two (seven alternated pairs of nine) while
+ * the machine had a core to spare, and less when it was busier; two instances 6 to 30 % less
+ * (docs/performance.md).
  */
 const MAX_IN_FLIGHT = 1;
 
