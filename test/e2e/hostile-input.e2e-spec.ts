@@ -250,7 +250,7 @@ describe('hostile input', () => {
       { numRuns: 250 },
     );
     // The case that reaches the limit for certain: four 5 000-character values.
-    const long = new URLSearchParams([...Array(4).keys()].map((i) => [`k${i}`, 'x'.repeat(5000)])).toString();
+    const long = new URLSearchParams([...Array(4).keys()].map((i): [string, string] => [`k${i}`, 'x'.repeat(5000)])).toString();
     await send('audit filters', 'GET', `/api/audit/events?${long}`, { token: auditor.token }, [431]);
   });
 
