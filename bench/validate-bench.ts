@@ -195,6 +195,59 @@ function procStat(pid: number): string[] | undefined {
 
 const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
+/** CPU seconds used so far by a process's main thread alone (its JavaScript, not its helper threads). */
+function mainThreadSeconds(pids: number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    const st = taskStat(pid);
+    if (st) ticks += Number(st[11]) + Number(st[12]);
+  }
+  return ticks / TICKS_PER_SECOND;
+}
+
+function taskStat(pid: number): string[] | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
+    return text.slice(text.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}
+
+/** The whole machine's CPU ticks so far (/proc/stat): busy, idle (with I/O wait) and stolen by the hypervisor. */
+function machineTicks(): { busy: number; idle: number; steal: number } | undefined {
+  if (process.platform !== 'linux') return undefined;
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal (guest time is already counted in user)
+  return { busy: f[0] + f[1] + f[2] + f[5] + f[6], idle: f[3] + f[4], steal: f[7] ?? 0 };
+}
+
+/** What a measured run cost the machine: the load generator's CPU (this process) and the cores' use. */
+interface RunCost {
+  /** This process's CPU per answer: the load generator. */
+  generatorMicrosPerRequest: number;
+  /** Shares of the machine's CPU time over the run, in percent. */
+  machineBusyPercent?: number;
+  stealPercent?: number;
+}
+
+async function costOf<T extends LoadResult>(run: () => Promise<T>): Promise<{ result: T; cost: RunCost }> {
+  const cpu0 = process.cpuUsage();
+  const m0 = machineTicks();
+  const result = await run();
+  const cpu = process.cpuUsage(cpu0);
+  const m1 = machineTicks();
+  const cost: RunCost = { generatorMicrosPerRequest: Math.round((cpu.user + cpu.system) / result.answered) };
+  if (m0 && m1) {
+    const busy = m1.busy - m0.busy;
+    const steal = m1.steal - m0.steal;
+    const total = busy + steal + (m1.idle - m0.idle);
+    cost.machineBusyPercent = Math.round((busy / total) * 100);
+    cost.stealPercent = Math.round((steal / total) * 100);
+  }
+  return { result, cost };
+}
+
 /**
  * CPU seconds (user + system) used so far by these processes, their live children, and the
  * children they have reaped (PostgreSQL's exited backends): a cost per request that holds
@@ -361,10 +414,15 @@ async function main(): Promise<void> {
       floor?: LoadResult;
       cpu: {
         appMicrosPerRequest: number;
+        /** The instances' main threads alone, and how busy each was over the run (percent, averaged). */
+        appMainThreadMicrosPerRequest: number;
+        appMainThreadBusyPercent: number;
         databaseMicrosPerRequest?: number;
         ceilingMicrosPerRequest?: number;
         floorMicrosPerRequest?: number;
       };
+      serviceCost: RunCost;
+      ceilingCost?: RunCost;
     }
     const rounds: Round[] = [];
     for (let r = 1; r <= ROUNDS; r++) {
@@ -372,12 +430,17 @@ async function main(): Promise<void> {
       log(`warm-up ${WARMUP} s, then ${DURATION} s at ${CONNECTIONS} connections on the service (${INSTANCES} instance(s))${of}…`);
       await load(targets, tokens, WARMUP);
       if (values['pg-stats']) await db.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset()');
-      const cpuBefore = { app: cpuSeconds(appPids), db: cpuSeconds(postmaster()) };
+      const cpuBefore = { app: cpuSeconds(appPids), main: mainThreadSeconds(appPids), db: cpuSeconds(postmaster()) };
       const answersBefore = await served();
-      const service = await load(targets, tokens, DURATION);
+      const startedAt = performance.now();
+      const { result: service, cost: serviceCost } = await costOf(() => load(targets, tokens, DURATION));
+      const elapsed = (performance.now() - startedAt) / 1000;
+      const mainSeconds = mainThreadSeconds(appPids) - cpuBefore.main;
       const answersDuring = (await served()) - answersBefore;
       const cpu: Round['cpu'] = {
         appMicrosPerRequest: Math.round(((cpuSeconds(appPids) - cpuBefore.app) / answersDuring) * 1e6),
+        appMainThreadMicrosPerRequest: Math.round((mainSeconds / answersDuring) * 1e6),
+        appMainThreadBusyPercent: Math.round((mainSeconds / elapsed / appPids.length) * 100),
         databaseMicrosPerRequest: embedded ? Math.round(((cpuSeconds(postmaster()) - cpuBefore.db) / answersDuring) * 1e6) : undefined,
       };
       if (values['pg-stats']) {
@@ -406,15 +469,16 @@ async function main(): Promise<void> {
         cpu.floorMicrosPerRequest = Math.round(((cpuSeconds(appPids) - floorBefore) / floorRun.answered) * 1e6);
       }
       let ceilingRun: LoadResult | undefined;
+      let ceilingCost: RunCost | undefined;
       if (!values['skip-ceiling']) {
         log(`warm-up ${WARMUP} s, then ${DURATION} s at ${CONNECTIONS} connections on the ceiling server${of}…`);
         await load(['http://127.0.0.1:3499'], tokens, WARMUP);
         const ceilingBefore = cpuSeconds([ceiling.pid!]);
-        ceilingRun = await load(['http://127.0.0.1:3499'], tokens, DURATION);
+        ({ result: ceilingRun, cost: ceilingCost } = await costOf(() => load(['http://127.0.0.1:3499'], tokens, DURATION)));
         cpu.ceilingMicrosPerRequest = Math.round(((cpuSeconds([ceiling.pid!]) - ceilingBefore) / ceilingRun.answered) * 1e6);
       }
       const ratio = ceilingRun ? +(service.requestsPerSecond / ceilingRun.requestsPerSecond).toFixed(3) : undefined;
-      rounds.push({ service, ceiling: ceilingRun, ratio, floor: floorRun, cpu });
+      rounds.push({ service, ceiling: ceilingRun, ratio, floor: floorRun, cpu, serviceCost, ceilingCost });
     }
     await new Promise((r) => setTimeout(r, 500));
     const events = (await auditCount()) - before;
@@ -422,9 +486,24 @@ async function main(): Promise<void> {
     // The round printed in full: the one with the median ratio (or median service rate without a ceiling).
     const ranked = [...rounds].sort((x, y) => (x.ratio ?? x.service.requestsPerSecond) - (y.ratio ?? y.service.requestsPerSecond));
     const shown = ranked[Math.floor((ranked.length - 1) / 2)];
-    const { service, ceiling: top, floor, cpu } = shown;
+    const { service, ceiling: top, floor, cpu, serviceCost, ceilingCost } = shown;
     const floorRatio = floor && top ? +(floor.requestsPerSecond / top.requestsPerSecond).toFixed(3) : undefined;
     const ceilingMicros = cpu.ceilingMicrosPerRequest;
+    // What the service could answer at most at the costs per answer measured in that round: each
+    // instance's main thread has one core at most, and all the processes (instances, PostgreSQL
+    // and the load generator) share the machine's cores. Unknown for a database elsewhere.
+    const cores = cpus().length;
+    const allMicros =
+      cpu.databaseMicrosPerRequest === undefined
+        ? undefined
+        : cpu.appMicrosPerRequest + cpu.databaseMicrosPerRequest + serviceCost.generatorMicrosPerRequest;
+    const bounds = {
+      mainThreads: Math.round((INSTANCES * 1e6) / cpu.appMainThreadMicrosPerRequest),
+      machine: allMicros === undefined ? undefined : Math.round((cores * 1e6) / allMicros),
+      allMicrosPerRequest: allMicros,
+    };
+    const bound = Math.min(bounds.mainThreads, bounds.machine ?? Infinity);
+    const boundRatio = top ? +(bound / top.requestsPerSecond).toFixed(3) : undefined;
 
     let revocation: Record<string, number> | undefined;
     if (INSTANCES >= 2) {
@@ -497,10 +576,21 @@ async function main(): Promise<void> {
       audit: { answeredRequests: answered, tokenValidateEvents: events, equal: answered === events },
       cpuMicrosPerRequest: {
         service: cpu.appMicrosPerRequest,
+        serviceMainThread: cpu.appMainThreadMicrosPerRequest,
         database: cpu.databaseMicrosPerRequest,
+        loadGenerator: serviceCost.generatorMicrosPerRequest,
         ceiling: ceilingMicros,
+        ceilingLoadGenerator: ceilingCost?.generatorMicrosPerRequest,
         floor: cpu.floorMicrosPerRequest,
       },
+      busyPercent: {
+        serviceMainThread: cpu.appMainThreadBusyPercent,
+        machineDuringService: serviceCost.machineBusyPercent,
+        machineDuringCeiling: ceilingCost?.machineBusyPercent,
+        stealDuringService: serviceCost.stealPercent,
+        stealDuringCeiling: ceilingCost?.stealPercent,
+      },
+      serviceBound: { requestsPerSecond: bound, ...bounds, ratio: boundRatio },
       revocation,
     };
     mkdirSync(join(process.cwd(), 'bench', 'results'), { recursive: true });
@@ -533,9 +623,26 @@ async function main(): Promise<void> {
             ]
           : []),
         `CPU per answered request: service ${cpu.appMicrosPerRequest} µs` +
+          ` (main thread ${cpu.appMainThreadMicrosPerRequest} µs, busy ${cpu.appMainThreadBusyPercent} % of the run)` +
           (cpu.databaseMicrosPerRequest === undefined ? '' : `, PostgreSQL ${cpu.databaseMicrosPerRequest} µs`) +
-          (ceilingMicros === undefined ? '' : `; ceiling ${ceilingMicros} µs`) +
+          `, load generator ${serviceCost.generatorMicrosPerRequest} µs` +
+          (ceilingMicros === undefined
+            ? ''
+            : `; ceiling ${ceilingMicros} µs, load generator ${ceilingCost?.generatorMicrosPerRequest} µs`) +
           ' (user + system time over the measured run)',
+        ...(serviceCost.machineBusyPercent === undefined
+          ? []
+          : [
+              `machine busy (of its ${cores} cores): ${serviceCost.machineBusyPercent} % during the service run` +
+                (ceilingCost ? `, ${ceilingCost.machineBusyPercent} % during the ceiling's` : '') +
+                `; taken by the hypervisor (steal): ${serviceCost.stealPercent} %` +
+                (ceilingCost ? ` and ${ceilingCost.stealPercent} %` : ''),
+            ]),
+        `at these costs the service could answer at most ${bound} req/s: ${INSTANCES === 1 ? 'its main thread allows' : `its ${INSTANCES} main threads allow`} ${bounds.mainThreads} (one core each)` +
+          (bounds.machine === undefined
+            ? ''
+            : `, the ${cores} cores ${bounds.machine} (${bounds.allMicrosPerRequest} µs per answer, service, PostgreSQL and load generator together)`) +
+          (boundRatio === undefined ? '' : `; a ratio of at most ${boundRatio} against this round's ceiling`),
         `audit: ${answered} validate requests answered by the service (warm-up included, from its hospiai_validate_answers_total), ${events} token.validate events: ${answered === events ? 'equal' : 'DIFFERENT'}`,
         ...(revocation
           ? [
