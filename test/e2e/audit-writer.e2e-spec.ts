@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { eventHash, GENESIS_HASH } from '../../src/audit/audit-hash.js';
 import type { AuditEvent } from '../../src/audit/audit.types.js';
 import { AuditWriter } from '../../src/audit/audit.writer.js';
+import { toAuditEvent } from '../support/audit.js';
 import { decodeJwt, sha256Hex, signJwt } from '../support/jwt.js';
 import {
   createUser,
@@ -26,24 +27,6 @@ type User = Awaited<ReturnType<typeof createUser>>;
 interface Created {
   id: string;
   token: string;
-}
-
-/** A stored row in the event shape that the writer hashes (API.md §5). */
-function toEvent(r: Record<string, any>): AuditEvent {
-  return {
-    id: String(r.id),
-    occurredAt: (r.occurred_at as Date).toISOString(),
-    type: r.type,
-    outcome: r.outcome,
-    actorUserId: r.actor_user_id,
-    tokenId: r.token_id,
-    ip: r.ip,
-    userAgent: r.user_agent,
-    requestId: r.request_id,
-    latencyMs: r.latency_ms === null ? null : Number(r.latency_ms),
-    details: r.details,
-    hash: r.hash,
-  };
 }
 
 /** Recomputes the chain from the genesis hash: ids 1, 2, 3… and each hash over the previous one. */
@@ -87,8 +70,8 @@ describe('audit writer', () => {
 
   const maxId = async (): Promise<bigint> => BigInt((await t.db.query(`SELECT coalesce(max(id), 0) AS id FROM audit_event`)).rows[0].id);
   const eventsAfter = async (id: bigint): Promise<AuditEvent[]> =>
-    (await t.db.query(`SELECT * FROM audit_event WHERE id > $1 ORDER BY id`, [id.toString()])).rows.map(toEvent);
-  const allEvents = async (): Promise<AuditEvent[]> => (await t.db.query(`SELECT * FROM audit_event ORDER BY id`)).rows.map(toEvent);
+    (await t.db.query(`SELECT * FROM audit_event WHERE id > $1 ORDER BY id`, [id.toString()])).rows.map(toAuditEvent);
+  const allEvents = async (): Promise<AuditEvent[]> => (await t.db.query(`SELECT * FROM audit_event ORDER BY id`)).rows.map(toAuditEvent);
   const chainHead = async () =>
     (await t.db.query(`SELECT last_id, last_hash FROM audit_chain_head`)).rows[0] as { last_id: string; last_hash: string };
 
@@ -114,7 +97,7 @@ describe('audit writer', () => {
 
   /** The single event a request wrote, found by its request id. */
   async function onlyEventOf(requestId: string): Promise<AuditEvent> {
-    const rows = (await t.db.query(`SELECT * FROM audit_event WHERE request_id = $1`, [requestId])).rows.map(toEvent);
+    const rows = (await t.db.query(`SELECT * FROM audit_event WHERE request_id = $1`, [requestId])).rows.map(toAuditEvent);
     expect(rows).toHaveLength(1);
     return rows[0];
   }

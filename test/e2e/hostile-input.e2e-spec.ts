@@ -92,24 +92,6 @@ const rawBody = fc.oneof(
   ),
 );
 
-/** Like TestApp.request, but parses only application/json (the export streams NDJSON and CSV). */
-async function request(t: TestApp, method: string, path: string, options: RequestOptions): Promise<HttpAnswer> {
-  const headers: Record<string, string> = { ...(options.headers ?? {}) };
-  let body: string | undefined;
-  if (options.rawBody !== undefined) {
-    body = options.rawBody;
-    headers['content-type'] ??= 'application/json';
-  } else if (options.body !== undefined) {
-    body = JSON.stringify(options.body);
-    headers['content-type'] ??= 'application/json';
-  }
-  if (options.token) headers.authorization = `Bearer ${options.token}`;
-  const res = await fetch(t.baseUrl + path, { method, headers, body });
-  const text = await res.text();
-  const json = (res.headers.get('content-type') ?? '').startsWith('application/json') && text !== '';
-  return { status: res.status, headers: res.headers, body: json ? JSON.parse(text) : text, text };
-}
-
 describe('hostile input', () => {
   let t: TestApp;
   let secrets: string[];
@@ -127,7 +109,7 @@ describe('hostile input', () => {
     allowed: readonly number[],
   ): Promise<HttpAnswer> => {
     counter.add(what);
-    const r = await request(t, method, path, options);
+    const r = await t.request(method, path, options);
     expectWellFormed(r, allowed, secrets, `${method} ${path} ${JSON.stringify(options).slice(0, 300)}`);
     return r;
   };

@@ -9,13 +9,9 @@ import type { TestApp } from './test-app.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-/** Every stored event, in id order, shaped as the API shows it. */
-export async function storedEvents(t: TestApp): Promise<AuditEvent[]> {
-  const { rows } = await t.db.query(
-    `SELECT "id", "occurred_at", "type", "outcome", "actor_user_id", "token_id", "ip", "user_agent", "request_id", "latency_ms", "details", "hash"
-       FROM "audit_event" ORDER BY "id"`,
-  );
-  return rows.map((r) => ({
+/** A stored `audit_event` row (all its columns) shaped as the API shows the event. */
+export function toAuditEvent(r: Record<string, any>): AuditEvent {
+  return {
     id: String(r.id),
     occurredAt: (r.occurred_at as Date).toISOString(),
     type: r.type,
@@ -28,7 +24,16 @@ export async function storedEvents(t: TestApp): Promise<AuditEvent[]> {
     latencyMs: r.latency_ms,
     details: r.details,
     hash: String(r.hash).trim(),
-  }));
+  };
+}
+
+/** Every stored event, in id order, shaped as the API shows it. */
+export async function storedEvents(t: TestApp): Promise<AuditEvent[]> {
+  const { rows } = await t.db.query(
+    `SELECT "id", "occurred_at", "type", "outcome", "actor_user_id", "token_id", "ip", "user_agent", "request_id", "latency_ms", "details", "hash"
+       FROM "audit_event" ORDER BY "id"`,
+  );
+  return rows.map(toAuditEvent);
 }
 
 /** The API's listing order: newest first, ties broken by id. */
