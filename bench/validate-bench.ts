@@ -425,6 +425,23 @@ async function main(): Promise<void> {
       ceilingCost?: RunCost;
     }
     const rounds: Round[] = [];
+    const cores = cpus().length;
+    // What the service could answer at most at the costs per answer measured in a round: each
+    // instance's main thread has one core at most, and all the processes (instances, PostgreSQL
+    // and the load generator) share the machine's cores. Unknown for a database elsewhere.
+    const boundOf = ({ cpu, serviceCost, ceiling: top }: Round) => {
+      const allMicros =
+        cpu.databaseMicrosPerRequest === undefined
+          ? undefined
+          : cpu.appMicrosPerRequest + cpu.databaseMicrosPerRequest + serviceCost.generatorMicrosPerRequest;
+      const bounds = {
+        mainThreads: Math.round((INSTANCES * 1e6) / cpu.appMainThreadMicrosPerRequest),
+        machine: allMicros === undefined ? undefined : Math.round((cores * 1e6) / allMicros),
+        allMicrosPerRequest: allMicros,
+      };
+      const bound = Math.min(bounds.mainThreads, bounds.machine ?? Infinity);
+      return { bounds, bound, ratio: top ? +(bound / top.requestsPerSecond).toFixed(3) : undefined };
+    };
     for (let r = 1; r <= ROUNDS; r++) {
       const of = ROUNDS > 1 ? ` (round ${r} of ${ROUNDS})` : '';
       log(`warm-up ${WARMUP} s, then ${DURATION} s at ${CONNECTIONS} connections on the service (${INSTANCES} instance(s))${of}…`);
@@ -489,21 +506,7 @@ async function main(): Promise<void> {
     const { service, ceiling: top, floor, cpu, serviceCost, ceilingCost } = shown;
     const floorRatio = floor && top ? +(floor.requestsPerSecond / top.requestsPerSecond).toFixed(3) : undefined;
     const ceilingMicros = cpu.ceilingMicrosPerRequest;
-    // What the service could answer at most at the costs per answer measured in that round: each
-    // instance's main thread has one core at most, and all the processes (instances, PostgreSQL
-    // and the load generator) share the machine's cores. Unknown for a database elsewhere.
-    const cores = cpus().length;
-    const allMicros =
-      cpu.databaseMicrosPerRequest === undefined
-        ? undefined
-        : cpu.appMicrosPerRequest + cpu.databaseMicrosPerRequest + serviceCost.generatorMicrosPerRequest;
-    const bounds = {
-      mainThreads: Math.round((INSTANCES * 1e6) / cpu.appMainThreadMicrosPerRequest),
-      machine: allMicros === undefined ? undefined : Math.round((cores * 1e6) / allMicros),
-      allMicrosPerRequest: allMicros,
-    };
-    const bound = Math.min(bounds.mainThreads, bounds.machine ?? Infinity);
-    const boundRatio = top ? +(bound / top.requestsPerSecond).toFixed(3) : undefined;
+    const { bounds, bound, ratio: boundRatio } = boundOf(shown);
 
     let revocation: Record<string, number> | undefined;
     if (INSTANCES >= 2) {
@@ -567,6 +570,7 @@ async function main(): Promise<void> {
       floorRatio,
       rounds: rounds.map((r) => ({
         ratio: r.ratio,
+        ratioAllowedByCosts: boundOf(r).ratio,
         service: r.service.requestsPerSecond,
         ceiling: r.ceiling?.requestsPerSecond,
         floor: r.floor?.requestsPerSecond,
@@ -617,6 +621,7 @@ async function main(): Promise<void> {
                   .map(
                     (r, i) =>
                       `${i + 1}: ${r.service.requestsPerSecond} req/s p99 ${r.service.p99} ms${r.ratio === undefined ? '' : ` ratio ${r.ratio}`}` +
+                      (boundOf(r).ratio === undefined ? '' : ` (at most ${boundOf(r).ratio})`) +
                       (r.floor ? `, floor ${r.floor.requestsPerSecond} req/s` : ''),
                   )
                   .join('; '),
