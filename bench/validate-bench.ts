@@ -214,6 +214,22 @@ function taskStat(pid: number): string[] | undefined {
   }
 }
 
+/**
+ * Seconds that these processes' main threads have spent so far runnable but waiting for a core
+ * (the second field of /proc/<pid>/task/<pid>/schedstat): time a busy machine takes from them.
+ */
+function mainThreadWaitSeconds(pids: number[]): number {
+  let ns = 0;
+  for (const pid of pids) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[1]);
+    } catch {
+      // gone, or no scheduler statistics on this system
+    }
+  }
+  return ns / 1e9;
+}
+
 /** The whole machine's CPU ticks so far (/proc/stat): busy, idle (with I/O wait) and stolen by the hypervisor. */
 function machineTicks(): { busy: number; idle: number; steal: number } | undefined {
   if (process.platform !== 'linux') return undefined;
@@ -417,6 +433,8 @@ async function main(): Promise<void> {
         /** The instances' main threads alone, and how busy each was over the run (percent, averaged). */
         appMainThreadMicrosPerRequest: number;
         appMainThreadBusyPercent: number;
+        /** The share of the run the instances' main threads were runnable but waiting for a core (percent, averaged). */
+        appMainThreadWaitingPercent: number;
         databaseMicrosPerRequest?: number;
         ceilingMicrosPerRequest?: number;
         floorMicrosPerRequest?: number;
@@ -447,17 +465,24 @@ async function main(): Promise<void> {
       log(`warm-up ${WARMUP} s, then ${DURATION} s at ${CONNECTIONS} connections on the service (${INSTANCES} instance(s))${of}…`);
       await load(targets, tokens, WARMUP);
       if (values['pg-stats']) await db.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset()');
-      const cpuBefore = { app: cpuSeconds(appPids), main: mainThreadSeconds(appPids), db: cpuSeconds(postmaster()) };
+      const cpuBefore = {
+        app: cpuSeconds(appPids),
+        main: mainThreadSeconds(appPids),
+        waiting: mainThreadWaitSeconds(appPids),
+        db: cpuSeconds(postmaster()),
+      };
       const answersBefore = await served();
       const startedAt = performance.now();
       const { result: service, cost: serviceCost } = await costOf(() => load(targets, tokens, DURATION));
       const elapsed = (performance.now() - startedAt) / 1000;
       const mainSeconds = mainThreadSeconds(appPids) - cpuBefore.main;
+      const waitingSeconds = mainThreadWaitSeconds(appPids) - cpuBefore.waiting;
       const answersDuring = (await served()) - answersBefore;
       const cpu: Round['cpu'] = {
         appMicrosPerRequest: Math.round(((cpuSeconds(appPids) - cpuBefore.app) / answersDuring) * 1e6),
         appMainThreadMicrosPerRequest: Math.round((mainSeconds / answersDuring) * 1e6),
         appMainThreadBusyPercent: Math.round((mainSeconds / elapsed / appPids.length) * 100),
+        appMainThreadWaitingPercent: Math.round((waitingSeconds / elapsed / appPids.length) * 100),
         databaseMicrosPerRequest: embedded ? Math.round(((cpuSeconds(postmaster()) - cpuBefore.db) / answersDuring) * 1e6) : undefined,
       };
       if (values['pg-stats']) {
@@ -589,6 +614,7 @@ async function main(): Promise<void> {
       },
       busyPercent: {
         serviceMainThread: cpu.appMainThreadBusyPercent,
+        serviceMainThreadWaitingForACore: cpu.appMainThreadWaitingPercent,
         machineDuringService: serviceCost.machineBusyPercent,
         machineDuringCeiling: ceilingCost?.machineBusyPercent,
         stealDuringService: serviceCost.stealPercent,
@@ -628,7 +654,8 @@ async function main(): Promise<void> {
             ]
           : []),
         `CPU per answered request: service ${cpu.appMicrosPerRequest} µs` +
-          ` (main thread ${cpu.appMainThreadMicrosPerRequest} µs, busy ${cpu.appMainThreadBusyPercent} % of the run)` +
+          ` (main thread ${cpu.appMainThreadMicrosPerRequest} µs, busy ${cpu.appMainThreadBusyPercent} % of the run,` +
+          ` waiting for a core ${cpu.appMainThreadWaitingPercent} %)` +
           (cpu.databaseMicrosPerRequest === undefined ? '' : `, PostgreSQL ${cpu.databaseMicrosPerRequest} µs`) +
           `, load generator ${serviceCost.generatorMicrosPerRequest} µs` +
           (ceilingMicros === undefined
