@@ -197,6 +197,7 @@ const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
 /** CPU seconds used so far by a process's main thread alone (its JavaScript, not its helper threads). */
 function mainThreadSeconds(pids: number[]): number {
+  if (process.platform !== 'linux') return NaN;
   let ticks = 0;
   for (const pid of pids) {
     const st = taskStat(pid);
@@ -647,7 +648,7 @@ async function main(): Promise<void> {
                   .map(
                     (r, i) =>
                       `${i + 1}: ${r.service.requestsPerSecond} req/s p99 ${r.service.p99} ms${r.ratio === undefined ? '' : ` ratio ${r.ratio}`}` +
-                      (boundOf(r).ratio === undefined ? '' : ` (at most ${boundOf(r).ratio})`) +
+                      (Number.isFinite(boundOf(r).ratio) ? ` (at most ${boundOf(r).ratio})` : '') +
                       (r.floor ? `, floor ${r.floor.requestsPerSecond} req/s` : ''),
                   )
                   .join('; '),
@@ -670,11 +671,15 @@ async function main(): Promise<void> {
                 `; taken by the hypervisor (steal): ${serviceCost.stealPercent} %` +
                 (ceilingCost ? ` and ${ceilingCost.stealPercent} %` : ''),
             ]),
-        `at these costs the service could answer at most ${bound} req/s: ${INSTANCES === 1 ? 'its main thread allows' : `its ${INSTANCES} main threads allow`} ${bounds.mainThreads} (one core each)` +
-          (bounds.machine === undefined
-            ? ''
-            : `, the ${cores} cores ${bounds.machine} (${bounds.allMicrosPerRequest} µs per answer, service, PostgreSQL and load generator together)`) +
-          (boundRatio === undefined ? '' : `; a ratio of at most ${boundRatio} against this round's ceiling`),
+        ...(Number.isFinite(bound)
+          ? [
+              `at these costs the service could answer at most ${bound} req/s: ${INSTANCES === 1 ? 'its main thread allows' : `its ${INSTANCES} main threads allow`} ${bounds.mainThreads} (one core each)` +
+                (bounds.machine === undefined
+                  ? ''
+                  : `, the ${cores} cores ${bounds.machine} (${bounds.allMicrosPerRequest} µs per answer, service, PostgreSQL and load generator together)`) +
+                (boundRatio === undefined ? '' : `; a ratio of at most ${boundRatio} against this round's ceiling`),
+            ]
+          : []),
         `audit: ${answered} validate requests answered by the service (warm-up included, from its hospiai_validate_answers_total), ${events} token.validate events: ${answered === events ? 'equal' : 'DIFFERENT'}`,
         ...(revocation
           ? [
