@@ -183,10 +183,13 @@ async function load(
   };
 }
 
-/** `/proc/<pid>/stat` fields after the command name: [state, ppid, …]; undefined once the process is gone. */
-function procStat(pid: number): string[] | undefined {
+/**
+ * `/proc/<pid>/stat` fields after the command name: [state, ppid, …] (with `mainThread`, those of
+ * `/proc/<pid>/task/<pid>/stat`, the main thread's alone); undefined once the process is gone.
+ */
+function procStat(pid: number, mainThread = false): string[] | undefined {
   try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const text = readFileSync(mainThread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8');
     return text.slice(text.lastIndexOf(')') + 2).split(' ');
   } catch {
     return undefined;
@@ -200,19 +203,10 @@ function mainThreadSeconds(pids: number[]): number {
   if (process.platform !== 'linux') return NaN;
   let ticks = 0;
   for (const pid of pids) {
-    const st = taskStat(pid);
+    const st = procStat(pid, true);
     if (st) ticks += Number(st[11]) + Number(st[12]);
   }
   return ticks / TICKS_PER_SECOND;
-}
-
-function taskStat(pid: number): string[] | undefined {
-  try {
-    const text = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
-    return text.slice(text.lastIndexOf(')') + 2).split(' ');
-  } catch {
-    return undefined;
-  }
 }
 
 /**
@@ -646,10 +640,14 @@ async function main(): Promise<void> {
               `rounds (service and ceiling alternated; the median round is shown above): ` +
                 rounds
                   .map(
-                    (r, i) =>
-                      `${i + 1}: ${r.service.requestsPerSecond} req/s p99 ${r.service.p99} ms${r.ratio === undefined ? '' : ` ratio ${r.ratio}`}` +
-                      (Number.isFinite(boundOf(r).ratio) ? ` (at most ${boundOf(r).ratio})` : '') +
-                      (r.floor ? `, floor ${r.floor.requestsPerSecond} req/s` : ''),
+                    (r, i) => {
+                      const allowed = boundOf(r).ratio;
+                      return (
+                        `${i + 1}: ${r.service.requestsPerSecond} req/s p99 ${r.service.p99} ms${r.ratio === undefined ? '' : ` ratio ${r.ratio}`}` +
+                        (Number.isFinite(allowed) ? ` (at most ${allowed})` : '') +
+                        (r.floor ? `, floor ${r.floor.requestsPerSecond} req/s` : '')
+                      );
+                    },
                   )
                   .join('; '),
             ]
