@@ -291,7 +291,7 @@ async function main(): Promise<void> {
   const size = (await client.query<{ s: string }>(`SELECT pg_size_pretty(pg_database_size(current_database())) AS s`)).rows[0].s;
   const out = {
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGb: Math.round(totalmem() / 2 ** 30), node: process.version },
-    database: embedded ? 'embedded PostgreSQL 18' : 'DATABASE_URL',
+    database: embedded ? 'embedded PostgreSQL 18 (Unix socket)' : 'DATABASE_URL',
     events: EVENTS,
     databaseSize: size,
     load: { seconds: +(loadMs / 1000).toFixed(1), eventsPerSecond: Math.round(EVENTS / (loadMs / 1000)), indexSeconds: +(indexMs / 1000).toFixed(1), rollupSeconds: +(rollupMs / 1000).toFixed(1) },

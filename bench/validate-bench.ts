@@ -577,7 +577,7 @@ async function main(): Promise<void> {
     const ratio = shown.ratio;
     const out = {
       machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGb: Math.round(totalmem() / 2 ** 30), node: process.version },
-      database: embedded ? 'embedded PostgreSQL 18' : 'DATABASE_URL',
+      database: embedded ? 'embedded PostgreSQL 18 (Unix socket)' : 'DATABASE_URL',
       instances: INSTANCES,
       connections: CONNECTIONS,
       durationSeconds: DURATION,

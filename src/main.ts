@@ -54,7 +54,7 @@ async function main(): Promise<void> {
 
   const address = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
   log.info(
-    { startupMs: Date.now() - started, database: db.embedded ? `embedded (127.0.0.1:${db.embedded.port})` : 'DATABASE_URL' },
+    { startupMs: Date.now() - started, database: db.embedded ? `embedded (its Unix socket; TCP on 127.0.0.1:${db.embedded.port})` : 'DATABASE_URL' },
     `HospiAI listening on ${address} — API docs at ${address}/api/docs`,
   );
 }

@@ -29,8 +29,10 @@ const UNAVAILABLE_MESSAGES = [
 export function isDatabaseUnavailable(err: unknown): boolean {
   let e: unknown = err;
   for (let depth = 0; e && typeof e === 'object' && depth < 4; depth++) {
-    const o = e as { code?: unknown; message?: unknown; driverError?: unknown; cause?: unknown };
+    const o = e as { code?: unknown; syscall?: unknown; message?: unknown; driverError?: unknown; cause?: unknown };
     if (typeof o.code === 'string' && UNAVAILABLE_CODES.has(o.code)) return true;
+    // No Unix socket to connect to: the server is not running (any other missing file is not the database's).
+    if (o.code === 'ENOENT' && o.syscall === 'connect') return true;
     if (typeof o.message === 'string' && UNAVAILABLE_MESSAGES.some((m) => (o.message as string).includes(m))) return true;
     e = o.driverError ?? o.cause;
   }

@@ -45,6 +45,8 @@ export class PgRelay {
     await relay.open();
     u.hostname = '127.0.0.1';
     u.port = String(relay.port);
+    // A socket folder (the embedded server's) would take the client past the relay.
+    u.searchParams.delete('host');
     return { relay, url: u.toString() };
   }
 
