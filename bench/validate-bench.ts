@@ -214,12 +214,14 @@ function mainThreadSeconds(pids: number[]): number {
  * (the second field of /proc/<pid>/task/<pid>/schedstat): time a busy machine takes from them.
  */
 function mainThreadWaitSeconds(pids: number[]): number {
+  if (process.platform !== 'linux') return NaN;
   let ns = 0;
   for (const pid of pids) {
     try {
       ns += Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[1]);
     } catch {
-      // gone, or no scheduler statistics on this system
+      // No scheduler statistics on this system (the instances run throughout): unknown, not zero.
+      return NaN;
     }
   }
   return ns / 1e9;
@@ -639,22 +641,23 @@ async function main(): Promise<void> {
           ? [
               `rounds (service and ceiling alternated; the median round is shown above): ` +
                 rounds
-                  .map(
-                    (r, i) => {
-                      const allowed = boundOf(r).ratio;
-                      return (
-                        `${i + 1}: ${r.service.requestsPerSecond} req/s p99 ${r.service.p99} ms${r.ratio === undefined ? '' : ` ratio ${r.ratio}`}` +
-                        (Number.isFinite(allowed) ? ` (at most ${allowed})` : '') +
-                        (r.floor ? `, floor ${r.floor.requestsPerSecond} req/s` : '')
-                      );
-                    },
-                  )
+                  .map((r, i) => {
+                    const allowed = boundOf(r).ratio;
+                    return (
+                      `${i + 1}: ${r.service.requestsPerSecond} req/s p99 ${r.service.p99} ms${r.ratio === undefined ? '' : ` ratio ${r.ratio}`}` +
+                      (Number.isFinite(allowed) ? ` (at most ${allowed})` : '') +
+                      (r.floor ? `, floor ${r.floor.requestsPerSecond} req/s` : '')
+                    );
+                  })
                   .join('; '),
             ]
           : []),
         `CPU per answered request: service ${cpu.appMicrosPerRequest} µs` +
-          ` (main thread ${cpu.appMainThreadMicrosPerRequest} µs, busy ${cpu.appMainThreadBusyPercent} % of the run,` +
-          ` waiting for a core ${cpu.appMainThreadWaitingPercent} %)` +
+          (Number.isFinite(cpu.appMainThreadMicrosPerRequest)
+            ? ` (main thread ${cpu.appMainThreadMicrosPerRequest} µs, busy ${cpu.appMainThreadBusyPercent} % of the run` +
+              (Number.isFinite(cpu.appMainThreadWaitingPercent) ? `, waiting for a core ${cpu.appMainThreadWaitingPercent} %` : '') +
+              ')'
+            : '') +
           (cpu.databaseMicrosPerRequest === undefined ? '' : `, PostgreSQL ${cpu.databaseMicrosPerRequest} µs`) +
           `, load generator ${serviceCost.generatorMicrosPerRequest} µs` +
           (ceilingMicros === undefined
