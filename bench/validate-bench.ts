@@ -438,6 +438,7 @@ async function main(): Promise<void> {
       };
       serviceCost: RunCost;
       ceilingCost?: RunCost;
+      floorCost?: RunCost;
     }
     const rounds: Round[] = [];
     const cores = cpus().length;
@@ -456,6 +457,16 @@ async function main(): Promise<void> {
       };
       const bound = Math.min(bounds.mainThreads, bounds.machine ?? Infinity);
       return { bounds, bound, ratio: top ? +(bound / top.requestsPerSecond).toFixed(3) : undefined };
+    };
+    // The same bound were the validation itself free: the app at the floor's cost per request (a route
+    // that does nothing, through the same stack), the load generator at its cost against the floor,
+    // and PostgreSQL at its cost per answer in the service's run (the audit event's commit). Over the
+    // ceiling, the most any change to the validation's own work could reach, the audit unchanged.
+    const freeValidationBoundOf = ({ cpu, floorCost, ceiling: top }: Round) => {
+      if (cpu.floorMicrosPerRequest === undefined || cpu.databaseMicrosPerRequest === undefined || !floorCost || !top) return undefined;
+      const microsPerRequest = cpu.floorMicrosPerRequest + floorCost.generatorMicrosPerRequest + cpu.databaseMicrosPerRequest;
+      const requestsPerSecond = Math.round((cores * 1e6) / microsPerRequest);
+      return { microsPerRequest, requestsPerSecond, ratio: +(requestsPerSecond / top.requestsPerSecond).toFixed(3) };
     };
     for (let r = 1; r <= ROUNDS; r++) {
       const of = ROUNDS > 1 ? ` (round ${r} of ${ROUNDS})` : '';
@@ -500,11 +511,12 @@ async function main(): Promise<void> {
         for (const r of updates.rows) process.stderr.write(`  updates of ${r.relname}: ${r.n_tup_upd}, of which HOT ${r.n_tup_hot_upd}\n`);
       }
       let floorRun: LoadResult | undefined;
+      let floorCost: RunCost | undefined;
       if (values.floor) {
         log(`warm-up ${WARMUP} s, then ${DURATION} s at ${CONNECTIONS} connections on GET /api/health (the floor)${of}…`);
         await load(targets, tokens, WARMUP, true);
         const floorBefore = cpuSeconds(appPids);
-        floorRun = await load(targets, tokens, DURATION, true);
+        ({ result: floorRun, cost: floorCost } = await costOf(() => load(targets, tokens, DURATION, true)));
         cpu.floorMicrosPerRequest = Math.round(((cpuSeconds(appPids) - floorBefore) / floorRun.answered) * 1e6);
       }
       let ceilingRun: LoadResult | undefined;
@@ -517,7 +529,7 @@ async function main(): Promise<void> {
         cpu.ceilingMicrosPerRequest = Math.round(((cpuSeconds([ceiling.pid!]) - ceilingBefore) / ceilingRun.answered) * 1e6);
       }
       const ratio = ceilingRun ? +(service.requestsPerSecond / ceilingRun.requestsPerSecond).toFixed(3) : undefined;
-      rounds.push({ service, ceiling: ceilingRun, ratio, floor: floorRun, cpu, serviceCost, ceilingCost });
+      rounds.push({ service, ceiling: ceilingRun, ratio, floor: floorRun, cpu, serviceCost, ceilingCost, floorCost });
     }
     await new Promise((r) => setTimeout(r, 500));
     const events = (await auditCount()) - before;
@@ -525,10 +537,11 @@ async function main(): Promise<void> {
     // The round printed in full: the one with the median ratio (or median service rate without a ceiling).
     const ranked = [...rounds].sort((x, y) => (x.ratio ?? x.service.requestsPerSecond) - (y.ratio ?? y.service.requestsPerSecond));
     const shown = ranked[Math.floor((ranked.length - 1) / 2)];
-    const { service, ceiling: top, floor, cpu, serviceCost, ceilingCost } = shown;
+    const { service, ceiling: top, floor, cpu, serviceCost, ceilingCost, floorCost } = shown;
     const floorRatio = floor && top ? +(floor.requestsPerSecond / top.requestsPerSecond).toFixed(3) : undefined;
     const ceilingMicros = cpu.ceilingMicrosPerRequest;
     const { bounds, bound, ratio: boundRatio } = boundOf(shown);
+    const freeValidation = freeValidationBoundOf(shown);
 
     let revocation: Record<string, number> | undefined;
     if (INSTANCES >= 2) {
@@ -593,6 +606,7 @@ async function main(): Promise<void> {
       rounds: rounds.map((r) => ({
         ratio: r.ratio,
         ratioAllowedByCosts: boundOf(r).ratio,
+        ratioAllowedWereTheValidationFree: freeValidationBoundOf(r)?.ratio,
         service: r.service.requestsPerSecond,
         ceiling: r.ceiling?.requestsPerSecond,
         floor: r.floor?.requestsPerSecond,
@@ -608,6 +622,7 @@ async function main(): Promise<void> {
         ceiling: ceilingMicros,
         ceilingLoadGenerator: ceilingCost?.generatorMicrosPerRequest,
         floor: cpu.floorMicrosPerRequest,
+        floorLoadGenerator: floorCost?.generatorMicrosPerRequest,
       },
       busyPercent: {
         serviceMainThread: cpu.appMainThreadBusyPercent,
@@ -618,6 +633,7 @@ async function main(): Promise<void> {
         stealDuringCeiling: ceilingCost?.stealPercent,
       },
       serviceBound: { requestsPerSecond: bound, ...bounds, ratio: boundRatio },
+      freeValidationBound: freeValidation,
       revocation,
     };
     mkdirSync(join(process.cwd(), 'bench', 'results'), { recursive: true });
@@ -643,9 +659,12 @@ async function main(): Promise<void> {
                 rounds
                   .map((r, i) => {
                     const allowed = boundOf(r).ratio;
+                    const free = freeValidationBoundOf(r)?.ratio;
                     return (
                       `${i + 1}: ${r.service.requestsPerSecond} req/s p99 ${r.service.p99} ms${r.ratio === undefined ? '' : ` ratio ${r.ratio}`}` +
-                      (Number.isFinite(allowed) ? ` (at most ${allowed})` : '') +
+                      (Number.isFinite(allowed)
+                        ? ` (at most ${allowed}${free === undefined ? '' : `; ${free} were the validation free`})`
+                        : '') +
                       (r.floor ? `, floor ${r.floor.requestsPerSecond} req/s` : '')
                     );
                   })
@@ -679,6 +698,13 @@ async function main(): Promise<void> {
                   ? ''
                   : `, the ${cores} cores ${bounds.machine} (${bounds.allMicrosPerRequest} µs per answer, service, PostgreSQL and load generator together)`) +
                 (boundRatio === undefined ? '' : `; a ratio of at most ${boundRatio} against this round's ceiling`),
+            ]
+          : []),
+        ...(freeValidation && floorCost
+          ? [
+              `were the validation itself free (the app at the floor's ${cpu.floorMicrosPerRequest} µs per request, the load generator at its ${floorCost.generatorMicrosPerRequest} µs against the floor)` +
+                `, with PostgreSQL's ${cpu.databaseMicrosPerRequest} µs per answer of the service's run (mostly the audit events' commits): at most ${freeValidation.requestsPerSecond} req/s on the ${cores} cores` +
+                ` (${freeValidation.microsPerRequest} µs per answer), a ratio of at most ${freeValidation.ratio} against this round's ceiling`,
             ]
           : []),
         `audit: ${answered} validate requests answered by the service (warm-up included, from its hospiai_validate_answers_total), ${events} token.validate events: ${answered === events ? 'equal' : 'DIFFERENT'}`,
