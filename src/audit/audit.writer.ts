@@ -87,7 +87,7 @@ const MAX_BATCH = 1000;
  * 242), and one instance as many (PostgreSQL 105 to 113 µs against 125 to 138). On a faster
  * machine, one instance answered about 8 % more with two (seven alternated pairs of nine) while
  * the machine had a core to spare, and less when it was busier; two instances 6 to 30 % less
- * (docs/performance.md).
+ * (docs/performance-log.md).
  */
 const MAX_IN_FLIGHT = 1;
 

@@ -102,7 +102,7 @@ export class McpValidationController {
  * place of Nest's handler for the route (which runs the global guards, pipes and parameter
  * decorators before calling it). On this route they decide nothing: it is public, asks for no rate
  * limit (its failure limit is the validation service's) and reads the raw request. Skipping them
- * took the app's CPU per answer from 264-292 µs to 244-250 µs on the benchmark (docs/performance.md).
+ * took the app's CPU per answer from 264-292 µs to 244-250 µs on the benchmark (docs/performance-log.md).
  * The route stays Nest's for everything else: it is declared, documented and listed from the
  * controller, Fastify's hooks run as on every route, and an error it throws still goes through
  * Nest's exception filters (they are Fastify's error handler).
