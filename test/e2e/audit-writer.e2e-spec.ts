@@ -428,6 +428,53 @@ describe('audit writer', () => {
       expect(verifyChain(after).ok).toBe(true);
     });
 
+    it('no session setting lets a DELETE through', async () => {
+      const before = await allEvents();
+      const c = await t.db.connect();
+      try {
+        await c.query('BEGIN');
+        await c.query(`SET LOCAL hospiai.audit_retention = 'on'`);
+        await expect(c.query(`DELETE FROM audit_event WHERE id = $1`, [before[before.length - 1].id])).rejects.toThrow(
+          /append-only: DELETE refused/,
+        );
+      } finally {
+        await c.query('ROLLBACK');
+        c.release();
+      }
+      expect(await allEvents()).toEqual(before);
+    });
+
+    it('the chain head and anchor only move forward, and keep their rows', async () => {
+      const head = await chainHead();
+      const anchor = (await t.db.query(`SELECT * FROM audit_chain_anchor`)).rows[0] as Record<string, unknown>;
+      for (const sql of [
+        // Winding the head back to an earlier event, or changing its hash in place, would let the
+        // newest events go unnoticed.
+        `UPDATE audit_chain_head SET last_id = last_id - 1`,
+        `UPDATE audit_chain_head SET last_hash = repeat('0', 64)`,
+        `UPDATE audit_chain_head SET last_occurred_at = last_occurred_at - interval '1 day'`,
+        `UPDATE audit_chain_anchor SET first_id = first_id - 1`,
+        `UPDATE audit_chain_anchor SET prev_hash = repeat('1', 64)`,
+        `UPDATE audit_chain_anchor SET pruned_events = pruned_events - 1`,
+        `UPDATE audit_chain_anchor SET format2_from_id = format2_from_id + 1`,
+      ]) {
+        await expect(t.db.query(sql)).rejects.toThrow(/only moves forward: UPDATE refused/);
+      }
+      for (const table of ['audit_chain_head', 'audit_chain_anchor']) {
+        await expect(t.db.query(`DELETE FROM ${table}`)).rejects.toThrow(new RegExp(`${table} keeps its row: DELETE refused`));
+        await expect(t.db.query(`TRUNCATE ${table}`)).rejects.toThrow(new RegExp(`${table} keeps its row: TRUNCATE refused`));
+      }
+      expect(await chainHead()).toEqual(head);
+      expect((await t.db.query(`SELECT * FROM audit_chain_anchor`)).rows[0]).toEqual(anchor);
+
+      // An append still moves the head, and the chain still verifies up to it.
+      await t.app.get(AuditWriter).record({ type: 'token.validate', outcome: 'valid', details: { after: 'guards' } });
+      const moved = await chainHead();
+      expect(BigInt(moved.last_id)).toBe(BigInt(head.last_id) + 1n);
+      const all = await allEvents();
+      expect(verifyChain(all)).toMatchObject({ ok: true, lastHash: moved.last_hash });
+    });
+
     it('two instances validating concurrently on one database keep one unbroken chain', async () => {
       const token = await newToken();
       const runId = randomUUID().slice(0, 8);

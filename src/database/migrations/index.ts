@@ -7,6 +7,7 @@ import { AuditAppendFunction1795712000000 } from './1795712000000-AuditAppendFun
 import { AuditTopFailingIndexes1795720000000 } from './1795720000000-AuditTopFailingIndexes.js';
 import { AuditRollupsCatchUp1795730000000 } from './1795730000000-AuditRollupsCatchUp.js';
 import { AuditRareTypeOutcomeIndexes1795740000000 } from './1795740000000-AuditRareTypeOutcomeIndexes.js';
+import { AuditChainGuards1795750000000 } from './1795750000000-AuditChainGuards.js';
 
 /** Every migration, in order. New migrations are added here (see README, "Migrations"). */
 export const MIGRATIONS = [
@@ -19,4 +20,5 @@ export const MIGRATIONS = [
   AuditTopFailingIndexes1795720000000,
   AuditRollupsCatchUp1795730000000,
   AuditRareTypeOutcomeIndexes1795740000000,
+  AuditChainGuards1795750000000,
 ];
