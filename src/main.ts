@@ -50,7 +50,13 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', shutdown);
   process.once('SIGINT', shutdown);
-  await app.listen({ port: config.port, host: config.host });
+  // Start-up's own checks (the configured admin account, for one) run here: a refusal closes what
+  // was opened, the embedded database included, before the process exits.
+  await app.listen({ port: config.port, host: config.host }).catch(async (err: unknown) => {
+    await app.close().catch(() => undefined);
+    await db.embedded?.stop();
+    throw err;
+  });
 
   const address = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
   log.info(

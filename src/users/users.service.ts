@@ -3,6 +3,7 @@ import { InjectRepository } from '@nestjs/typeorm';
 import type { Repository } from 'typeorm';
 import { AppError, ErrorCode } from '../common/app-error.js';
 import { storableTime } from '../common/timestamps.js';
+import { ConfigError } from '../config/config.js';
 import { isUniqueViolation } from '../database/db-errors.js';
 import { RevocationBus } from '../revocation/revocation.bus.js';
 import type { Role } from './user.entity.js';
@@ -196,21 +197,46 @@ export class UsersService {
     return { items, nextCursor: last ? encodeCursor(last.cursor_ts, items[limit - 1].id) : null };
   }
 
-  /** Makes sure the configured admin exists, is an enabled admin, and has the configured password. */
-  async ensureAdmin(email: string, password: string, hasher: { hash(p: string): Promise<string>; verify(h: string | undefined, p: string): Promise<boolean> }): Promise<void> {
+  /**
+   * Makes sure the configured admin exists and has the configured password: creates the account,
+   * or sets the password of the enabled admin account with this email. Returns what changed.
+   *
+   * An existing account that is not an enabled admin is refused, not promoted or re-enabled:
+   * registration does not prove the address, so anyone may have registered it before it was
+   * configured, and would then keep their session and tokens with the admin role; and an admin
+   * account that another admin disabled or demoted stays so until an admin decides otherwise.
+   */
+  async ensureAdmin(
+    email: string,
+    password: string,
+    hasher: { hash(p: string): Promise<string>; verify(h: string | undefined, p: string): Promise<boolean> },
+  ): Promise<{ user: User; created: boolean; passwordChanged: boolean }> {
     const existing = await this.findByEmailWithPassword(email);
     if (!existing) {
-      await this.create({ email, passwordHash: await hasher.hash(password), firstname: 'Admin', surname: 'HospiAI', role: 'admin' });
+      const user = await this.create({
+        email,
+        passwordHash: await hasher.hash(password),
+        firstname: 'Admin',
+        surname: 'HospiAI',
+        role: 'admin',
+      });
       this.logger.log(`admin account ${email} created`);
-      return;
+      return { user, created: true, passwordChanged: false };
     }
-    const updates: Partial<User> = {};
-    if (existing.role !== 'admin') updates.role = 'admin';
-    if (existing.disabledAt !== null) updates.disabledAt = null;
-    if (!(await hasher.verify(existing.passwordHash, password))) updates.passwordHash = await hasher.hash(password);
-    if (Object.keys(updates).length > 0) {
-      await this.repo.update({ id: existing.id }, updates);
-      this.logger.log(`admin account ${email} updated (${Object.keys(updates).map((k) => (k === 'passwordHash' ? 'password' : k)).join(', ')})`);
+    if (existing.role !== 'admin' || existing.disabledAt !== null) {
+      const state = [
+        existing.role !== 'admin' ? `role ${existing.role}` : undefined,
+        existing.disabledAt !== null ? 'disabled' : undefined,
+      ];
+      throw new ConfigError(
+        'ADMIN_EMAIL',
+        `names an existing account that is not an enabled admin (${state.filter(Boolean).join(', ')}): ` +
+          'an admin can give it the role or enable it (PATCH /api/users/:id), or set ADMIN_EMAIL to an address no account has',
+      );
     }
+    if (await hasher.verify(existing.passwordHash, password)) return { user: existing, created: false, passwordChanged: false };
+    await this.repo.update({ id: existing.id }, { passwordHash: await hasher.hash(password) });
+    this.logger.log(`admin account ${email} updated (password)`);
+    return { user: existing, created: false, passwordChanged: true };
   }
 }

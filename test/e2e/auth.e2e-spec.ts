@@ -332,17 +332,84 @@ describe('auth', () => {
       }
     });
 
-    it('re-enables and promotes the admin again at the next start', async () => {
-      await a.db.query(`UPDATE users SET role = 'user', disabled_at = now() WHERE email = $1`, ['chief.admin@chu-test.fr']);
-      expect((await login(a, 'second admin passphrase')).status).toBe(401);
-      const third = await startTestAppOn(a.databaseUrl, { ADMIN_EMAIL, ADMIN_PASSWORD: 'second admin passphrase' });
+    it('audits the account it creates and the password it sets, without the password', async () => {
+      const { rows } = await a.db.query(
+        `SELECT type, outcome, actor_user_id, details FROM audit_event WHERE type IN ('auth.register', 'user.update') ORDER BY id`,
+      );
+      const admin = (await a.db.query('SELECT id FROM users WHERE email = $1', ['chief.admin@chu-test.fr'])).rows[0].id as string;
+      expect(rows).toEqual([
+        {
+          type: 'auth.register',
+          outcome: 'success',
+          actor_user_id: admin,
+          details: { email: 'chief.admin@chu-test.fr', source: 'ADMIN_EMAIL' },
+        },
+        {
+          type: 'user.update',
+          outcome: 'success',
+          actor_user_id: null,
+          details: { targetUserId: admin, changed: ['password'], source: 'ADMIN_PASSWORD' },
+        },
+      ]);
+      expect(JSON.stringify(rows)).not.toMatch(/passphrase/);
+    });
+
+    it('starts again without any change or event when the admin already has the password', async () => {
+      const before = (await a.db.query(`SELECT count(*)::int AS n FROM audit_event`)).rows[0].n as number;
+      const again = await startTestAppOn(a.databaseUrl, { ADMIN_EMAIL, ADMIN_PASSWORD: 'second admin passphrase' });
       try {
-        const res = await login(third, 'second admin passphrase');
-        expect(res.status).toBe(200);
-        expect(res.body.user.role).toBe('admin');
-        expect((await third.request('GET', '/api/users', { token: res.body.accessToken })).status).toBe(200);
+        expect((await login(again, 'second admin passphrase')).status).toBe(200);
       } finally {
-        await third.close();
+        await again.close();
+      }
+      const { rows } = await a.db.query(`SELECT type FROM audit_event WHERE type IN ('auth.register', 'user.update')`);
+      expect(rows).toHaveLength(2);
+      // The login above is the only event since.
+      expect((await a.db.query(`SELECT count(*)::int AS n FROM audit_event`)).rows[0].n).toBe(before + 1);
+    });
+
+    it('refuses to start when ADMIN_EMAIL names a demoted or disabled account, and changes nothing', async () => {
+      const refusal = /Invalid configuration: ADMIN_EMAIL names an existing account that is not an enabled admin/;
+      const state = async () =>
+        (
+          await a.db.query('SELECT role, disabled_at IS NOT NULL AS disabled, password_hash FROM users WHERE email = $1', [
+            'chief.admin@chu-test.fr',
+          ])
+        ).rows[0];
+
+      await a.db.query(`UPDATE users SET role = 'user' WHERE email = $1`, ['chief.admin@chu-test.fr']);
+      const demoted = await state();
+      await expect(startTestAppOn(a.databaseUrl, { ADMIN_EMAIL, ADMIN_PASSWORD: 'third admin passphrase' })).rejects.toThrow(
+        new RegExp(`${refusal.source} \\(role user\\)`),
+      );
+      expect(await state()).toEqual(demoted);
+
+      await a.db.query(`UPDATE users SET role = 'admin', disabled_at = now() WHERE email = $1`, ['chief.admin@chu-test.fr']);
+      const disabled = await state();
+      await expect(startTestAppOn(a.databaseUrl, { ADMIN_EMAIL, ADMIN_PASSWORD: 'third admin passphrase' })).rejects.toThrow(
+        new RegExp(`${refusal.source} \\(disabled\\)`),
+      );
+      expect(await state()).toEqual(disabled);
+      expect((await login(a, 'second admin passphrase')).status).toBe(401);
+    });
+
+    it('does not make an admin of an account someone registered with the address first', async () => {
+      const t = await startTestApp();
+      try {
+        const email = 'it.admin@chu-test.fr';
+        const reg = await t.request('POST', '/api/auth/register', {
+          body: { email, password: 'registered first, 12+', firstname: 'Eve', surname: 'Early' },
+        });
+        expect(reg.status).toBe(201);
+        const session = (await t.request('POST', '/api/auth/login', { body: { email, password: 'registered first, 12+' } })).body
+          .accessToken as string;
+        await expect(startTestAppOn(t.databaseUrl, { ADMIN_EMAIL: email, ADMIN_PASSWORD: 'the operators passphrase' })).rejects.toThrow(
+          /ADMIN_EMAIL names an existing account that is not an enabled admin \(role user\)/,
+        );
+        expect((await t.request('GET', '/api/users', { token: session })).status).toBe(403);
+        expect((await t.request('POST', '/api/auth/login', { body: { email, password: 'the operators passphrase' } })).status).toBe(401);
+      } finally {
+        await t.close();
       }
     });
 

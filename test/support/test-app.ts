@@ -148,7 +148,12 @@ async function bootTestApp(
     logDestination: { write: (line: string) => void logs.push(line) },
   });
   const ownStrategy = sessionStrategy();
-  await app.listen({ port: 0, host: '127.0.0.1' });
+  await app.listen({ port: 0, host: '127.0.0.1' }).catch(async (err: unknown) => {
+    if (previousStrategy && sessionStrategy() === ownStrategy) passport.use('session', previousStrategy);
+    await app.close().catch(() => undefined);
+    rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  });
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : 0;
   const baseUrl = `http://127.0.0.1:${port}`;
