@@ -1,12 +1,12 @@
 import { Controller, Get, Query, Res } from '@nestjs/common';
-import { ApiBadRequestResponse, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiBadRequestResponse, ApiExtraModels, ApiOkResponse, ApiOperation, ApiProduces, ApiTags, getSchemaPath } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { Access } from '../auth/access.decorator.js';
 import { AppError } from '../common/app-error.js';
 import { ErrorBody } from '../common/error-body.dto.js';
 import { MIN_TIME_MS } from '../common/timestamps.js';
 import { AuditExportQuery, AuditFilterQuery, AuditListQuery, AuditPageView, AuditStatsQuery, AuditVerifyQuery, AuditVerifyView } from './audit.dto.js';
-import { AuditQueryService, type AuditFilters, type AuditStats, type VerifyResult } from './audit-query.service.js';
+import { AuditQueryService, CSV_HEADER, type AuditFilters, type AuditStats, type VerifyResult } from './audit-query.service.js';
 
 const DAY_MS = 86_400_000;
 const MAX_STATS_SPAN_MS = 400 * DAY_MS;
@@ -32,6 +32,35 @@ const BAD_FILTER = {
   },
 };
 
+/** The export's refusal is JSON, whatever format was asked for (not one of the types the route produces). */
+const BAD_EXPORT_FILTER = {
+  content: {
+    'application/json': {
+      schema: { $ref: getSchemaPath(ErrorBody) },
+      example: {
+        error: 'Invalid request: format must be one of the following values: ndjson, csv',
+        code: 'validation_failed',
+        requestId: 'req-7f3a2c',
+        fields: [{ field: 'format', message: 'format must be one of the following values: ndjson, csv' }],
+      },
+    },
+  },
+};
+
+/** One exported event, as GET /api/audit/events lists it (`details` is the stored JSON's own text). */
+const EXPORT_NDJSON_EXAMPLE =
+  '{"id":"4821","occurredAt":"2026-11-26T09:12:44.120Z","type":"token.validate","outcome":"valid",' +
+  '"actorUserId":"6f1c2a8e-3b4d-4c5e-9f60-718293a4b5c6","tokenId":"0b6f9a8e-5c2d-4e1f-8a7b-3c4d5e6f7a8b","ip":"10.0.4.12",' +
+  '"userAgent":"python-httpx/0.27.0","requestId":"8a2c789a-3ea5-480f-a1b8-0ce0788d5488","latencyMs":1.84,' +
+  '"details":{"fingerprint": "3f9a0c1d2e4b5a69"},"hash":"9b1c0e7d4a2f6b8c3d5e7f9a1b2c4d6e8f0a1c3e5b7d9f2a4c6e8b0d1f3a5c7e"}\n';
+
+/** The header line and the same event: CRLF line ends, a null is an empty field. */
+const EXPORT_CSV_EXAMPLE =
+  `${CSV_HEADER}\r\n` +
+  '4821,2026-11-26T09:12:44.120Z,token.validate,valid,6f1c2a8e-3b4d-4c5e-9f60-718293a4b5c6,0b6f9a8e-5c2d-4e1f-8a7b-3c4d5e6f7a8b,' +
+  '10.0.4.12,python-httpx/0.27.0,8a2c789a-3ea5-480f-a1b8-0ce0788d5488,1.84,"{""fingerprint"": ""3f9a0c1d2e4b5a69""}",' +
+  '9b1c0e7d4a2f6b8c3d5e7f9a1b2c4d6e8f0a1c3e5b7d9f2a4c6e8b0d1f3a5c7e\r\n';
+
 @ApiTags('audit')
 @Controller('api/audit')
 @Access({ roles: ['auditor', 'admin'], scopes: ['read:audit'] })
@@ -49,8 +78,15 @@ export class AuditController {
   @Get('events/export')
   @ApiOperation({ summary: 'Every matching event, streamed as NDJSON (default) or CSV, newest first' })
   @ApiProduces('application/x-ndjson', 'text/csv')
-  @ApiOkResponse({ description: 'One event per line (NDJSON), or CSV with a header line' })
-  @ApiBadRequestResponse(BAD_FILTER)
+  @ApiOkResponse({
+    description: 'One event per line (NDJSON), or CSV with a header line',
+    content: {
+      'application/x-ndjson': { schema: { type: 'string' }, example: EXPORT_NDJSON_EXAMPLE },
+      'text/csv': { schema: { type: 'string' }, example: EXPORT_CSV_EXAMPLE },
+    },
+  })
+  @ApiExtraModels(ErrorBody)
+  @ApiBadRequestResponse(BAD_EXPORT_FILTER)
   async export(@Query() q: AuditExportQuery, @Res() reply: FastifyReply): Promise<void> {
     const format = q.format ?? 'ndjson';
     const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');

@@ -87,7 +87,9 @@ export class AuditExportQuery extends AuditFilterQuery {
 
 export class AuditStatsQuery {
   /**
-   * Start (rounded down to the hour); default: 24 hours ago.
+   * Start of the period; default: 24 hours before `to`. The counts are kept by whole UTC hours: `from` is rounded down
+   * to its hour (10:20 counts from 10:00). The top failing IPs and tokens are kept by whole UTC days: from the start of
+   * the day that holds `from`.
    * @example "2026-11-25T00:00:00Z"
    */
   @IsOptional()
@@ -95,14 +97,20 @@ export class AuditStatsQuery {
   from?: string;
 
   /**
-   * End, exclusive; default: now.
+   * End of the period, exclusive; default: now. The counts are kept by whole UTC hours: the hour that holds `to` is
+   * counted whole (10:20 counts up to 11:00) unless `to` falls exactly on the hour (10:00 counts up to 10:00). The top
+   * failing IPs and tokens are kept by whole UTC days: the day that holds `to` is counted whole unless `to` falls exactly
+   * on midnight.
    * @example "2026-11-26T00:00:00Z"
    */
   @IsOptional()
   @IsTimestamp()
   to?: string;
 
-  /** @example "hour" */
+  /**
+   * Bucket size (default: hour). A day bucket is a UTC day, the sum of its hours within the period (see `from` and `to`).
+   * @example "hour"
+   */
   @IsOptional()
   @IsIn(['hour', 'day'])
   interval?: 'hour' | 'day';

@@ -62,16 +62,20 @@ export class McpValidationController {
       exp: 1803456000,
     },
   })
+  // With `type`, @nestjs/swagger builds the response's `content` itself (the schema and the
+  // `example`/`examples` keys): a `content` given beside `type` is replaced, examples and all.
   @ApiUnauthorizedResponse({
     type: ValidateErrorDto,
     description: 'With `WWW-Authenticate: Bearer error="invalid_token"`',
-    content: {
-      'application/json': {
-        examples: {
-          invalid: { summary: 'No token, malformed, bad signature, wrong algorithm/type/issuer, session JWT', value: ANSWERS.invalid },
-          expired: { summary: 'Expired', value: ANSWERS.expired },
-          revoked: { summary: 'Revoked, unknown, owner disabled or deleted', value: ANSWERS.revoked },
-        },
+    examples: {
+      invalid: { summary: 'No token, malformed, bad signature, wrong algorithm/type/issuer, session JWT', value: ANSWERS.invalid },
+      expired: { summary: 'Expired', value: ANSWERS.expired },
+      revoked: { summary: 'Revoked, unknown, owner disabled or deleted', value: ANSWERS.revoked },
+    },
+    headers: {
+      'WWW-Authenticate': {
+        description: 'The bearer challenge (RFC 6750)',
+        schema: { type: 'string', example: 'Bearer error="invalid_token"' },
       },
     },
   })
@@ -79,6 +83,12 @@ export class McpValidationController {
     type: ValidateErrorDto,
     description: 'The token lacks one of requiredScopes',
     example: { ...ANSWERS.insufficientScope, requiredScopes: ['write:bookings'], scopes: ['read:data'] },
+    headers: {
+      'WWW-Authenticate': {
+        description: 'The bearer challenge (RFC 6750), with the scopes asked for',
+        schema: { type: 'string', example: 'Bearer error="insufficient_scope", scope="write:bookings"' },
+      },
+    },
   })
   @ApiBadRequestResponse({ type: ValidateErrorDto, description: 'The body is not {"requiredScopes": [...]}', example: ANSWERS.badRequest })
   @ApiTooManyRequestsResponse({
@@ -87,9 +97,15 @@ export class McpValidationController {
       'Too many failed validations from this address (RATE_LIMIT_VALIDATE_FAILURES_PER_MINUTE): failures are answered 429 with ' +
       'Retry-After until the block expires; a valid token is still answered 200',
     example: ANSWERS.tooManyFailures,
+    headers: { 'Retry-After': { description: 'Seconds until the block expires', schema: { type: 'integer', example: 42 } } },
   })
   @ApiInternalServerErrorResponse({ type: ValidateErrorDto, description: 'No usable signing key', example: ANSWERS.misconfigured })
-  @ApiServiceUnavailableResponse({ type: ValidateErrorDto, description: 'The database cannot be reached, or fails to read the token state (a timeout, a lock): with Retry-After', example: ANSWERS.unavailable })
+  @ApiServiceUnavailableResponse({
+    type: ValidateErrorDto,
+    description: 'The database cannot be reached, or fails to read the token state (a timeout, a lock): with Retry-After',
+    example: ANSWERS.unavailable,
+    headers: { 'Retry-After': { description: 'Seconds to wait before trying again', schema: { type: 'integer', example: 5 } } },
+  })
   async validate(@Req() req: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     const answer = await this.validation.validate(req.headers.authorization, req.body, requestContextOf(req));
     this.metrics.validationAnswered(answer.outcome);

@@ -194,6 +194,43 @@ describe('Swagger', () => {
     expect(stream.parameters.map((p: { name: string }) => p.name)).toContain('Last-Event-ID');
   });
 
+  it('documents the 401 answers of POST /api/mcp/validate with their exact bodies, schema and WWW-Authenticate header', () => {
+    const responses = doc.paths['/api/mcp/validate'].post.responses;
+    const unauthorized = responses['401'];
+    const json = unauthorized.content['application/json'];
+    expect(json.schema).toEqual({ $ref: '#/components/schemas/ValidateErrorDto' });
+    expect(Object.keys(json.examples).sort()).toEqual(['expired', 'invalid', 'revoked']);
+    expect(JSON.stringify(json.examples.invalid.value)).toBe('{"error":"Token invalide","code":"invalid_token"}');
+    expect(JSON.stringify(json.examples.expired.value)).toBe('{"error":"Token expiré","code":"token_expired"}');
+    expect(JSON.stringify(json.examples.revoked.value)).toBe('{"error":"Token révoqué ou inexistant","code":"token_revoked"}');
+    expect(unauthorized.headers['WWW-Authenticate'].schema).toMatchObject({ type: 'string', example: 'Bearer error="invalid_token"' });
+    expect(responses['403'].headers['WWW-Authenticate'].schema.example).toMatch(/^Bearer error="insufficient_scope"/);
+    for (const status of ['429', '503']) {
+      expect([status, responses[status].headers['Retry-After'].schema.type]).toEqual([status, 'integer']);
+    }
+  });
+
+  it('documents the NDJSON and CSV answers of GET /api/audit/events/export with examples, and its JSON refusal', () => {
+    const responses = doc.paths['/api/audit/events/export'].get.responses;
+    const content = responses['200'].content;
+    expect(Object.keys(content).sort()).toEqual(['application/x-ndjson', 'text/csv']);
+    const line = JSON.parse(content['application/x-ndjson'].example);
+    expect(Object.keys(line)).toEqual(Object.keys(resolve({ $ref: '#/components/schemas/AuditEventView' }).properties));
+    expect(content['text/csv'].example.split('\r\n')[0]).toBe(
+      'id,occurredAt,type,outcome,actorUserId,tokenId,ip,userAgent,requestId,latencyMs,details,hash',
+    );
+    expect(Object.keys(responses['400'].content)).toEqual(['application/json']);
+    expect(responses['400'].content['application/json'].schema).toEqual({ $ref: '#/components/schemas/ErrorBody' });
+  });
+
+  it('says how GET /api/audit/stats rounds its period to whole hours', () => {
+    // The descriptions keep the line breaks of the DTO's comments (a space in Markdown).
+    const parameters: Array<{ name: string; description?: string }> = doc.paths['/api/audit/stats'].get.parameters;
+    const params = Object.fromEntries(parameters.map((p) => [p.name, p.description?.replace(/\s+/g, ' ')]));
+    expect(params.from).toMatch(/rounded down to its hour/);
+    expect(params.to).toMatch(/the hour that holds `to` is counted whole .*unless `to` falls exactly on the hour/);
+  });
+
   it('describes the error shape {error, code, requestId, fields}', () => {
     const body = doc.components.schemas.ErrorBody;
     expect(Object.keys(body.properties).sort()).toEqual(['code', 'error', 'fields', 'requestId']);
