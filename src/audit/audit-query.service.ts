@@ -98,9 +98,15 @@ const ISO_MS = `'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'`;
 /** Text a spreadsheet would run as a formula (= + - @ tab CR first) gets a leading quote: user agents are attacker-controlled. */
 const formulaSafe = (col: string): string => `CASE WHEN ${col} ~ '^[=+@\\t\\r-]' THEN '''' || ${col} ELSE ${col} END`;
 
-/** CSV columns (RFC 4180 quoting by PostgreSQL; NULL is an empty field). Newlines are LF. */
+/**
+ * CSV columns (RFC 4180 quoting by PostgreSQL; NULL is an empty field). Newlines are LF. The free-text
+ * columns (ip, user agent, request id) are formula-safe: requests only ever give an IP address, but
+ * the column is text and the export does not rely on every writer of it. The other columns hold what
+ * the service writes in fixed forms (numbers, uuids, ISO times, types and outcomes, hex hashes), and
+ * details is the jsonb text of an object, which starts with `{`.
+ */
 const CSV_SELECT = `SELECT "id", to_char("occurred_at" AT TIME ZONE 'UTC', ${ISO_MS}) AS "occurredAt", "type", "outcome",
-  "actor_user_id" AS "actorUserId", "token_id" AS "tokenId", "ip", ${formulaSafe('"user_agent"')} AS "userAgent",
+  "actor_user_id" AS "actorUserId", "token_id" AS "tokenId", ${formulaSafe('"ip"')} AS "ip", ${formulaSafe('"user_agent"')} AS "userAgent",
   ${formulaSafe('"request_id"')} AS "requestId", "latency_ms" AS "latencyMs", "details"::text AS "details", "hash"`;
 
 export const CSV_HEADER = 'id,occurredAt,type,outcome,actorUserId,tokenId,ip,userAgent,requestId,latencyMs,details,hash';

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 
@@ -10,10 +11,22 @@ export interface RequestContext {
 
 const MAX_USER_AGENT = 512;
 
+/**
+ * The client's address, as audit events, token last uses and abuse limits all take it. Behind a
+ * trusted proxy (TRUST_PROXY) Fastify reads it from X-Forwarded-For, whose entries a client can
+ * write: it is kept only if it is an IPv4 or IPv6 address, otherwise the peer's own address
+ * (which no header changes) stands in its place.
+ */
+export function clientIpOf(req: Pick<FastifyRequest, 'ip' | 'socket'>): string | null {
+  const ip = req.ip;
+  if (typeof ip === 'string' && isIP(ip) !== 0) return ip;
+  return req.socket?.remoteAddress ?? null;
+}
+
 export function requestContextOf(req: FastifyRequest): RequestContext {
   const ua = req.headers['user-agent'];
   return {
-    ip: req.ip ?? null,
+    ip: clientIpOf(req),
     userAgent: typeof ua === 'string' && ua !== '' ? ua.slice(0, MAX_USER_AGENT) : null,
     requestId: req.id,
   };

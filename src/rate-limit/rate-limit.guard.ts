@@ -3,19 +3,24 @@ import { Reflector } from '@nestjs/core';
 import {
   InjectThrottlerOptions,
   InjectThrottlerStorage,
+  normalizeIp,
   ThrottlerGuard,
   type ThrottlerLimitDetail,
   type ThrottlerModuleOptions,
   type ThrottlerRequest,
   type ThrottlerStorage,
 } from '@nestjs/throttler';
+import type { FastifyRequest } from 'fastify';
+import { clientIpOf } from '../common/request-context.js';
 import { RATE_LIMITS, type RateLimitName } from './rate-limit.decorator.js';
 import { tooManyRequests } from './too-many-requests.js';
 
 /**
- * @nestjs/throttler's guard, with two changes: a named limit applies only to
- * the routes that ask for it with @RateLimit(name), and a refusal is the API's
- * error shape, 429 with a standard Retry-After header.
+ * @nestjs/throttler's guard, with three changes: a named limit applies only to
+ * the routes that ask for it with @RateLimit(name), a refusal is the API's
+ * error shape, 429 with a standard Retry-After header, and a client is counted
+ * by the address its audit events hold (never X-Forwarded-For text that is not
+ * an IP address).
  */
 @Injectable()
 export class RateLimitGuard extends ThrottlerGuard {
@@ -51,6 +56,10 @@ export class RateLimitGuard extends ThrottlerGuard {
   protected override async handleRequest(props: ThrottlerRequest): Promise<boolean> {
     if (!this.limits(props.context).includes(props.throttler.name as RateLimitName) || props.limit <= 0) return true;
     return super.handleRequest(props);
+  }
+
+  protected override async getTracker(req: Record<string, unknown>): Promise<string> {
+    return normalizeIp(clientIpOf(req as unknown as FastifyRequest) ?? 'unknown', this.ipv6SubnetPrefix);
   }
 
   protected override async throwThrottlingException(_context: ExecutionContext, detail: ThrottlerLimitDetail): Promise<void> {

@@ -48,6 +48,8 @@ describe('audit export', () => {
   const atFormula = '@SUM(1+1)';
   const multiline = 'first line\r\nsecond, "line"\nthird\rfourth';
   const details = { note: 'a,b\n"c"', n: 1 };
+  /** Requests only ever give an IP address: this one comes through the writer. */
+  const formulaIp = '=HYPERLINK("http://evil.example","c")';
 
   const list = async (query: string): Promise<AuditEvent[]> => {
     const r = await t.request('GET', `/api/audit/events?limit=1000${query ? `&${query}` : ''}`, { token: auditor.token });
@@ -70,6 +72,7 @@ describe('audit export', () => {
     for (const ua of [commaQuotes, formula, atFormula]) expect((await validate(ua)).status).toBe(200);
     // HTTP headers cannot carry line breaks: this user agent comes through the writer.
     await t.app.get(AuditWriter).record({ type: 'token.validate', outcome: 'invalid', ip: '10.3.0.1', userAgent: multiline, details });
+    await t.app.get(AuditWriter).record({ type: 'token.validate', outcome: 'invalid', ip: formulaIp, userAgent: 'plain-agent/1.0' });
   }, 60_000);
 
   afterAll(async () => {
@@ -191,7 +194,7 @@ describe('audit export', () => {
         expect(byName.outcome).toBe(e.outcome);
         expect(byName.actorUserId).toBe(e.actorUserId ?? '');
         expect(byName.tokenId).toBe(e.tokenId ?? '');
-        expect(byName.ip).toBe(e.ip ?? '');
+        expect(byName.ip).toBe(e.ip === null ? '' : /^[=+@\t\r-]/.test(e.ip) ? `'${e.ip}` : e.ip);
         expect(byName.requestId).toBe(e.requestId ?? '');
         expect(byName.latencyMs).toBe(e.latencyMs === null ? '' : String(e.latencyMs));
         expect(JSON.parse(byName.details)).toEqual(e.details);
@@ -221,6 +224,14 @@ describe('audit export', () => {
       expect(userAgentOf((e) => e.userAgent === formula)).toBe(`'${formula}`);
       expect(userAgentOf((e) => e.userAgent === atFormula)).toBe(`'${atFormula}`);
       expect(text).not.toMatch(/(^|,)=HYPERLINK/m);
+    });
+
+    it('prefixes an ip starting with = with a quote too', () => {
+      const i = listed.findIndex((e) => e.ip === formulaIp);
+      expect(i).toBeGreaterThanOrEqual(0);
+      expect(records[i + 1][CSV_COLUMNS.indexOf('ip')]).toBe(`'${formulaIp}`);
+      expect(records[i + 1][CSV_COLUMNS.indexOf('userAgent')]).toBe('plain-agent/1.0');
+      expect(text).not.toMatch(/(^|,)"?=HYPERLINK/m);
     });
   });
 
