@@ -73,6 +73,13 @@ function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
   socket.destroy();
 }
 
+const INTROSPECTION_PATH = '/api/oauth/introspect';
+
+/** True for a request Fastify routed to POST /api/oauth/introspect (by its route: the query string plays no part). */
+function isIntrospectionRoute(req: { method: string; routeOptions?: { url?: string } }): boolean {
+  return req.method === 'POST' && req.routeOptions?.url === INTROSPECTION_PATH;
+}
+
 /** True when a string (value or key) anywhere in a parsed JSON body holds a NUL character. */
 function hasNul(value: unknown, depth = 0): boolean {
   if (typeof value === 'string') return value.includes('\u0000');
@@ -181,8 +188,17 @@ export async function createApp({ config, databaseUrl, logDestination }: CreateA
   fastify.addHook('preClose', async () => {
     for (const socket of sockets) if (!(socket as Socket & { _httpMessage?: unknown })._httpMessage) socket.destroy();
   });
-  // Form bodies, for OAuth token introspection (RFC 7662), under the same limit as JSON.
-  fastify.addContentTypeParser(FORM_CONTENT_TYPE, { parseAs: 'string', bodyLimit: BODY_LIMIT }, (_req, body, done) => {
+  // Form bodies, for OAuth token introspection (RFC 7662) only, under the same limit as JSON. Every other
+  // route refuses them with 415: an HTML form of another site can post a form body without a CORS
+  // preflight, and must not reach login or register (login CSRF) or any other route.
+  fastify.addContentTypeParser(FORM_CONTENT_TYPE, { parseAs: 'string', bodyLimit: BODY_LIMIT }, (req, body, done) => {
+    if (!isIntrospectionRoute(req)) {
+      const err = Object.assign(new Error('Unsupported Media Type: this route takes application/json'), {
+        statusCode: 415,
+        code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE',
+      });
+      return done(err, undefined);
+    }
     done(null, parseFormBody(typeof body === 'string' ? body : body.toString('utf8')));
   });
   await setupSwagger(app);
