@@ -1,8 +1,13 @@
-import { IsEmail, IsOptional, IsString, Length, Matches, MaxLength, MinLength } from 'class-validator';
+import { IsEmail, isEmail, IsOptional, IsString, Length, Matches, MaxLength, MinLength } from 'class-validator';
 import { FitsColumn } from '../common/text-length.js';
 import { Trim, TrimLower } from '../common/transforms.js';
 import { PHONE_MESSAGE, PHONE_PATTERN } from '../users/users.dto.js';
 import { UserView } from '../users/user.view.js';
+
+/** Whether `value` is an email address register accepts: RegisterDto.email's checks (IsEmail with its default options, at most 254 characters). */
+export function isWellFormedEmail(value: string): boolean {
+  return value.length <= 254 && isEmail(value);
+}
 
 export class RegisterDto {
   /** @example "marie.curie@chu-exemple.fr" */

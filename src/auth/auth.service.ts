@@ -9,12 +9,22 @@ import type { User } from '../users/user.entity.js';
 import { UsersService } from '../users/users.service.js';
 import { LoginLockout } from '../rate-limit/login-lockout.js';
 import { tooManyRequests } from '../rate-limit/too-many-requests.js';
-import type { RegisterDto } from './auth.dto.js';
+import { isWellFormedEmail, type RegisterDto } from './auth.dto.js';
 import { KeyRing } from './key-ring.js';
 import { PasswordHasher } from './password-hasher.js';
 import { SESSION_AUDIENCE, SESSION_TOKEN_USE } from './session.strategy.js';
 
 export const INVALID_CREDENTIALS = 'Email or password is incorrect';
+
+/**
+ * The email of a failed login, as its audit event holds it. What was typed in the email field is
+ * kept only if it is an email address: people type their password there, and no event may hold a
+ * password. Anything else is recorded as `emailMalformed: true` and no text of it at all (not even
+ * a hash: a password's hash could be tested offline against guesses).
+ */
+function loginEmail(email: string): { email: string } | { emailMalformed: true } {
+  return isWellFormedEmail(email) ? { email } : { emailMalformed: true };
+}
 
 @Injectable()
 export class AuthService {
@@ -59,7 +69,7 @@ export class AuthService {
     const locked = this.lockout.lockedFor(email, ctx.ip);
     if (locked > 0) {
       // Refused without looking at the password: guesses during a lockout teach nothing and do not extend it.
-      await this.audit.record({ type: 'auth.login', outcome: 'failure', ...ctx, details: { email, reason: 'locked_out' } });
+      await this.audit.record({ type: 'auth.login', outcome: 'failure', ...ctx, details: { ...loginEmail(email), reason: 'locked_out' } });
       throw tooManyRequests(locked, 'Too many failed logins: try again later');
     }
     const found = await this.users.findByEmailWithPassword(email);
@@ -70,7 +80,7 @@ export class AuthService {
       outcome: failure ? 'failure' : 'success',
       actorUserId: found?.id ?? null,
       ...ctx,
-      details: failure ? { email, reason: failure } : { email },
+      details: failure ? { ...loginEmail(email), reason: failure } : { email },
     });
     if (failure || !found) {
       this.lockout.failure(email, ctx.ip);
