@@ -5,7 +5,7 @@ import { AppError, ErrorCode } from '../common/app-error.js';
 import { isDatabaseUnavailable } from '../database/db-errors.js';
 import { ACCESS_RULE } from './access.decorator.js';
 import { ApiTokenAuthenticator } from './api-token-authenticator.js';
-import { bearerTokenOf } from './bearer.js';
+import { bearerTokenOf, jwtHeaderOf } from './bearer.js';
 import { isAllowed, type AccessRule } from './access.policy.js';
 import type { Principal } from './principal.js';
 import { CSRF_FAILED_MESSAGE, SessionCookies } from './session-cookie.js';
@@ -85,12 +85,6 @@ export class AccessGuard extends AuthGuard('session') {
 
 /** Sessions name their key `session-…` in the JWT header. */
 function isSessionToken(token: string): boolean {
-  const dot = token.indexOf('.');
-  if (dot <= 0 || dot > 1024) return false;
-  try {
-    const header = JSON.parse(Buffer.from(token.slice(0, dot), 'base64url').toString('utf8')) as { kid?: unknown };
-    return typeof header.kid === 'string' && header.kid.startsWith('session-');
-  } catch {
-    return false;
-  }
+  const kid = jwtHeaderOf(token)?.kid;
+  return typeof kid === 'string' && kid.startsWith('session-');
 }

@@ -12,7 +12,7 @@ import { tooManyRequests } from '../rate-limit/too-many-requests.js';
 import { isWellFormedEmail, type RegisterDto } from './auth.dto.js';
 import { KeyRing } from './key-ring.js';
 import { PasswordHasher } from './password-hasher.js';
-import { SESSION_AUDIENCE, SESSION_TOKEN_USE } from './session.strategy.js';
+import { SESSION_AUDIENCE, SESSION_JWT_TYPE, SESSION_TOKEN_USE } from './session.strategy.js';
 
 export const INVALID_CREDENTIALS = 'Email or password is incorrect';
 
@@ -104,7 +104,7 @@ export class AuthService {
         issuer: this.config.jwt.issuer,
         audience: SESSION_AUDIENCE,
         subject: user.id,
-        header: { alg: 'HS256', typ: 'JWT', kid: `session-${kid}` },
+        header: { alg: 'HS256', typ: SESSION_JWT_TYPE, kid: `session-${kid}` },
       },
     );
     return { accessToken, expiresIn };

@@ -226,9 +226,9 @@ describe('auth', () => {
       payload = decode(p);
     });
 
-    it('has header alg HS256, typ JWT and a session kid', () => {
+    it('has header alg HS256, typ session+jwt and a session kid', () => {
       expect(header.alg).toBe('HS256');
-      expect(header.typ).toBe('JWT');
+      expect(header.typ).toBe('session+jwt');
       expect(header.kid).toMatch(/^session-/);
     });
 
@@ -262,6 +262,13 @@ describe('auth', () => {
         const unsigned = `${b64({ alg, typ: 'JWT' })}.${b64(payload)}.`;
         const res = await t.request('GET', '/api/users/me', { token: unsigned });
         expect(res.status).toBe(401);
+      }
+    });
+
+    it("is refused with another header typ, even signed with the session key (an API token's is JWT)", async () => {
+      for (const typ of ['JWT', 'jwt', 'at+jwt', undefined]) {
+        const forged = signJwt({ ...header, typ }, { ...payload }, sessionKey());
+        expect((await t.request('GET', '/api/users/me', { token: forged })).status).toBe(401);
       }
     });
 
