@@ -9,6 +9,7 @@ import type { DataSource } from 'typeorm';
 import type { PostgresDataSourceOptions } from 'typeorm/driver/postgres/PostgresDataSourceOptions.js';
 import { AppError } from '../common/app-error.js';
 import { storableTime } from '../common/timestamps.js';
+import { tooManyRequests } from '../rate-limit/too-many-requests.js';
 import { eventHash, eventHashFormat1, GENESIS_HASH } from './audit-hash.js';
 import type { AuditEvent } from './audit.types.js';
 
@@ -222,12 +223,33 @@ class CsvRecordEnds extends Transform {
 }
 
 /**
+ * At most this many exports and verifications under way in one instance: each holds a connection
+ * of its own and reads the whole log (minutes for a full verification of a large one), so that
+ * holders of `read:audit` starting more cannot take every connection PostgreSQL allows, nor the
+ * process's time, from the validations. One more is answered 429 with Retry-After.
+ */
+const MAX_LONG_READS = 4;
+const LONG_READ_RETRY_AFTER_SECONDS = 30;
+let longReads = 0;
+
+/**
  * Exports and verification read for as long as the log is long: each gets a connection of its
  * own, outside the pool, without the pool's statement and read timeouts (meant for ordinary
  * queries), closed when the read ends. (A pooled client's read timeout is a timer that a streamed
  * query never clears: it would outlive the export by hours and keep a command-line run alive.)
  */
 async function longReadClient(dataSource: DataSource, purpose: string): Promise<pg.Client> {
+  if (longReads >= MAX_LONG_READS) {
+    throw tooManyRequests(LONG_READ_RETRY_AFTER_SECONDS, 'Too many audit exports and verifications under way: try again later');
+  }
+  longReads += 1;
+  let released = false;
+  const release = (): void => {
+    if (!released) {
+      released = true;
+      longReads -= 1;
+    }
+  };
   const options = dataSource.options as PostgresDataSourceOptions;
   const { max: _max, idleTimeoutMillis: _idle, connectionTimeoutMillis, statement_timeout: _st, query_timeout: _qt, application_name, ...rest } =
     (options.extra ?? {}) as Record<string, unknown>;
@@ -237,11 +259,13 @@ async function longReadClient(dataSource: DataSource, purpose: string): Promise<
     connectionTimeoutMillis: connectionTimeoutMillis as number | undefined,
     application_name: `${String(application_name ?? 'hospiai')}-${purpose}`.slice(0, 63),
   });
+  client.once('end', release);
   try {
     await client.connect();
     await client.query('SET statement_timeout = 0');
   } catch (err) {
     await client.end().catch(() => undefined);
+    release();
     throw err;
   }
   return client;

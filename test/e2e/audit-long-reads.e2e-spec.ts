@@ -1,0 +1,87 @@
+/**
+ * Exports and verifications each hold a connection of their own and read the whole log: one
+ * instance runs four at most, and while four are under way any more is refused with 429 and
+ * Retry-After, over HTTP as when called in the process.
+ */
+import type { Readable } from 'node:stream';
+import type pg from 'pg';
+import { AppError } from '../../src/common/app-error.js';
+import { AuditQueryService } from '../../src/audit/audit-query.service.js';
+import { AuditWriter } from '../../src/audit/audit.writer.js';
+import { createUser, startTestApp, type TestApp } from '../support/test-app.js';
+
+const drain = async (stream: Readable): Promise<string> => {
+  let text = '';
+  for await (const chunk of stream) text += String(chunk);
+  return text;
+};
+
+describe('audit exports and verifications under way', () => {
+  let t: TestApp;
+  let auditor: Awaited<ReturnType<typeof createUser>>;
+  let service: AuditQueryService;
+
+  beforeAll(async () => {
+    t = await startTestApp();
+    auditor = await createUser(t, { role: 'auditor' });
+    service = t.app.get(AuditQueryService);
+    await t.app.get(AuditWriter).record({ type: 'token.validate', outcome: 'valid', details: { n: 1 } });
+  });
+
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('four run at once; more are refused with 429 and Retry-After until they end', async () => {
+    // A lock on the table holds each reading where it starts: its connection stays taken.
+    const holder: pg.PoolClient = await t.db.connect();
+    let held: Array<Promise<unknown>> = [];
+    try {
+      await holder.query('BEGIN');
+      await holder.query('LOCK TABLE audit_event IN ACCESS EXCLUSIVE MODE');
+      const exports = await Promise.all([service.export({}, 'ndjson'), service.export({}, 'csv'), service.export({}, 'ndjson')]);
+      held = [...exports.map(drain), service.verify()];
+      // The verification takes its connection before it waits on the lock.
+      for (let i = 0; i < 100 && (await activeReads()) < 4; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(await activeReads()).toBe(4);
+
+      const refused = await service.export({}, 'ndjson').catch((err: unknown) => err);
+      expect(refused).toBeInstanceOf(AppError);
+      expect(refused).toMatchObject({ status: 429, headers: { 'Retry-After': '30' } });
+      await expect(service.verify()).rejects.toMatchObject({ status: 429 });
+
+      for (const path of ['/api/audit/events/export?format=csv', '/api/audit/verify']) {
+        const res = await t.request('GET', path, { token: auditor.token });
+        expect(res.status).toBe(429);
+        expect(res.headers.get('retry-after')).toBe('30');
+        expect(res.body).toMatchObject({
+          code: 'too_many_requests',
+          error: 'Too many audit exports and verifications under way: try again later',
+        });
+      }
+    } finally {
+      await holder.query('ROLLBACK');
+      holder.release();
+    }
+    const [ndjson, csv, ndjsonAgain, verified] = await Promise.all(held);
+    expect(String(ndjson).trim().split('\n')).toHaveLength(Number((await t.db.query('SELECT count(*) AS n FROM audit_event')).rows[0].n));
+    expect(String(csv).split('\n')[0]).toMatch(/^id,occurredAt,/);
+    expect(ndjsonAgain).toBe(ndjson);
+    expect(verified).toMatchObject({ ok: true });
+
+    // Every connection was given back: all four may run again.
+    const again = await Promise.all([1, 2, 3, 4].map(() => service.export({}, 'ndjson').then(drain)));
+    expect(again.every((text) => text === ndjson)).toBe(true);
+    const res = await t.request('GET', '/api/audit/verify', { token: auditor.token });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ ok: true });
+  });
+
+  /** The exports' and verifications' own connections, as PostgreSQL lists them. */
+  async function activeReads(): Promise<number> {
+    const { rows } = await t.db.query(
+      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name ~ '-(export|verify)$'`,
+    );
+    return rows[0].n as number;
+  }
+});
