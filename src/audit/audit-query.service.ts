@@ -260,6 +260,10 @@ async function longReadClient(dataSource: DataSource, purpose: string): Promise<
     application_name: `${String(application_name ?? 'hospiai')}-${purpose}`.slice(0, 63),
   });
   client.once('end', release);
+  // An error during a read reaches the read itself (the export's stream, the verification's
+  // query); one while the connection is idle (the server ending it) only ends it. Without a
+  // listener, that 'error' event would end the process.
+  client.on('error', () => undefined);
   try {
     await client.connect();
     await client.query('SET statement_timeout = 0');
