@@ -5,8 +5,17 @@ import { Access } from '../auth/access.decorator.js';
 import { AppError } from '../common/app-error.js';
 import { ErrorBody } from '../common/error-body.dto.js';
 import { MIN_TIME_MS } from '../common/timestamps.js';
-import { AuditExportQuery, AuditFilterQuery, AuditListQuery, AuditPageView, AuditStatsQuery, AuditVerifyQuery, AuditVerifyView } from './audit.dto.js';
-import { AuditQueryService, CSV_HEADER, type AuditFilters, type AuditStats, type VerifyResult } from './audit-query.service.js';
+import {
+  AuditExportQuery,
+  AuditFilterQuery,
+  AuditListQuery,
+  AuditPageView,
+  AuditStatsQuery,
+  AuditStatsView,
+  AuditVerifyQuery,
+  AuditVerifyView,
+} from './audit.dto.js';
+import { AuditQueryService, CSV_HEADER, type AuditFilters, type VerifyResult } from './audit-query.service.js';
 
 const DAY_MS = 86_400_000;
 const MAX_STATS_SPAN_MS = 400 * DAY_MS;
@@ -22,15 +31,28 @@ export function filtersOf(q: AuditFilterQuery): AuditFilters {
   return { type: q.type, outcome: q.outcome, userId: q.userId, tokenId: q.tokenId, ip: q.ip, ...range(q.from, q.to) };
 }
 
-const BAD_FILTER = {
+/** One 400 answer of the audit routes, as the ValidationPipe (or the route) words it. */
+function badRequest(field: string, message: string): ErrorBody {
+  return { error: `Invalid request: ${message}`, code: 'validation_failed', requestId: 'req-7f3a2c', fields: [{ field, message }] };
+}
+
+const BAD_TIMESTAMP = (field: 'from' | 'to'): ErrorBody =>
+  badRequest(
+    field,
+    `${field} must be an ISO-8601 date (2026-11-26) or date-time with Z or an offset (2026-11-26T08:00:00Z), from year 0001 to 9999`,
+  );
+
+const BAD_LIST_FILTER = { type: ErrorBody, example: badRequest('limit', 'limit must not be greater than 1000') };
+
+const BAD_STATS_FILTER = {
   type: ErrorBody,
-  example: {
-    error: 'Invalid request: limit must not be greater than 1000',
-    code: 'validation_failed',
-    requestId: 'req-7f3a2c',
-    fields: [{ field: 'limit', message: 'limit must not be greater than 1000' }],
+  examples: {
+    from: { summary: '`from` is not an ISO-8601 date or date-time with an offset', value: BAD_TIMESTAMP('from') },
+    period: { summary: 'The period is longer than 400 days', value: badRequest('from', 'the period may not exceed 400 days') },
   },
 };
+
+const BAD_VERIFY_FILTER = { type: ErrorBody, example: BAD_TIMESTAMP('from') };
 
 /** The export's refusal is JSON, whatever format was asked for (not one of the types the route produces). */
 const BAD_EXPORT_FILTER = {
@@ -70,7 +92,7 @@ export class AuditController {
   @Get('events')
   @ApiOperation({ summary: 'Audit events, newest first, filtered and paginated by cursor' })
   @ApiOkResponse({ type: AuditPageView })
-  @ApiBadRequestResponse(BAD_FILTER)
+  @ApiBadRequestResponse(BAD_LIST_FILTER)
   list(@Query() q: AuditListQuery): Promise<AuditPageView> {
     return this.audit.list(filtersOf(q), q.limit ?? 100, q.cursor);
   }
@@ -101,6 +123,7 @@ export class AuditController {
   @Get('stats')
   @ApiOperation({ summary: 'Counts per hour or day and outcome, and the IPs and tokens with the most failures' })
   @ApiOkResponse({
+    type: AuditStatsView,
     example: {
       from: '2026-11-25T00:00:00.000Z',
       to: '2026-11-26T00:00:00.000Z',
@@ -111,8 +134,8 @@ export class AuditController {
       topFailingTokens: [{ tokenId: '0b6f9a8e-5c2d-4e1f-8a7b-3c4d5e6f7a8b', failures: 20 }],
     },
   })
-  @ApiBadRequestResponse(BAD_FILTER)
-  stats(@Query() q: AuditStatsQuery): Promise<AuditStats> {
+  @ApiBadRequestResponse(BAD_STATS_FILTER)
+  stats(@Query() q: AuditStatsQuery): Promise<AuditStatsView> {
     const to = q.to ? new Date(q.to) : new Date();
     // By default the 24 hours before `to`, but not before year 0001.
     const from = q.from ? new Date(q.from) : new Date(Math.max(to.getTime() - DAY_MS, MIN_TIME_MS));
@@ -126,7 +149,7 @@ export class AuditController {
   @Get('verify')
   @ApiOperation({ summary: 'Walks the hash chain (over a range, or from the retention anchor to the head) and reports the first broken event' })
   @ApiOkResponse({ type: AuditVerifyView })
-  @ApiBadRequestResponse(BAD_FILTER)
+  @ApiBadRequestResponse(BAD_VERIFY_FILTER)
   verify(@Query() q: AuditVerifyQuery): Promise<VerifyResult> {
     return this.audit.verify(range(q.from, q.to));
   }

@@ -1,6 +1,7 @@
 import { Type } from 'class-transformer';
 import { IsIn, IsInt, IsIP, IsOptional, IsString, IsUUID, Max, MaxLength, Min, ValidateBy } from 'class-validator';
 import { storableTime } from '../common/timestamps.js';
+import type { AuditStats } from './audit-query.service.js';
 import { AUDIT_OUTCOMES, AUDIT_TYPES } from './audit.types.js';
 
 /**
@@ -180,4 +181,60 @@ export class AuditVerifyView {
   fromId: string | null;
   /** @example "4821" */
   toId: string | null;
+}
+
+export class AuditStatsBucketView {
+  /**
+   * Start of the bucket: a whole UTC hour, or a UTC midnight with `interval=day`.
+   * @example "2026-11-25T08:00:00.000Z"
+   */
+  start: string;
+  /** @example 1520 */
+  total: number;
+  /**
+   * Events per outcome in the bucket; an outcome with no event is left out.
+   * @example {"valid": 1490, "revoked": 20, "invalid": 10}
+   */
+  outcomes: Record<string, number>;
+}
+
+export class AuditFailingIpView {
+  /** @example "10.0.9.77" */
+  ip: string;
+  /** @example 25 */
+  failures: number;
+}
+
+export class AuditFailingTokenView {
+  /** @example "0b6f9a8e-5c2d-4e1f-8a7b-3c4d5e6f7a8b" */
+  tokenId: string;
+  /** @example 20 */
+  failures: number;
+}
+
+/** The answer of GET /api/audit/stats (the service's AuditStats). */
+export class AuditStatsView implements AuditStats {
+  /**
+   * The period's start (as asked, or by default 24 hours before `to`) in UTC, not rounded to the hour.
+   * @example "2026-11-25T00:00:00.000Z"
+   */
+  from: string;
+  /**
+   * The period's end, exclusive (as asked, or by default the time of the request) in UTC, not rounded to the hour.
+   * @example "2026-11-26T00:00:00.000Z"
+   */
+  to: string;
+  /** @example "hour" */
+  interval: 'hour' | 'day';
+  /**
+   * The event type counted, or null for all.
+   * @example "token.validate"
+   */
+  type: string | null;
+  /** The buckets that hold at least one event, oldest first. */
+  buckets: AuditStatsBucketView[];
+  /** The 10 IPs with the most failures over the whole UTC days of the period, most first, ties by IP. */
+  topFailingIps: AuditFailingIpView[];
+  /** The 10 tokens with the most failures over the whole UTC days of the period, most first, ties by id. */
+  topFailingTokens: AuditFailingTokenView[];
 }

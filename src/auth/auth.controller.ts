@@ -100,7 +100,16 @@ export class AuthController {
     },
   })
   @ApiUnauthorizedResponse({ type: ErrorBody, example: { error: INVALID_CREDENTIALS, code: 'invalid_credentials', requestId: 'req-7f3a2c' } })
-  @ApiBadRequestResponse({ type: ErrorBody, description: 'Missing or malformed fields' })
+  @ApiBadRequestResponse({
+    type: ErrorBody,
+    description: 'Missing or malformed fields',
+    example: {
+      error: 'Invalid request: password must be shorter than or equal to 256 characters; password must be a string',
+      code: 'validation_failed',
+      requestId: 'req-7f3a2c',
+      fields: [{ field: 'password', message: 'password must be shorter than or equal to 256 characters; password must be a string' }],
+    },
+  })
   async login(
     @Body() dto: LoginDto,
     @ReqContext() ctx: RequestContext,

@@ -14,6 +14,7 @@ import type { FastifyReply } from 'fastify';
 import { SCOPES } from '../../libs/scopes/src/index.js';
 import { Access } from '../auth/access.decorator.js';
 import { CurrentPrincipal, type Principal } from '../auth/principal.js';
+import { CSRF_FAILED_MESSAGE } from '../auth/session-cookie.js';
 import { AppError } from '../common/app-error.js';
 import { ErrorBody } from '../common/error-body.dto.js';
 import { ReqContext, type RequestContext } from '../common/request-context.js';
@@ -60,7 +61,28 @@ export class TokensController {
   @ApiOperation({ summary: 'Create an API token; the token is in this answer only' })
   @ApiCreatedResponse({ type: CreatedTokenView, example: CREATED_EXAMPLE, headers: { Location: { description: '/api/tokens/{id}', schema: { type: 'string' } } } })
   @ApiBadRequestResponse(BAD_BODY)
-  @ApiForbiddenResponse({ type: ErrorBody, example: { error: 'Only auditors and admins may grant read:audit', code: 'scope_not_allowed', requestId: 'req-7f3a2c' } })
+  // Replaces the generic 403 of @Access: a session of any role may call this route, so `forbidden` is never answered here.
+  @ApiForbiddenResponse({
+    type: ErrorBody,
+    description:
+      '`scope_not_allowed`: a user (neither auditor nor admin) asked for `read:audit`; ' +
+      '`csrf_failed`: the cookie session (dashboard) without a valid `X-CSRF-Token` header',
+    examples: {
+      scope_not_allowed: {
+        summary: 'A user asked for read:audit',
+        value: {
+          error: 'Only auditors and admins may grant read:audit',
+          code: 'scope_not_allowed',
+          requestId: 'req-7f3a2c',
+          fields: [{ field: 'scopes', message: 'read:audit may only be granted by auditors and admins' }],
+        },
+      },
+      csrf_failed: {
+        summary: 'The cookie session without a valid X-CSRF-Token header',
+        value: { error: CSRF_FAILED_MESSAGE, code: 'csrf_failed', requestId: 'req-7f3a2c' },
+      },
+    },
+  })
   async create(
     @CurrentPrincipal() p: Principal,
     @Body() dto: CreateTokenDto,

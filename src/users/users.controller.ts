@@ -6,13 +6,18 @@ import { AuditWriter } from '../audit/audit.writer.js';
 import { AppError } from '../common/app-error.js';
 import { ErrorBody } from '../common/error-body.dto.js';
 import { ReqContext, type RequestContext } from '../common/request-context.js';
-import { AdminUpdateUserDto, ListUsersQuery, UpdateProfileDto } from './users.dto.js';
+import { AdminUpdateUserDto, ListUsersQuery, PHONE_MESSAGE, UpdateProfileDto } from './users.dto.js';
 import { AdminUserEnvelope, toAdminUserView, toUserView, UserEnvelope, UserPage } from './user.view.js';
 import { UsersService } from './users.service.js';
 
 const uuidPipe = new ParseUUIDPipe({
   exceptionFactory: () => AppError.badRequest('Invalid request: id must be a UUID', [{ field: 'id', message: 'id must be a UUID' }]),
 });
+
+/** A 400 answer naming one field, as the ValidationPipe (or the id pipe) words it. */
+function badRequest(field: string, message: string): ErrorBody {
+  return { error: `Invalid request: ${message}`, code: 'validation_failed', requestId: 'req-7f3a2c', fields: [{ field, message }] };
+}
 
 @ApiTags('users')
 @Controller('api/users')
@@ -34,7 +39,7 @@ export class UsersController {
   @Access.session()
   @ApiOperation({ summary: 'Update my profile; profileCompletedAt is set the first time it is complete' })
   @ApiOkResponse({ type: UserEnvelope })
-  @ApiBadRequestResponse({ type: ErrorBody })
+  @ApiBadRequestResponse({ type: ErrorBody, example: badRequest('phoneNumber', PHONE_MESSAGE) })
   async updateMe(@CurrentPrincipal() p: Principal, @Body() dto: UpdateProfileDto, @ReqContext() ctx: RequestContext): Promise<UserEnvelope> {
     const { user, changed } = await this.users.updateProfile(p.userId, dto);
     if (changed.length > 0) {
@@ -47,7 +52,7 @@ export class UsersController {
   @Access({ roles: ['admin'] })
   @ApiOperation({ summary: 'List users, newest first (admin)' })
   @ApiOkResponse({ type: UserPage })
-  @ApiBadRequestResponse({ type: ErrorBody })
+  @ApiBadRequestResponse({ type: ErrorBody, example: badRequest('limit', 'limit must not be greater than 200') })
   async list(@Query() q: ListUsersQuery): Promise<UserPage> {
     const page = await this.users.list(q.limit ?? 50, q.cursor);
     return { items: page.items.map(toAdminUserView), nextCursor: page.nextCursor };
@@ -57,7 +62,16 @@ export class UsersController {
   @Access({ roles: ['admin'] })
   @ApiOperation({ summary: "Change a user's role or disable/enable the account (admin); a disabled user's tokens stop validating at once" })
   @ApiOkResponse({ type: AdminUserEnvelope })
-  @ApiBadRequestResponse({ type: ErrorBody })
+  @ApiBadRequestResponse({
+    type: ErrorBody,
+    examples: {
+      body: {
+        summary: 'A field of the body is invalid',
+        value: badRequest('role', 'role must be one of the following values: user, auditor, admin'),
+      },
+      id: { summary: 'The id is not a UUID', value: badRequest('id', 'id must be a UUID') },
+    },
+  })
   @ApiNotFoundResponse({ type: ErrorBody, example: { error: 'User not found', code: 'not_found', requestId: 'req-7f3a2c' } })
   async update(
     @CurrentPrincipal() p: Principal,

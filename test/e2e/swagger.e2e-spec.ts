@@ -231,6 +231,64 @@ describe('Swagger', () => {
     expect(params.to).toMatch(/the hour that holds `to` is counted whole .*unless `to` falls exactly on the hour/);
   });
 
+  /** The JSON bodies a response shows: its `example`, or each of its `examples`. */
+  const examplesOf = (response: any): any[] => {
+    const json = response?.content?.['application/json'];
+    if (!json) return [];
+    if (json.example !== undefined) return [json.example];
+    return Object.values<{ value: unknown }>(json.examples ?? {}).map((e) => e.value);
+  };
+
+  it.each([
+    ['post', '/api/auth/login', ['password']],
+    ['patch', '/api/users/me', ['phoneNumber']],
+    ['get', '/api/users', ['limit']],
+    ['patch', '/api/users/{id}', ['role', 'id']],
+    ['get', '/api/audit/events', ['limit']],
+    ['get', '/api/audit/stats', ['from', 'from']],
+    ['get', '/api/audit/verify', ['from']],
+  ])('shows the 400 answer of %s %s with validation examples naming %j', (method, path, fields) => {
+    const response = doc.paths[path][method].responses['400'];
+    expect(response.content['application/json'].schema).toEqual({ $ref: '#/components/schemas/ErrorBody' });
+    const bodies = examplesOf(response);
+    expect(bodies.map((b) => b.fields?.[0]?.field)).toEqual(fields);
+    for (const body of bodies) {
+      expect(Object.keys(body)).toEqual(['error', 'code', 'requestId', 'fields']);
+      expect(body).toMatchObject({ code: 'validation_failed', requestId: expect.any(String) });
+      expect(body.error).toBe(`Invalid request: ${body.fields.map((f: { message: string }) => f.message).join('; ')}`);
+    }
+  });
+
+  it('documents both 403 answers of POST /api/tokens: a scope the caller may not grant, and a missing CSRF token', () => {
+    const forbidden = doc.paths['/api/tokens'].post.responses['403'];
+    expect(forbidden.description).toMatch(/scope_not_allowed.*read:audit/);
+    expect(forbidden.description).toMatch(/csrf_failed.*X-CSRF-Token/);
+    const examples = forbidden.content['application/json'].examples;
+    expect(Object.keys(examples).sort()).toEqual(['csrf_failed', 'scope_not_allowed']);
+    expect(examples.scope_not_allowed.value).toMatchObject({
+      code: 'scope_not_allowed',
+      fields: [{ field: 'scopes', message: expect.stringContaining('read:audit') }],
+    });
+    expect(examples.csrf_failed.value).toMatchObject({ code: 'csrf_failed', error: expect.stringContaining('X-CSRF-Token') });
+  });
+
+  it('describes the answer of GET /api/audit/stats with a schema that its example fills exactly', () => {
+    const json = doc.paths['/api/audit/stats'].get.responses['200'].content['application/json'];
+    expect(json.schema).toEqual({ $ref: '#/components/schemas/AuditStatsView' });
+    const schema = resolve(json.schema);
+    const keys = ['from', 'to', 'interval', 'type', 'buckets', 'topFailingIps', 'topFailingTokens'];
+    expect(Object.keys(schema.properties)).toEqual(keys);
+    expect([...schema.required].sort()).toEqual([...keys].sort());
+    expect(Object.keys(json.example)).toEqual(keys);
+    expect([...schema.properties.interval.enum].sort()).toEqual(['day', 'hour']);
+    expect(schema.properties.type.nullable).toBe(true);
+    const item = (name: string) => resolve(schema.properties[name].items);
+    expect(Object.keys(item('buckets').properties)).toEqual(Object.keys(json.example.buckets[0]));
+    expect(item('buckets').properties.outcomes.additionalProperties).toEqual({ type: 'number' });
+    expect(Object.keys(item('topFailingIps').properties)).toEqual(['ip', 'failures']);
+    expect(Object.keys(item('topFailingTokens').properties)).toEqual(['tokenId', 'failures']);
+  });
+
   it('describes the error shape {error, code, requestId, fields}', () => {
     const body = doc.components.schemas.ErrorBody;
     expect(Object.keys(body.properties).sort()).toEqual(['code', 'error', 'fields', 'requestId']);
