@@ -10,11 +10,12 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
 import { AppModule } from './app.module.js';
 import { createPino, PinoLoggerService } from './common/logger.js';
+import { isRoutedTo } from './common/request-context.js';
 import type { AppConfig } from './config/config.js';
 import { bindValidateRoute, McpValidationController } from './mcp-validation/mcp-validation.controller.js';
 import { isValidateRoute, NOT_JSON } from './mcp-validation/mcp-validation.service.js';
 import { MetricsService } from './metrics/metrics.service.js';
-import { FORM_CONTENT_TYPE, parseFormBody } from './oauth/form-body.js';
+import { FORM_CONTENT_TYPE, INTROSPECTION_PATH, parseFormBody } from './oauth/form-body.js';
 import { setupSwagger } from './swagger.js';
 
 export interface CreateAppOptions {
@@ -71,13 +72,6 @@ function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
     );
   }
   socket.destroy();
-}
-
-const INTROSPECTION_PATH = '/api/oauth/introspect';
-
-/** True for a request Fastify routed to POST /api/oauth/introspect (by its route: the query string plays no part). */
-function isIntrospectionRoute(req: { method: string; routeOptions?: { url?: string } }): boolean {
-  return req.method === 'POST' && req.routeOptions?.url === INTROSPECTION_PATH;
 }
 
 /** True when a string (value or key) anywhere in a parsed JSON body holds a NUL character. */
@@ -192,7 +186,7 @@ export async function createApp({ config, databaseUrl, logDestination }: CreateA
   // route refuses them with 415: an HTML form of another site can post a form body without a CORS
   // preflight, and must not reach login or register (login CSRF) or any other route.
   fastify.addContentTypeParser(FORM_CONTENT_TYPE, { parseAs: 'string', bodyLimit: BODY_LIMIT }, (req, body, done) => {
-    if (!isIntrospectionRoute(req)) {
+    if (!isRoutedTo(req, 'POST', INTROSPECTION_PATH)) {
       const err = Object.assign(new Error('Unsupported Media Type: this route takes application/json'), {
         statusCode: 415,
         code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE',

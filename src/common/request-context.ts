@@ -23,6 +23,11 @@ export function clientIpOf(req: Pick<FastifyRequest, 'ip' | 'socket'>): string |
   return req.socket?.remoteAddress ?? null;
 }
 
+/** True for a request Fastify routed to `method url` (by its route: the query string plays no part). */
+export function isRoutedTo(req: { method: string; routeOptions?: { url?: string } }, method: string, url: string): boolean {
+  return req.method === method && req.routeOptions?.url === url;
+}
+
 export function requestContextOf(req: FastifyRequest): RequestContext {
   const ua = req.headers['user-agent'];
   return {

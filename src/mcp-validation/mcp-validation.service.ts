@@ -7,7 +7,7 @@ import { ApiTokenAuthenticator } from '../auth/api-token-authenticator.js';
 import { bearerTokenOf } from '../auth/bearer.js';
 import type { Principal } from '../auth/principal.js';
 import { AppError } from '../common/app-error.js';
-import type { RequestContext } from '../common/request-context.js';
+import { isRoutedTo, type RequestContext } from '../common/request-context.js';
 import { isDatabaseUnavailable } from '../database/db-errors.js';
 import { ValidateFailureLimit } from '../rate-limit/validate-failure-limit.js';
 import { fingerprintOf, TokenCodec, type ApiTokenClaims, type Inspected } from '../tokens/token-codec.js';
@@ -30,7 +30,7 @@ export const VALIDATE_PATH = '/api/mcp/validate';
 
 /** True for a request Fastify routed to POST /api/mcp/validate (by its route: the query string plays no part). */
 export function isValidateRoute(req: { method: string; routeOptions?: { url?: string } }): boolean {
-  return req.method === 'POST' && req.routeOptions?.url === VALIDATE_PATH;
+  return isRoutedTo(req, 'POST', VALIDATE_PATH);
 }
 
 /** Stands for a request body that is not JSON (the parser hands it to the validate route). */

@@ -13,3 +13,6 @@ export function parseFormBody(text: string): FormBody {
 }
 
 export const FORM_CONTENT_TYPE = 'application/x-www-form-urlencoded';
+
+/** The one route that takes form bodies: OAuth token introspection (RFC 7662). */
+export const INTROSPECTION_PATH = '/api/oauth/introspect';
