@@ -1,4 +1,4 @@
-import { ValidationPipe, type ArgumentMetadata, type ValidationError } from '@nestjs/common';
+import { ParseUUIDPipe, ValidationPipe, type ArgumentMetadata, type ValidationError } from '@nestjs/common';
 import { AppError, type FieldError } from './app-error.js';
 
 /** One entry per offending field, its messages joined. */
@@ -36,3 +36,14 @@ export function createValidationPipe(): ValidationPipe {
     },
   });
 }
+
+/** The 400 of a path id that is not a UUID, as the answer says it. */
+export const BAD_ID_BODY = {
+  error: 'Invalid request: id must be a UUID',
+  code: 'validation_failed',
+  requestId: 'req-7f3a2c',
+  fields: [{ field: 'id', message: 'id must be a UUID' }],
+};
+
+/** For `@Param('id', UUID_ID)`: a path id that is not a UUID is a 400 naming the field `id`. */
+export const UUID_ID = new ParseUUIDPipe({ exceptionFactory: () => AppError.badRequest(BAD_ID_BODY.error, BAD_ID_BODY.fields) });

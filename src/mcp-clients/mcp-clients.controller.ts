@@ -1,17 +1,13 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Post, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Res } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiCreatedResponse, ApiNoContentResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { Access } from '../auth/access.decorator.js';
 import { CurrentPrincipal, type Principal } from '../auth/principal.js';
-import { AppError } from '../common/app-error.js';
 import { ErrorBody } from '../common/error-body.dto.js';
 import { ReqContext, type RequestContext } from '../common/request-context.js';
+import { BAD_ID_BODY, UUID_ID } from '../common/validation.js';
 import { CreatedMcpClientView, CreateMcpClientDto, McpClientList } from './mcp-clients.dto.js';
 import { McpClientsService } from './mcp-clients.service.js';
-
-const uuidPipe = new ParseUUIDPipe({
-  exceptionFactory: () => AppError.badRequest('Invalid request: id must be a UUID', [{ field: 'id', message: 'id must be a UUID' }]),
-});
 
 const CLIENT_EXAMPLE = {
   id: '3d2c1b0a-9f8e-4d7c-8b6a-5f4e3d2c1b0a',
@@ -76,9 +72,9 @@ export class McpClientsController {
     description: 'Its open revocation streams are closed (at once on this instance, within about 15 s on the others).',
   })
   @ApiNoContentResponse({ description: 'Revoked' })
-  @ApiBadRequestResponse({ type: ErrorBody, example: { error: 'Invalid request: id must be a UUID', code: 'validation_failed', requestId: 'req-7f3a2c' } })
+  @ApiBadRequestResponse({ type: ErrorBody, example: BAD_ID_BODY })
   @ApiNotFoundResponse({ type: ErrorBody, example: { error: 'MCP client not found', code: 'not_found', requestId: 'req-7f3a2c' } })
-  async revoke(@CurrentPrincipal() p: Principal, @Param('id', uuidPipe) id: string, @ReqContext() ctx: RequestContext): Promise<void> {
+  async revoke(@CurrentPrincipal() p: Principal, @Param('id', UUID_ID) id: string, @ReqContext() ctx: RequestContext): Promise<void> {
     await this.clients.revoke(p, id, ctx);
   }
 }

@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Post, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Res } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
   ApiConflictResponse,
@@ -15,16 +15,13 @@ import { SCOPES } from '../../libs/scopes/src/index.js';
 import { Access } from '../auth/access.decorator.js';
 import { CurrentPrincipal, type Principal } from '../auth/principal.js';
 import { CSRF_FAILED_MESSAGE } from '../auth/session-cookie.js';
-import { AppError } from '../common/app-error.js';
 import { ErrorBody } from '../common/error-body.dto.js';
 import { ReqContext, type RequestContext } from '../common/request-context.js';
+import { BAD_ID_BODY, UUID_ID } from '../common/validation.js';
 import { CreatedTokenView, CreateTokenDto, RotateTokenDto, ScopeView, TokenList, TokenView } from './tokens.dto.js';
 import { TokensService, toTokenView } from './tokens.service.js';
 
-const uuidPipe = new ParseUUIDPipe({
-  exceptionFactory: () => AppError.badRequest('Invalid request: id must be a UUID', [{ field: 'id', message: 'id must be a UUID' }]),
-});
-
+const BAD_ID = { type: ErrorBody, example: BAD_ID_BODY };
 const NOT_FOUND = { type: ErrorBody, example: { error: 'Token not found', code: 'not_found', requestId: 'req-7f3a2c' } };
 const BAD_BODY = {
   type: ErrorBody,
@@ -104,8 +101,9 @@ export class TokensController {
   @Get(':id')
   @ApiOperation({ summary: 'One token (owner or admin; another user\'s token is 404)' })
   @ApiOkResponse({ type: TokenView })
+  @ApiBadRequestResponse(BAD_ID)
   @ApiNotFoundResponse(NOT_FOUND)
-  async get(@CurrentPrincipal() p: Principal, @Param('id', uuidPipe) id: string): Promise<TokenView> {
+  async get(@CurrentPrincipal() p: Principal, @Param('id', UUID_ID) id: string): Promise<TokenView> {
     return toTokenView(await this.tokens.getFor(p, id));
   }
 
@@ -113,15 +111,22 @@ export class TokensController {
   @HttpCode(204)
   @ApiOperation({ summary: 'Revoke a token: the very next validation refuses it; revoking twice is still 204' })
   @ApiNoContentResponse({ description: 'Revoked' })
+  @ApiBadRequestResponse(BAD_ID)
   @ApiNotFoundResponse(NOT_FOUND)
-  async revoke(@CurrentPrincipal() p: Principal, @Param('id', uuidPipe) id: string, @ReqContext() ctx: RequestContext): Promise<void> {
+  async revoke(@CurrentPrincipal() p: Principal, @Param('id', UUID_ID) id: string, @ReqContext() ctx: RequestContext): Promise<void> {
     await this.tokens.revoke(p, id, ctx);
   }
 
   @Post(':id/rotate')
   @ApiOperation({ summary: 'A new token with the same name and scopes; the old one is revoked' })
   @ApiCreatedResponse({ type: CreatedTokenView, example: CREATED_EXAMPLE })
-  @ApiBadRequestResponse(BAD_BODY)
+  @ApiBadRequestResponse({
+    type: ErrorBody,
+    examples: {
+      body: { summary: 'A field of the body is invalid', value: BAD_BODY.example },
+      id: { summary: 'The id is not a UUID', value: BAD_ID_BODY },
+    },
+  })
   @ApiNotFoundResponse(NOT_FOUND)
   @ApiConflictResponse({ type: ErrorBody, example: { error: 'This token is revoked: create a new one instead', code: 'token_revoked', requestId: 'req-7f3a2c' } })
   @ApiForbiddenResponse({
@@ -133,7 +138,7 @@ export class TokensController {
   })
   async rotate(
     @CurrentPrincipal() p: Principal,
-    @Param('id', uuidPipe) id: string,
+    @Param('id', UUID_ID) id: string,
     @Body() dto: RotateTokenDto,
     @ReqContext() ctx: RequestContext,
     @Res({ passthrough: true }) reply: FastifyReply,

@@ -1,18 +1,14 @@
-import { Body, Controller, Get, Param, ParseUUIDPipe, Patch, Query } from '@nestjs/common';
+import { Body, Controller, Get, Param, Patch, Query } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Access } from '../auth/access.decorator.js';
 import { CurrentPrincipal, type Principal } from '../auth/principal.js';
 import { AuditWriter } from '../audit/audit.writer.js';
-import { AppError } from '../common/app-error.js';
 import { ErrorBody } from '../common/error-body.dto.js';
 import { ReqContext, type RequestContext } from '../common/request-context.js';
+import { BAD_ID_BODY, UUID_ID } from '../common/validation.js';
 import { AdminUpdateUserDto, ListUsersQuery, PHONE_MESSAGE, UpdateProfileDto } from './users.dto.js';
 import { AdminUserEnvelope, toAdminUserView, toUserView, UserEnvelope, UserPage } from './user.view.js';
 import { UsersService } from './users.service.js';
-
-const uuidPipe = new ParseUUIDPipe({
-  exceptionFactory: () => AppError.badRequest('Invalid request: id must be a UUID', [{ field: 'id', message: 'id must be a UUID' }]),
-});
 
 /** A 400 answer naming one field, as the ValidationPipe (or the id pipe) words it. */
 function badRequest(field: string, message: string): ErrorBody {
@@ -69,13 +65,13 @@ export class UsersController {
         summary: 'A field of the body is invalid',
         value: badRequest('role', 'role must be one of the following values: user, auditor, admin'),
       },
-      id: { summary: 'The id is not a UUID', value: badRequest('id', 'id must be a UUID') },
+      id: { summary: 'The id is not a UUID', value: BAD_ID_BODY },
     },
   })
   @ApiNotFoundResponse({ type: ErrorBody, example: { error: 'User not found', code: 'not_found', requestId: 'req-7f3a2c' } })
   async update(
     @CurrentPrincipal() p: Principal,
-    @Param('id', uuidPipe) id: string,
+    @Param('id', UUID_ID) id: string,
     @Body() dto: AdminUpdateUserDto,
     @ReqContext() ctx: RequestContext,
   ): Promise<AdminUserEnvelope> {

@@ -1,4 +1,4 @@
-import { startTestApp, type TestApp } from '../support/test-app.js';
+import { createUser, startTestApp, type TestApp } from '../support/test-app.js';
 
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
 
@@ -287,6 +287,29 @@ describe('Swagger', () => {
     expect(item('buckets').properties.outcomes.additionalProperties).toEqual({ type: 'number' });
     expect(Object.keys(item('topFailingIps').properties)).toEqual(['ip', 'failures']);
     expect(Object.keys(item('topFailingTokens').properties)).toEqual(['tokenId', 'failures']);
+  });
+
+  it('documents the 400 of every route with an id in its path as a malformed id is answered', async () => {
+    const admin = await createUser(t, { role: 'admin' });
+    const withId = operations.filter(({ path }) => path.includes('{id}'));
+    expect(withId.map(({ method, path }) => `${method.toUpperCase()} ${path}`).sort()).toEqual([
+      'DELETE /api/mcp/clients/{id}',
+      'DELETE /api/tokens/{id}',
+      'GET /api/tokens/{id}',
+      'PATCH /api/users/{id}',
+      'POST /api/tokens/{id}/rotate',
+    ]);
+    for (const { method, path, op } of withId) {
+      const json = (op.responses['400'] as any)?.content?.['application/json'];
+      const documented = [json?.example, ...Object.values(json?.examples ?? {}).map((e: any) => e.value)].filter(
+        (body) => body?.fields?.[0]?.field === 'id',
+      );
+      expect({ route: `${method} ${path}`, documented: documented.length }).toEqual({ route: `${method} ${path}`, documented: 1 });
+      const body = method === 'patch' ? { role: 'user' } : method === 'post' ? {} : undefined;
+      const res = await t.request<any>(method.toUpperCase(), path.replace('{id}', 'not-a-uuid'), { token: admin.token, body });
+      expect(res.status).toBe(400);
+      expect({ ...res.body, requestId: documented[0].requestId }).toEqual(documented[0]);
+    }
   });
 
   it('describes the error shape {error, code, requestId, fields}', () => {
