@@ -1,6 +1,6 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
-import { API_TOKEN_SCHEME, SESSION_SCHEME } from './auth/access.decorator.js';
+import { API_TOKEN_SCHEME, describeForbidden, SESSION_SCHEME, type ForbiddenExamples } from './auth/access.decorator.js';
 import { MCP_CLIENT_SCHEME } from './mcp-clients/client-credentials.js';
 
 let metadataLoaded = false;
@@ -33,7 +33,42 @@ export async function buildOpenApi(app: NestFastifyApplication): Promise<OpenAPI
     .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'API token from POST /api/tokens' }, API_TOKEN_SCHEME)
     .addBasicAuth({ type: 'http', scheme: 'basic', description: 'Client id and secret of an MCP server, from POST /api/mcp/clients' }, MCP_CLIENT_SCHEME)
     .build();
-  return SwaggerModule.createDocument(app, config, { operationIdFactory: (controllerKey, methodKey) => `${controllerKey.replace(/Controller$/, '')}_${methodKey}` });
+  const document = SwaggerModule.createDocument(app, config, {
+    operationIdFactory: (controllerKey, methodKey) => `${controllerKey.replace(/Controller$/, '')}_${methodKey}`,
+  });
+  return withoutCsrfOnReads(document);
+}
+
+/**
+ * A GET or HEAD is never refused for its CSRF token (only POST, PUT, PATCH and DELETE are
+ * checked), while `@Access` on a controller documents `csrf_failed` for each of its routes: a
+ * read keeps its other 403 answers, or lists none. The document's objects may be shared between
+ * operations, so they are replaced, not changed.
+ */
+function withoutCsrfOnReads(document: OpenAPIObject): OpenAPIObject {
+  for (const item of Object.values(document.paths)) {
+    for (const method of ['get', 'head'] as const) {
+      const op = item[method];
+      const forbidden = op?.responses['403'] as
+        { description: string; content?: Record<string, { examples?: ForbiddenExamples }> } | undefined;
+      const json = forbidden?.content?.['application/json'];
+      if (!op || !forbidden || !json?.examples?.csrf_failed) continue;
+      const { csrf_failed: _csrf, ...others } = json.examples;
+      const { '403': _forbidden, ...responses } = op.responses;
+      op.responses =
+        Object.keys(others).length === 0
+          ? responses
+          : {
+              ...responses,
+              '403': {
+                ...forbidden,
+                description: describeForbidden(others),
+                content: { ...forbidden.content, 'application/json': { ...json, examples: others } },
+              },
+            };
+    }
+  }
+  return document;
 }
 
 export async function setupSwagger(app: NestFastifyApplication): Promise<void> {

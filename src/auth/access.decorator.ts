@@ -3,10 +3,46 @@ import { ApiBearerAuth, ApiExtension, ApiForbiddenResponse, ApiServiceUnavailabl
 import { ROLES } from '../users/user.entity.js';
 import { ErrorBody } from '../common/error-body.dto.js';
 import { describeRule, type AccessRule } from './access.policy.js';
+import { CSRF_FAILED_MESSAGE } from './session-cookie.js';
 
 export const ACCESS_RULE = 'hospiai:access-rule';
 export const SESSION_SCHEME = 'session';
 export const API_TOKEN_SCHEME = 'apiToken';
+
+/** A route's 403 answers, one example per error code. */
+export type ForbiddenExamples = Record<string, { summary: string; value: ErrorBody }>;
+
+/** The 403 of a state-changing request by the dashboard's cookie session without its CSRF token. */
+export const CSRF_FAILED = {
+  summary: 'the cookie session (dashboard) sent a POST, PUT, PATCH or DELETE without a valid `X-CSRF-Token` header',
+  value: { error: CSRF_FAILED_MESSAGE, code: 'csrf_failed', requestId: 'req-7f3a2c' },
+};
+
+/** Each code with when it is answered, for the 403's description. */
+export function describeForbidden(examples: ForbiddenExamples): string {
+  return Object.entries(examples)
+    .map(([code, { summary }]) => `\`${code}\`: ${summary}`)
+    .join('; ');
+}
+
+/** Options of `@ApiForbiddenResponse` for these answers (a GET loses `csrf_failed` in src/swagger.ts). */
+export function forbiddenResponse(examples: ForbiddenExamples): Parameters<typeof ApiForbiddenResponse>[0] {
+  return { type: ErrorBody, description: describeForbidden(examples), examples };
+}
+
+/**
+ * The 403 answers a rule allows: `csrf_failed` on any route a session may call; `forbidden` only
+ * where the rule leaves some caller out (a session of every role, and no API token, is never
+ * refused by it: an API token there fails as a session would, with 401).
+ */
+function forbiddenAnswers(rule: Omit<AccessRule, 'public'>): ForbiddenExamples {
+  const everySession = !rule.scopes?.length && ROLES.every((role) => rule.roles?.includes(role));
+  const forbidden = {
+    summary: `the caller is not allowed: ${describeRule(rule)}`,
+    value: { error: 'You are not allowed to do this', code: 'forbidden', requestId: 'req-7f3a2c' },
+  };
+  return everySession ? { csrf_failed: CSRF_FAILED } : { forbidden, csrf_failed: CSRF_FAILED };
+}
 
 /**
  * States who may call a route, enforces it through the global guard and
@@ -23,11 +59,7 @@ export function Access(rule: Omit<AccessRule, 'public'>): MethodDecorator & Clas
       type: ErrorBody,
       example: { error: 'Authentication required', code: 'unauthorized', requestId: 'req-7f3a2c' },
     }),
-    ApiForbiddenResponse({
-      description: `Caller is not allowed: ${describeRule(rule)}`,
-      type: ErrorBody,
-      example: { error: 'You are not allowed to do this', code: 'forbidden', requestId: 'req-7f3a2c' },
-    }),
+    ApiForbiddenResponse(forbiddenResponse(forbiddenAnswers(rule))),
     ApiServiceUnavailableResponse({
       description: 'The database cannot be reached while the caller is checked (session or API token): try again after Retry-After',
       type: ErrorBody,

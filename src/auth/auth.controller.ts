@@ -19,7 +19,7 @@ import { toUserView, UserEnvelope } from '../users/user.view.js';
 import { Access, Public } from './access.decorator.js';
 import { LoginAnswer, LoginDto, RegisterDto } from './auth.dto.js';
 import { AuthService, INVALID_CREDENTIALS } from './auth.service.js';
-import { CSRF_COOKIE, CSRF_FAILED_MESSAGE, isHttps, SESSION_COOKIE, SessionCookies } from './session-cookie.js';
+import { CSRF_COOKIE, isHttps, SESSION_COOKIE, SessionCookies } from './session-cookie.js';
 
 const USER_EXAMPLE = {
   id: '6f1c2a8e-3b4d-4c5e-9f60-718293a4b5c6',
@@ -122,12 +122,6 @@ export class AuthController {
   }
 
   @Post('logout')
-  // Above @Access, whose generic 403 it replaces: both cases are documented here.
-  @ApiForbiddenResponse({
-    description: 'The cookie session without a valid `X-CSRF-Token` header',
-    type: ErrorBody,
-    example: { error: CSRF_FAILED_MESSAGE, code: 'csrf_failed', requestId: 'req-7f3a2c' },
-  })
   @Access.session()
   @HttpCode(204)
   @ApiOperation({

@@ -81,7 +81,7 @@ export class McpValidationController {
   })
   @ApiForbiddenResponse({
     type: ValidateErrorDto,
-    description: 'The token lacks one of requiredScopes',
+    description: '`insufficient_scope`: the token lacks one of requiredScopes',
     example: { ...ANSWERS.insufficientScope, requiredScopes: ['write:bookings'], scopes: ['read:data'] },
     headers: {
       'WWW-Authenticate': {

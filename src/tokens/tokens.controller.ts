@@ -12,9 +12,8 @@ import {
 } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { SCOPES } from '../../libs/scopes/src/index.js';
-import { Access } from '../auth/access.decorator.js';
+import { Access, CSRF_FAILED, forbiddenResponse } from '../auth/access.decorator.js';
 import { CurrentPrincipal, type Principal } from '../auth/principal.js';
-import { CSRF_FAILED_MESSAGE } from '../auth/session-cookie.js';
 import { ErrorBody } from '../common/error-body.dto.js';
 import { ReqContext, type RequestContext } from '../common/request-context.js';
 import { BAD_ID_BODY, UUID_ID } from '../common/validation.js';
@@ -58,15 +57,11 @@ export class TokensController {
   @ApiOperation({ summary: 'Create an API token; the token is in this answer only' })
   @ApiCreatedResponse({ type: CreatedTokenView, example: CREATED_EXAMPLE, headers: { Location: { description: '/api/tokens/{id}', schema: { type: 'string' } } } })
   @ApiBadRequestResponse(BAD_BODY)
-  // Replaces the generic 403 of @Access: a session of any role may call this route, so `forbidden` is never answered here.
-  @ApiForbiddenResponse({
-    type: ErrorBody,
-    description:
-      '`scope_not_allowed`: a user (neither auditor nor admin) asked for `read:audit`; ' +
-      '`csrf_failed`: the cookie session (dashboard) without a valid `X-CSRF-Token` header',
-    examples: {
+  // Replaces the generic 403 of @Access (only `csrf_failed` on a route open to every session) with both of this route's.
+  @ApiForbiddenResponse(
+    forbiddenResponse({
       scope_not_allowed: {
-        summary: 'A user asked for read:audit',
+        summary: 'a user (neither auditor nor admin) asked for `read:audit`',
         value: {
           error: 'Only auditors and admins may grant read:audit',
           code: 'scope_not_allowed',
@@ -74,12 +69,9 @@ export class TokensController {
           fields: [{ field: 'scopes', message: 'read:audit may only be granted by auditors and admins' }],
         },
       },
-      csrf_failed: {
-        summary: 'The cookie session without a valid X-CSRF-Token header',
-        value: { error: CSRF_FAILED_MESSAGE, code: 'csrf_failed', requestId: 'req-7f3a2c' },
-      },
-    },
-  })
+      csrf_failed: CSRF_FAILED,
+    }),
+  )
   async create(
     @CurrentPrincipal() p: Principal,
     @Body() dto: CreateTokenDto,
@@ -129,13 +121,15 @@ export class TokensController {
   })
   @ApiNotFoundResponse(NOT_FOUND)
   @ApiConflictResponse({ type: ErrorBody, example: { error: 'This token is revoked: create a new one instead', code: 'token_revoked', requestId: 'req-7f3a2c' } })
-  @ApiForbiddenResponse({
-    type: ErrorBody,
-    description:
-      '`scope_not_allowed`: the owner may no longer hold one of the token\'s scopes (read:audit after a demotion), so a new token must be created; ' +
-      '`forbidden`: not allowed on this route (see x-access)',
-    example: { error: 'The owner may no longer hold read:audit: create a new token instead', code: 'scope_not_allowed', requestId: 'req-7f3a2c' },
-  })
+  @ApiForbiddenResponse(
+    forbiddenResponse({
+      scope_not_allowed: {
+        summary: "the owner may no longer hold one of the token's scopes (read:audit after a demotion): a new token must be created",
+        value: { error: 'The owner may no longer hold read:audit: create a new token instead', code: 'scope_not_allowed', requestId: 'req-7f3a2c' },
+      },
+      csrf_failed: CSRF_FAILED,
+    }),
+  )
   async rotate(
     @CurrentPrincipal() p: Principal,
     @Param('id', UUID_ID) id: string,

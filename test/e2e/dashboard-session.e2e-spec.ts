@@ -186,7 +186,9 @@ describe('dashboard session (cookie + CSRF)', () => {
       expect(logout['x-access']).toBe('session(user|auditor|admin)');
       expect(Object.keys(logout.responses)).toEqual(expect.arrayContaining(['204', '401', '403']));
       expect(logout.responses['204'].headers['Set-Cookie']).toBeDefined();
-      expect(logout.responses['403'].content['application/json'].example.code).toBe('csrf_failed');
+      const forbidden = logout.responses['403'].content['application/json'].examples;
+      expect(Object.keys(forbidden)).toEqual(['csrf_failed']);
+      expect(forbidden.csrf_failed.value.code).toBe('csrf_failed');
       expect(doc.paths['/api/auth/login'].post.responses['200'].headers['Set-Cookie'].description).toContain('HttpOnly');
       expect(Object.keys(doc.paths).filter((p) => p.startsWith('/dashboard'))).toEqual([]);
     });

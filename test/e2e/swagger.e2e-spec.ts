@@ -86,17 +86,41 @@ describe('Swagger', () => {
     expect(denied.map((o) => `${o.method} ${o.path}`)).toEqual([]);
   });
 
-  it('lists 401 and 403 answers, and a security scheme, for every non-public operation', () => {
+  it('lists a 401 answer, and a security scheme, for every non-public operation', () => {
     const closed = operations.filter((o) => o.op['x-access'] !== 'public');
     expect(closed.length).toBeGreaterThanOrEqual(4);
     for (const { method, path, op } of closed) {
       const where = `${method.toUpperCase()} ${path}`;
       const schemes = (op.security ?? []).flatMap((s) => Object.keys(s));
-      // A registered MCP server (HTTP Basic) is authenticated or not: 401, never 403.
-      const expected = schemes.includes('mcpClient') ? ['401'] : ['401', '403'];
-      expect([where, Object.keys(op.responses)]).toEqual([where, expect.arrayContaining(expected)]);
+      expect([where, Object.keys(op.responses)]).toEqual([where, expect.arrayContaining(['401'])]);
       expect([where, schemes.length > 0]).toEqual([where, true]);
       expect([where, schemes.every((s) => s === 'session' || s === 'apiToken' || s === 'mcpClient')]).toEqual([where, true]);
+    }
+  });
+
+  it('lists the 403 answers each non-public operation can give, and no other', () => {
+    // Besides the access rule's: the codes a route's own work answers with 403.
+    const own: Record<string, string[]> = {
+      'POST /api/tokens': ['scope_not_allowed'],
+      'POST /api/tokens/{id}/rotate': ['scope_not_allowed'],
+      'POST /api/mcp/validate': ['insufficient_scope'],
+    };
+    for (const { method, path, op } of operations.filter((o) => o.op['x-access'] !== 'public')) {
+      const where = `${method.toUpperCase()} ${path}`;
+      const schemes = (op.security ?? []).flatMap((s) => Object.keys(s));
+      const json = (op.responses['403'] as any)?.content?.['application/json'];
+      const bodies = [json?.example, ...Object.values(json?.examples ?? {}).map((e: any) => e.value)].filter(Boolean);
+      const expected = [...(own[where] ?? [])];
+      // A route under an access rule (not the MCP servers' own routes), unless the rule is open to every session.
+      const ruled = /^(session|token)\(/.test(String(op['x-access']));
+      if (ruled && op['x-access'] !== 'session(user|auditor|admin)') expected.push('forbidden');
+      // Only a state-changing request by the cookie session is checked for its CSRF token.
+      if (schemes.includes('session') && !['get', 'head'].includes(method)) expected.push('csrf_failed');
+      expect([where, bodies.map((b: any) => b.code).sort()]).toEqual([where, expected.sort()]);
+      if (bodies.length > 0) {
+        const description = (op.responses['403'] as any).description as string;
+        for (const code of expected) expect([where, description]).toEqual([where, expect.stringContaining(`\`${code}\`: `)]);
+      }
     }
   });
 
