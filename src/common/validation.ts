@@ -45,5 +45,16 @@ export const BAD_ID_BODY = {
   fields: [{ field: 'id', message: 'id must be a UUID' }],
 };
 
-/** For `@Param('id', UUID_ID)`: a path id that is not a UUID is a 400 naming the field `id`. */
-export const UUID_ID = new ParseUUIDPipe({ exceptionFactory: () => AppError.badRequest(BAD_ID_BODY.error, BAD_ID_BODY.fields) });
+/** A UUID in the lower case PostgreSQL writes ids in: an id compared in the process matches the stored one. */
+class UuidIdPipe extends ParseUUIDPipe {
+  override async transform(value: unknown, metadata: ArgumentMetadata): Promise<string | undefined | null> {
+    const id = await super.transform(value, metadata);
+    return typeof id === 'string' ? id.toLowerCase() : id;
+  }
+}
+
+/**
+ * For `@Param('id', UUID_ID)`: a path id that is not a UUID is a 400 naming the field `id`; one
+ * written in upper case (as some tools write UUIDs) is passed on in lower case.
+ */
+export const UUID_ID = new UuidIdPipe({ exceptionFactory: () => AppError.badRequest(BAD_ID_BODY.error, BAD_ID_BODY.fields) });

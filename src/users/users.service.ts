@@ -83,7 +83,9 @@ export class UsersService {
       if (changed.length === 0) return { user: current, changed, event: undefined };
       await users.update({ id }, set);
       Object.assign(current, set);
-      return { user: current, changed, event: await this.revocations.publish(m, 'user', id) };
+      // The stored id, not the caller's text: a path id may be an upper-case UUID, which PostgreSQL
+      // matches but the caches (keyed by the stored, lower-case ids) would not.
+      return { user: current, changed, event: await this.revocations.publish(m, 'user', current.id) };
     });
     if (event) await this.revocations.settled(event);
     return { user, changed };
@@ -159,7 +161,8 @@ export class UsersService {
     id: string,
     change: { role?: Role; disabled?: boolean },
   ): Promise<{ user: User; changed: string[] }> {
-    if (id === actorId && ((change.role && change.role !== 'admin') || change.disabled === true)) {
+    // UUIDs compare case-insensitively (PostgreSQL matches an upper-case path id to the row).
+    if (id.toLowerCase() === actorId.toLowerCase() && ((change.role && change.role !== 'admin') || change.disabled === true)) {
       throw AppError.badRequest('Invalid request: an admin cannot demote or disable their own account', [
         { field: change.disabled === true ? 'disabled' : 'role', message: 'cannot be applied to your own account' },
       ]);
