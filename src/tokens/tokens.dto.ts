@@ -1,3 +1,4 @@
+import { ApiProperty } from '@nestjs/swagger';
 import { ArrayMaxSize, ArrayNotEmpty, ArrayUnique, IsArray, IsIn, IsInt, IsOptional, IsString, Length, Max, Min } from 'class-validator';
 import { SCOPE_NAMES, type Scope } from '../../libs/scopes/src/index.js';
 import { FitsColumn } from '../common/text-length.js';
@@ -30,6 +31,7 @@ export class CreateTokenDto {
    * Lifetime in whole days, 1–365.
    * @example 90
    */
+  @ApiProperty({ type: 'integer' })
   @IsInt()
   @Min(1)
   @Max(365)
@@ -41,6 +43,7 @@ export class RotateTokenDto {
    * Lifetime of the new token in whole days, 1–365; by default that of the old one.
    * @example 90
    */
+  @ApiProperty({ type: 'integer', required: false })
   @IsOptional()
   @IsInt()
   @Min(1)

@@ -166,6 +166,15 @@ describe('Swagger', () => {
     expect(schema.properties.password.minLength).toBe(12);
   });
 
+  it('documents durationDays as an integer from 1 to 365, as the validation reads it', () => {
+    for (const name of ['CreateTokenDto', 'RotateTokenDto']) {
+      const prop = doc.components.schemas[name].properties.durationDays;
+      expect([name, prop.type, prop.minimum, prop.maximum]).toEqual([name, 'integer', 1, 365]);
+    }
+    expect(doc.components.schemas.CreateTokenDto.required).toContain('durationDays');
+    expect(doc.components.schemas.RotateTokenDto.required ?? []).not.toContain('durationDays');
+  });
+
   it('documents the answers of register and login with examples', () => {
     const register = doc.paths['/api/auth/register'].post.responses;
     expect(Object.keys(register)).toEqual(expect.arrayContaining(['201', '400', '403', '409']));
