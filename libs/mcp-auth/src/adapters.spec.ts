@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { jest } from '@jest/globals';
 
 import { HospiAIAuth } from './auth.js';
 import { fastmcpAuthenticate, requireScopes, type HospiAISession } from './fastmcp.js';
@@ -181,19 +182,22 @@ describe('adapters', () => {
       expect((error as Error).message).toBe('The token service is unavailable');
     });
 
-    it('says what is missing when the SDK is not installed and no classes are given', async () => {
-      let installed = true;
-      try {
-        createRequire(import.meta.url).resolve('@modelcontextprotocol/sdk/server/auth/errors.js');
-      } catch {
-        installed = false;
-      }
+    it('loads the SDK\'s own error classes when none are given', async () => {
+      // The SDK is a dev dependency of this repository: it must be found here.
+      expect(() => createRequire(import.meta.url).resolve('@modelcontextprotocol/sdk/server/auth/errors.js')).not.toThrow();
       const error = await rejection(mcpSdkVerifier(auth).verifyAccessToken('revoked-token'));
-      if (installed) {
-        expect((error as Error).name).toBe('InvalidTokenError');
-      } else {
+      expect((error as Error).name).toBe('InvalidTokenError');
+    });
+
+    it('says what is missing when the SDK is not installed and no classes are given', async () => {
+      await jest.isolateModulesAsync(async () => {
+        jest.unstable_mockModule('@modelcontextprotocol/sdk/server/auth/errors.js', () => {
+          throw new Error("Cannot find module '@modelcontextprotocol/sdk/server/auth/errors.js'");
+        });
+        const isolated = await import('./mcp-sdk.js');
+        const error = await rejection(isolated.mcpSdkVerifier(auth).verifyAccessToken('revoked-token'));
         expect((error as Error).message).toMatch(/needs @modelcontextprotocol\/sdk/);
-      }
+      });
     });
   });
 });
