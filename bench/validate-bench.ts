@@ -557,9 +557,14 @@ async function main(): Promise<void> {
           { name: `rev ${i}`, scopes: ['read:data'], durationDays: 1 },
           session,
         );
+        if (created.status !== 201) throw new Error(`token: ${created.status}`);
         const tok = created.body.token as string;
-        await json('POST', `${apps[1].url}/api/mcp/validate`, undefined, tok);
-        await json('POST', `${apps[1].url}/api/mcp/validate`, undefined, tok); // served from B's cache
+        // The other instance must accept the token before the revoke (the second call from its cache):
+        // otherwise a refusal after the revoke would prove nothing.
+        for (let k = 0; k < 2; k++) {
+          const before = await json('POST', `${apps[1].url}/api/mcp/validate`, undefined, tok);
+          if (before.status !== 200) throw new Error(`the other instance refused a fresh token before the revoke: ${before.status}`);
+        }
         const del = await fetch(`${apps[0].url}/api/tokens/${created.body.id}`, {
           method: 'DELETE',
           headers: { authorization: `Bearer ${session}` },
@@ -570,7 +575,7 @@ async function main(): Promise<void> {
         let first = true;
         for (;;) {
           const r = await json('POST', `${apps[1].url}/api/mcp/validate`, undefined, tok);
-          if (r.status === 401) {
+          if (r.status === 401 && r.body.code === 'token_revoked') {
             if (first) nextCallRejected += 1;
             delays.push(performance.now() - answeredAt);
             break;
@@ -710,12 +715,17 @@ async function main(): Promise<void> {
         `audit: ${answered} validate requests answered by the service (warm-up included, from its hospiai_validate_answers_total), ${events} token.validate events: ${answered === events ? 'equal' : 'DIFFERENT'}`,
         ...(revocation
           ? [
-              `revocation across instances (${revocation.trials} trials): next call on the other instance rejected ${revocation.nextCallRejected}/${revocation.trials}; delay from the revoke's answer median ${revocation.medianMs} ms, max ${revocation.maxMs} ms; accepted after the revoke's answer on the same instance: ${revocation.acceptedAfterRevokeOnSameInstance}`,
+              `revocation across instances (${revocation.trials} trials): next call on the other instance rejected ${revocation.nextCallRejected}/${revocation.trials}; delay from the revoke's answer median ${revocation.medianMs} ms, max ${revocation.maxMs} ms (goal: at most 100 ms, ${revocation.maxMs <= 100 ? 'held' : 'MISSED'}); accepted after the revoke's answer on the same instance: ${revocation.acceptedAfterRevokeOnSameInstance}`,
             ]
           : []),
       ].join('\n') + '\n',
     );
     if (answered !== events) process.exitCode = 1;
+    // Like the audit count, the revocation's guarantees fail the run; its delay is a goal, printed.
+    if (revocation && (revocation.nextCallRejected !== revocation.trials || revocation.acceptedAfterRevokeOnSameInstance !== 0)) {
+      process.stderr.write(`revocation not effective at once: ${JSON.stringify(revocation)}\n`);
+      process.exitCode = 1;
+    }
   } finally {
     await Promise.all(children.map(stop));
     if (embedded) await embedded.destroy();
