@@ -1,11 +1,15 @@
+import { ApiProperty } from '@nestjs/swagger';
 import type { Scope } from '../../libs/scopes/src/index.js';
 
 export class ValidateRequestDto {
   /**
-   * Scopes the token must all hold; otherwise the answer is 403 insufficient_scope.
+   * Scopes the token must all hold; otherwise the answer is 403 insufficient_scope. Names as in
+   * GET /api/tokens/scopes: any other name is accepted and never held. At most 20 names of at most
+   * 100 characters, else 400.
    * @example ["write:bookings"]
    */
-  requiredScopes?: Scope[];
+  @ApiProperty({ required: false, type: [String], maxItems: 20 })
+  requiredScopes?: string[];
 }
 
 export class ValidatedUserDto {

@@ -1,3 +1,4 @@
+import { createToken } from '../support/mcp.js';
 import { createUser, startTestApp, type TestApp } from '../support/test-app.js';
 
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
@@ -164,6 +165,19 @@ describe('Swagger', () => {
   it('documents the password rule of registration', () => {
     const schema = resolve(doc.paths['/api/auth/register'].post.requestBody.content['application/json'].schema);
     expect(schema.properties.password.minLength).toBe(12);
+  });
+
+  it('documents requiredScopes of POST /api/mcp/validate as the route reads it: any names, at most 20', async () => {
+    const prop = doc.components.schemas.ValidateRequestDto.properties.requiredScopes;
+    expect(prop).toMatchObject({ type: 'array', items: { type: 'string' }, maxItems: 20 });
+    expect(prop.items.enum).toBeUndefined();
+    const user = await createUser(t);
+    const apiToken = await createToken(t, user.token);
+    const validate = (requiredScopes: string[]) =>
+      t.request<any>('POST', '/api/mcp/validate', { token: apiToken.token, body: { requiredScopes } });
+    expect((await validate(['not:a-scope'])).body.code).toBe('insufficient_scope');
+    expect((await validate(Array.from({ length: 20 }, () => 'read:data'))).status).toBe(200);
+    expect((await validate(Array.from({ length: 21 }, () => 'read:data'))).status).toBe(400);
   });
 
   it('documents durationDays as an integer from 1 to 365, as the validation reads it', () => {
