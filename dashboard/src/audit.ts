@@ -26,6 +26,9 @@ const TYPE_NAMES: Record<string, string> = {
   'auth.register': 'Inscription',
   'user.update': 'Modification de compte',
   'audit.prune': 'Purge du journal',
+  'token.introspect': 'Introspection de token (OAuth)',
+  'mcp_client.create': 'Enregistrement d’un serveur MCP',
+  'mcp_client.revoke': 'Révocation d’un serveur MCP',
 };
 
 const OUTCOME_NAMES: Record<string, string> = {
@@ -38,11 +41,12 @@ const OUTCOME_NAMES: Record<string, string> = {
   success: 'Succès',
   failure: 'Échec',
   already_revoked: 'Déjà révoqué',
+  invalid_client: 'Serveur MCP non reconnu',
 };
 
 /** Outcomes that went well, went badly, or neither; shown with a word and a symbol, not colour alone. */
 const GOOD = new Set(['valid', 'success']);
-const BAD = new Set(['invalid', 'expired', 'revoked', 'insufficient_scope', 'error', 'failure']);
+const BAD = new Set(['invalid', 'expired', 'revoked', 'insufficient_scope', 'error', 'failure', 'invalid_client']);
 
 /** Filters the API may refuse: where to say so, and what. */
 const FILTER_ERRORS: Record<string, { id: string; input: string; message: string }> = {
@@ -106,6 +110,10 @@ function eventRow(e: AuditEvent): HTMLTableRowElement {
 class AuditPage {
   private readonly form = byId<HTMLFormElement>('filters');
   private nextCursor: string | null = null;
+  /** The filters of the listing shown: "Afficher plus" continues it, whatever the form says since. */
+  private shown = new URLSearchParams();
+  private loading = false;
+  private exportChecked = false;
 
   async start(): Promise<void> {
     const user = await currentUser();
@@ -125,6 +133,7 @@ class AuditPage {
       this.updateExportLink();
     });
     byId('more').addEventListener('click', () => void this.load(true));
+    byId<HTMLAnchorElement>('export').addEventListener('click', (event) => void this.checkExport(event));
     this.syncPeriod();
     await this.load(false);
   }
@@ -183,23 +192,59 @@ class AuditPage {
     return known.length > 0;
   }
 
+  /**
+   * Before the browser downloads the export, asks the listing with the same filters (one event):
+   * a refused filter, an expired session or an unavailable service is then said on the page, in
+   * French, rather than saved as a JSON file or a failed download.
+   */
+  private async checkExport(event: MouseEvent): Promise<void> {
+    const link = byId<HTMLAnchorElement>('export');
+    if (this.exportChecked) {
+      this.exportChecked = false;
+      return;
+    }
+    event.preventDefault();
+    showText(byId('audit-error'), '');
+    this.clearFilterErrors();
+    this.updateExportLink();
+    const q = this.filters();
+    q.set('limit', '1');
+    link.setAttribute('aria-disabled', 'true');
+    try {
+      await api('GET', `/api/audit/events?${q.toString()}`);
+      this.exportChecked = true;
+      link.click();
+    } catch (err) {
+      if (err instanceof ApiError && err.fields.length > 0 && this.showFilterErrors(err)) return;
+      showText(byId('audit-error'), frenchError(err));
+    } finally {
+      link.removeAttribute('aria-disabled');
+    }
+  }
+
   private async load(more: boolean): Promise<void> {
+    if (this.loading) return;
     const body = byId('events-body');
     const status = byId('events-status');
     showText(byId('audit-error'), '');
     this.clearFilterErrors();
     this.updateExportLink();
-    const q = this.filters();
+    const q = more ? new URLSearchParams(this.shown) : this.filters();
+    const filters = new URLSearchParams(q);
     q.set('limit', String(PAGE_SIZE));
     if (more && this.nextCursor) q.set('cursor', this.nextCursor);
     status.textContent = 'Chargement…';
     const table = byId('events-table');
+    const buttons = [byId<HTMLButtonElement>('more'), ...this.form.querySelectorAll<HTMLButtonElement>('button')];
+    this.loading = true;
+    for (const b of buttons) b.disabled = true;
     table.setAttribute('aria-busy', 'true');
     try {
       const page = await api<{ items: AuditEvent[]; nextCursor: string | null }>('GET', `/api/audit/events?${q.toString()}`);
       const rows = page.items.map(eventRow);
       if (more) body.append(...rows);
       else body.replaceChildren(...rows);
+      this.shown = filters;
       this.nextCursor = page.nextCursor;
       byId('more').hidden = !page.nextCursor;
       const count = body.childElementCount;
@@ -217,6 +262,8 @@ class AuditPage {
       if (err instanceof ApiError && err.fields.length > 0 && this.showFilterErrors(err)) return;
       showText(byId('audit-error'), frenchError(err));
     } finally {
+      this.loading = false;
+      for (const b of buttons) b.disabled = false;
       table.setAttribute('aria-busy', 'false');
     }
   }

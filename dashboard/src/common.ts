@@ -24,6 +24,8 @@ export class ApiError extends Error {
     message: string,
     readonly fields: FieldError[] = [],
     readonly requestId?: string,
+    /** Seconds to wait, from the Retry-After header of a 429 or a 503. */
+    readonly retryAfter?: number,
   ) {
     super(message);
   }
@@ -94,9 +96,22 @@ export async function api<T>(method: string, path: string, options: ApiOptions =
     typeof b.error === 'string' ? b.error : res.statusText,
     Array.isArray(b.fields) ? (b.fields as FieldError[]) : [],
     typeof b.requestId === 'string' ? b.requestId : undefined,
+    retryAfterOf(res.headers.get('Retry-After')),
   );
   if (res.status === 401 && !options.keepOn401) goToLogin(sessionSeen ? 'expired' : undefined);
   throw err;
+}
+
+/** Retry-After in seconds (RFC 9110: a number of seconds; a date is not sent by this API). */
+function retryAfterOf(header: string | null): number | undefined {
+  return header !== null && /^\d+$/.test(header.trim()) ? Number(header.trim()) : undefined;
+}
+
+/** "dans 30 secondes", "dans 15 minutes": how long to wait, in words; undefined for a moment or unknown. */
+function waitInWords(seconds: number | undefined): string | undefined {
+  if (seconds === undefined || seconds <= 5) return undefined;
+  if (seconds < 120) return `dans ${seconds} secondes`;
+  return `dans ${Math.ceil(seconds / 60)} minutes`;
 }
 
 /** The message to show a person for an error that no field explains. */
@@ -118,8 +133,12 @@ export function frenchError(err: unknown): string {
       return 'Introuvable : il a peut-être été supprimé. Rechargez la page.';
     case 'token_revoked':
       return 'Ce token est déjà révoqué : créez-en un nouveau.';
-    case 'too_many_requests':
-      return 'Trop de demandes. Patientez un instant, puis réessayez.';
+    case 'scope_not_allowed':
+      return 'Ce token a une portée que votre rôle ne permet plus d’accorder (read:audit) : créez-en un nouveau avec d’autres portées.';
+    case 'too_many_requests': {
+      const wait = waitInWords(err.retryAfter);
+      return wait ? `Trop de demandes. Réessayez ${wait}.` : 'Trop de demandes. Patientez un instant, puis réessayez.';
+    }
     case 'service_unavailable':
       return `Le service est momentanément indisponible. Réessayez dans quelques instants${ref}.`;
   }

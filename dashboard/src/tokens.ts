@@ -243,13 +243,29 @@ class TokensPage {
       'Renouveler',
     );
     if (!ok) return;
+    const release = this.busyRow(t.id);
+    showText(byId('page-error'), '');
     try {
       const created = await api<CreatedToken>('POST', `/api/tokens/${encodeURIComponent(t.id)}/rotate`, { body: {} });
       this.showSecret(created, `Token « ${created.name} » renouvelé : l’ancien est révoqué.`);
     } catch (err) {
       showText(byId('page-error'), frenchError(err));
+    } finally {
+      release();
     }
     await this.loadTokens();
+  }
+
+  /** Disables a row's buttons while its request is under way, so that it is not sent twice. */
+  private busyRow(id: string): () => void {
+    const row = byId('tokens-body').querySelector<HTMLTableRowElement>(`tr[data-token-id="${CSS.escape(id)}"]`);
+    const buttons = row ? [...row.querySelectorAll<HTMLButtonElement>('button')] : [];
+    for (const b of buttons) b.disabled = true;
+    row?.setAttribute('aria-busy', 'true');
+    return () => {
+      for (const b of buttons) b.disabled = false;
+      row?.removeAttribute('aria-busy');
+    };
   }
 
   private async revoke(t: TokenView): Promise<void> {
@@ -259,6 +275,7 @@ class TokensPage {
       'Révoquer',
     );
     if (!ok) return;
+    const release = this.busyRow(t.id);
     try {
       await api('DELETE', `/api/tokens/${encodeURIComponent(t.id)}`);
       showText(byId('page-error'), '');
@@ -266,6 +283,8 @@ class TokensPage {
       byId('list-status').textContent = `Token « ${t.name} » révoqué.`;
     } catch (err) {
       showText(byId('page-error'), frenchError(err));
+    } finally {
+      release();
     }
     await this.loadTokens();
     byId('list-title').focus();

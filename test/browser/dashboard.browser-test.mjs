@@ -252,6 +252,25 @@ async function main() {
       await page.locator('#login-error', { hasText: 'Adresse e-mail ou mot de passe incorrect.' }).waitFor();
     });
 
+    await step('a refusal for too many attempts says, in French, how long to wait (Retry-After)', async () => {
+      // The lockout's answer, as the service words it, for one request.
+      await page.route('**/api/auth/login', (route) =>
+        route.fulfill({
+          status: 429,
+          headers: { 'Content-Type': 'application/json', 'Retry-After': '900' },
+          body: JSON.stringify({
+            error: 'Too many requests: try again later',
+            code: 'too_many_requests',
+            requestId: 'req-test',
+            retryAfter: 900,
+          }),
+        }),
+      );
+      await page.getByLabel('Mot de passe').press('Enter');
+      await page.locator('#login-error', { hasText: 'Trop de demandes. Réessayez dans 15 minutes.' }).waitFor();
+      await page.unroute('**/api/auth/login');
+    });
+
     await step('logging in with the keyboard sets an HttpOnly SameSite=Strict session cookie that scripts cannot read', async () => {
       await page.getByLabel('Mot de passe').fill(USER.password);
       await page.getByLabel('Mot de passe').press('Enter');
@@ -535,6 +554,28 @@ async function main() {
       assert.ok(csv.includes(tokenId), 'the export names the token');
       assert.ok(csv.includes('token.validate'));
       assert.ok(!csv.includes(token), 'the export never holds the token');
+    });
+
+    await step('an export the API would refuse is explained on the page, in French, and nothing is downloaded', async () => {
+      await auditPage.getByLabel('Période', { exact: true }).selectOption('custom');
+      await auditPage.getByLabel('Du').fill('2026-11-27T12:00');
+      await auditPage.getByLabel('Au').fill('2026-11-26T12:00');
+      let downloads = 0;
+      auditPage.on('download', () => (downloads += 1));
+      await auditPage.getByRole('link', { name: 'Exporter en CSV' }).click();
+      await auditPage.locator('#period-error', { hasText: 'La date de début doit précéder la date de fin.' }).waitFor();
+      await auditPage.waitForTimeout(500);
+      assert.equal(downloads, 0, 'no JSON error saved as a file');
+      await auditPage.getByLabel('Période', { exact: true }).selectOption('');
+    });
+
+    await step('every event type and outcome the API knows can be filtered on, with a French name', async () => {
+      const types = await auditPage.locator('#type option').evaluateAll((l) => l.map((o) => o.value).filter(Boolean));
+      const outcomes = await auditPage.locator('#outcome option').evaluateAll((l) => l.map((o) => o.value).filter(Boolean));
+      // The service's own lists (dist/, built with the dashboard).
+      const { AUDIT_TYPES, AUDIT_OUTCOMES } = await import(new URL('../../dist/src/audit/audit.types.js', import.meta.url).href);
+      assert.deepEqual([...types].sort(), [...AUDIT_TYPES].sort(), 'the type filter offers exactly the types');
+      assert.deepEqual([...outcomes].sort(), [...AUDIT_OUTCOMES].sort(), 'the outcome filter offers exactly the outcomes');
     });
 
     await step('audit page: screenshots at 1280 and 375 px, fits 320 px', async () => {
