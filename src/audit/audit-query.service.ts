@@ -574,6 +574,16 @@ export class AuditQueryService {
       if (headId > expectedId - 1n) return { ok: false, checked, firstBrokenId: expectedId.toString(), fromId, toId: lastId };
       if (checked > 0 && headId === expectedId - 1n && head.last_hash !== prev)
         return { ok: false, checked, firstBrokenId: lastId, fromId, toId: lastId };
+      // Events appended during the walk may take it past the head read before it, but never past the
+      // head as it is now (an append moves the head in the events' own transaction, and the head only
+      // moves forward): events beyond it mean a head wound back, or rows written outside the append.
+      const [now] = (await this.dataSource.query(`SELECT "last_id", "last_hash" FROM "audit_chain_head" WHERE "id" = 1`)) as {
+        last_id: string;
+        last_hash: string;
+      }[];
+      if (now && lastId !== null && BigInt(lastId) > BigInt(now.last_id))
+        return { ok: false, checked, firstBrokenId: (BigInt(now.last_id) + 1n).toString(), fromId, toId: lastId };
+      if (now && lastId === now.last_id && now.last_hash !== prev) return { ok: false, checked, firstBrokenId: lastId, fromId, toId: lastId };
     }
     onProgress?.(checked);
     return { ok: true, checked, firstBrokenId: null, fromId: checked ? fromId : null, toId: lastId };

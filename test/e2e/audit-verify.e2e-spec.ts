@@ -164,6 +164,23 @@ describe('audit verify: an edited event', () => {
     expect((await verify()).ok).toBe(true);
   });
 
+  it('a chain head wound back below the last events is found, at the first event beyond it', async () => {
+    const events = await storedEvents(t);
+    const [last, kept] = [events[events.length - 1], events[events.length - 3]];
+    const [head] = (await tamper(`SELECT "last_id", "last_hash" FROM "audit_chain_head" WHERE "id" = 1`, [])).rows;
+    expect(head).toEqual({ last_id: last.id, last_hash: last.hash });
+    await tamper(`UPDATE "audit_chain_head" SET "last_id" = $1, "last_hash" = $2 WHERE "id" = 1`, [kept.id, kept.hash]);
+    try {
+      expect(await verify()).toMatchObject({ ok: false, firstBrokenId: String(Number(kept.id) + 1) });
+      const c = await cli();
+      expect(c.code).toBe(1);
+      expect(c.json).toMatchObject({ ok: false, firstBrokenId: String(Number(kept.id) + 1) });
+    } finally {
+      await tamper(`UPDATE "audit_chain_head" SET "last_id" = $1, "last_hash" = $2 WHERE "id" = 1`, [head.last_id, head.last_hash]);
+    }
+    expect((await verify()).ok).toBe(true);
+  });
+
   it('bad ranges are refused: 400 from the API, exit 2 from the command line', async () => {
     for (const [query, field] of [
       ['from=yesterday', 'from'],
