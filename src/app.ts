@@ -109,6 +109,11 @@ export async function createApp({ config, databaseUrl, logDestination }: CreateA
     clientErrorHandler,
     routerOptions: { maxParamLength: 200 },
     requestIdHeader: false,
+    // During shutdown, requests that come on connections already open are answered as usual (the database and
+    // the audit writer are closed only after the HTTP server), with `Connection: close`. Fastify's default
+    // answered them a bare `503 {"error":"Service Unavailable"}`: not the API's error shape, no Retry-After,
+    // and for the validate route no audit event.
+    return503OnClosing: false,
     // Behind a reverse proxy (TRUST_PROXY): the client's address and protocol come from X-Forwarded-*.
     trustProxy: typeof config.trustProxy === 'boolean' ? config.trustProxy : [...config.trustProxy],
     genReqId: (req: { headers: Record<string, string | string[] | undefined> }) => {

@@ -19,12 +19,37 @@ async function main(): Promise<void> {
     throw err;
   }
   const log = createPino(config);
+  // Signals are handled from the start: one that comes while the embedded PostgreSQL starts or the
+  // migrations run is kept, and acted on once that step is over (it cannot be cut short safely).
+  // Without this, Node's default handling ended the process there and then, and left the embedded
+  // PostgreSQL (its own process group) running.
+  let startupSignal: NodeJS.Signals | undefined;
+  let onSignal = (signal: NodeJS.Signals): void => {
+    if (startupSignal) return;
+    startupSignal = signal;
+    log.info({ signal }, 'shutting down once the current start-up step is over');
+  };
+  process.once('SIGTERM', (s) => onSignal(s));
+  process.once('SIGINT', (s) => onSignal(s));
+  const stopDuringStartup = async (stop: () => Promise<void>): Promise<never> => {
+    await stop();
+    log.info('stopped');
+    log.flush();
+    process.exit(0);
+  };
+
   const db = await resolveDatabase(config, (m) => log.info({ context: 'EmbeddedPostgres' }, m));
+  if (startupSignal) await stopDuringStartup(async () => db.embedded?.stop());
   const app = await createApp({ config, databaseUrl: db.url }).catch(async (err: unknown) => {
     await db.embedded?.stop();
     throw err;
   });
-  // Signals are handled from here on: a SIGTERM during start-up still closes cleanly.
+  if (startupSignal) {
+    await stopDuringStartup(async () => {
+      await app.close().catch(() => undefined);
+      await db.embedded?.stop();
+    });
+  }
   let stopping = false;
   const shutdown = (signal: NodeJS.Signals): void => {
     if (stopping) return;
@@ -48,8 +73,7 @@ async function main(): Promise<void> {
       }
     })();
   };
-  process.once('SIGTERM', shutdown);
-  process.once('SIGINT', shutdown);
+  onSignal = shutdown;
   // Start-up's own checks (the configured admin account, for one) run here: a refusal closes what
   // was opened, the embedded database included, before the process exits.
   await app.listen({ port: config.port, host: config.host }).catch(async (err: unknown) => {

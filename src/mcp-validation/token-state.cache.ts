@@ -1,4 +1,4 @@
-import { Injectable, type OnModuleDestroy } from '@nestjs/common';
+import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { RevocationBus } from '../revocation/revocation.bus.js';
 import type { TokenState } from '../tokens/tokens.service.js';
 
@@ -17,7 +17,7 @@ interface Entry {
  * down it is bypassed: every validation reads the database.
  */
 @Injectable()
-export class TokenStateCache implements OnModuleDestroy {
+export class TokenStateCache implements OnApplicationShutdown {
   private readonly entries = new Map<string, Entry>();
   private readonly unsubscribe: (() => void)[] = [];
   hits = 0;
@@ -33,7 +33,12 @@ export class TokenStateCache implements OnModuleDestroy {
     );
   }
 
-  onModuleDestroy(): void {
+  /**
+   * After the HTTP server has closed (Nest runs onModuleDestroy before it, while requests in flight
+   * and those that come on open connections are still answered): until then, a revocation must still
+   * drop what is cached, or this instance would acknowledge it and go on answering 200 from its cache.
+   */
+  onApplicationShutdown(): void {
     for (const u of this.unsubscribe) u();
   }
 

@@ -14,7 +14,7 @@ import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const MAIN = join(ROOT, 'dist', 'src', 'main.js');
+export const MAIN = join(ROOT, 'dist', 'src', 'main.js');
 export const ADMIN = { email: 'faults.admin@chu-test.fr', password: 'fault tests admin passphrase' };
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
