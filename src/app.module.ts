@@ -1,6 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
 import { AuditModule } from './audit/audit.module.js';
 import { AccessGuard } from './auth/access.guard.js';
 import { AuthModule } from './auth/auth.module.js';
@@ -10,6 +11,7 @@ import type { AppConfig } from './config/config.js';
 import { ConfigModule } from './config/config.module.js';
 import { DashboardModule } from './dashboard/dashboard.module.js';
 import { dataSourceOptions } from './database/data-source-options.js';
+import { runMigrationsLocked } from './database/run-migrations.js';
 import { HealthModule } from './health/health.module.js';
 import { McpClientsModule } from './mcp-clients/mcp-clients.module.js';
 import { McpValidationModule } from './mcp-validation/mcp-validation.module.js';
@@ -34,11 +36,20 @@ export class AppModule {
       module: AppModule,
       imports: [
         ConfigModule.forRoot(config),
-        TypeOrmModule.forRoot({
-          ...dataSourceOptions(databaseUrl),
-          migrationsRun: true,
-          retryAttempts: 3,
-          retryDelay: 1000,
+        TypeOrmModule.forRootAsync({
+          useFactory: () => ({ ...dataSourceOptions(databaseUrl), migrationsRun: false, retryAttempts: 3, retryDelay: 1000 }),
+          // Migrations run at start under an advisory lock (runMigrationsLocked): instances starting at once
+          // on one database take turns instead of running the same migration side by side.
+          dataSourceFactory: async (options) => {
+            const dataSource = await new DataSource(options!).initialize();
+            try {
+              await runMigrationsLocked(dataSource);
+            } catch (err) {
+              await dataSource.destroy().catch(() => undefined);
+              throw err;
+            }
+            return dataSource;
+          },
         }),
         MetricsModule,
         RateLimitModule,

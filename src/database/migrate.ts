@@ -5,6 +5,7 @@ import { DataSource } from 'typeorm';
 import { ConfigError, loadConfig } from '../config/config.js';
 import { dataSourceOptions } from './data-source-options.js';
 import { resolveDatabase } from './database-url.js';
+import { runMigrationsLocked } from './run-migrations.js';
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
@@ -12,7 +13,7 @@ async function main(): Promise<void> {
   const ds = new DataSource(dataSourceOptions(db.url, { poolSize: 2, applicationName: 'hospiai-migrate' }));
   try {
     await ds.initialize();
-    const applied = await ds.runMigrations({ transaction: 'each' });
+    const applied = await runMigrationsLocked(ds);
     process.stderr.write(applied.length ? applied.map((m) => `applied ${m.name}\n`).join('') : 'no pending migration\n');
   } finally {
     await ds.destroy().catch(() => undefined);
