@@ -84,18 +84,27 @@ class SimpleHospiAIAuth:
     says why a token was refused. Never raises for a bad token or an unreachable
     service. Optional cache: ``cache_ttl`` seconds (0, the default, keeps
     nothing, so that a revocation is seen at once); a cached answer never
-    outlives the token's ``exp``. The token is never kept, only its SHA-256.
+    outlives the token's ``exp``, and at most ``cache_max_entries`` answers are
+    kept (expired ones are dropped first, then the oldest). The token is never
+    kept, only its SHA-256.
     """
 
     _CODES = {"token_expired": "expired", "token_revoked": "revoked"}
 
-    def __init__(self, validation_url: Optional[str] = None, timeout: Optional[float] = None, cache_ttl: float = 0.0):
+    def __init__(
+        self,
+        validation_url: Optional[str] = None,
+        timeout: Optional[float] = None,
+        cache_ttl: float = 0.0,
+        cache_max_entries: int = 1000,
+    ):
         url = validation_url or os.environ.get("HOSPIAI_VALIDATION_URL")
         if not url or not re.match(r"^https?://", url):
             raise ValueError("validation_url (or HOSPIAI_VALIDATION_URL) must be the http(s) URL of POST /api/mcp/validate")
         self.validation_url = url
         self.timeout = float(timeout if timeout is not None else os.environ.get("HOSPIAI_TIMEOUT", "10"))
         self.cache_ttl = float(cache_ttl)
+        self.cache_max_entries = max(1, int(cache_max_entries))
         self._cache: dict[str, tuple[float, dict]] = {}
         self._lock = threading.Lock()
 
@@ -114,6 +123,8 @@ class SimpleHospiAIAuth:
         if self.cache_ttl > 0:
             with self._lock:
                 hit = self._cache.get(key)
+                if hit and hit[0] <= now:
+                    del self._cache[key]
             if hit and hit[0] > now:
                 data = hit[1]
                 if all(s in data.get("scopes", []) for s in required):
@@ -123,7 +134,14 @@ class SimpleHospiAIAuth:
         if result.ok and self.cache_ttl > 0:
             until = min(now + self.cache_ttl, float(result.data.get("exp", now)))
             with self._lock:
+                self._cache.pop(key, None)
                 self._cache[key] = (until, result.data)
+                if len(self._cache) > self.cache_max_entries:
+                    # Expired answers first (without this, every token ever seen stayed in memory), then the oldest.
+                    for stale in [k for k, (expiry, _) in self._cache.items() if expiry <= now]:
+                        del self._cache[stale]
+                    while len(self._cache) > self.cache_max_entries:
+                        del self._cache[next(iter(self._cache))]
         return result
 
     def evict_all(self) -> None:

@@ -26,6 +26,15 @@ out["missing_scope"] = {"ok": r.ok, "reason": r.reason, "status": r.status}
 out["garbage"] = auth.check("not a token").reason
 down = m.SimpleHospiAIAuth("http://127.0.0.1:9/api/mcp/validate", timeout=2).check(os.environ["TOKEN_VALID"])
 out["unavailable"] = down.reason
+import time
+cached = m.SimpleHospiAIAuth(cache_ttl=0.2, cache_max_entries=1)
+cached.check(os.environ["TOKEN_VALID"])
+time.sleep(0.3)
+cached.check(os.environ["TOKEN_OTHER"])
+out["cache_sizes"] = [len(cached._cache)]
+time.sleep(0.3)
+cached.check(os.environ["TOKEN_OTHER"])
+out["cache_sizes"].append(len(cached._cache))
 print(json.dumps(out))
 `;
 
@@ -62,6 +71,7 @@ describe('SimpleHospiAIAuth (python3, docs/fastmcp_integration.py)', () => {
     await t.db.query(`UPDATE api_tokens SET created_at = now() - interval '10 days', expires_at = now() - interval '1 second' WHERE id = $1`, [
       expired.id,
     ]);
+    const other = await createToken(t, user.token, ['read:data']);
     const revoked = await createToken(t, user.token, ['read:data']);
     expect((await t.request('DELETE', `/api/tokens/${revoked.id}`, { token: user.token })).status).toBe(204);
 
@@ -75,6 +85,7 @@ describe('SimpleHospiAIAuth (python3, docs/fastmcp_integration.py)', () => {
       TOKEN_VALID: valid.token,
       TOKEN_EXPIRED: expired.token,
       TOKEN_REVOKED: revoked.token,
+      TOKEN_OTHER: other.token,
     });
     expect([run.status, run.stderr]).toEqual([0, '']);
     const out = JSON.parse(run.stdout);
@@ -84,5 +95,7 @@ describe('SimpleHospiAIAuth (python3, docs/fastmcp_integration.py)', () => {
     expect(out.missing_scope).toEqual({ ok: false, reason: 'insufficient_scope', status: 403 });
     expect(out.garbage).toBe('invalid');
     expect(out.unavailable).toBe('unavailable');
+    // The cache is bounded and lets expired answers go (it used to keep every token it had seen).
+    expect(out.cache_sizes).toEqual([1, 1]);
   });
 });
