@@ -79,7 +79,7 @@ async function main(): Promise<void> {
   await app.listen({ port: config.port, host: config.host }).catch(async (err: unknown) => {
     await app.close().catch(() => undefined);
     await db.embedded?.stop();
-    throw err;
+    throw listenError(err, config.host, config.port);
   });
 
   const address = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
@@ -87,6 +87,13 @@ async function main(): Promise<void> {
     { startupMs: Date.now() - started, database: db.embedded ? `embedded (its Unix socket; TCP on 127.0.0.1:${db.embedded.port})` : 'DATABASE_URL' },
     `HospiAI listening on ${address} — API docs at ${address}/api/docs`,
   );
+}
+
+/** The socket's refusals (address taken, not this machine's, name not found) name HOST and PORT. */
+function listenError(err: unknown, host: string, port: number): unknown {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (!code || !['EADDRINUSE', 'EADDRNOTAVAIL', 'EACCES', 'ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME'].includes(code)) return err;
+  return new Error(`cannot listen on HOST ${host}, PORT ${port}: ${(err as Error).message}`);
 }
 
 main().catch((err: unknown) => {

@@ -84,6 +84,10 @@ describe('loadConfig', () => {
     expect(c.allowRegistration).toBe(true);
   });
 
+  it.each(['0.0.0.0', '::', '::1', 'localhost', 'hospiai.chu-exemple.fr'])('takes HOST=%s', (host) => {
+    expect(loadConfig({ JWT_SECRET: SECRET, HOST: host }).host).toBe(host);
+  });
+
   it('keeps an absolute DATA_DIR as is', () => {
     expect(loadConfig({ JWT_SECRET: SECRET, DATA_DIR: dir }, '/somewhere/else').dataDir).toBe(dir);
   });
@@ -94,6 +98,9 @@ describe('loadConfig', () => {
       ['PORT=70000', { PORT: '70000' }, 'PORT'],
       ['PORT=-1', { PORT: '-1' }, 'PORT'],
       ['PORT=80.5', { PORT: '80.5' }, 'PORT'],
+      ['HOST=not a host', { HOST: 'not a host' }, 'HOST'],
+      ['HOST=http://0.0.0.0', { HOST: 'http://0.0.0.0' }, 'HOST'],
+      ['HOST=-bad.example', { HOST: '-bad.example' }, 'HOST'],
       ['DATABASE_URL=mysql://x', { DATABASE_URL: 'mysql://x' }, 'DATABASE_URL'],
       ['DATABASE_URL=not a url', { DATABASE_URL: 'not a url' }, 'DATABASE_URL'],
       ['JWT_SECRET shorter than 32 bytes', { JWT_SECRET: 'x'.repeat(31) }, 'JWT_SECRET'],

@@ -73,6 +73,8 @@ function shown(raw: string): string {
 }
 
 const MIN_SECRET_BYTES = 32;
+/** A host name (RFC 1123): dot-separated labels of letters, digits and inner hyphens, 253 characters at most. */
+const HOST_NAME = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/i;
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 function str(env: Env, name: string): string | undefined {
@@ -166,6 +168,9 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): AppConfig {
 
   const port = int(env, 'PORT', 3000, 0, 65535);
   const host = str(env, 'HOST') ?? '127.0.0.1';
+  if (isIP(host) === 0 && !HOST_NAME.test(host)) {
+    throw new ConfigError('HOST', `must be an IP address or a host name (got ${shown(host)})`);
+  }
 
   const databaseUrl = str(env, 'DATABASE_URL');
   if (databaseUrl !== undefined) {

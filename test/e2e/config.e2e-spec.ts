@@ -2,6 +2,7 @@
 // configurations: it must stop at once with exit code 1 and one line naming the variable.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -109,6 +110,23 @@ describe('configuration at start (node dist/src/main.js)', () => {
       'ADMIN_PASSWORD',
     );
     expect(line).not.toContain('Sh0rtPw!');
+  });
+
+  it('a PORT already taken: exit 1, one line naming HOST and PORT', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as AddressInfo).port;
+    const database = await createTestDatabase();
+    try {
+      const out = await start({ DATA_DIR: dataDir, DATABASE_URL: database.url, JWT_SECRET: TEST_JWT_SECRET, PORT: String(port) }).done;
+      expect(out.code).toBe(1);
+      expect(out.stderr).toMatch(
+        new RegExp(`^HospiAI failed to start: cannot listen on HOST 127\\.0\\.0\\.1, PORT ${port}: .*EADDRINUSE.*\\n$`),
+      );
+    } finally {
+      taken.close();
+      await database.drop();
+    }
   });
 
   it('starts with a valid configuration and stops cleanly on SIGTERM (exit 0)', async () => {
