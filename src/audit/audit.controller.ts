@@ -1,9 +1,18 @@
 import { Controller, Get, Query, Res } from '@nestjs/common';
-import { ApiBadRequestResponse, ApiExtraModels, ApiOkResponse, ApiOperation, ApiProduces, ApiTags, getSchemaPath } from '@nestjs/swagger';
+import {
+  ApiBadRequestResponse,
+  ApiExtraModels,
+  ApiOkResponse,
+  ApiOperation,
+  ApiProduces,
+  ApiTags,
+  ApiTooManyRequestsResponse,
+  getSchemaPath,
+} from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { Access } from '../auth/access.decorator.js';
 import { AppError } from '../common/app-error.js';
-import { ErrorBody } from '../common/error-body.dto.js';
+import { ErrorBody, RETRY_AFTER_HEADER } from '../common/error-body.dto.js';
 import { MIN_TIME_MS } from '../common/timestamps.js';
 import {
   AuditExportQuery,
@@ -83,6 +92,19 @@ const EXPORT_CSV_EXAMPLE =
   '10.0.4.12,python-httpx/0.27.0,8a2c789a-3ea5-480f-a1b8-0ce0788d5488,1.84,"{""fingerprint"": ""3f9a0c1d2e4b5a69""}",' +
   '9b1c0e7d4a2f6b8c3d5e7f9a1b2c4d6e8f0a1c3e5b7d9f2a4c6e8b0d1f3a5c7e\r\n';
 
+/** Exports and verifications each read the whole log on a connection of their own: a few at once per instance. */
+const TOO_MANY_LONG_READS = {
+  type: ErrorBody,
+  description: 'Four exports and verifications are already under way in this instance: try again after Retry-After (30 s)',
+  example: {
+    error: 'Too many audit exports and verifications under way: try again later',
+    code: 'too_many_requests',
+    requestId: 'req-7f3a2c',
+    retryAfter: 30,
+  },
+  headers: RETRY_AFTER_HEADER,
+};
+
 @ApiTags('audit')
 @Controller('api/audit')
 @Access({ roles: ['auditor', 'admin'], scopes: ['read:audit'] })
@@ -109,6 +131,7 @@ export class AuditController {
   })
   @ApiExtraModels(ErrorBody)
   @ApiBadRequestResponse(BAD_EXPORT_FILTER)
+  @ApiTooManyRequestsResponse(TOO_MANY_LONG_READS)
   async export(@Query() q: AuditExportQuery, @Res() reply: FastifyReply): Promise<void> {
     const format = q.format ?? 'ndjson';
     const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
@@ -150,6 +173,7 @@ export class AuditController {
   @ApiOperation({ summary: 'Walks the hash chain (over a range, or from the retention anchor to the head) and reports the first broken event' })
   @ApiOkResponse({ type: AuditVerifyView })
   @ApiBadRequestResponse(BAD_VERIFY_FILTER)
+  @ApiTooManyRequestsResponse(TOO_MANY_LONG_READS)
   verify(@Query() q: AuditVerifyQuery): Promise<VerifyResult> {
     return this.audit.verify(range(q.from, q.to));
   }

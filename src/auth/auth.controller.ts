@@ -8,11 +8,12 @@ import {
   ApiOkResponse,
   ApiOperation,
   ApiTags,
+  ApiServiceUnavailableResponse,
   ApiTooManyRequestsResponse,
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { ErrorBody } from '../common/error-body.dto.js';
+import { DATABASE_UNAVAILABLE, ErrorBody, RETRY_AFTER_HEADER } from '../common/error-body.dto.js';
 import { ReqContext, type RequestContext } from '../common/request-context.js';
 import { RateLimit } from '../rate-limit/rate-limit.decorator.js';
 import { toUserView, UserEnvelope } from '../users/user.view.js';
@@ -48,6 +49,7 @@ export class AuthController {
     type: ErrorBody,
     description: 'Too many registrations from this address (RATE_LIMIT_REGISTER_PER_MINUTE); with Retry-After',
     example: { error: 'Too many requests: try again later', code: 'too_many_requests', requestId: 'req-7f3a2c', retryAfter: 42 },
+    headers: RETRY_AFTER_HEADER,
   })
   @ApiOperation({ summary: 'Create an account (when ALLOW_REGISTRATION is true)' })
   @ApiCreatedResponse({ type: UserEnvelope, example: { user: USER_EXAMPLE } })
@@ -62,6 +64,7 @@ export class AuthController {
   })
   @ApiConflictResponse({ type: ErrorBody, example: { error: 'An account with this email already exists', code: 'email_taken', requestId: 'req-7f3a2c' } })
   @ApiForbiddenResponse({ type: ErrorBody, example: { error: 'Registration is closed: ask an administrator for an account', code: 'registration_closed', requestId: 'req-7f3a2c' } })
+  @ApiServiceUnavailableResponse(DATABASE_UNAVAILABLE)
   async register(@Body() dto: RegisterDto, @ReqContext() ctx: RequestContext): Promise<UserEnvelope> {
     const user = await this.auth.register(dto, ctx);
     return { user: toUserView(user) };
@@ -69,6 +72,7 @@ export class AuthController {
 
   @Post('login')
   @Public()
+  @ApiServiceUnavailableResponse(DATABASE_UNAVAILABLE)
   @RateLimit('login-ip', 'login-account')
   @ApiTooManyRequestsResponse({
     type: ErrorBody,
@@ -76,6 +80,7 @@ export class AuthController {
       'Too many attempts from this address or for this account (RATE_LIMIT_LOGIN_PER_MINUTE, RATE_LIMIT_LOGIN_ACCOUNT_PER_MINUTE), ' +
       'or this account is locked out for this address after repeated failures (LOGIN_LOCKOUT_*); with Retry-After',
     example: { error: 'Too many failed logins: try again later', code: 'too_many_requests', requestId: 'req-7f3a2c', retryAfter: 30 },
+    headers: RETRY_AFTER_HEADER,
   })
   @HttpCode(200)
   @ApiOperation({

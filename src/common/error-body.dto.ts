@@ -28,3 +28,16 @@ export class FieldErrorBody {
   /** @example "durationDays must not be greater than 365" */
   message: string;
 }
+
+/** The Retry-After header of an answer that asks the caller to come back, for Swagger. */
+export const RETRY_AFTER_HEADER = {
+  'Retry-After': { description: 'Seconds to wait before trying again', schema: { type: 'integer', example: 5 } },
+};
+
+/** Swagger's 503 of a route that cannot reach the database (the global filter's answer). */
+export const DATABASE_UNAVAILABLE = {
+  type: ErrorBody,
+  description: 'The database cannot be reached: try again after Retry-After',
+  example: { error: 'Service indisponible', code: 'service_unavailable', requestId: 'req-7f3a2c' },
+  headers: RETRY_AFTER_HEADER,
+};

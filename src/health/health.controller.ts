@@ -1,5 +1,6 @@
 import { Controller, Get, Logger, Res, ServiceUnavailableException } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import { RETRY_AFTER_HEADER } from '../common/error-body.dto.js';
 import {
   HealthCheckService,
   HealthIndicatorService,
@@ -51,6 +52,7 @@ export class HealthController {
   @ApiServiceUnavailableResponse({
     description: "Not ready, with Retry-After: each failing check's status (the cause is in the service's log)",
     example: { status: 'error', info: {}, error: { database: { status: 'down' } }, details: { database: { status: 'down' } } },
+    headers: RETRY_AFTER_HEADER,
   })
   async ready(@Res({ passthrough: true }) reply: FastifyReply): Promise<unknown> {
     try {

@@ -14,7 +14,7 @@ import {
 import type { FastifyReply } from 'fastify';
 import { Public } from '../auth/access.decorator.js';
 import { AppError, ErrorCode } from '../common/app-error.js';
-import { ErrorBody } from '../common/error-body.dto.js';
+import { DATABASE_UNAVAILABLE, ErrorBody } from '../common/error-body.dto.js';
 import { basicCredentials, CLIENT_CHALLENGE, MCP_CLIENT_SCHEME } from './client-credentials.js';
 import { McpClientsService } from './mcp-clients.service.js';
 import { RevocationStreamService, TooManyStreamsError } from './revocation-stream.service.js';
@@ -74,7 +74,10 @@ export class RevocationStreamController {
     description: 'No, unknown, wrong or revoked client credentials; with `WWW-Authenticate: Basic`',
     example: { error: 'Client authentication failed', code: 'invalid_client', requestId: 'req-7f3a2c' },
   })
-  @ApiServiceUnavailableResponse({ type: ErrorBody, example: { error: 'Service indisponible', code: 'service_unavailable', requestId: 'req-7f3a2c' } })
+  @ApiServiceUnavailableResponse({
+    ...DATABASE_UNAVAILABLE,
+    description: 'The database cannot be reached (Retry-After: 5), or this instance follows as many streams as it can (Retry-After: 30)',
+  })
   async follow(
     @Headers('authorization') authorization: string | undefined,
     @Headers('last-event-id') lastEventId: string | undefined,

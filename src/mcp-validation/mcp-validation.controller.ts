@@ -15,6 +15,7 @@ import {
   ApiBadRequestResponse,
   ApiTooManyRequestsResponse,
 } from '@nestjs/swagger';
+import { RETRY_AFTER_HEADER } from '../common/error-body.dto.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ACCESS_RULE, API_TOKEN_SCHEME, Public } from '../auth/access.decorator.js';
 import type { AccessRule } from '../auth/access.policy.js';
@@ -104,7 +105,7 @@ export class McpValidationController {
     type: ValidateErrorDto,
     description: 'The database cannot be reached, or fails to read the token state (a timeout, a lock): with Retry-After',
     example: ANSWERS.unavailable,
-    headers: { 'Retry-After': { description: 'Seconds to wait before trying again', schema: { type: 'integer', example: 5 } } },
+    headers: RETRY_AFTER_HEADER,
   })
   async validate(@Req() req: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     const answer = await this.validation.validate(req.headers.authorization, req.body, requestContextOf(req));

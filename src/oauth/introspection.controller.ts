@@ -14,6 +14,7 @@ import {
   ApiUnauthorizedResponse,
   getSchemaPath,
 } from '@nestjs/swagger';
+import { RETRY_AFTER_HEADER } from '../common/error-body.dto.js';
 import type { FastifyReply } from 'fastify';
 import { Public } from '../auth/access.decorator.js';
 import { ReqContext, type RequestContext } from '../common/request-context.js';
@@ -87,6 +88,7 @@ export class IntrospectionController {
     type: OAuthErrorDto,
     description: 'The database cannot be reached, or fails to read the token state (a timeout, a lock): with Retry-After',
     example: { error: 'temporarily_unavailable', error_description: 'Service indisponible' },
+    headers: RETRY_AFTER_HEADER,
   })
   async introspect(
     @Headers('content-type') contentType: string | undefined,

@@ -359,6 +359,29 @@ describe('Swagger', () => {
     }
   });
 
+  it('lists a 503 answer with Retry-After on every operation that needs the database', () => {
+    // Liveness and the metrics answer from the process alone.
+    const without = ['GET /api/health', 'GET /metrics'];
+    const missing = operations
+      .map(({ method, path, op }) => ({ where: `${method.toUpperCase()} ${path}`, unavailable: op.responses['503'] as any }))
+      .filter(({ where, unavailable }) => !without.includes(where) && !unavailable?.headers?.['Retry-After'])
+      .map(({ where }) => where);
+    expect(missing).toEqual([]);
+    // Every 429 says when to come back too.
+    const tooMany = operations.filter(({ op }) => op.responses['429']);
+    expect(tooMany.map(({ method, path }) => `${method.toUpperCase()} ${path}`).sort()).toEqual([
+      'GET /api/audit/events/export',
+      'GET /api/audit/verify',
+      'POST /api/auth/login',
+      'POST /api/auth/register',
+      'POST /api/mcp/validate',
+    ]);
+    for (const { method, path, op } of tooMany) {
+      const where = `${method.toUpperCase()} ${path}`;
+      expect([where, (op.responses['429'] as any).headers?.['Retry-After']]).toEqual([where, expect.anything()]);
+    }
+  });
+
   it('describes the error shape {error, code, requestId, fields}', () => {
     const body = doc.components.schemas.ErrorBody;
     expect(Object.keys(body.properties).sort()).toEqual(['code', 'error', 'fields', 'requestId']);
