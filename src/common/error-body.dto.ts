@@ -41,3 +41,14 @@ export const DATABASE_UNAVAILABLE = {
   example: { error: 'Service indisponible', code: 'service_unavailable', requestId: 'req-7f3a2c' },
   headers: RETRY_AFTER_HEADER,
 };
+
+/** The headers of an answer that holds a secret shown once (a token, a client secret), for Swagger. */
+export function shownOnceHeaders(location: string): Record<string, { description: string; schema: { type: 'string'; example?: string } }> {
+  return {
+    Location: { description: location, schema: { type: 'string' } },
+    'Cache-Control': {
+      description: 'The secret is in this answer only: no cache keeps it',
+      schema: { type: 'string', example: 'no-store' },
+    },
+  };
+}

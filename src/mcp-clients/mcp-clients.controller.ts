@@ -3,7 +3,7 @@ import { ApiBadRequestResponse, ApiCreatedResponse, ApiNoContentResponse, ApiNot
 import type { FastifyReply } from 'fastify';
 import { Access } from '../auth/access.decorator.js';
 import { CurrentPrincipal, type Principal } from '../auth/principal.js';
-import { ErrorBody } from '../common/error-body.dto.js';
+import { ErrorBody, shownOnceHeaders } from '../common/error-body.dto.js';
 import { ReqContext, type RequestContext } from '../common/request-context.js';
 import { BAD_ID_BODY, UUID_ID } from '../common/validation.js';
 import { CreatedMcpClientView, CreateMcpClientDto, McpClientList } from './mcp-clients.dto.js';
@@ -36,7 +36,7 @@ export class McpClientsController {
   @ApiCreatedResponse({
     type: CreatedMcpClientView,
     example: { ...CLIENT_EXAMPLE, clientSecret: 'mcps_pW3q8R1v0yXo2bN5kLd7Jt4Hs9Gf6Ea1Zc3Vb8Nm0Qw' },
-    headers: { Location: { description: '/api/mcp/clients/{id}', schema: { type: 'string' } } },
+    headers: shownOnceHeaders('/api/mcp/clients/{id}'),
   })
   @ApiBadRequestResponse({
     type: ErrorBody,

@@ -14,7 +14,7 @@ import type { FastifyReply } from 'fastify';
 import { SCOPES } from '../../libs/scopes/src/index.js';
 import { Access, CSRF_FAILED, forbiddenResponse } from '../auth/access.decorator.js';
 import { CurrentPrincipal, type Principal } from '../auth/principal.js';
-import { ErrorBody } from '../common/error-body.dto.js';
+import { ErrorBody, shownOnceHeaders } from '../common/error-body.dto.js';
 import { ReqContext, type RequestContext } from '../common/request-context.js';
 import { BAD_ID_BODY, UUID_ID } from '../common/validation.js';
 import { CreatedTokenView, CreateTokenDto, RotateTokenDto, ScopeView, TokenList, TokenView } from './tokens.dto.js';
@@ -55,7 +55,7 @@ export class TokensController {
 
   @Post()
   @ApiOperation({ summary: 'Create an API token; the token is in this answer only' })
-  @ApiCreatedResponse({ type: CreatedTokenView, example: CREATED_EXAMPLE, headers: { Location: { description: '/api/tokens/{id}', schema: { type: 'string' } } } })
+  @ApiCreatedResponse({ type: CreatedTokenView, example: CREATED_EXAMPLE, headers: shownOnceHeaders('/api/tokens/{id}') })
   @ApiBadRequestResponse(BAD_BODY)
   // Replaces the generic 403 of @Access (only `csrf_failed` on a route open to every session) with both of this route's.
   @ApiForbiddenResponse(
@@ -111,7 +111,7 @@ export class TokensController {
 
   @Post(':id/rotate')
   @ApiOperation({ summary: 'A new token with the same name and scopes; the old one is revoked' })
-  @ApiCreatedResponse({ type: CreatedTokenView, example: CREATED_EXAMPLE })
+  @ApiCreatedResponse({ type: CreatedTokenView, example: CREATED_EXAMPLE, headers: shownOnceHeaders('/api/tokens/{id} of the new token') })
   @ApiBadRequestResponse({
     type: ErrorBody,
     examples: {

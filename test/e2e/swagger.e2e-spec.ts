@@ -382,6 +382,27 @@ describe('Swagger', () => {
     }
   });
 
+  it('documents Location and Cache-Control: no-store on the answers that show a secret once, as they are sent', async () => {
+    const admin = await createUser(t, { role: 'admin' });
+    const token = await createToken(t, admin.token);
+    const sent = {
+      'POST /api/tokens': await t.request('POST', '/api/tokens', {
+        token: admin.token,
+        body: { name: 'once', scopes: ['read:data'], durationDays: 1 },
+      }),
+      'POST /api/tokens/{id}/rotate': await t.request('POST', `/api/tokens/${token.id}/rotate`, { token: admin.token, body: {} }),
+      'POST /api/mcp/clients': await t.request('POST', '/api/mcp/clients', { token: admin.token, body: { name: 'Serveur MCP' } }),
+    };
+    for (const [where, res] of Object.entries(sent)) {
+      const [method, path] = where.split(' ');
+      const headers = (doc.paths[path][method.toLowerCase()].responses['201'] as any).headers;
+      const answer = [res.status, res.headers.get('cache-control'), typeof res.headers.get('location')];
+      expect([where, ...answer]).toEqual([where, 201, 'no-store', 'string']);
+      expect([where, Object.keys(headers ?? {}).sort()]).toEqual([where, ['Cache-Control', 'Location']]);
+      expect(headers['Cache-Control'].schema.example).toBe('no-store');
+    }
+  });
+
   it('describes the error shape {error, code, requestId, fields}', () => {
     const body = doc.components.schemas.ErrorBody;
     expect(Object.keys(body.properties).sort()).toEqual(['code', 'error', 'fields', 'requestId']);
