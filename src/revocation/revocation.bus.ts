@@ -6,9 +6,17 @@ import pg from 'pg';
 import type { DataSource, EntityManager } from 'typeorm';
 
 export const REVOCATION_CHANNEL = 'hospiai_revocation';
-/** Each instance, once it has applied a revocation, says so here: `<event id> <instance id>`. */
+/**
+ * Each instance, once it has applied a revocation, says so here: `<event id> <instance id> <pid>`, the
+ * pid being that of its listening connection (as pg_stat_activity shows it).
+ */
 export const REVOCATION_ACK_CHANNEL = 'hospiai_revocation_ack';
 const LISTENER_NAME = 'hospiai-revocations';
+/**
+ * Key of the transaction-level advisory lock under which a revocation takes its id ("hospiai\1" in
+ * ASCII, 0x686f737069616901, in decimal; the migrations' lock is "hospiai\0").
+ */
+export const REVOCATION_ORDER_LOCK_KEY = '7525360429000911105';
 
 export interface RevocationEvent {
   /** Sequence number (revocation_event.id), increasing. */
@@ -32,6 +40,11 @@ export const HEARTBEAT_DEADLINE_MS = 3000;
 /** How many of the latest revocations an instance remembers (seen, acknowledged). */
 const REMEMBERED_REVOCATIONS = 1000;
 
+/** The backend pid of a connection (pg keeps it from the server's BackendKeyData), as pg_stat_activity shows it. */
+function pidOf(client: pg.Client): string {
+  return String((client as unknown as { processID: number | null }).processID);
+}
+
 /** Forgets the oldest revocation (insertion order) once more than REMEMBERED_REVOCATIONS are remembered. */
 function forgetOldest(remembered: Map<string, unknown> | Set<string>): void {
   if (remembered.size > REMEMBERED_REVOCATIONS) remembered.delete(remembered.keys().next().value as string);
@@ -54,9 +67,10 @@ function forgetOldest(remembered: Map<string, unknown> | Set<string>): void {
  *
  * The instance that revokes answers only once every listening instance has applied the
  * revocation: each one, having dropped what it cached, acknowledges on REVOCATION_ACK_CHANNEL,
- * and the revoking instance waits (ACK_WAIT_MS at most) for as many acknowledgements as there are
- * listening connections. So the very next call, on any instance, is refused, even when another
- * instance receives its notification later than this one (a longer network path, a busy process).
+ * naming its listening connection, and the revoking instance waits (ACK_WAIT_MS at most) for the
+ * acknowledgement of every connection listening once the revocation has committed. So the very
+ * next call, on any instance, is refused, even when another instance receives its notification
+ * later than this one (a longer network path, a busy process).
  */
 @Injectable()
 export class RevocationBus implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -66,13 +80,17 @@ export class RevocationBus implements OnApplicationBootstrap, OnApplicationShutd
   private stopping = false;
   private reconnectDelay = 100;
   private reconnectTimer: NodeJS.Timeout | undefined;
-  /** The instances that have acknowledged each of the latest revocations (even before settled() waits for them). */
+  /**
+   * The listening connections (backend pids) that have acknowledged each of the latest revocations
+   * (even before settled() waits for them).
+   */
   private readonly acknowledged = new Map<string, Set<string>>();
   /**
-   * The revocations of this instance being settled: how many acknowledgements they wait for. Its
-   * own notification of one of them is not applied a second time when it comes back.
+   * The revocations of this instance being settled: the listening connections whose acknowledgement
+   * they wait for (unknown until counted). Its own notification of one of them is not applied a
+   * second time when it comes back.
    */
-  private readonly settling = new Map<string, { expected: number; done: () => void }>();
+  private readonly settling = new Map<string, { expected: readonly string[] | undefined; done: () => void }>();
   /** This process, in acknowledgements. */
   readonly instanceId = randomUUID();
   /** Ids of the latest notifications received, to know one has already come back. */
@@ -115,8 +133,16 @@ export class RevocationBus implements OnApplicationBootstrap, OnApplicationShutd
     return () => this.emitter.off('reset', listener);
   }
 
-  /** Records and notifies a revocation inside the caller's transaction. */
+  /**
+   * Records and notifies a revocation inside the caller's transaction.
+   *
+   * Revocations take their ids in the order they commit: the id is taken under a transaction-level
+   * lock that the next revoking transaction waits for. A sequence alone hands out ids in the order
+   * the INSERTs run, and two revoking transactions can commit in the other order: a stream client
+   * sent the later id first would resume after it (Last-Event-ID) and never be sent the earlier one.
+   */
   async publish(manager: EntityManager, kind: RevocationEvent['kind'], subjectId: string): Promise<RevocationEvent> {
+    await manager.query(`SELECT pg_advisory_xact_lock(${REVOCATION_ORDER_LOCK_KEY}::bigint)`);
     const [row] = (await manager.query(
       `INSERT INTO "revocation_event" ("kind", "subject_id") VALUES ($1, $2) RETURNING "id", "occurred_at"`,
       [kind, subjectId],
@@ -133,42 +159,61 @@ export class RevocationBus implements OnApplicationBootstrap, OnApplicationShutd
   async settled(event: RevocationEvent): Promise<void> {
     if (!this.healthy) {
       this.deliver(event);
+      // Our channel is down, so no acknowledgement can reach us; the other instances still hear of
+      // the revocation through theirs. Answering at once would let one of them, its notification a
+      // little late, still answer its next call from its cache: give them the time they would have
+      // had to acknowledge (ACK_WAIT_MS) when any is listening.
+      const others = await this.listeners().then(
+        (pids) => pids.length,
+        () => 1,
+      );
+      if (others > 0) await new Promise((resolve) => setTimeout(resolve, ACK_WAIT_MS));
       return;
     }
     let finish = (): void => undefined;
     const all = new Promise<void>((resolve) => (finish = resolve));
-    const entry = { expected: Number.POSITIVE_INFINITY, done: finish };
+    const entry: { expected: readonly string[] | undefined; done: () => void } = { expected: undefined, done: finish };
     const count = (): number => this.acknowledged.get(event.id)?.size ?? 0;
+    const ownPid = this.client ? pidOf(this.client) : undefined;
     this.settling.set(event.id, entry);
     this.deliver(event);
     const timer = setTimeout(() => {
       this.logger.warn(
-        { revocation: event.id, acknowledged: count(), expected: entry.expected },
+        { revocation: event.id, acknowledged: count(), expected: entry.expected?.length },
         `revocation not acknowledged by every listening instance within ${ACK_WAIT_MS} ms`,
       );
       // Late, or our own connection is gone without a word: check it now.
       this.probe?.();
       finish();
     }, ACK_WAIT_MS);
+    // The connections listening now, each by its pid: counted by number, the acknowledgement of an
+    // instance that has stopped listening since (a restart, a reconnection) would stand for that of
+    // one still listening that has not yet applied the revocation.
     try {
       entry.expected = await this.listeners();
     } catch {
       // Unknown: wait for our own acknowledgement at least, which comes after every instance was sent the notification.
-      entry.expected = 1;
+      entry.expected = ownPid ? [ownPid] : [];
     }
-    if (count() >= entry.expected) finish();
+    if (this.allAcknowledged(event.id, entry.expected)) finish();
     await all;
     clearTimeout(timer);
     this.settling.delete(event.id);
   }
 
-  /** The instances listening now (one connection each, this one's included). */
-  private async listeners(): Promise<number> {
-    const [row] = (await this.dataSource.query(
-      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE "application_name" = $1 AND "datname" = current_database()`,
+  /** The listening connections now, by backend pid (one per instance, this one's included). */
+  private async listeners(): Promise<string[]> {
+    const rows = (await this.dataSource.query(
+      `SELECT "pid" FROM pg_stat_activity WHERE "application_name" = $1 AND "datname" = current_database()`,
       [LISTENER_NAME],
-    )) as { n: number }[];
-    return Math.max(1, row.n);
+    )) as { pid: number }[];
+    return rows.map((r) => String(r.pid));
+  }
+
+  private allAcknowledged(eventId: string, expected: readonly string[] | undefined): boolean {
+    if (!expected) return false;
+    const by = this.acknowledged.get(eventId);
+    return expected.every((pid) => by?.has(pid));
   }
 
   /** Revocations after `afterId`, oldest first (for streams resuming with Last-Event-ID). */
@@ -201,14 +246,14 @@ export class RevocationBus implements OnApplicationBootstrap, OnApplicationShutd
     });
     client.on('notification', (msg) => {
       if (msg.channel === REVOCATION_ACK_CHANNEL && msg.payload) {
-        const [eventId, from] = msg.payload.split(' ');
-        if (!eventId || !from) return;
+        const [eventId, from, pid] = msg.payload.split(' ');
+        if (!eventId || !from || !pid) return;
         const by = this.acknowledged.get(eventId) ?? new Set<string>();
-        by.add(from);
+        by.add(pid);
         this.acknowledged.set(eventId, by);
         forgetOldest(this.acknowledged);
         const entry = this.settling.get(eventId);
-        if (entry && by.size >= entry.expected) entry.done();
+        if (entry && this.allAcknowledged(eventId, entry.expected)) entry.done();
         return;
       }
       if (msg.channel !== REVOCATION_CHANNEL || !msg.payload) return;
@@ -227,7 +272,9 @@ export class RevocationBus implements OnApplicationBootstrap, OnApplicationShutd
         this.deliver(event);
       }
       // Applied (the caches dropped what they held): said to the instance that revoked.
-      client.query(`SELECT pg_notify($1, $2)`, [REVOCATION_ACK_CHANNEL, `${event.id} ${this.instanceId}`]).catch(() => undefined);
+      client
+        .query(`SELECT pg_notify($1, $2)`, [REVOCATION_ACK_CHANNEL, `${event.id} ${this.instanceId} ${pidOf(client)}`])
+        .catch(() => undefined);
     });
     const lost = (err?: unknown): void => {
       if (this.client !== client) return;
