@@ -94,7 +94,10 @@ const MAX_IN_FLIGHT = 1;
 /** PostgreSQL text cannot hold NUL or broken UTF-16: make any string storable, and bounded. */
 function clean(value: string | null | undefined, max: number): string | null {
   if (value === null || value === undefined) return null;
-  return value.replaceAll('\u0000', '\uFFFD').toWellFormed().slice(0, max);
+  // Cut first: a cut between the two halves of a character leaves a lone half, which
+  // toWellFormed() turns into U+FFFD (else jsonb refuses it, and a text column stores U+FFFD
+  // where the in-process digest saw the half: a chain break for verify).
+  return value.replaceAll('\u0000', '\uFFFD').slice(0, max).toWellFormed();
 }
 
 function cleanDetails(value: unknown, depth = 0): unknown {

@@ -385,6 +385,24 @@ describe('audit writer', () => {
       expect(verifyChain(all)).toMatchObject({ ok: true, checked: all.length });
     });
 
+    it('a value cut at its length limit inside a character is stored as cut, and the chain recomputes', async () => {
+      // 😀 is two UTF-16 units: at 511 + 2, the user agent's limit (512) falls between them.
+      const before = await maxId();
+      const long = `${'a'.repeat(511)}😀`;
+      await t.app.get(AuditWriter).record({
+        type: 'token.validate',
+        outcome: 'invalid',
+        userAgent: long,
+        requestId: 'cut-inside',
+        details: { value: `${'b'.repeat(1999)}😀`, [`${'k'.repeat(99)}😀`]: 1 },
+      });
+      const [event] = await eventsAfter(before);
+      expect(event.userAgent).toBe(`${'a'.repeat(511)}\uFFFD`);
+      expect(event.details).toEqual({ value: `${'b'.repeat(1999)}\uFFFD`, [`${'k'.repeat(99)}\uFFFD`]: 1 });
+      const all = await allEvents();
+      expect(verifyChain(all)).toMatchObject({ ok: true, checked: all.length });
+    });
+
     it('the recomputation finds an edited, a removed and a swapped row', async () => {
       const all = await allEvents();
       expect(all.length).toBeGreaterThan(10);
