@@ -177,7 +177,17 @@ export class AuditWriter implements OnApplicationShutdown {
     setImmediate(() => {
       this.scheduled = false;
       this.pump();
+      this.wakeIfIdle();
     });
+  }
+
+  /**
+   * Wakes flush()'s waiters once nothing is queued, scheduled or under way. Checked where each of
+   * those ends: a batch that fails before the scheduled pump runs (no connection to take) ends
+   * while a pump is still scheduled, and the pump then finds nothing to do.
+   */
+  private wakeIfIdle(): void {
+    if (this.queue.length === 0 && this.inFlight === 0 && !this.scheduled) for (const resolve of this.idle.splice(0)) resolve();
   }
 
   /**
@@ -191,7 +201,7 @@ export class AuditWriter implements OnApplicationShutdown {
       void this.writeBatch(batch).finally(() => {
         this.inFlight -= 1;
         if (this.queue.length > 0) this.pump();
-        else if (this.inFlight === 0 && !this.scheduled) for (const resolve of this.idle.splice(0)) resolve();
+        else this.wakeIfIdle();
       });
     }
   }

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { eventHash, GENESIS_HASH } from '../../src/audit/audit-hash.js';
 import type { AuditEvent } from '../../src/audit/audit.types.js';
+import { DataSource } from 'typeorm';
 import { AuditWriter } from '../../src/audit/audit.writer.js';
 import { toAuditEvent } from '../support/audit.js';
 import { decodeJwt, sha256Hex, signJwt } from '../support/jwt.js';
@@ -716,5 +717,25 @@ describe('audit writer', () => {
         expect({ needle, logs: inLogs.length }).toEqual({ needle, logs: 0 });
       }
     });
+  });
+});
+
+describe('audit writer once its database is closed', () => {
+  // Not timing assertions: bounds, so that a flush that never returns fails instead of hanging.
+  const within5s = <T>(p: Promise<T>) =>
+    Promise.race([p, new Promise((resolve) => setTimeout(() => resolve('still waiting after 5 s'), 5000).unref())]);
+
+  it('an event that fails at once (no connection to take) still lets flush() return', async () => {
+    const t = await startTestApp();
+    const writer = t.app.get(AuditWriter);
+    try {
+      await t.app.get(DataSource).destroy();
+      const recorded = writer.record({ type: 'token.validate', outcome: 'invalid', requestId: 'after-close' });
+      const flushed = writer.flush().then(() => 'flushed');
+      await expect(recorded).rejects.toThrow();
+      expect(await within5s(flushed)).toBe('flushed');
+    } finally {
+      await t.close().catch(() => undefined);
+    }
   });
 });
