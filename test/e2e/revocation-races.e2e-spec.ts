@@ -6,7 +6,7 @@
 import { TokenStateCache } from '../../src/mcp-validation/token-state.cache.js';
 import pg from 'pg';
 import { REVOCATION_ACK_CHANNEL, RevocationBus } from '../../src/revocation/revocation.bus.js';
-import { basic, createToken, registerClient, SseReader, type RegisteredClient, type SseEvent } from '../support/mcp.js';
+import { basic, createToken, idsOf, registerClient, revoked, SseReader, type RegisteredClient } from '../support/mcp.js';
 import { BUS_APPLICATION_NAME, PgRelay } from '../support/pg-relay.js';
 import { createTestDatabase, createUser, startTestAppOnDatabase, type TestApp } from '../support/test-app.js';
 import { until } from '../support/until.js';
@@ -14,9 +14,6 @@ import { until } from '../support/until.js';
 const GUARD_MS = 15_000;
 /** The application_name of the app's pool (src/database/data-source-options.ts). */
 const POOL_APPLICATION_NAME = 'hospiai';
-
-const revoked = (events: SseEvent[]) => events.filter((e) => e.event === 'revoked');
-const idsOf = (e: SseEvent) => (JSON.parse(e.data) as { tokenIds: string[] }).tokenIds;
 
 describe('revocation races across two instances', () => {
   let database: { url: string; drop: () => Promise<void> };

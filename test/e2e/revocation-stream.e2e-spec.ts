@@ -2,14 +2,11 @@
 // MCP servers: token ids only, resumable with Last-Event-ID, across instances
 // (LISTEN/NOTIFY), keep-alive comments, closed cleanly on shutdown.
 import { RevocationStreamService } from '../../src/mcp-clients/revocation-stream.service.js';
-import { basic, createToken, registerClient, SseReader, type RegisteredClient, type SseEvent } from '../support/mcp.js';
+import { basic, createToken, idsOf, registerClient, revoked, SseReader, type RegisteredClient } from '../support/mcp.js';
 import { createUser, startTestApp, startTestAppOn, type TestApp } from '../support/test-app.js';
 import { HANG_GUARD_MS, until } from '../support/until.js';
 
 type User = Awaited<ReturnType<typeof createUser>>;
-
-const revoked = (events: SseEvent[]) => events.filter((e) => e.event === 'revoked');
-const idsOf = (e: SseEvent) => (JSON.parse(e.data) as { tokenIds: string[] }).tokenIds;
 
 describe('GET /api/mcp/revocations', () => {
   let t: TestApp;

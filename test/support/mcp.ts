@@ -40,6 +40,11 @@ export interface SseEvent {
   data: string;
 }
 
+/** The `revoked` events among those read. */
+export const revoked = (events: SseEvent[]): SseEvent[] => events.filter((e) => e.event === 'revoked');
+/** The token ids a `revoked` event names. */
+export const idsOf = (e: SseEvent): string[] => (JSON.parse(e.data) as { tokenIds: string[] }).tokenIds;
+
 /** An open `text/event-stream` response, read event by event. */
 export class SseReader {
   readonly events: SseEvent[] = [];
