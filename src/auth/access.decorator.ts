@@ -1,7 +1,7 @@
 import { applyDecorators, SetMetadata } from '@nestjs/common';
 import { ApiBearerAuth, ApiExtension, ApiForbiddenResponse, ApiServiceUnavailableResponse, ApiUnauthorizedResponse } from '@nestjs/swagger';
 import { ROLES } from '../users/user.entity.js';
-import { ErrorBody, RETRY_AFTER_HEADER } from '../common/error-body.dto.js';
+import { DATABASE_UNAVAILABLE, ErrorBody } from '../common/error-body.dto.js';
 import { describeRule, type AccessRule } from './access.policy.js';
 import { CSRF_FAILED_MESSAGE } from './session-cookie.js';
 
@@ -61,10 +61,8 @@ export function Access(rule: Omit<AccessRule, 'public'>): MethodDecorator & Clas
     }),
     ApiForbiddenResponse(forbiddenResponse(forbiddenAnswers(rule))),
     ApiServiceUnavailableResponse({
+      ...DATABASE_UNAVAILABLE,
       description: 'The database cannot be reached while the caller is checked (session or API token): try again after Retry-After',
-      type: ErrorBody,
-      example: { error: 'Service indisponible', code: 'service_unavailable', requestId: 'req-7f3a2c' },
-      headers: RETRY_AFTER_HEADER,
     }),
   );
   return applyDecorators(...decorators);
