@@ -31,30 +31,11 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', (s) => onSignal(s));
   process.once('SIGINT', (s) => onSignal(s));
-  const stopDuringStartup = async (stop: () => Promise<void>): Promise<never> => {
-    await stop();
-    log.info('stopped');
-    log.flush();
-    process.exit(0);
-  };
-
-  const db = await resolveDatabase(config, (m) => log.info({ context: 'EmbeddedPostgres' }, m));
-  if (startupSignal) await stopDuringStartup(async () => db.embedded?.stop());
-  const app = await createApp({ config, databaseUrl: db.url }).catch(async (err: unknown) => {
-    await db.embedded?.stop();
-    throw err;
-  });
-  if (startupSignal) {
-    await stopDuringStartup(async () => {
-      await app.close().catch(() => undefined);
-      await db.embedded?.stop();
-    });
-  }
   let stopping = false;
-  const shutdown = (signal: NodeJS.Signals): void => {
+  /** Runs `stop` once, then exits: 0 when it is done, 1 if it fails or takes over SHUTDOWN_TIMEOUT_MS. */
+  const exitAfter = (stop: () => Promise<void>): void => {
     if (stopping) return;
     stopping = true;
-    log.info({ signal }, 'shutting down: no new connections, finishing requests in flight');
     const force = setTimeout(() => {
       log.error('shutdown took too long: exiting');
       process.exit(1);
@@ -62,8 +43,7 @@ async function main(): Promise<void> {
     force.unref();
     void (async () => {
       try {
-        await app.close();
-        await db.embedded?.stop();
+        await stop();
         log.info('stopped');
         log.flush();
         process.exit(0);
@@ -73,7 +53,26 @@ async function main(): Promise<void> {
       }
     })();
   };
-  onSignal = shutdown;
+
+  const db = await resolveDatabase(config, (m) => log.info({ context: 'EmbeddedPostgres' }, m));
+  if (startupSignal) return exitAfter(async () => db.embedded?.stop());
+  const app = await createApp({ config, databaseUrl: db.url }).catch(async (err: unknown) => {
+    await db.embedded?.stop();
+    throw err;
+  });
+  if (startupSignal) {
+    return exitAfter(async () => {
+      await app.close().catch(() => undefined);
+      await db.embedded?.stop();
+    });
+  }
+  onSignal = (signal) => {
+    if (!stopping) log.info({ signal }, 'shutting down: no new connections, finishing requests in flight');
+    exitAfter(async () => {
+      await app.close();
+      await db.embedded?.stop();
+    });
+  };
   // Start-up's own checks (the configured admin account, for one) run here: a refusal closes what
   // was opened, the embedded database included, before the process exits.
   await app.listen({ port: config.port, host: config.host }).catch(async (err: unknown) => {
