@@ -7,7 +7,7 @@ import { AppError, ErrorCode } from '../common/app-error.js';
 import type { RequestContext } from '../common/request-context.js';
 import type { User } from '../users/user.entity.js';
 import { UsersService } from '../users/users.service.js';
-import { LoginLockout } from '../rate-limit/login-lockout.js';
+import { LoginLockout, type LoginOutcome } from '../rate-limit/login-lockout.js';
 import { tooManyRequests } from '../rate-limit/too-many-requests.js';
 import { isWellFormedEmail, type RegisterDto } from './auth.dto.js';
 import { KeyRing } from './key-ring.js';
@@ -66,28 +66,30 @@ export class AuthService {
    * give the same error, after the same Argon2 work.
    */
   async login(email: string, password: string, ctx: RequestContext): Promise<{ user: User; accessToken: string; expiresIn: number }> {
-    const locked = this.lockout.lockedFor(email, ctx.ip);
+    const locked = this.lockout.begin(email, ctx.ip);
     if (locked > 0) {
       // Refused without looking at the password: guesses during a lockout teach nothing and do not extend it.
       await this.audit.record({ type: 'auth.login', outcome: 'failure', ...ctx, details: { ...loginEmail(email), reason: 'locked_out' } });
       throw tooManyRequests(locked, 'Too many failed logins: try again later');
     }
-    const found = await this.users.findByEmailWithPassword(email);
-    const ok = await this.hasher.verify(found?.passwordHash, password);
-    const failure = !found ? 'unknown_email' : !ok ? 'wrong_password' : found.disabledAt !== null ? 'disabled' : undefined;
-    await this.audit.record({
-      type: 'auth.login',
-      outcome: failure ? 'failure' : 'success',
-      actorUserId: found?.id ?? null,
-      ...ctx,
-      details: failure ? { ...loginEmail(email), reason: failure } : { email },
-    });
-    if (failure || !found) {
-      this.lockout.failure(email, ctx.ip);
-      throw new AppError(401, ErrorCode.InvalidCredentials, INVALID_CREDENTIALS);
+    let outcome: LoginOutcome = 'error';
+    try {
+      const found = await this.users.findByEmailWithPassword(email);
+      const ok = await this.hasher.verify(found?.passwordHash, password);
+      const failure = !found ? 'unknown_email' : !ok ? 'wrong_password' : found.disabledAt !== null ? 'disabled' : undefined;
+      outcome = failure ? 'failure' : 'success';
+      await this.audit.record({
+        type: 'auth.login',
+        outcome,
+        actorUserId: found?.id ?? null,
+        ...ctx,
+        details: failure ? { ...loginEmail(email), reason: failure } : { email },
+      });
+      if (failure || !found) throw new AppError(401, ErrorCode.InvalidCredentials, INVALID_CREDENTIALS);
+      return { user: found, ...this.issueSession(found) };
+    } finally {
+      this.lockout.end(email, ctx.ip, outcome);
     }
-    this.lockout.success(email, ctx.ip);
-    return { user: found, ...this.issueSession(found) };
   }
 
   issueSession(user: Pick<User, 'id'>): { accessToken: string; expiresIn: number } {

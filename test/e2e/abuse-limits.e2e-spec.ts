@@ -128,6 +128,21 @@ describe('login lockout (exponential backoff, capped, per account and address)',
     expect((await attacker(PASSWORD)).status).toBe(200);
   }, 60_000);
 
+  it('guesses sent in parallel get no more checks than the lockout allows one after the other', async () => {
+    const target = await createUser(t);
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, () =>
+        from('127.0.0.12', t.baseUrl, 'POST', '/api/auth/login', { email: target.email, password: 'wrong password, twelve+' }),
+      ),
+    );
+    const statuses = answers.map((a) => a.status).sort();
+    expect(statuses).toEqual([401, 401, 401, 429, 429, 429, 429, 429]);
+    for (const a of answers.filter((x) => x.status === 429)) expect429(a, a.headers['retry-after']);
+    // Locked now: the right password too is refused from this address, and not from another.
+    expect((await from('127.0.0.12', t.baseUrl, 'POST', '/api/auth/login', { email: target.email, password: PASSWORD })).status).toBe(429);
+    expect((await from('127.0.0.13', t.baseUrl, 'POST', '/api/auth/login', { email: target.email, password: PASSWORD })).status).toBe(200);
+  });
+
   it('the owner, from another address, is never locked out by the attacker', async () => {
     for (let i = 0; i < 4; i++) await attacker('wrong password, twelve+');
     expect((await attacker(PASSWORD)).status).toBe(429);
