@@ -3,6 +3,7 @@ import { createApp } from './app.js';
 import { createPino } from './common/logger.js';
 import { ConfigError, loadConfig, type AppConfig } from './config/config.js';
 import { resolveDatabase } from './database/database-url.js';
+import { isDatabaseUnavailable } from './database/db-errors.js';
 
 const SHUTDOWN_TIMEOUT_MS = 25_000;
 
@@ -58,7 +59,7 @@ async function main(): Promise<void> {
   if (startupSignal) return exitAfter(async () => db.embedded?.stop());
   const app = await createApp({ config, databaseUrl: db.url }).catch(async (err: unknown) => {
     await db.embedded?.stop();
-    throw err;
+    throw db.embedded ? err : databaseError(err);
   });
   if (startupSignal) {
     return exitAfter(async () => {
@@ -93,6 +94,16 @@ function listenError(err: unknown, host: string, port: number): unknown {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   if (!code || !['EADDRINUSE', 'EADDRNOTAVAIL', 'EACCES', 'ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME'].includes(code)) return err;
   return new Error(`cannot listen on HOST ${host}, PORT ${port}: ${(err as Error).message}`);
+}
+
+/** SQLSTATEs of a refused connection: bad password or authorization, no such database. */
+const CONNECTION_REFUSED_STATES = new Set(['28P01', '28000', '3D000']);
+
+/** A DATABASE_URL that cannot be reached, or refuses the connection, is named (never its password). */
+function databaseError(err: unknown): unknown {
+  const state = (err as { code?: unknown } | undefined)?.code;
+  if (!isDatabaseUnavailable(err) && !(typeof state === 'string' && CONNECTION_REFUSED_STATES.has(state))) return err;
+  return new Error(`cannot connect to the database at DATABASE_URL: ${(err as Error).message}`);
 }
 
 main().catch((err: unknown) => {

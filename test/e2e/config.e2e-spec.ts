@@ -112,6 +112,20 @@ describe('configuration at start (node dist/src/main.js)', () => {
     expect(line).not.toContain('Sh0rtPw!');
   });
 
+  it('a DATABASE_URL that cannot be reached: exit 1, one line naming DATABASE_URL, its password nowhere', async () => {
+    const out = await start({
+      DATA_DIR: dataDir,
+      DATABASE_URL: 'postgres://hospiai:hunter2-pw@127.0.0.1:1/hospiai',
+      JWT_SECRET: TEST_JWT_SECRET,
+      PORT: '0',
+    }).done;
+    expect(out.code).toBe(1);
+    expect(out.stderr).toMatch(
+      /^HospiAI failed to start: cannot connect to the database at DATABASE_URL: .*ECONNREFUSED 127\.0\.0\.1:1\n$/,
+    );
+    expect(out.stdout + out.stderr).not.toContain('hunter2');
+  }, 30_000);
+
   it('a PORT already taken: exit 1, one line naming HOST and PORT', async () => {
     const taken = createServer();
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
