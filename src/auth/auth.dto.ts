@@ -1,4 +1,5 @@
 import { IsEmail, isEmail, IsOptional, IsString, Length, Matches, MaxLength, MinLength } from 'class-validator';
+import { PlainText } from '../common/plain-text.js';
 import { FitsColumn } from '../common/text-length.js';
 import { Trim, TrimLower } from '../common/transforms.js';
 import { PHONE_MESSAGE, PHONE_PATTERN } from '../users/users.dto.js';
@@ -30,6 +31,7 @@ export class RegisterDto {
   @IsString()
   @Length(1, 100)
   @FitsColumn(100)
+  @PlainText()
   firstname: string;
 
   /** @example "Curie" */
@@ -37,6 +39,7 @@ export class RegisterDto {
   @IsString()
   @Length(1, 100)
   @FitsColumn(100)
+  @PlainText()
   surname: string;
 
   /** @example "+33 1 23 45 67 89" */

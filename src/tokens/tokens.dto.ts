@@ -1,19 +1,22 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { ArrayMaxSize, ArrayNotEmpty, ArrayUnique, IsArray, IsIn, IsInt, IsOptional, IsString, Length, Max, Min } from 'class-validator';
 import { SCOPE_NAMES, type Scope } from '../../libs/scopes/src/index.js';
+import { PlainText } from '../common/plain-text.js';
 import { FitsColumn } from '../common/text-length.js';
 import { Trim } from '../common/transforms.js';
 import type { TokenStatus } from './api-token.entity.js';
 
 export class CreateTokenDto {
   /**
-   * A name to recognise the token by, 1–100 characters.
+   * A name to recognise the token by, 1–100 characters, without control characters (line breaks,
+   * tabs, escapes, bidirectional controls).
    * @example "Serveur FastMCP production"
    */
   @Trim()
   @IsString()
   @Length(1, 100)
   @FitsColumn(100)
+  @PlainText()
   name: string;
 
   /**

@@ -1,5 +1,6 @@
 import { Type } from 'class-transformer';
 import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Length, Matches, Max, MaxLength, Min, ValidateIf } from 'class-validator';
+import { PlainText } from '../common/plain-text.js';
 import { FitsColumn } from '../common/text-length.js';
 import { Trim } from '../common/transforms.js';
 import { ROLES, type Role } from './user.entity.js';
@@ -18,6 +19,7 @@ export class UpdateProfileDto {
   @IsString()
   @Length(1, 100)
   @FitsColumn(100)
+  @PlainText()
   firstname?: string;
 
   /** @example "Curie" */
@@ -26,6 +28,7 @@ export class UpdateProfileDto {
   @IsString()
   @Length(1, 100)
   @FitsColumn(100)
+  @PlainText()
   surname?: string;
 
   /** @example "+33 1 23 45 67 89" */

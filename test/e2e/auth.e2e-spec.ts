@@ -115,6 +115,16 @@ describe('auth', () => {
       expect(fields).toEqual(new Set(['email', 'firstname', 'surname']));
     });
 
+    it('refuses a firstname or surname with a line break, an escape or a bidirectional override, naming the field', async () => {
+      for (const value of ['Marie\r\nAdmin', 'Marie\u001b[31m', 'Marie\u202Eeiruc']) {
+        const res = await t.request('POST', '/api/auth/register', {
+          body: { email: uniqueEmail(), password: PASSWORD, firstname: value, surname: value },
+        });
+        expect(res.status).toBe(400);
+        expect(new Set(res.body.fields.map((f: { field: string }) => f.field))).toEqual(new Set(['firstname', 'surname']));
+      }
+    });
+
     it('answers 409 for an email already taken, also in another case', async () => {
       const email = uniqueEmail('dup');
       const body = { email, password: PASSWORD, firstname: 'Marie', surname: 'Curie' };

@@ -148,6 +148,9 @@ describe('API tokens', () => {
       ["name '   '", { ...valid, name: '   ' }, 'name'],
       ['name of 101 characters', { ...valid, name: 'n'.repeat(101) }, 'name'],
       ['name not a string', { ...valid, name: 12 }, 'name'],
+      ['a name with a line break', { ...valid, name: 'Serveur\r\nFAKE: token revoked' }, 'name'],
+      ['a name with a terminal escape', { ...valid, name: 'Serveur \u001b[2J' }, 'name'],
+      ['a name with a bidirectional override', { ...valid, name: 'Serveur \u202Eetalp' }, 'name'],
       ['name missing', without('name'), 'name'],
       ["an extra field (another user's userId)", { ...valid, userId: '00000000-0000-4000-8000-000000000000' }, 'userId'],
     ];

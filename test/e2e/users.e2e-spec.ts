@@ -117,6 +117,21 @@ describe('users', () => {
       expect(empty.body.fields.map((f: { field: string }) => f.field)).toEqual(['firstname']);
     });
 
+    it.each([
+      ['a line break', 'Marie\nAdmin'],
+      ['a terminal escape', 'Marie\u001b[31m'],
+      ['a bidirectional override', 'Marie\u202Eeiruc'],
+    ])('refuses a name with %s (400 naming the field) and changes nothing', async (_what, value) => {
+      const names = async () => (await t.db.query('SELECT firstname, surname FROM users WHERE id = $1', [user.id])).rows[0];
+      const before = await names();
+      for (const field of ['firstname', 'surname']) {
+        const res = await t.request('PATCH', '/api/users/me', { token: user.token, body: { [field]: value } });
+        expect(res.status).toBe(400);
+        expect(res.body.fields.map((f: { field: string }) => f.field)).toEqual([field]);
+      }
+      expect(await names()).toEqual(before);
+    });
+
     // Known bug: @IsOptional() (src/users/users.dto.ts, UpdateProfileDto) lets null through, and
     // UsersService.updateProfile only skips undefined, so null reaches the NOT NULL column: 500.
     it.each(['firstname', 'surname'])('refuses %s: null with 400 naming the field', async (field) => {
