@@ -12,7 +12,7 @@ import { tooManyRequests } from '../rate-limit/too-many-requests.js';
 import { isWellFormedEmail, type RegisterDto } from './auth.dto.js';
 import { KeyRing } from './key-ring.js';
 import { PasswordHasher } from './password-hasher.js';
-import { SESSION_AUDIENCE, SESSION_JWT_TYPE, SESSION_TOKEN_USE } from './session.strategy.js';
+import { credentialsTag, SESSION_AUDIENCE, SESSION_CREDENTIALS_CLAIM, SESSION_JWT_TYPE, SESSION_TOKEN_USE } from './session.strategy.js';
 
 export const INVALID_CREDENTIALS = 'Email or password is incorrect';
 
@@ -92,13 +92,14 @@ export class AuthService {
     }
   }
 
-  issueSession(user: Pick<User, 'id'>): { accessToken: string; expiresIn: number } {
+  /** A session bound to the user's current password: a new password ends it (SessionStrategy). */
+  issueSession(user: Pick<User, 'id' | 'passwordHash'>): { accessToken: string; expiresIn: number } {
     const key = this.keys.session;
     const kid = this.keys.signing?.kid;
     if (!key || !kid) throw new AppError(500, ErrorCode.Internal, 'Internal server error');
     const expiresIn = this.config.jwt.sessionTtlSeconds;
     const accessToken = this.jwt.sign(
-      { token_use: SESSION_TOKEN_USE },
+      { token_use: SESSION_TOKEN_USE, [SESSION_CREDENTIALS_CLAIM]: credentialsTag(key, user.passwordHash) },
       {
         secret: key as never,
         algorithm: 'HS256',

@@ -1,3 +1,4 @@
+import { createHmac, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { PassportStrategy } from '@nestjs/passport';
 import { ExtractJwt, Strategy } from 'passport-jwt';
@@ -16,16 +17,34 @@ export const SESSION_TOKEN_USE = 'session';
  * and each side refuses the other's, besides the audience, `token_use` and key that differ too.
  */
 export const SESSION_JWT_TYPE = 'session+jwt';
+/** The claim that binds a session to the password it was opened with (see credentialsTag). */
+export const SESSION_CREDENTIALS_CLAIM = 'cred';
+
+/**
+ * A keyed digest of the account's password hash (a new hash, a new salt: every password change
+ * gives another), so that a session opened before the password changed no longer verifies.
+ */
+export function credentialsTag(key: KeyObject, passwordHash: string): string {
+  return createHmac('sha256', key).update('hospiai-session-credentials:').update(passwordHash).digest('base64url');
+}
+
+function sameTag(given: unknown, expected: string): boolean {
+  if (typeof given !== 'string') return false;
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
 
 interface SessionClaims {
   sub?: unknown;
   token_use?: unknown;
+  [SESSION_CREDENTIALS_CLAIM]?: unknown;
 }
 
 /**
  * Sessions: short-lived HS256 JWTs signed with the session key, header `typ`
  * `session+jwt`, audience `hospiai:session`, `token_use: session`. The user is read again on every
- * request, so a disabled account or a changed role takes effect at once.
+ * request, so a disabled account, a changed role or a changed password takes effect at once.
  *
  * The JWT comes from `Authorization: Bearer`, or, for the dashboard, from the
  * HttpOnly session cookie when the request has no Authorization header (the
@@ -35,7 +54,7 @@ interface SessionClaims {
 export class SessionStrategy extends PassportStrategy(Strategy, 'session') {
   constructor(
     @InjectConfig() config: AppConfig,
-    keys: KeyRing,
+    private readonly keys: KeyRing,
     private readonly users: UsersService,
   ) {
     super({
@@ -57,8 +76,10 @@ export class SessionStrategy extends PassportStrategy(Strategy, 'session') {
 
   async validate(claims: SessionClaims): Promise<Principal | false> {
     if (claims.token_use !== SESSION_TOKEN_USE || typeof claims.sub !== 'string') return false;
-    const user = await this.users.findActiveById(claims.sub);
-    if (!user) return false;
+    const user = await this.users.findActiveByIdWithPassword(claims.sub);
+    if (!user || !this.keys.session || !sameTag(claims[SESSION_CREDENTIALS_CLAIM], credentialsTag(this.keys.session, user.passwordHash))) {
+      return false;
+    }
     return { kind: 'session', userId: user.id, role: user.role, email: user.email };
   }
 }

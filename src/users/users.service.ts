@@ -125,9 +125,9 @@ export class UsersService {
     return this.repo.findOneBy({ id });
   }
 
-  /** The user if it exists and is not disabled. */
-  async findActiveById(id: string): Promise<User | null> {
-    const user = await this.repo.findOneBy({ id });
+  /** The user with its password hash if it exists and is not disabled, for a session (bound to the password it was opened with). */
+  async findActiveByIdWithPassword(id: string): Promise<User | null> {
+    const user = await this.repo.createQueryBuilder('u').addSelect('u.passwordHash').where('u.id = :id', { id }).getOne();
     return user && user.disabledAt === null ? user : null;
   }
 

@@ -288,12 +288,14 @@ describe('auth', () => {
       expect(res.status).toBe(401);
     });
 
-    it('is refused with another audience, another issuer, another token_use or when expired', async () => {
+    it('is refused with another audience, another issuer, another token_use, another or no password binding, or when expired', async () => {
       const now = Math.floor(Date.now() / 1000);
       const variants = [
         { ...payload, aud: 'hospiai:api' },
         { ...payload, iss: 'someone-else' },
         { ...payload, token_use: 'api' },
+        { ...payload, cred: undefined },
+        { ...payload, cred: createHmac('sha256', sessionKey()).update('another password hash').digest('base64url') },
         { ...payload, iat: now - 7300, exp: now - 3700 },
       ];
       for (const claims of variants) {
@@ -337,11 +339,19 @@ describe('auth', () => {
       expect(list.body.items.map((i: { email: string }) => i.email)).toContain('chief.admin@chu-test.fr');
     });
 
-    it('updates the password of the admin when the app starts again with another ADMIN_PASSWORD', async () => {
+    it('updates the password of the admin when the app starts again with another ADMIN_PASSWORD, ending the sessions opened with the old one', async () => {
+      const before = await login(a, 'first admin passphrase');
+      expect(before.status).toBe(200);
       const second = await startTestAppOn(a.databaseUrl, { ADMIN_EMAIL, ADMIN_PASSWORD: 'second admin passphrase' });
       try {
         expect((await login(second, 'first admin passphrase')).status).toBe(401);
-        expect((await login(second, 'second admin passphrase')).status).toBe(200);
+        const after = await login(second, 'second admin passphrase');
+        expect(after.status).toBe(200);
+        // A password is changed because it may be known to someone else: whoever logged in with it is logged out.
+        for (const app of [a, second]) {
+          expect((await app.request('GET', '/api/users', { token: before.body.accessToken })).status).toBe(401);
+          expect((await app.request('GET', '/api/users', { token: after.body.accessToken })).status).toBe(200);
+        }
         const { rows } = await second.db.query('SELECT count(*)::int AS n FROM users WHERE email = $1', ['chief.admin@chu-test.fr']);
         expect(rows[0].n).toBe(1);
       } finally {
