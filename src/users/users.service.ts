@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import type { Repository } from 'typeorm';
+import type { EntityManager, Repository } from 'typeorm';
 import { AppError, ErrorCode } from '../common/app-error.js';
 import { storableTime } from '../common/timestamps.js';
 import { ConfigError } from '../config/config.js';
@@ -49,6 +49,14 @@ function decodeCursor(cursor: string): { ts: string; id: string } {
   return { ts, id };
 }
 
+/** Locks the rows of the enabled admins, in id order (so that two such locks never deadlock), and gives their ids. */
+async function lockEnabledAdmins(m: EntityManager): Promise<string[]> {
+  const rows = (await m.query(
+    `SELECT "id" FROM "users" WHERE "role" = 'admin' AND "disabled_at" IS NULL ORDER BY "id" FOR NO KEY UPDATE`,
+  )) as { id: string }[];
+  return rows.map((r) => r.id);
+}
+
 function profileComplete(u: Pick<User, 'firstname' | 'surname' | 'phoneNumber'>): boolean {
   return Boolean(u.firstname && u.surname && u.phoneNumber);
 }
@@ -70,16 +78,22 @@ export class UsersService {
    * columns the change names are written: a concurrent change of the same user either committed
    * before this read and is seen by it, or waits for this one to commit and then applies to its
    * result. No change writes back a value it did not mean to change.
+   *
+   * With `lockAdmins`, the rows of every enabled admin are locked first, in id order, and their ids
+   * given to `decide`: two changes that may each remove an admin (demote, disable) run one after the
+   * other, and the second sees the admins the first left.
    */
   private async applyChange(
     id: string,
-    decide: (current: User) => { set: Partial<User>; changed: string[] },
+    decide: (current: User, enabledAdmins: readonly string[]) => { set: Partial<User>; changed: string[] },
+    options: { lockAdmins?: boolean } = {},
   ): Promise<{ user: User; changed: string[] }> {
     const { user, changed, event } = await this.repo.manager.transaction(async (m) => {
       const users = m.getRepository(User);
+      const admins = options.lockAdmins ? await lockEnabledAdmins(m) : [];
       const current = await users.createQueryBuilder('u').setLock('for_no_key_update').where('u.id = :id', { id }).getOne();
       if (!current) throw AppError.notFound('User');
-      const { set, changed } = decide(current);
+      const { set, changed } = decide(current, admins);
       if (changed.length === 0) return { user: current, changed, event: undefined };
       await users.update({ id }, set);
       Object.assign(current, set);
@@ -167,19 +181,31 @@ export class UsersService {
         { field: change.disabled === true ? 'disabled' : 'role', message: 'cannot be applied to your own account' },
       ]);
     }
-    return this.applyChange(id, (user) => {
-      const set: Partial<User> = {};
-      const changed: string[] = [];
-      if (change.role !== undefined && change.role !== user.role) {
-        set.role = change.role;
-        changed.push('role');
-      }
-      if (change.disabled !== undefined && change.disabled !== (user.disabledAt !== null)) {
-        set.disabledAt = change.disabled ? new Date() : null;
-        changed.push('disabled');
-      }
-      return { set, changed };
-    });
+    const mayRemoveAdmin = (change.role !== undefined && change.role !== 'admin') || change.disabled === true;
+    return this.applyChange(
+      id,
+      (user, enabledAdmins) => {
+        const set: Partial<User> = {};
+        const changed: string[] = [];
+        if (change.role !== undefined && change.role !== user.role) {
+          set.role = change.role;
+          changed.push('role');
+        }
+        if (change.disabled !== undefined && change.disabled !== (user.disabledAt !== null)) {
+          set.disabledAt = change.disabled ? new Date() : null;
+          changed.push('disabled');
+        }
+        // Another admin's change running at the same time may have removed every other admin.
+        const removesAdmin = user.role === 'admin' && user.disabledAt === null && ((set.role ?? 'admin') !== 'admin' || Boolean(set.disabledAt));
+        if (removesAdmin && !enabledAdmins.some((a) => a !== user.id)) {
+          throw AppError.badRequest('Invalid request: the last enabled admin cannot be demoted or disabled', [
+            { field: set.disabledAt ? 'disabled' : 'role', message: 'cannot be applied to the last enabled admin' },
+          ]);
+        }
+        return { set, changed };
+      },
+      { lockAdmins: mayRemoveAdmin },
+    );
   }
 
   /** Newest first, keyset-paginated on (created_at, id). */

@@ -154,4 +154,27 @@ describe('concurrent changes of a user', () => {
     expect(res.status).toBe(404);
     expect(res.body.code).toBe('not_found');
   });
+
+  // Last: it leaves one of the two admins demoted.
+  it('two admins demoting each other at the same time leave one enabled admin, never none', async () => {
+    const admins = async () =>
+      (await t.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM users WHERE role = 'admin' AND disabled_at IS NULL`)).rows[0].n;
+    expect(await admins()).toBe(2);
+
+    const settle = <T>(p: Promise<T>) =>
+      p.then(
+        (value) => ({ status: 'fulfilled' as const, value }),
+        (reason: unknown) => ({ status: 'rejected' as const, reason }),
+      );
+    const [first, second] = await interleave(
+      otherAdmin.id,
+      () => settle(users.adminUpdate(admin.id, otherAdmin.id, { role: 'user' })),
+      () => settle(users.adminUpdate(otherAdmin.id, admin.id, { disabled: true })),
+    );
+    expect(await admins()).toBe(1);
+    expect(first).toMatchObject({ status: 'fulfilled', value: { changed: ['role'] } });
+    expect(second).toMatchObject({ status: 'rejected', reason: { status: 400, message: expect.stringContaining('last enabled admin') } });
+    expect((await row(admin.id)).disabled_at).toBeNull();
+    expect((await t.request('GET', '/api/users', { token: admin.token })).status).toBe(200);
+  });
 });
