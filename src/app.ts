@@ -200,6 +200,17 @@ export async function createApp({ config, databaseUrl, logDestination }: CreateA
     }
     done(null, parseFormBody(typeof body === 'string' ? body : body.toString('utf8')));
   });
+  // Plain text too (what fetch sends for a string body without a Content-Type, and another site's HTML form can
+  // send with enctype="text/plain"): Fastify would hand the routes a string, refused field by field with a
+  // misleading 400. It is 415 like any body that is not JSON (the validate route answers it 400, audited).
+  fastify.removeContentTypeParser('text/plain');
+  fastify.addContentTypeParser('text/plain', { parseAs: 'string', bodyLimit: BODY_LIMIT }, (_req, _body, done) => {
+    const err = Object.assign(new Error('Unsupported Media Type: this route takes application/json'), {
+      statusCode: 415,
+      code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE',
+    });
+    done(err, undefined);
+  });
   await setupSwagger(app);
   return app;
 }

@@ -94,6 +94,32 @@ describe('form bodies', () => {
     expect415(await postForm('/api/mcp/clients', { name: 'x' }, { authorization: `Bearer ${admin.token}` }));
   });
 
+  it('plain-text bodies (fetch with a string body, enctype="text/plain" forms) are 415 too, not a 400 per field', async () => {
+    const json = JSON.stringify({ email: user.email, password: user.password });
+    const requestId = `text-login-${randomUUID().slice(0, 8)}`;
+    // fetch sends a string body as text/plain;charset=UTF-8 when no Content-Type is given.
+    const login = await fetch(`${t.baseUrl}/api/auth/login`, { method: 'POST', headers: { 'x-request-id': requestId }, body: json });
+    expect415({ status: login.status, headers: login.headers, text: '', body: await login.json() });
+    expect(await eventsOf(requestId)).toEqual([]);
+    const created = await fetch(`${t.baseUrl}/api/tokens`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${user.token}`, 'content-type': 'text/plain' },
+      body: JSON.stringify({ name: 'x', scopes: ['read:data'], durationDays: 7 }),
+    });
+    expect415({ status: created.status, headers: created.headers, text: '', body: await created.json() });
+    // The validate route still answers it as a body it cannot read: 400, audited.
+    const token = await createToken(t, user.token);
+    const validateId = `text-validate-${randomUUID().slice(0, 8)}`;
+    const validated = await fetch(`${t.baseUrl}/api/mcp/validate`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token.token}`, 'content-type': 'text/plain', 'x-request-id': validateId },
+      body: JSON.stringify({ requiredScopes: ['read:data'] }),
+    });
+    expect(validated.status).toBe(400);
+    expect(await validated.json()).toEqual({ error: 'Requête invalide', code: 'invalid_request' });
+    expect(await eventsOf(validateId)).toEqual([{ type: 'token.validate', outcome: 'invalid' }]);
+  });
+
   it('the validate route answers a form body as any body it cannot read: 400 invalid_request, audited', async () => {
     const token = await createToken(t, user.token);
     const requestId = `form-validate-${randomUUID().slice(0, 8)}`;
