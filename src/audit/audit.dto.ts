@@ -2,7 +2,7 @@ import { Type } from 'class-transformer';
 import { IsIn, IsInt, IsIP, IsOptional, IsString, IsUUID, Max, MaxLength, Min, ValidateBy } from 'class-validator';
 import { storableTime } from '../common/timestamps.js';
 import type { AuditStats } from './audit-query.service.js';
-import { AUDIT_OUTCOMES, AUDIT_TYPES } from './audit.types.js';
+import { AUDIT_OUTCOMES, AUDIT_TYPES, type AuditOutcome, type AuditType } from './audit.types.js';
 
 /**
  * A calendar date (UTC midnight) or a date-time with Z or an offset, as ISO-8601 writes them.
@@ -24,12 +24,12 @@ export class AuditFilterQuery {
   /** @example "token.validate" */
   @IsOptional()
   @IsIn(AUDIT_TYPES)
-  type?: string;
+  type?: AuditType;
 
   /** @example "revoked" */
   @IsOptional()
   @IsIn(AUDIT_OUTCOMES)
-  outcome?: string;
+  outcome?: AuditOutcome;
 
   /** Events whose actor is this user. */
   @IsOptional()
@@ -119,7 +119,7 @@ export class AuditStatsQuery {
   /** Only events of this type (default: all). */
   @IsOptional()
   @IsIn(AUDIT_TYPES)
-  type?: string;
+  type?: AuditType;
 }
 
 export class AuditVerifyQuery {

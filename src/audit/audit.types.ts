@@ -25,6 +25,7 @@ export type IntrospectOutcome = (typeof INTROSPECT_OUTCOMES)[number];
 
 /** Every outcome an event can have: validation outcomes, then those of account and token changes. */
 export const AUDIT_OUTCOMES = [...VALIDATE_OUTCOMES, 'success', 'failure', 'already_revoked', 'invalid_client'] as const;
+export type AuditOutcome = (typeof AUDIT_OUTCOMES)[number];
 
 /** What a caller gives to record an event; id, time and hash are added by the writer. */
 export interface AuditInput {

@@ -31,7 +31,11 @@ export class UpdateProfileDto {
   @PlainText()
   surname?: string;
 
-  /** @example "+33 1 23 45 67 89" */
+  /**
+   * A phone number: an optional +, then 6 to 32 characters (31 after a +) of digits, spaces and ( ) . -,
+   * the first and the last a digit. Surrounding spaces are trimmed first.
+   * @example "+33 1 23 45 67 89"
+   */
   @IsOptionalNotNull()
   @Trim()
   @IsString()

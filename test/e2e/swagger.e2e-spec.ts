@@ -189,6 +189,49 @@ describe('Swagger', () => {
     expect(doc.components.schemas.RotateTokenDto.required ?? []).not.toContain('durationDays');
   });
 
+  it('documents the type and outcome filters of the audit routes as the values they accept (API.md §5)', async () => {
+    const enumOf = (path: string, name: string): string[] | undefined =>
+      doc.paths[path].get.parameters.find((p: { name: string }) => p.name === name)?.schema?.enum;
+    const types = enumOf('/api/audit/events', 'type');
+    const outcomes = enumOf('/api/audit/events', 'outcome');
+    const listed = ['token.validate', 'token.create', 'token.revoke', 'token.rotate', 'auth.login', 'auth.register', 'user.update'];
+    expect(types).toEqual(expect.arrayContaining(listed));
+    expect(outcomes).toEqual(expect.arrayContaining(['valid', 'invalid', 'expired', 'revoked', 'insufficient_scope', 'error']));
+    expect(enumOf('/api/audit/events/export', 'type')).toEqual(types);
+    expect(enumOf('/api/audit/events/export', 'outcome')).toEqual(outcomes);
+    expect(enumOf('/api/audit/stats', 'type')).toEqual(types);
+    const auditor = await createUser(t, { role: 'auditor' });
+    const list = (query: string) => t.request<any>('GET', `/api/audit/events?limit=1&${query}`, { token: auditor.token });
+    for (const type of types ?? []) expect([type, (await list(`type=${type}`)).status]).toEqual([type, 200]);
+    for (const outcome of outcomes ?? []) expect([outcome, (await list(`outcome=${outcome}`)).status]).toEqual([outcome, 200]);
+    expect((await list('type=token.unknown')).body.fields).toEqual([expect.objectContaining({ field: 'type' })]);
+    expect((await list('outcome=maybe')).body.fields).toEqual([expect.objectContaining({ field: 'outcome' })]);
+  });
+
+  it('documents the phone number rule of register and PATCH /api/users/me, as the validation reads it', async () => {
+    for (const name of ['RegisterDto', 'UpdateProfileDto']) {
+      const description = String(doc.components.schemas[name].properties.phoneNumber.description).replace(/\s+/g, ' ');
+      expect([name, description]).toEqual([name, expect.stringContaining('6 to 32 characters (31 after a +)')]);
+    }
+    const user = await createUser(t);
+    const patch = async (phoneNumber: string) =>
+      (await t.request('PATCH', '/api/users/me', { token: user.token, body: { phoneNumber } })).status;
+    const cases: Array<[string, number]> = [
+      ['123456', 200],
+      ['12345', 400],
+      ['+123456', 200],
+      ['1'.repeat(32), 200],
+      ['1'.repeat(33), 400],
+      ['+' + '1'.repeat(31), 200],
+      ['+' + '1'.repeat(32), 400],
+      ['+33 (0)1 23.45-67 89', 200],
+      ['(01) 23 45', 400],
+      ['01 23 45 ', 200],
+      ['01 23 4-', 400],
+    ];
+    for (const [phone, status] of cases) expect([phone, await patch(phone)]).toEqual([phone, status]);
+  });
+
   it('documents the answers of register and login with examples', () => {
     const register = doc.paths['/api/auth/register'].post.responses;
     expect(Object.keys(register)).toEqual(expect.arrayContaining(['201', '400', '403', '409']));
