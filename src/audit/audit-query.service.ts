@@ -512,6 +512,8 @@ export class AuditQueryService {
     }[];
     let expectedId = BigInt(anchor?.first_id ?? '1');
     let prev = anchor?.prev_hash ?? GENESIS_HASH;
+    /** The previous event's time, once known: along the format-2 chain, time never goes backwards. */
+    let prevAt: string | null = null;
 
     if (range.from) {
       const [first] = (await this.dataSource.query(
@@ -522,11 +524,12 @@ export class AuditQueryService {
       const startId = BigInt(first.id);
       if (startId > expectedId) {
         // The chain before the range is taken as it is stored: start from the previous event's hash.
-        const [before] = (await this.dataSource.query(`SELECT "hash" FROM "audit_event" WHERE "id" = $1`, [(startId - 1n).toString()])) as {
-          hash: string;
-        }[];
+        const [before] = (await this.dataSource.query(`SELECT "hash", "occurred_at" FROM "audit_event" WHERE "id" = $1`, [
+          (startId - 1n).toString(),
+        ])) as { hash: string; occurred_at: Date }[];
         if (!before) return { ok: false, checked: 0, firstBrokenId: (startId - 1n).toString(), fromId: first.id, toId: null };
         prev = before.hash;
+        prevAt = before.occurred_at.toISOString();
         expectedId = startId;
       }
     }
@@ -538,6 +541,29 @@ export class AuditQueryService {
       toSql = `AND "occurred_at" < $2`;
     }
     const client = await longReadClient(this.dataSource, 'verify');
+    if (expectedId === BigInt(anchor?.first_id ?? '1')) {
+      // Only audit_append writes events, each after the chain head: a row below where the retained
+      // chain starts was written some other way (or survived retention), and the walk would not see it.
+      const below: unknown[] = [expectedId.toString()];
+      if (range.from) below.push(range.from.toISOString());
+      if (range.to) below.push(range.to.toISOString());
+      const stray = await client
+        .query<{ id: string }>(
+          `SELECT "id" FROM "audit_event" WHERE "id" < $1 ${range.from ? `AND "occurred_at" >= $2` : ''} ${range.to ? `AND "occurred_at" < $${below.length}` : ''} ORDER BY "id" LIMIT 1`,
+          below,
+        )
+        .then(
+          (r) => r.rows[0],
+          async (err: unknown) => {
+            await client.end().catch(() => undefined);
+            throw err;
+          },
+        );
+      if (stray) {
+        await client.end().catch(() => undefined);
+        return { ok: false, checked: 0, firstBrokenId: String(stray.id), fromId: expectedId.toString(), toId: null };
+      }
+    }
     const stream = client.query(
       new QueryStream(`SELECT ${COLUMNS} FROM "audit_event" WHERE "id" >= $1 ${toSql} ORDER BY "id"`, params, { batchSize: 5000 }),
     ) as AsyncIterable<Row> & QueryStream;
@@ -557,7 +583,12 @@ export class AuditQueryService {
           broken = e.id; // an edited event (or one whose predecessor was edited)
           break;
         }
+        if (expectedId > format2From && prevAt !== null && e.occurredAt < prevAt) {
+          broken = e.id; // an event dated before its predecessor: not written by audit_append
+          break;
+        }
         prev = hash;
+        prevAt = e.occurredAt;
         expectedId += 1n;
         checked += 1;
         lastId = e.id;

@@ -267,6 +267,74 @@ describe('audit verify: deleted last and first events', () => {
   });
 });
 
+describe('audit verify: events written outside audit_append', () => {
+  // No trigger guards an INSERT: these need no more than the app's own rights.
+  let t: TestApp;
+  let auditor: User;
+  let at: (id: number) => string;
+  const TOTAL = SEEDED + 2;
+
+  const verify = async (query = '') =>
+    (await t.request('GET', `/api/audit/verify${query ? `?${query}` : ''}`, { token: auditor.token })).body;
+  const insert = (id: string, occurredAt: string, details: object, hash: string) =>
+    t.db.query(
+      `INSERT INTO "audit_event" ("id", "occurred_at", "type", "outcome", "details", "hash") VALUES ($1, $2, 'user.update', 'success', $3, $4)`,
+      [id, occurredAt, JSON.stringify(details), hash],
+    );
+
+  beforeAll(async () => {
+    ({ t, auditor, at } = await appWithHistory());
+  }, 60_000);
+
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('an event below where the chain starts, which the walk never reaches, is found', async () => {
+    await insert('0', at(3), { role: 'admin' }, '0'.repeat(64));
+    try {
+      expect((await t.request('GET', '/api/audit/events?type=user.update', { token: auditor.token })).body.items).toHaveLength(1);
+      expect(await verify()).toMatchObject({ ok: false, checked: 0, firstBrokenId: '0' });
+      // A range that ends before it does not hold it.
+      expect(await verify(`to=${at(3)}`)).toMatchObject({ ok: true, checked: 2 });
+    } finally {
+      await behindTheAppsBack(t, (c) => c.query(`DELETE FROM "audit_event" WHERE "id" = 0`));
+    }
+    expect(await verify()).toMatchObject({ ok: true, checked: TOTAL });
+  });
+
+  it('an event chained on the last one but dated before it (head moved forward) is found', async () => {
+    const events = await storedEvents(t);
+    const last = events[events.length - 1];
+    const [head] = (await t.db.query(`SELECT "last_id", "last_hash" FROM "audit_chain_head" WHERE "id" = 1`)).rows;
+    const forged = {
+      id: String(TOTAL + 1),
+      occurredAt: at(2),
+      type: 'user.update',
+      outcome: 'success',
+      actorUserId: null,
+      tokenId: null,
+      ip: null,
+      userAgent: null,
+      requestId: null,
+      latencyMs: null,
+      details: { role: 'admin' },
+    };
+    const hash = eventHash(last.hash, forged);
+    await insert(forged.id, forged.occurredAt, forged.details, hash);
+    await t.db.query(`UPDATE "audit_chain_head" SET "last_id" = $1, "last_hash" = $2 WHERE "id" = 1`, [forged.id, hash]);
+    try {
+      expect(await verify()).toMatchObject({ ok: false, checked: TOTAL, firstBrokenId: forged.id });
+    } finally {
+      await behindTheAppsBack(t, async (c) => {
+        await c.query(`DELETE FROM "audit_event" WHERE "id" = $1`, [forged.id]);
+        await c.query(`UPDATE "audit_chain_head" SET "last_id" = $1, "last_hash" = $2 WHERE "id" = 1`, [head.last_id, head.last_hash]);
+      });
+    }
+    expect(await verify()).toMatchObject({ ok: true, checked: TOTAL });
+  });
+});
+
 describe('audit verify: a chain written partly before the format-2 hash', () => {
   let t: TestApp;
   let auditor: User;
