@@ -60,6 +60,18 @@ export function clientCredentials(header: unknown, form: Record<string, unknown>
   return { kind: 'credentials', credentials: { clientId: id, clientSecret: secret, method: 'client_secret_post' } };
 }
 
+/** A client id as `McpClientsService` makes them. */
+const CLIENT_ID_SHAPE = /^mcp_[A-Za-z0-9_-]{16}$/;
+
+/**
+ * A refused client's id, for its audit event or log line, only when it has the shape of a client
+ * id: anything else (a secret typed as the id, the pair given the wrong way round) may be a
+ * credential, and is left out.
+ */
+export function recordableClientId(clientId: string): string | undefined {
+  return CLIENT_ID_SHAPE.test(clientId) ? clientId : undefined;
+}
+
 /** The challenge of a refused client authentication (RFC 7617). */
 export const CLIENT_CHALLENGE = 'Basic realm="hospiai", charset="UTF-8"';
 

@@ -15,7 +15,7 @@ import type { FastifyReply } from 'fastify';
 import { Public } from '../auth/access.decorator.js';
 import { AppError, ErrorCode } from '../common/app-error.js';
 import { DATABASE_UNAVAILABLE, ErrorBody } from '../common/error-body.dto.js';
-import { basicCredentials, CLIENT_CHALLENGE, MCP_CLIENT_SCHEME } from './client-credentials.js';
+import { basicCredentials, CLIENT_CHALLENGE, MCP_CLIENT_SCHEME, recordableClientId } from './client-credentials.js';
 import { McpClientsService } from './mcp-clients.service.js';
 import { RevocationStreamService, TooManyStreamsError } from './revocation-stream.service.js';
 
@@ -87,7 +87,10 @@ export class RevocationStreamController {
     if (creds.kind !== 'credentials') throw invalidClient();
     const client = await this.clients.authenticate(creds.credentials);
     if (!client) {
-      this.logger.warn({ clientId: creds.credentials.clientId.slice(0, 64) }, 'revocation stream refused: bad client credentials');
+      this.logger.warn(
+        { clientId: recordableClientId(creds.credentials.clientId) ?? '(malformed)' },
+        'revocation stream refused: bad client credentials',
+      );
       throw invalidClient();
     }
     const resumeFrom = lastEventId === undefined || lastEventId.trim() === '' ? undefined : lastEventId.trim();

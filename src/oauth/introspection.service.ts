@@ -4,7 +4,7 @@ import { AuditWriter } from '../audit/audit.writer.js';
 import type { IntrospectOutcome } from '../audit/audit.types.js';
 import { AppError } from '../common/app-error.js';
 import type { RequestContext } from '../common/request-context.js';
-import { CLIENT_CHALLENGE, clientCredentials } from '../mcp-clients/client-credentials.js';
+import { CLIENT_CHALLENGE, clientCredentials, recordableClientId } from '../mcp-clients/client-credentials.js';
 import { McpClientsService, type AuthenticatedClient } from '../mcp-clients/mcp-clients.service.js';
 import { McpValidationService } from '../mcp-validation/mcp-validation.service.js';
 import { fingerprintOf } from '../tokens/token-codec.js';
@@ -142,13 +142,15 @@ export class IntrospectionService {
     method?: string,
     answer: () => IntrospectionAnswer = () => oauthError(401, 'invalid_client', 'Client authentication failed', { 'WWW-Authenticate': CLIENT_CHALLENGE }),
   ): Promise<IntrospectionAnswer> {
+    // A client id of another shape than ours may be the secret (typed as the id): it is only said to be malformed.
+    const named = clientId === undefined ? {} : recordableClientId(clientId) ? { clientId } : { clientIdMalformed: true };
     try {
       await this.audit.record({
         type: 'token.introspect',
         outcome: 'invalid_client',
         ...ctx,
         latencyMs: performance.now() - started,
-        details: { reason, ...(clientId ? { clientId: clientId.slice(0, 64) } : {}), ...(method ? { method } : {}) },
+        details: { reason, ...named, ...(method ? { method } : {}) },
       });
     } catch (err) {
       this.logger.error({ err, reqId: ctx.requestId }, 'refused introspection not audited: answering 503');

@@ -229,6 +229,27 @@ describe('MCP clients and token introspection', () => {
       expect(listed.lastUsedAt).not.toBeNull();
     });
 
+    it('never writes a secret given as the client id (the pair swapped) to an audit event or the log', async () => {
+      const tok = await createToken(t, user.token);
+      const before = (await storedEvents(t)).length;
+      const logsBefore = t.logs.length;
+      const swapped = basic(client.clientSecret, client.clientId);
+      expect((await introspect({ token: tok.token }, { authorization: swapped })).status).toBe(401);
+      expect((await introspect({ token: tok.token, client_id: client.clientSecret, client_secret: client.clientId })).status).toBe(401);
+      const stream = await fetch(`${t.baseUrl}/api/mcp/revocations`, { headers: { authorization: swapped } });
+      await stream.text();
+      expect(stream.status).toBe(401);
+      const events = (await storedEvents(t)).slice(before).filter((e) => e.type === 'token.introspect');
+      expect(events.map((e) => e.details)).toEqual([
+        { reason: 'bad_credentials', clientIdMalformed: true, method: 'client_secret_basic' },
+        { reason: 'bad_credentials', clientIdMalformed: true, method: 'client_secret_post' },
+      ]);
+      const secret = client.clientSecret.slice('mcps_'.length);
+      for (const e of events) expect(JSON.stringify(e)).not.toContain(secret);
+      expect(t.logs.slice(logsBefore).some((line) => line.includes('revocation stream refused'))).toBe(true);
+      expect(t.logs.slice(logsBefore).join('\n')).not.toContain(secret);
+    });
+
     it('leaves POST /api/mcp/validate as it was', async () => {
       const tok = await createToken(t, user.token);
       const res = await t.request('POST', '/api/mcp/validate', { token: tok.token });
