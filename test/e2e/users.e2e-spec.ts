@@ -132,8 +132,8 @@ describe('users', () => {
       expect(await names()).toEqual(before);
     });
 
-    // Known bug: @IsOptional() (src/users/users.dto.ts, UpdateProfileDto) lets null through, and
-    // UsersService.updateProfile only skips undefined, so null reaches the NOT NULL column: 500.
+    // @IsOptional() would let null through to the NOT NULL column (a 500): UpdateProfileDto's
+    // optional fields accept undefined only.
     it.each(['firstname', 'surname'])('refuses %s: null with 400 naming the field', async (field) => {
       const res = await t.request('PATCH', '/api/users/me', { token: user.token, body: { [field]: null } });
       expect(res.status).toBe(400);
@@ -223,9 +223,8 @@ describe('users', () => {
       expect(res.body.fields.map((f: { field: string }) => f.field)).toEqual(['cursor']);
     });
 
-    // Known bug: decodeCursor (src/users/users.service.ts) checks the date with Date.parse and the id
-    // with /^[0-9a-f-]{36}$/, both looser than PostgreSQL's ::timestamptz and ::uuid casts, so such a
-    // cursor reaches the query and fails there: 500 instead of 400.
+    // Cursors that looser checks (Date.parse, /^[0-9a-f-]{36}$/) would pass on to PostgreSQL's
+    // ::timestamptz and ::uuid casts, which refuse them (a 500): decodeCursor takes only its own form.
     it.each([
       ['a date PostgreSQL does not read', cursorOf('2026|6f1c2a8e-3b4d-4c5e-9f60-718293a4b5c6')],
       ['36 dashes as the id', cursorOf(`2026-03-01T10:00:00.000Z|${'-'.repeat(36)}`)],
@@ -359,8 +358,8 @@ describe('users', () => {
       expect(res.body.code).toBe('not_found');
     });
 
-    // Known bug: @IsOptional() (src/users/users.dto.ts, AdminUpdateUserDto) lets role: null through, and
-    // UsersService.adminUpdate assigns it since null !== undefined: the NOT NULL column refuses it, 500.
+    // @IsOptional() would let role: null through to the NOT NULL column (a 500): AdminUpdateUserDto's
+    // optional fields accept undefined only.
     it('refuses role: null with 400 naming role', async () => {
       const res = await t.request('PATCH', `/api/users/${user.id}`, { token: admin.token, body: { role: null } });
       expect(res.status).toBe(400);
