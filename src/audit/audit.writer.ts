@@ -1,6 +1,6 @@
 import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import type { DataSource } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver.js';
 import { isDatabaseUnavailable } from '../database/db-errors.js';
 import { contentDigest } from './audit-hash.js';
@@ -78,6 +78,35 @@ const APPENDED_COLUMNS: readonly [(e: BatchEvent) => string | number | null, str
   [(e) => JSON.stringify(e.details), 'jsonb[]'],
 ];
 
+/** The event as it is stored: strings made storable and bounded, details cleaned. */
+function toBatchEvent(input: AuditInput): BatchEvent {
+  return {
+    occurredAt: (input.occurredAt ?? new Date()).toISOString(),
+    type: input.type,
+    outcome: clean(input.outcome, 40) as string,
+    actorUserId: input.actorUserId ?? null,
+    tokenId: input.tokenId ?? null,
+    ip: clean(input.ip, 45),
+    userAgent: clean(input.userAgent, 512),
+    requestId: clean(input.requestId, 64),
+    latencyMs: input.latencyMs === undefined || input.latencyMs === null ? null : Math.round(input.latencyMs * 1000) / 1000,
+    details: cleanDetails(input.details ?? {}) as Record<string, unknown>,
+  };
+}
+
+/** A Bind that adds each value to `params` (a column as an array literal). */
+function binder(params: unknown[]): Bind {
+  return (value, type) => {
+    params.push(typeof value === 'object' && value !== null ? arrayLiteral(value) : value);
+    return `$${params.length}::${type}`;
+  };
+}
+
+/** audit_append's arguments for these events and their content digests. */
+function appendArguments(events: readonly BatchEvent[], digests: readonly string[], bind: Bind): string {
+  return [...APPENDED_COLUMNS.map(([column, type]) => bind(events.map(column), type)), bind(digests, 'text[]')].join(', ');
+}
+
 const MAX_BATCH = 1000;
 /**
  * Batches under way at once, per instance. One: the next batch gathers every event recorded while
@@ -142,22 +171,25 @@ export class AuditWriter implements OnApplicationShutdown {
 
   record(input: AuditInput): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const event: BatchEvent = {
-        occurredAt: (input.occurredAt ?? new Date()).toISOString(),
-        type: input.type,
-        outcome: clean(input.outcome, 40) as string,
-        actorUserId: input.actorUserId ?? null,
-        tokenId: input.tokenId ?? null,
-        ip: clean(input.ip, 45),
-        userAgent: clean(input.userAgent, 512),
-        requestId: clean(input.requestId, 64),
-        latencyMs: input.latencyMs === undefined || input.latencyMs === null ? null : Math.round(input.latencyMs * 1000) / 1000,
-        details: cleanDetails(input.details ?? {}) as Record<string, unknown>,
-      };
+      const event = toBatchEvent(input);
       // Hashed here, before the batch: the database only chains the digests.
       this.queue.push({ event, digest: contentDigest(event), resolve, reject });
       this.schedule();
     });
+  }
+
+  /**
+   * Appends one event in the caller's transaction: the change it records and the event commit
+   * together, or neither does (a change that answers an error is never left without its event).
+   * The chain head stays locked from here until that transaction ends, holding up every other
+   * append: call it last, just before the commit. For changes, not for the validate route.
+   */
+  async recordWithin(manager: EntityManager, input: AuditInput): Promise<void> {
+    const event = toBatchEvent(input);
+    // The month's partition, if it is missing, on a connection of its own: not under the caller's locks.
+    await this.ensurePartitions((sql, params) => this.dataSource.query(sql, params), [event]);
+    const params: unknown[] = [];
+    await manager.query(`SELECT "audit_append"(${appendArguments([event], [contentDigest(event)], binder(params))})`, params);
   }
 
   /** Waits for every event recorded so far to be written (or to fail). */
@@ -228,17 +260,12 @@ export class AuditWriter implements OnApplicationShutdown {
   private async write(batch: Pending[]): Promise<void> {
     const events = batch.map((p) => p.event);
     const params: unknown[] = [];
-    const bind: Bind = (value, type) => {
-      params.push(typeof value === 'object' && value !== null ? arrayLiteral(value) : value);
-      return `$${params.length}::${type}`;
-    };
-    const append = [
-      ...APPENDED_COLUMNS.map(([column, type]) => bind(events.map(column), type)),
-      bind(
-        batch.map((p) => p.digest),
-        'text[]',
-      ),
-    ].join(', ');
+    const bind = binder(params);
+    const append = appendArguments(
+      events,
+      batch.map((p) => p.digest),
+      bind,
+    );
     // The hooks' statements run first (the FROM list forces them), then the append.
     const hooks = this.hooks.map((hook) => hook(events, bind)).filter((h): h is BatchStatement => h !== undefined);
     const sql =
@@ -252,7 +279,7 @@ export class AuditWriter implements OnApplicationShutdown {
       (err?: unknown) => void,
     ];
     try {
-      await this.ensurePartitions(client, events);
+      await this.ensurePartitions((sql, params) => client.query(sql, params), events);
       // One statement, its own transaction: the chain head is locked only while the database
       // appends, and the events are committed when it answers.
       // A named statement: each connection parses and plans it once, not once a batch.
@@ -277,12 +304,15 @@ export class AuditWriter implements OnApplicationShutdown {
     return name;
   }
 
-  /** The monthly partitions the batch needs (normally made ahead by the maintenance job). */
-  private async ensurePartitions(client: PgClient, events: readonly BatchEvent[]): Promise<void> {
+  /** The monthly partitions the events need (normally made ahead by the maintenance job). */
+  private async ensurePartitions(
+    query: (sql: string, params: unknown[]) => Promise<unknown>,
+    events: readonly BatchEvent[],
+  ): Promise<void> {
     for (const e of events) {
       const month = e.occurredAt.slice(0, 7);
       if (this.knownMonths.has(month)) continue;
-      await client.query(`SELECT "audit_ensure_partition"($1)`, [e.occurredAt]);
+      await query(`SELECT "audit_ensure_partition"($1)`, [e.occurredAt]);
       this.knownMonths.add(month);
     }
   }

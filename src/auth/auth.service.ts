@@ -44,20 +44,22 @@ export class AuthService {
     }
     let user: User;
     try {
-      user = await this.users.create({
-        email: dto.email,
-        passwordHash: await this.hasher.hash(dto.password),
-        firstname: dto.firstname,
-        surname: dto.surname,
-        phoneNumber: dto.phoneNumber ?? null,
-      });
+      user = await this.users.create(
+        {
+          email: dto.email,
+          passwordHash: await this.hasher.hash(dto.password),
+          firstname: dto.firstname,
+          surname: dto.surname,
+          phoneNumber: dto.phoneNumber ?? null,
+        },
+        (created) => ({ type: 'auth.register', outcome: 'success', actorUserId: created.id, ...ctx, details: { email: created.email } }),
+      );
     } catch (err) {
       if (err instanceof AppError && err.code === ErrorCode.EmailTaken) {
         await this.audit.record({ type: 'auth.register', outcome: 'failure', ...ctx, details: { email: dto.email, reason: 'email_taken' } });
       }
       throw err;
     }
-    await this.audit.record({ type: 'auth.register', outcome: 'success', actorUserId: user.id, ...ctx, details: { email: user.email } });
     return user;
   }
 

@@ -75,16 +75,19 @@ export class McpClientsService {
     const id = randomUUID();
     const clientId = `mcp_${randomBytes(12).toString('base64url')}`;
     const clientSecret = `mcps_${randomBytes(32).toString('base64url')}`;
-    const [row] = (await this.dataSource.query(
-      `INSERT INTO "mcp_client" ("id", "client_id", "name", "secret_hash", "created_by") VALUES ($1, $2, $3, $4, $5) RETURNING ${COLUMNS}`,
-      [id, clientId, name, secretHash(clientSecret), p.userId],
-    )) as Row[];
-    await this.audit.record({
-      type: 'mcp_client.create',
-      outcome: 'success',
-      actorUserId: p.userId,
-      ...ctx,
-      details: { id, clientId, name },
+    const row = await this.dataSource.transaction(async (m) => {
+      const [created] = (await m.query(
+        `INSERT INTO "mcp_client" ("id", "client_id", "name", "secret_hash", "created_by") VALUES ($1, $2, $3, $4, $5) RETURNING ${COLUMNS}`,
+        [id, clientId, name, secretHash(clientSecret), p.userId],
+      )) as Row[];
+      await this.audit.recordWithin(m, {
+        type: 'mcp_client.create',
+        outcome: 'success',
+        actorUserId: p.userId,
+        ...ctx,
+        details: { id, clientId, name },
+      });
+      return created;
     });
     return { ...view(row), clientSecret };
   }
@@ -98,19 +101,21 @@ export class McpClientsService {
   async revoke(p: Principal, id: string, ctx: RequestContext): Promise<void> {
     const [row] = (await this.dataSource.query(`SELECT ${COLUMNS} FROM "mcp_client" WHERE "id" = $1`, [id])) as Row[];
     if (!row) throw AppError.notFound('MCP client');
-    const result = (await this.dataSource.query(`UPDATE "mcp_client" SET "revoked_at" = now() WHERE "id" = $1 AND "revoked_at" IS NULL`, [id])) as [
-      unknown,
-      number,
-    ];
-    const revoked = result[1] > 0;
-    if (revoked) this.emitter.emit('revoked', row.id);
-    await this.audit.record({
-      type: 'mcp_client.revoke',
-      outcome: revoked ? 'success' : 'already_revoked',
-      actorUserId: p.userId,
-      ...ctx,
-      details: { id: row.id, clientId: row.client_id, name: row.name },
+    const revoked = await this.dataSource.transaction(async (m) => {
+      const result = (await m.query(`UPDATE "mcp_client" SET "revoked_at" = now() WHERE "id" = $1 AND "revoked_at" IS NULL`, [id])) as [
+        unknown,
+        number,
+      ];
+      await this.audit.recordWithin(m, {
+        type: 'mcp_client.revoke',
+        outcome: result[1] > 0 ? 'success' : 'already_revoked',
+        actorUserId: p.userId,
+        ...ctx,
+        details: { id: row.id, clientId: row.client_id, name: row.name },
+      });
+      return result[1] > 0;
     });
+    if (revoked) this.emitter.emit('revoked', row.id);
   }
 
   /** Called with the id of each client revoked by this instance. */

@@ -108,14 +108,22 @@ export class TokensService implements OnModuleInit {
         fields: [{ field: 'scopes', message: `${refused.join(', ')} may only be granted by auditors and admins` }],
       });
     }
-    const { entity, token } = await this.issue(this.repo, p.userId, input.name, input.scopes, input.durationDays);
-    await this.audit.record({
-      type: 'token.create',
-      outcome: 'success',
-      actorUserId: p.userId,
-      tokenId: entity.id,
-      ...ctx,
-      details: { name: entity.name, scopes: entity.scopes, durationDays: input.durationDays, fingerprint: entity.fingerprint },
+    const { entity, token } = await this.dataSource.transaction(async (m) => {
+      const issued = await this.issue(m.getRepository(ApiToken), p.userId, input.name, input.scopes, input.durationDays);
+      await this.audit.recordWithin(m, {
+        type: 'token.create',
+        outcome: 'success',
+        actorUserId: p.userId,
+        tokenId: issued.entity.id,
+        ...ctx,
+        details: {
+          name: issued.entity.name,
+          scopes: issued.entity.scopes,
+          durationDays: input.durationDays,
+          fingerprint: issued.entity.fingerprint,
+        },
+      });
+      return issued;
     });
     return this.created(entity, token);
   }
@@ -140,23 +148,24 @@ export class TokensService implements OnModuleInit {
       const result = (await m.query(`UPDATE "api_tokens" SET "revoked_at" = now() WHERE "id" = $1 AND "revoked_at" IS NULL`, [
         token.id,
       ])) as [unknown, number];
-      return result[1] > 0 ? this.revocations.publish(m, 'token', token.id) : undefined;
+      const published = result[1] > 0 ? await this.revocations.publish(m, 'token', token.id) : undefined;
+      await this.audit.recordWithin(m, {
+        type: 'token.revoke',
+        outcome: published ? 'success' : 'already_revoked',
+        actorUserId: p.userId,
+        tokenId: token.id,
+        ...ctx,
+        details: { ownerId: token.userId, name: token.name },
+      });
+      return published;
     });
     if (event) await this.revocations.settled(event);
-    await this.audit.record({
-      type: 'token.revoke',
-      outcome: event ? 'success' : 'already_revoked',
-      actorUserId: p.userId,
-      tokenId: token.id,
-      ...ctx,
-      details: { ownerId: token.userId, name: token.name },
-    });
   }
 
   /** A new token with the same name and scopes; the old one is revoked in the same transaction. */
   async rotate(p: Principal, id: string, durationDays: number | undefined, ctx: RequestContext): Promise<CreatedTokenView> {
     const visible = await this.getFor(p, id);
-    const { entity, token, old, revocation } = await this.dataSource.transaction(async (m) => {
+    const { entity, token, revocation } = await this.dataSource.transaction(async (m) => {
       const repo = m.getRepository(ApiToken);
       const current = await repo.createQueryBuilder('t').setLock('pessimistic_write').where('t.id = :id', { id: visible.id }).getOne();
       if (!current) throw AppError.notFound('Token');
@@ -175,17 +184,24 @@ export class TokensService implements OnModuleInit {
       const issued = await this.issue(repo, current.userId, current.name, current.scopes, days);
       await repo.update({ id: current.id }, { revokedAt: new Date(), replacedBy: issued.entity.id });
       const revocation = await this.revocations.publish(m, 'token', current.id);
-      return { ...issued, old: current, revocation };
+      const { entity } = issued;
+      await this.audit.recordWithin(m, {
+        type: 'token.rotate',
+        outcome: 'success',
+        actorUserId: p.userId,
+        tokenId: entity.id,
+        ...ctx,
+        details: {
+          previousTokenId: current.id,
+          ownerId: current.userId,
+          name: entity.name,
+          scopes: entity.scopes,
+          fingerprint: entity.fingerprint,
+        },
+      });
+      return { ...issued, revocation };
     });
     await this.revocations.settled(revocation);
-    await this.audit.record({
-      type: 'token.rotate',
-      outcome: 'success',
-      actorUserId: p.userId,
-      tokenId: entity.id,
-      ...ctx,
-      details: { previousTokenId: old.id, ownerId: old.userId, name: entity.name, scopes: entity.scopes, fingerprint: entity.fingerprint },
-    });
     return this.created(entity, token);
   }
 

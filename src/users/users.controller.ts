@@ -2,7 +2,6 @@ import { Body, Controller, Get, Param, Patch, Query } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Access } from '../auth/access.decorator.js';
 import { CurrentPrincipal, type Principal } from '../auth/principal.js';
-import { AuditWriter } from '../audit/audit.writer.js';
 import { ErrorBody } from '../common/error-body.dto.js';
 import { ReqContext, type RequestContext } from '../common/request-context.js';
 import { BAD_ID_BODY, UUID_ID } from '../common/validation.js';
@@ -18,10 +17,7 @@ function badRequest(field: string, message: string): ErrorBody {
 @ApiTags('users')
 @Controller('api/users')
 export class UsersController {
-  constructor(
-    private readonly users: UsersService,
-    private readonly audit: AuditWriter,
-  ) {}
+  constructor(private readonly users: UsersService) {}
 
   @Get('me')
   @Access.session()
@@ -37,10 +33,7 @@ export class UsersController {
   @ApiOkResponse({ type: UserEnvelope })
   @ApiBadRequestResponse({ type: ErrorBody, example: badRequest('phoneNumber', PHONE_MESSAGE) })
   async updateMe(@CurrentPrincipal() p: Principal, @Body() dto: UpdateProfileDto, @ReqContext() ctx: RequestContext): Promise<UserEnvelope> {
-    const { user, changed } = await this.users.updateProfile(p.userId, dto);
-    if (changed.length > 0) {
-      await this.audit.record({ type: 'user.update', outcome: 'success', actorUserId: p.userId, ...ctx, details: { targetUserId: user.id, changed } });
-    }
+    const { user } = await this.users.updateProfile(p.userId, dto, ctx);
     return { user: toUserView(user) };
   }
 
@@ -75,16 +68,7 @@ export class UsersController {
     @Body() dto: AdminUpdateUserDto,
     @ReqContext() ctx: RequestContext,
   ): Promise<AdminUserEnvelope> {
-    const { user, changed } = await this.users.adminUpdate(p.userId, id, dto);
-    if (changed.length > 0) {
-      await this.audit.record({
-        type: 'user.update',
-        outcome: 'success',
-        actorUserId: p.userId,
-        ...ctx,
-        details: { targetUserId: user.id, changed, role: user.role, disabled: user.disabledAt !== null },
-      });
-    }
+    const { user } = await this.users.adminUpdate(p.userId, id, dto, ctx);
     return { user: toAdminUserView(user) };
   }
 }

@@ -1,7 +1,10 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import type { EntityManager, Repository } from 'typeorm';
+import { AuditWriter } from '../audit/audit.writer.js';
+import type { AuditInput } from '../audit/audit.types.js';
 import { AppError, ErrorCode } from '../common/app-error.js';
+import type { RequestContext } from '../common/request-context.js';
 import { storableTime } from '../common/timestamps.js';
 import { ConfigError } from '../config/config.js';
 import { isUniqueViolation } from '../database/db-errors.js';
@@ -68,6 +71,7 @@ export class UsersService {
   constructor(
     @InjectRepository(User) private readonly repo: Repository<User>,
     private readonly revocations: RevocationBus,
+    private readonly audit: AuditWriter,
   ) {}
 
   /**
@@ -82,10 +86,13 @@ export class UsersService {
    * With `lockAdmins`, the rows of every enabled admin are locked first, in id order, and their ids
    * given to `decide`: two changes that may each remove an admin (demote, disable) run one after the
    * other, and the second sees the admins the first left.
+   *
+   * A change that changes something commits with its audit event (`eventOf`), or not at all.
    */
   private async applyChange(
     id: string,
     decide: (current: User, enabledAdmins: readonly string[]) => { set: Partial<User>; changed: string[] },
+    eventOf: (user: User, changed: string[]) => AuditInput,
     options: { lockAdmins?: boolean } = {},
   ): Promise<{ user: User; changed: string[] }> {
     const { user, changed, event } = await this.repo.manager.transaction(async (m) => {
@@ -99,13 +106,16 @@ export class UsersService {
       Object.assign(current, set);
       // The stored id, not the caller's text: a path id may be an upper-case UUID, which PostgreSQL
       // matches but the caches (keyed by the stored, lower-case ids) would not.
-      return { user: current, changed, event: await this.revocations.publish(m, 'user', current.id) };
+      const published = await this.revocations.publish(m, 'user', current.id);
+      await this.audit.recordWithin(m, eventOf(current, changed));
+      return { user: current, changed, event: published };
     });
     if (event) await this.revocations.settled(event);
     return { user, changed };
   }
 
-  async create(input: NewUser): Promise<User> {
+  /** Creates the account; with `eventOf`, in one transaction with its audit event. */
+  async create(input: NewUser, eventOf?: (user: User) => AuditInput): Promise<User> {
     const now = new Date();
     const entity = this.repo.create({
       email: input.email.toLowerCase(),
@@ -119,7 +129,12 @@ export class UsersService {
     });
     if (profileComplete(entity)) entity.profileCompletedAt = now;
     try {
-      return await this.repo.save(entity);
+      if (!eventOf) return await this.repo.save(entity);
+      return await this.repo.manager.transaction(async (m) => {
+        const user = await m.getRepository(User).save(entity);
+        await this.audit.recordWithin(m, eventOf(user));
+        return user;
+      });
     } catch (err) {
       if (isUniqueViolation(err)) throw new AppError(409, ErrorCode.EmailTaken, 'An account with this email already exists');
       throw err;
@@ -151,29 +166,41 @@ export class UsersService {
     return user;
   }
 
-  async updateProfile(id: string, change: ProfileChange): Promise<{ user: User; changed: string[] }> {
-    return this.applyChange(id, (user) => {
-      const set: Partial<User> = {};
-      const changed: string[] = [];
-      for (const key of ['firstname', 'surname', 'phoneNumber'] as const) {
-        const value = change[key];
-        if (value !== undefined && value !== user[key]) {
-          set[key] = value;
-          changed.push(key);
-        }
-      }
-      if (!user.profileCompletedAt && profileComplete({ ...user, ...set })) {
-        set.profileCompletedAt = new Date();
-        changed.push('profileCompletedAt');
-      }
-      return { set, changed };
+  async updateProfile(id: string, change: ProfileChange, ctx?: RequestContext): Promise<{ user: User; changed: string[] }> {
+    const event = (user: User, changed: string[]): AuditInput => ({
+      type: 'user.update',
+      outcome: 'success',
+      actorUserId: user.id,
+      ...ctx,
+      details: { targetUserId: user.id, changed },
     });
+    return this.applyChange(
+      id,
+      (user) => {
+        const set: Partial<User> = {};
+        const changed: string[] = [];
+        for (const key of ['firstname', 'surname', 'phoneNumber'] as const) {
+          const value = change[key];
+          if (value !== undefined && value !== user[key]) {
+            set[key] = value;
+            changed.push(key);
+          }
+        }
+        if (!user.profileCompletedAt && profileComplete({ ...user, ...set })) {
+          set.profileCompletedAt = new Date();
+          changed.push('profileCompletedAt');
+        }
+        return { set, changed };
+      },
+      event,
+    );
   }
 
   async adminUpdate(
     actorId: string,
     id: string,
     change: { role?: Role; disabled?: boolean },
+    ctx?: RequestContext,
   ): Promise<{ user: User; changed: string[] }> {
     // UUIDs compare case-insensitively (PostgreSQL matches an upper-case path id to the row).
     if (id.toLowerCase() === actorId.toLowerCase() && ((change.role && change.role !== 'admin') || change.disabled === true)) {
@@ -204,6 +231,13 @@ export class UsersService {
         }
         return { set, changed };
       },
+      (user, changed) => ({
+        type: 'user.update',
+        outcome: 'success',
+        actorUserId: actorId,
+        ...ctx,
+        details: { targetUserId: user.id, changed, role: user.role, disabled: user.disabledAt !== null },
+      }),
       { lockAdmins: mayRemoveAdmin },
     );
   }
