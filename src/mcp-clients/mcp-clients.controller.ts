@@ -11,7 +11,7 @@ import { McpClientsService } from './mcp-clients.service.js';
 
 const CLIENT_EXAMPLE = {
   id: '3d2c1b0a-9f8e-4d7c-8b6a-5f4e3d2c1b0a',
-  clientId: 'mcp_Q2hVZ0x3bWJkR1pxN0E',
+  clientId: 'mcp_Q2hVZ0x3bWJkR1px',
   name: 'Serveur FastMCP rendez-vous (production)',
   createdBy: '6f1c2a8e-3b4d-4c5e-9f60-718293a4b5c6',
   createdAt: '2026-11-26T09:00:00.000Z',

@@ -22,7 +22,7 @@ export class McpClientView {
   id: string;
   /**
    * The client id the MCP server authenticates with (HTTP Basic user name, or `client_id`).
-   * @example "mcp_Q2hVZ0x3bWJkR1pxN0E"
+   * @example "mcp_Q2hVZ0x3bWJkR1px"
    */
   clientId: string;
   /** @example "Serveur FastMCP rendez-vous (production)" */

@@ -12,7 +12,7 @@ export class IntrospectRequestDto {
   token_type_hint?: string;
   /**
    * For `client_secret_post` only: the MCP server's client id (otherwise use HTTP Basic).
-   * @example "mcp_Q2hVZ0x3bWJkR1pxN0E"
+   * @example "mcp_Q2hVZ0x3bWJkR1px"
    */
   client_id?: string;
   /**

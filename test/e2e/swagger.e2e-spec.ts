@@ -1,3 +1,4 @@
+import { recordableClientId } from '../../src/mcp-clients/client-credentials.js';
 import { createToken } from '../support/mcp.js';
 import { createUser, startTestApp, type TestApp } from '../support/test-app.js';
 
@@ -265,6 +266,13 @@ describe('Swagger', () => {
     for (const o of admin) expect(o['x-access']).toBe('session(admin)');
     expect(Object.keys(admin[0].responses)).toEqual(expect.arrayContaining(['201', '400', '401', '403']));
     expect(admin[0].responses['201'].content['application/json'].example.clientSecret).toMatch(/^mcps_/);
+    // The examples have the shape of real client ids (a client id of another shape is refused as such).
+    const ids = [
+      admin[0].responses['201'].content['application/json'].example.clientId,
+      doc.components.schemas.McpClientView.properties.clientId.example,
+      doc.components.schemas.IntrospectRequestDto.properties.client_id.example,
+    ];
+    for (const id of ids) expect(recordableClientId(id)).toBe(id);
     expect(Object.keys(admin[2].responses)).toEqual(expect.arrayContaining(['204', '400', '401', '403', '404']));
 
     const introspect = op('post', '/api/oauth/introspect');
