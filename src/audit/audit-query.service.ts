@@ -498,7 +498,16 @@ export class AuditQueryService {
    * where retention left the chain (the anchor) and ends at the chain head,
    * so that a removed last event is found too.
    */
-  async verify(range: { from?: Date; to?: Date } = {}, onProgress?: (checked: number) => void): Promise<VerifyResult> {
+  /**
+   * Walks the chain. With `signal`, an abort (the HTTP client gone) ends the walk at once: its
+   * connection is dropped, even while a query is under way, and the long read's place is free
+   * again; the walk then rejects.
+   */
+  async verify(
+    range: { from?: Date; to?: Date } = {},
+    onProgress?: (checked: number) => void,
+    signal?: AbortSignal,
+  ): Promise<VerifyResult> {
     const [anchor] = (await this.dataSource.query(`SELECT "first_id", "prev_hash", "format2_from_id" FROM "audit_chain_anchor" WHERE "id" = 1`)) as {
       first_id: string;
       prev_hash: string;
@@ -541,6 +550,9 @@ export class AuditQueryService {
       toSql = `AND "occurred_at" < $2`;
     }
     const client = await longReadClient(this.dataSource, 'verify');
+    const abandon = (): void => void client.end().catch(() => undefined);
+    if (signal?.aborted) abandon();
+    else signal?.addEventListener('abort', abandon, { once: true });
     if (expectedId === BigInt(anchor?.first_id ?? '1')) {
       // Only audit_append writes events, each after the chain head: a row below where the retained
       // chain starts was written some other way (or survived retention), and the walk would not see it.

@@ -174,7 +174,12 @@ export class AuditController {
   @ApiOkResponse({ type: AuditVerifyView })
   @ApiBadRequestResponse(BAD_VERIFY_FILTER)
   @ApiTooManyRequestsResponse(TOO_MANY_LONG_READS)
-  verify(@Query() q: AuditVerifyQuery): Promise<VerifyResult> {
-    return this.audit.verify(range(q.from, q.to));
+  verify(@Query() q: AuditVerifyQuery, @Res({ passthrough: true }) reply: FastifyReply): Promise<VerifyResult> {
+    // A client that goes away ends the walk: it would hold a long read's place and a connection to its end, for nobody.
+    const abandoned = new AbortController();
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) abandoned.abort();
+    });
+    return this.audit.verify(range(q.from, q.to), undefined, abandoned.signal);
   }
 }

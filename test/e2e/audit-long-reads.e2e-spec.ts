@@ -78,6 +78,52 @@ describe('audit exports and verifications under way', () => {
     expect(res.body).toMatchObject({ ok: true });
   });
 
+  it('a verification whose HTTP client goes away ends at once, and gives its place back', async () => {
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const holder: pg.PoolClient = await t.db.connect();
+    let fifth: Promise<unknown> | undefined;
+    try {
+      // The lock holds each walk where it starts, as a long walk would hold it.
+      await holder.query('BEGIN');
+      await holder.query('LOCK TABLE audit_event IN ACCESS EXCLUSIVE MODE');
+      const clients = [1, 2, 3, 4].map(() => new AbortController());
+      const calls = clients.map((c) =>
+        fetch(new URL('/api/audit/verify', t.baseUrl), { headers: { authorization: `Bearer ${auditor.token}` }, signal: c.signal }).then(
+          (r) => r.status,
+          () => 'gone',
+        ),
+      );
+      for (let i = 0; i < 100 && (await activeReads()) < 4; i++) await sleep(20);
+      expect(await activeReads()).toBe(4);
+      for (const c of clients) c.abort();
+      expect(await Promise.all(calls)).toEqual(['gone', 'gone', 'gone', 'gone']);
+
+      // Their places are free again while the lock still holds: a fifth verification starts (and
+      // waits on the lock) instead of being refused.
+      for (let i = 0; !fifth; i++) {
+        const attempt = service.verify();
+        const outcome = await Promise.race([
+          attempt.then(
+            () => 'ended',
+            (err: unknown) => err,
+          ),
+          sleep(300).then(() => 'started'),
+        ]);
+        if (outcome === 'started') fifth = attempt;
+        else if (i >= 20) throw new Error(`the abandoned verifications still hold their places: ${String(outcome)}`);
+        else {
+          expect(outcome).toMatchObject({ status: 429 });
+          await sleep(50);
+        }
+      }
+    } finally {
+      await holder.query('ROLLBACK');
+      holder.release();
+    }
+    expect(await fifth).toMatchObject({ ok: true });
+    // Walks ended for want of a client are not failed requests.
+  });
+
   /** `start()` once it is not refused for want of a free place (each try 50 ms apart, 5 s at most). */
   async function whenFree<T>(start: () => Promise<T>): Promise<T> {
     for (let i = 0; ; i++) {
