@@ -4,7 +4,6 @@ import { PassportModule } from '@nestjs/passport';
 import type { AppConfig } from '../config/config.js';
 import { APP_CONFIG, InjectConfig } from '../config/config.module.js';
 import { AuditModule } from '../audit/audit.module.js';
-import { AuditWriter } from '../audit/audit.writer.js';
 import { UsersModule } from '../users/users.module.js';
 import { UsersService } from '../users/users.service.js';
 import { AuthController } from './auth.controller.js';
@@ -33,7 +32,6 @@ export class AuthModule implements OnApplicationBootstrap {
     @InjectConfig() private readonly config: AppConfig,
     private readonly users: UsersService,
     private readonly hasher: PasswordHasher,
-    private readonly audit: AuditWriter,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -41,26 +39,8 @@ export class AuthModule implements OnApplicationBootstrap {
       this.logger.warn(`JWT_SECRET is not set: using a generated key kept in ${this.config.dataDir}/jwt-secret (set JWT_SECRET in production)`);
     }
     if (this.config.admin) {
-      const { user, created, passwordChanged } = await this.users.ensureAdmin(
-        this.config.admin.email,
-        this.config.admin.password,
-        this.hasher,
-      );
-      // Account changes made at start are audited like any other, with no actor: the configuration made them.
-      if (created) {
-        await this.audit.record({
-          type: 'auth.register',
-          outcome: 'success',
-          actorUserId: user.id,
-          details: { email: user.email, source: 'ADMIN_EMAIL' },
-        });
-      } else if (passwordChanged) {
-        await this.audit.record({
-          type: 'user.update',
-          outcome: 'success',
-          details: { targetUserId: user.id, changed: ['password'], source: 'ADMIN_PASSWORD' },
-        });
-      }
+      // Audited by ensureAdmin, each change in one transaction with its event.
+      await this.users.ensureAdmin(this.config.admin.email, this.config.admin.password, this.hasher);
     }
   }
 }

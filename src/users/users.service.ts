@@ -114,8 +114,8 @@ export class UsersService {
     return { user, changed };
   }
 
-  /** Creates the account; with `eventOf`, in one transaction with its audit event. */
-  async create(input: NewUser, eventOf?: (user: User) => AuditInput): Promise<User> {
+  /** Creates the account, in one transaction with its audit event. */
+  async create(input: NewUser, eventOf: (user: User) => AuditInput): Promise<User> {
     const now = new Date();
     const entity = this.repo.create({
       email: input.email.toLowerCase(),
@@ -129,7 +129,6 @@ export class UsersService {
     });
     if (profileComplete(entity)) entity.profileCompletedAt = now;
     try {
-      if (!eventOf) return await this.repo.save(entity);
       return await this.repo.manager.transaction(async (m) => {
         const user = await m.getRepository(User).save(entity);
         await this.audit.recordWithin(m, eventOf(user));
@@ -223,7 +222,8 @@ export class UsersService {
           changed.push('disabled');
         }
         // Another admin's change running at the same time may have removed every other admin.
-        const removesAdmin = user.role === 'admin' && user.disabledAt === null && ((set.role ?? 'admin') !== 'admin' || Boolean(set.disabledAt));
+        const removesAdmin =
+          user.role === 'admin' && user.disabledAt === null && ((set.role ?? 'admin') !== 'admin' || Boolean(set.disabledAt));
         if (removesAdmin && !enabledAdmins.some((a) => a !== user.id)) {
           throw AppError.badRequest('Invalid request: the last enabled admin cannot be demoted or disabled', [
             { field: set.disabledAt ? 'disabled' : 'role', message: 'cannot be applied to the last enabled admin' },
@@ -273,18 +273,21 @@ export class UsersService {
     email: string,
     password: string,
     hasher: { hash(p: string): Promise<string>; verify(h: string | undefined, p: string): Promise<boolean> },
-  ): Promise<{ user: User; created: boolean; passwordChanged: boolean }> {
+  ): Promise<void> {
     const existing = await this.findByEmailWithPassword(email);
     if (!existing) {
-      const user = await this.create({
-        email,
-        passwordHash: await hasher.hash(password),
-        firstname: 'Admin',
-        surname: 'HospiAI',
-        role: 'admin',
-      });
+      // Changes made at start are audited like any other, with no actor: the configuration made them.
+      await this.create(
+        { email, passwordHash: await hasher.hash(password), firstname: 'Admin', surname: 'HospiAI', role: 'admin' },
+        (created) => ({
+          type: 'auth.register',
+          outcome: 'success',
+          actorUserId: created.id,
+          details: { email: created.email, source: 'ADMIN_EMAIL' },
+        }),
+      );
       this.logger.log(`admin account ${email} created`);
-      return { user, created: true, passwordChanged: false };
+      return;
     }
     if (existing.role !== 'admin' || existing.disabledAt !== null) {
       const state = [
@@ -297,9 +300,16 @@ export class UsersService {
           'an admin can give it the role or enable it (PATCH /api/users/:id), or set ADMIN_EMAIL to an address no account has',
       );
     }
-    if (await hasher.verify(existing.passwordHash, password)) return { user: existing, created: false, passwordChanged: false };
-    await this.repo.update({ id: existing.id }, { passwordHash: await hasher.hash(password) });
+    if (await hasher.verify(existing.passwordHash, password)) return;
+    const passwordHash = await hasher.hash(password);
+    await this.repo.manager.transaction(async (m) => {
+      await m.getRepository(User).update({ id: existing.id }, { passwordHash });
+      await this.audit.recordWithin(m, {
+        type: 'user.update',
+        outcome: 'success',
+        details: { targetUserId: existing.id, changed: ['password'], source: 'ADMIN_PASSWORD' },
+      });
+    });
     this.logger.log(`admin account ${email} updated (password)`);
-    return { user: existing, created: false, passwordChanged: true };
   }
 }
