@@ -497,11 +497,10 @@ export class AuditQueryService {
    * removed or inserted row breaks it at that row. Without a range, it starts
    * where retention left the chain (the anchor) and ends at the chain head,
    * so that a removed last event is found too.
-   */
-  /**
-   * Walks the chain. With `signal`, an abort (the HTTP client gone) ends the walk at once: its
-   * connection is dropped, even while a query is under way, and the long read's place is free
-   * again; the walk then rejects.
+   *
+   * With `signal`, an abort (the HTTP client gone) ends the walk at once: its connection is
+   * dropped, even while a query is under way, and the long read's place is free again; the walk
+   * then rejects.
    */
   async verify(
     range: { from?: Date; to?: Date } = {},
@@ -550,7 +549,9 @@ export class AuditQueryService {
       toSql = `AND "occurred_at" < $2`;
     }
     const client = await longReadClient(this.dataSource, 'verify');
-    const abandon = (): void => void client.end().catch(() => undefined);
+    /** Ends the walk's connection (at once, if a query is under way), which frees its place. */
+    const close = (): Promise<void> => client.end().catch(() => undefined);
+    const abandon = (): void => void close();
     if (signal?.aborted) abandon();
     else signal?.addEventListener('abort', abandon, { once: true });
     if (expectedId === BigInt(anchor?.first_id ?? '1')) {
@@ -567,12 +568,12 @@ export class AuditQueryService {
         .then(
           (r) => r.rows[0],
           async (err: unknown) => {
-            await client.end().catch(() => undefined);
+            await close();
             throw err;
           },
         );
       if (stray) {
-        await client.end().catch(() => undefined);
+        await close();
         return { ok: false, checked: 0, firstBrokenId: String(stray.id), fromId: expectedId.toString(), toId: null };
       }
     }
@@ -608,7 +609,7 @@ export class AuditQueryService {
       }
     } finally {
       stream.destroy();
-      await client.end().catch(() => undefined);
+      await close();
     }
     if (broken !== null) return { ok: false, checked, firstBrokenId: broken, fromId, toId: lastId };
     // Without an upper bound the walk must reach the chain head: removed last events are a break too.

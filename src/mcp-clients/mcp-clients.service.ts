@@ -106,14 +106,15 @@ export class McpClientsService {
         unknown,
         number,
       ];
+      const changed = result[1] > 0;
       await this.audit.recordWithin(m, {
         type: 'mcp_client.revoke',
-        outcome: result[1] > 0 ? 'success' : 'already_revoked',
+        outcome: changed ? 'success' : 'already_revoked',
         actorUserId: p.userId,
         ...ctx,
         details: { id: row.id, clientId: row.client_id, name: row.name },
       });
-      return result[1] > 0;
+      return changed;
     });
     if (revoked) this.emitter.emit('revoked', row.id);
   }
