@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import fastifyCors from '@fastify/cors';
 import helmet from 'helmet';
@@ -179,13 +179,21 @@ export async function createApp({ config, databaseUrl, logDestination }: CreateA
   // At shutdown, connections with no request in flight are closed (as 'idle' ones already are): a client
   // that opened a connection and never sent on it (fetch does so after an aborted event stream) would
   // otherwise hold the shutdown for the whole keep-alive timeout.
+  // On a connection with a request in flight, that request's answer is the connection's last: Fastify
+  // says `Connection: close` only on requests that come once the shutdown has begun, and a client that
+  // sent nothing more would keep the connection, and hold the shutdown, for as long as its keep-alive.
   const sockets = new Set<Socket>();
   fastify.server.on('connection', (socket: Socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
   });
   fastify.addHook('preClose', async () => {
-    for (const socket of sockets) if (!(socket as Socket & { _httpMessage?: unknown })._httpMessage) socket.destroy();
+    for (const socket of sockets) {
+      const res = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+      if (!res) socket.destroy();
+      else if (!res.headersSent) res.setHeader('Connection', 'close');
+      else res.once('finish', () => socket.end());
+    }
   });
   // Form bodies, for OAuth token introspection (RFC 7662) only, under the same limit as JSON. Every other
   // route refuses them with 415: an HTML form of another site can post a form body without a CORS

@@ -5,11 +5,16 @@
 // - every answer given during the shutdown is one of the route's own (200, 401, 403, or 503
 //   {"error":"Service indisponible"} with Retry-After), never a bare framework 503;
 // - every validation answered 200/401/403 has its audit event;
+// - a request in flight when the shutdown begins, on a keep-alive connection the client then leaves
+//   open, is answered with Connection: close, and the service exits at once, not after the client's
+//   keep-alive;
 // - a SIGTERM while the service starts stops it cleanly: exit 0, and no embedded PostgreSQL left
 //   running behind it.
 // Run after `npm run build`: node test/faults/shutdown.mjs
-import { existsSync } from 'node:fs';
+import { once } from 'node:events';
+import { existsSync, readFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import {
   auditedIds,
@@ -87,6 +92,56 @@ async function underLoad() {
   }
 }
 
+/**
+ * A request in flight when the shutdown begins, on a keep-alive connection that the client then
+ * keeps open without sending more (as an MCP server between two calls): its answer closes the
+ * connection, and the service exits at once, not when the client's keep-alive ends.
+ */
+async function answeredThenIdle() {
+  const dataDir = tempDataDir('shutdown-idle');
+  let service;
+  let socket;
+  try {
+    service = await startService({ dataDir, port: await freePort(), env: { LOG_LEVEL: 'info' } });
+    socket = connect(service.port, '127.0.0.1');
+    await once(socket, 'connect');
+    let received = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk) => (received += chunk));
+    const closedByService = new Promise((resolve) => socket.once('end', () => resolve(true)));
+    // The request's head and half its body: the service has begun the request when the signal comes.
+    socket.write(
+      `POST /api/mcp/validate HTTP/1.1\r\nHost: 127.0.0.1:${service.port}\r\nContent-Type: application/json\r\n` +
+        'Content-Length: 2\r\nConnection: keep-alive\r\n\r\n{',
+    );
+    await sleep(300);
+    const signalAt = Date.now();
+    service.child.kill('SIGTERM');
+    const log = () => readFileSync(join(dataDir, 'service.log'), 'utf8');
+    while (!log().includes('shutting down') && Date.now() - signalAt < 10_000) await sleep(20);
+    await sleep(300);
+    socket.write('}');
+    while (!received.includes('\r\n\r\n') && Date.now() - signalAt < 10_000) await sleep(20);
+    const head = received.split('\r\n\r\n')[0];
+    console.log(`answer to the request in flight: ${head.split('\r\n')[0]}; Connection: ${/^connection: (.*)$/im.exec(head)?.[1]}`);
+    checks.check(/^HTTP\/1\.1 401 /.test(head), 'the request in flight when the shutdown begins is answered (401, no token)');
+    checks.check(/^connection: close$/im.test(head), 'its answer says Connection: close');
+    const exit = await Promise.race([service.exited, sleep(20_000).then(() => undefined)]);
+    const exitMs = Date.now() - signalAt;
+    console.log(`exit ${JSON.stringify(exit)} ${exitMs} ms after SIGTERM, with the client's connection left open`);
+    checks.check(exit?.code === 0 && exitMs < 10_000, 'the service exits 0 within 10 s, without waiting for the idle connection');
+    checks.check(await Promise.race([closedByService, sleep(1000).then(() => false)]), 'the service closed the connection');
+  } catch (err) {
+    checks.check(
+      false,
+      `a request in flight, then an idle connection: ${err instanceof Error ? err.message : String(err)}${logTail(dataDir)}`,
+    );
+  } finally {
+    socket?.destroy();
+    await cleanUp(service, dataDir);
+  }
+}
+
 /** SIGTERM while the service initialises its embedded PostgreSQL and runs the migrations. */
 async function duringStartup() {
   const dataDir = tempDataDir('shutdown-start');
@@ -125,5 +180,6 @@ async function duringStartup() {
 }
 
 await underLoad();
+await answeredThenIdle();
 await duringStartup();
 process.exitCode = checks.close();
