@@ -11,13 +11,14 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem, tmpdir } from 'node:os';
+import { constants as osConstants, cpus, totalmem, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { EmbeddedPostgres } from '../src/database/embedded-postgres.js';
+import { freePort } from './free-port.js';
 
 const { values } = parseArgs({
   options: {
@@ -70,9 +71,14 @@ function log(line: string): void {
 }
 
 /** Polls `url` until it answers 2xx (or, with `anyAnswer`, until the server answers at all). */
-async function waitFor(url: string, ms = 60_000, anyAnswer = false): Promise<void> {
+/**
+ * Waits until `url` answers (any answer with `anyAnswer`, else a 2xx). Fails at once if `child`,
+ * the process meant to answer, exits first: `exited` says why (its log's last lines).
+ */
+async function waitFor(url: string, child: ChildProcess, exited: () => string, ms = 60_000, anyAnswer = false): Promise<void> {
   const until = Date.now() + ms;
   for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(exited());
     try {
       const r = await fetch(url);
       if (r.ok || anyAnswer) return;
@@ -94,6 +100,13 @@ function start(file: string, env: Record<string, string>, nodeArgs: string[] = [
   if (typeof out === 'number') closeSync(out);
   child.stderr?.on('data', (d: Buffer) => process.stderr.write(`[${file.split('/').pop()}] ${d}`));
   return child;
+}
+
+/** How a started process ended, for an error: its exit code or signal and the last lines of its log. */
+function exitedBefore(what: string, child: ChildProcess, logFile?: string): string {
+  const how = child.signalCode ? `signal ${child.signalCode}` : `code ${child.exitCode}`;
+  const tail = logFile && existsSync(logFile) ? readFileSync(logFile, 'utf8').trimEnd().split('\n').slice(-5).join('\n') : '';
+  return `${what} exited (${how}) before it answered${tail ? `; the last lines of its log:\n${tail}` : ''}`;
 }
 
 async function stop(child: ChildProcess): Promise<void> {
@@ -294,6 +307,23 @@ async function main(): Promise<void> {
   let embedded: EmbeddedPostgres | undefined;
   let databaseUrl = process.env.DATABASE_URL;
   let dropDb: (() => Promise<void>) | undefined;
+  const apps: { child: ChildProcess; url: string }[] = [];
+  const children: ChildProcess[] = [];
+  let cleaning: Promise<void> | undefined;
+  // Everything the run started goes with it, however it ends: the servers, the database, the folder.
+  const cleanUp = (): Promise<void> =>
+    (cleaning ??= (async () => {
+      await Promise.all(children.map(stop));
+      if (embedded) await embedded.destroy();
+      await dropDb?.();
+      rmSync(work, { recursive: true, force: true });
+    })());
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    log(`${signal}: stopping the servers and the database…`);
+    void cleanUp().finally(() => process.exit(128 + osConstants.signals[signal]));
+  };
+  for (const signal of signals) process.once(signal, onSignal);
   if (databaseUrl) {
     const name = `hospiai_bench_${Date.now().toString(36)}`;
     const admin = new pg.Client({ connectionString: databaseUrl });
@@ -323,11 +353,10 @@ async function main(): Promise<void> {
     databaseUrl = await embedded.start();
   }
 
-  const apps: { child: ChildProcess; url: string }[] = [];
-  const children: ChildProcess[] = [];
   try {
     for (let i = 0; i < INSTANCES; i++) {
-      const port = 3400 + i;
+      const port = await freePort();
+      const logFile = join(work, `app${i}.log`);
       const child = start(
         'src/main.js',
         {
@@ -351,16 +380,17 @@ async function main(): Promise<void> {
           RATE_LIMIT_VALIDATE_FAILURES_PER_MINUTE: '0',
         },
         values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${join(process.cwd(), 'bench', 'results', 'profiles')}`] : [],
-        join(work, `app${i}.log`),
+        logFile,
       );
       children.push(child);
       apps.push({ child, url: `http://127.0.0.1:${port}` });
-      await waitFor(`http://127.0.0.1:${port}/api/health/ready`);
+      await waitFor(`http://127.0.0.1:${port}/api/health/ready`, child, () => exitedBefore(`app instance ${i + 1}`, child, logFile));
     }
-    const ceiling = start('bench/ceiling-server.js', { JWT_SECRET: secret, PORT: '3499' });
+    const ceilingUrl = `http://127.0.0.1:${await freePort()}`;
+    const ceiling = start('bench/ceiling-server.js', { JWT_SECRET: secret, PORT: new URL(ceilingUrl).port });
     children.push(ceiling);
     // The ceiling route is POST-only: any answer (a 404 to this GET) means it is listening.
-    await waitFor('http://127.0.0.1:3499/api/mcp/validate', 60_000, true);
+    await waitFor(`${ceilingUrl}/api/mcp/validate`, ceiling, () => exitedBefore('the ceiling server', ceiling), 60_000, true);
     log(`${INSTANCES} instance(s) and the ceiling server are up; seeding ${USERS} users and ${TOKENS} tokens…`);
 
     const api = apps[0].url;
@@ -523,9 +553,9 @@ async function main(): Promise<void> {
       let ceilingCost: RunCost | undefined;
       if (!values['skip-ceiling']) {
         log(`warm-up ${WARMUP} s, then ${DURATION} s at ${CONNECTIONS} connections on the ceiling server${of}…`);
-        await load(['http://127.0.0.1:3499'], tokens, WARMUP);
+        await load([ceilingUrl], tokens, WARMUP);
         const ceilingBefore = cpuSeconds([ceiling.pid!]);
-        ({ result: ceilingRun, cost: ceilingCost } = await costOf(() => load(['http://127.0.0.1:3499'], tokens, DURATION)));
+        ({ result: ceilingRun, cost: ceilingCost } = await costOf(() => load([ceilingUrl], tokens, DURATION)));
         cpu.ceilingMicrosPerRequest = Math.round(((cpuSeconds([ceiling.pid!]) - ceilingBefore) / ceilingRun.answered) * 1e6);
       }
       const ratio = ceilingRun ? +(service.requestsPerSecond / ceilingRun.requestsPerSecond).toFixed(3) : undefined;
@@ -727,10 +757,8 @@ async function main(): Promise<void> {
       process.exitCode = 1;
     }
   } finally {
-    await Promise.all(children.map(stop));
-    if (embedded) await embedded.destroy();
-    await dropDb?.();
-    rmSync(work, { recursive: true, force: true });
+    await cleanUp();
+    for (const signal of signals) process.off(signal, onSignal);
   }
 }
 
