@@ -80,6 +80,25 @@ describe('health and metrics', () => {
     expect(after).toBe(before + 3);
   });
 
+  it("records each request's duration in seconds, within the time the client waited for it", async () => {
+    const labels = { method: 'GET', route: '/api/health/ready', status: '200' };
+    const read = async () => {
+      const text = (await t.request('GET', '/metrics')).text;
+      return {
+        count: sample(text, 'http_request_duration_seconds_count', labels) ?? 0,
+        sum: sample(text, 'http_request_duration_seconds_sum', labels) ?? 0,
+      };
+    };
+    const before = await read();
+    const started = performance.now();
+    for (let i = 0; i < 3; i++) expect((await t.request('GET', '/api/health/ready')).status).toBe(200);
+    const waitedSeconds = (performance.now() - started) / 1000;
+    const after = await read();
+    expect(after.count).toBe(before.count + 3);
+    expect(after.sum - before.sum).toBeGreaterThan(0);
+    expect(after.sum - before.sum).toBeLessThanOrEqual(waitedSeconds);
+  });
+
   it('labels a request by its route pattern and status, not by its path', async () => {
     const id = '6f1c2a8e-3b4d-4c5e-9f60-718293a4b5c6';
     expect((await t.request('PATCH', `/api/users/${id}`, { body: {} })).status).toBe(401);
