@@ -70,7 +70,6 @@ function log(line: string): void {
   process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
 }
 
-/** Polls `url` until it answers 2xx (or, with `anyAnswer`, until the server answers at all). */
 /**
  * Waits until `url` answers (any answer with `anyAnswer`, else a 2xx). Fails at once if `child`,
  * the process meant to answer, exits first: `exited` says why (its log's last lines).
