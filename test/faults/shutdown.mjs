@@ -8,6 +8,9 @@
 // - a request in flight when the shutdown begins, on a keep-alive connection the client then leaves
 //   open, is answered with Connection: close, and the service exits at once, not after the client's
 //   keep-alive;
+// - an answer already being sent when the shutdown begins (an audit export to a client reading slowly)
+//   is sent whole, then its connection is closed and the service exits, without waiting for the
+//   client's keep-alive;
 // - a SIGTERM while the service starts stops it cleanly: exit 0, and no embedded PostgreSQL left
 //   running behind it.
 // Run after `npm run build`: node test/faults/shutdown.mjs
@@ -37,6 +40,7 @@ import {
 
 const checks = new Checks('shutdown');
 const WORKERS = Number(process.env.SHUTDOWN_WORKERS ?? 24);
+const EXPORT_EVENTS = 20_000;
 
 async function underLoad() {
   const dataDir = tempDataDir('shutdown');
@@ -142,6 +146,94 @@ async function answeredThenIdle() {
   }
 }
 
+/**
+ * An answer already under way when the shutdown begins: an audit export, its head sent, its body
+ * held back by a client that stopped reading (its socket buffers full). The shutdown waits for it;
+ * once the client reads again, the export is sent whole, then the service closes the connection
+ * (it cannot say `Connection: close` any more: the head is gone) and exits.
+ */
+async function exportInFlight() {
+  const dataDir = tempDataDir('shutdown-export');
+  let service;
+  let socket;
+  try {
+    service = await startService({ dataDir, port: await freePort(), env: { LOG_LEVEL: 'info' } });
+    const tokens = await prepareTokens(service.base);
+    // Enough events that the export outgrows the sockets' buffers (about 400 bytes each as NDJSON).
+    const load = startLoad(service.base, tokens, { workers: 16, maxRequests: EXPORT_EVENTS });
+    while (load.results.length < EXPORT_EVENTS) await sleep(100);
+    await load.stop();
+    socket = connect(service.port, '127.0.0.1');
+    await once(socket, 'connect');
+    const chunks = [];
+    socket.on('data', (chunk) => chunks.push(chunk));
+    const closedByService = new Promise((resolve) => socket.once('end', () => resolve(true)));
+    socket.write(
+      `GET /api/audit/events/export?format=ndjson HTTP/1.1\r\nHost: 127.0.0.1:${service.port}\r\n` +
+        `Authorization: Bearer ${tokens.session}\r\nConnection: keep-alive\r\n\r\n`,
+    );
+    const received = () => Buffer.concat(chunks);
+    const started = Date.now();
+    while (!received().includes('\r\n\r\n') && Date.now() - started < 10_000) await sleep(5);
+    socket.pause();
+    const head = received().toString('latin1').split('\r\n\r\n')[0];
+    checks.check(
+      /^HTTP\/1\.1 200 /.test(head) && /^connection: keep-alive$/im.test(head),
+      'the export has begun, on a keep-alive connection',
+    );
+    await sleep(1000);
+    const signalAt = Date.now();
+    service.child.kill('SIGTERM');
+    const log = () => readFileSync(join(dataDir, 'service.log'), 'utf8');
+    while (!log().includes('shutting down') && Date.now() - signalAt < 10_000) await sleep(20);
+    await sleep(1000);
+    checks.check(service.alive, 'the shutdown waits for the export under way');
+    const resumedAt = Date.now();
+    socket.resume();
+    const exit = await Promise.race([service.exited, sleep(20_000).then(() => undefined)]);
+    const exitMs = Date.now() - resumedAt;
+    const { body, complete } = dechunk(received().subarray(received().indexOf('\r\n\r\n') + 4));
+    const lines = body
+      .toString('utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('{')).length;
+    console.log(
+      `export: ${received().length} bytes received, ${lines} events, ${complete ? 'complete' : 'cut'}; ` +
+        `exit ${JSON.stringify(exit)} ${exitMs} ms after the client read again`,
+    );
+    checks.check(complete && lines >= EXPORT_EVENTS, `the export is sent whole (${lines} events, at least ${EXPORT_EVENTS})`);
+    checks.check(
+      exit?.code === 0 && exitMs < 10_000,
+      'the service exits 0 once the export is sent, without waiting for the idle connection',
+    );
+    checks.check(
+      await Promise.race([closedByService, sleep(1000).then(() => false)]),
+      'the service closed the connection after the export',
+    );
+  } catch (err) {
+    checks.check(false, `an export under way at shutdown: ${err instanceof Error ? err.message : String(err)}${logTail(dataDir)}`);
+  } finally {
+    socket?.destroy();
+    await cleanUp(service, dataDir);
+  }
+}
+
+/** The body of a chunked HTTP/1.1 answer, and whether its last (empty) chunk came. */
+function dechunk(raw) {
+  const parts = [];
+  let at = 0;
+  for (;;) {
+    const eol = raw.indexOf('\r\n', at);
+    if (eol < 0) return { body: Buffer.concat(parts), complete: false };
+    const size = parseInt(raw.subarray(at, eol).toString('latin1'), 16);
+    if (Number.isNaN(size)) throw new Error(`not a chunk size at byte ${at}`);
+    if (size === 0) return { body: Buffer.concat(parts), complete: raw.subarray(eol + 2, eol + 4).toString('latin1') === '\r\n' };
+    if (eol + 2 + size + 2 > raw.length) return { body: Buffer.concat([...parts, raw.subarray(eol + 2)]), complete: false };
+    parts.push(raw.subarray(eol + 2, eol + 2 + size));
+    at = eol + 2 + size + 2;
+  }
+}
+
 /** SIGTERM while the service initialises its embedded PostgreSQL and runs the migrations. */
 async function duringStartup() {
   const dataDir = tempDataDir('shutdown-start');
@@ -181,5 +273,6 @@ async function duringStartup() {
 
 await underLoad();
 await answeredThenIdle();
+await exportInFlight();
 await duringStartup();
 process.exitCode = checks.close();
