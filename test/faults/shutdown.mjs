@@ -40,7 +40,7 @@ import {
 
 const checks = new Checks('shutdown');
 const WORKERS = Number(process.env.SHUTDOWN_WORKERS ?? 24);
-const EXPORT_EVENTS = 20_000;
+const EXPORT_EVENTS = 30_000;
 
 async function underLoad() {
   const dataDir = tempDataDir('shutdown');
@@ -96,6 +96,15 @@ async function underLoad() {
   }
 }
 
+/** Sends SIGTERM and returns its time, once the service has logged that it is shutting down (10 s at most). */
+async function terminate(service, dataDir) {
+  const signalAt = Date.now();
+  service.child.kill('SIGTERM');
+  const log = () => readFileSync(join(dataDir, 'service.log'), 'utf8');
+  while (!log().includes('shutting down') && Date.now() - signalAt < 10_000) await sleep(20);
+  return signalAt;
+}
+
 /**
  * A request in flight when the shutdown begins, on a keep-alive connection that the client then
  * keeps open without sending more (as an MCP server between two calls): its answer closes the
@@ -119,10 +128,7 @@ async function answeredThenIdle() {
         'Content-Length: 2\r\nConnection: keep-alive\r\n\r\n{',
     );
     await sleep(300);
-    const signalAt = Date.now();
-    service.child.kill('SIGTERM');
-    const log = () => readFileSync(join(dataDir, 'service.log'), 'utf8');
-    while (!log().includes('shutting down') && Date.now() - signalAt < 10_000) await sleep(20);
+    const signalAt = await terminate(service, dataDir);
     await sleep(300);
     socket.write('}');
     while (!received.includes('\r\n\r\n') && Date.now() - signalAt < 10_000) await sleep(20);
@@ -159,33 +165,38 @@ async function exportInFlight() {
   try {
     service = await startService({ dataDir, port: await freePort(), env: { LOG_LEVEL: 'info' } });
     const tokens = await prepareTokens(service.base);
-    // Enough events that the export outgrows the sockets' buffers (about 400 bytes each as NDJSON).
+    // Enough events that the export outgrows the sockets' buffers: about 13 MB as NDJSON, where the kernel holds a
+    // few MB for a connection whose reader has stopped.
     const load = startLoad(service.base, tokens, { workers: 16, maxRequests: EXPORT_EVENTS });
     while (load.results.length < EXPORT_EVENTS) await sleep(100);
     await load.stop();
     socket = connect(service.port, '127.0.0.1');
     await once(socket, 'connect');
     const chunks = [];
-    socket.on('data', (chunk) => chunks.push(chunk));
+    const received = () => Buffer.concat(chunks);
+    // Reading stops as soon as the answer's head is in: the rest of the export stays in the sockets' buffers.
+    let headIn = false;
+    socket.on('data', (chunk) => {
+      chunks.push(chunk);
+      if (!headIn && received().includes('\r\n\r\n')) {
+        headIn = true;
+        socket.pause();
+      }
+    });
     const closedByService = new Promise((resolve) => socket.once('end', () => resolve(true)));
     socket.write(
       `GET /api/audit/events/export?format=ndjson HTTP/1.1\r\nHost: 127.0.0.1:${service.port}\r\n` +
         `Authorization: Bearer ${tokens.session}\r\nConnection: keep-alive\r\n\r\n`,
     );
-    const received = () => Buffer.concat(chunks);
     const started = Date.now();
-    while (!received().includes('\r\n\r\n') && Date.now() - started < 10_000) await sleep(5);
-    socket.pause();
+    while (!headIn && Date.now() - started < 10_000) await sleep(5);
     const head = received().toString('latin1').split('\r\n\r\n')[0];
     checks.check(
       /^HTTP\/1\.1 200 /.test(head) && /^connection: keep-alive$/im.test(head),
       'the export has begun, on a keep-alive connection',
     );
     await sleep(1000);
-    const signalAt = Date.now();
-    service.child.kill('SIGTERM');
-    const log = () => readFileSync(join(dataDir, 'service.log'), 'utf8');
-    while (!log().includes('shutting down') && Date.now() - signalAt < 10_000) await sleep(20);
+    await terminate(service, dataDir);
     await sleep(1000);
     checks.check(service.alive, 'the shutdown waits for the export under way');
     const resumedAt = Date.now();
