@@ -97,10 +97,10 @@ async function underLoad() {
 }
 
 /** Sends SIGTERM and returns its time, once the service has logged that it is shutting down (10 s at most). */
-async function terminate(service, dataDir) {
+async function terminate(service) {
   const signalAt = Date.now();
   service.child.kill('SIGTERM');
-  const log = () => readFileSync(join(dataDir, 'service.log'), 'utf8');
+  const log = () => readFileSync(join(service.dataDir, 'service.log'), 'utf8');
   while (!log().includes('shutting down') && Date.now() - signalAt < 10_000) await sleep(20);
   return signalAt;
 }
@@ -128,7 +128,7 @@ async function answeredThenIdle() {
         'Content-Length: 2\r\nConnection: keep-alive\r\n\r\n{',
     );
     await sleep(300);
-    const signalAt = await terminate(service, dataDir);
+    const signalAt = await terminate(service);
     await sleep(300);
     socket.write('}');
     while (!received.includes('\r\n\r\n') && Date.now() - signalAt < 10_000) await sleep(20);
@@ -196,20 +196,21 @@ async function exportInFlight() {
       'the export has begun, on a keep-alive connection',
     );
     await sleep(1000);
-    await terminate(service, dataDir);
+    await terminate(service);
     await sleep(1000);
     checks.check(service.alive, 'the shutdown waits for the export under way');
     const resumedAt = Date.now();
     socket.resume();
     const exit = await Promise.race([service.exited, sleep(20_000).then(() => undefined)]);
     const exitMs = Date.now() - resumedAt;
-    const { body, complete } = dechunk(received().subarray(received().indexOf('\r\n\r\n') + 4));
+    const raw = received();
+    const { body, complete } = dechunk(raw.subarray(raw.indexOf('\r\n\r\n') + 4));
     const lines = body
       .toString('utf8')
       .split('\n')
       .filter((l) => l.startsWith('{')).length;
     console.log(
-      `export: ${received().length} bytes received, ${lines} events, ${complete ? 'complete' : 'cut'}; ` +
+      `export: ${raw.length} bytes received, ${lines} events, ${complete ? 'complete' : 'cut'}; ` +
         `exit ${JSON.stringify(exit)} ${exitMs} ms after the client read again`,
     );
     checks.check(complete && lines >= EXPORT_EVENTS, `the export is sent whole (${lines} events, at least ${EXPORT_EVENTS})`);
