@@ -1,3 +1,8 @@
+// The current definition of every database function and trigger (audit_append, the guards, the
+// rollups…) is in src/database/sql/, one file per function with its triggers: read those rather than
+// the migrations, which redefine some functions several times. A migration that changes a function
+// or trigger updates its file too: test/e2e/schema-sql.e2e-spec.ts compares the files with the
+// migrated schema.
 import { CreateUsers1795670000000 } from './1795670000000-CreateUsers.js';
 import { CreateTokensAndAudit1795680000000 } from './1795680000000-CreateTokensAndAudit.js';
 import { PartitionAudit1795690000000 } from './1795690000000-PartitionAudit.js';

@@ -1,0 +1,19 @@
+-- audit_rollup_rebuild: recounts the rollups of a period from the events themselves.
+-- Last defined by migration 1795730000000-AuditRollupsCatchUp.
+
+CREATE OR REPLACE FUNCTION public.audit_rollup_rebuild("from" timestamp with time zone, "to" timestamp with time zone)
+ RETURNS void
+ LANGUAGE plpgsql
+AS $function$
+  DECLARE
+    hi bigint;
+  BEGIN
+    PERFORM "audit_rollup_catch_up"(true);
+    SELECT "rolled_up_to" INTO hi FROM "audit_rollup_state" WHERE "id" = 1;
+    DELETE FROM "audit_rollup_hourly" WHERE "bucket" >= date_trunc('hour', "from", 'UTC') AND "bucket" < "to";
+    DELETE FROM "audit_failure_rollup_daily"
+     WHERE "day" >= ("from" AT TIME ZONE 'UTC')::date AND "day" < ("to" AT TIME ZONE 'UTC')::date + 1;
+    PERFORM "audit_rollup_add"(0, hi, date_trunc('hour', "from", 'UTC'), "to",
+      (("from" AT TIME ZONE 'UTC')::date)::timestamp AT TIME ZONE 'UTC',
+      (("to" AT TIME ZONE 'UTC')::date + 1)::timestamp AT TIME ZONE 'UTC');
+  END $function$;
