@@ -2,7 +2,7 @@
 //
 // Fills a fresh database with N audit events (COPY, with a valid hash chain,
 // over the last 60 days), then times the common security-team queries through
-// the service's own AuditQueryService, a full export and a full chain check.
+// the service's own audit services, a full export and a full chain check.
 // Prints median/p95 ms per query and rows/s, and writes bench/results/audit-latest.json.
 import 'reflect-metadata';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -15,7 +15,14 @@ import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { DataSource } from 'typeorm';
 import { eventHash, GENESIS_HASH } from '../src/audit/audit-hash.js';
-import { AuditQueryService, type AuditFilters } from '../src/audit/audit-query.service.js';
+import { AuditExportService } from '../src/audit/audit-export.service.js';
+import { AuditListService } from '../src/audit/audit-list.service.js';
+import { AuditRollupsRepository } from '../src/audit/audit-rollups.repository.js';
+import { AuditStatsService } from '../src/audit/audit-stats.service.js';
+import { AuditVerifyService } from '../src/audit/audit-verify.service.js';
+import { AuditRepository } from '../src/audit/audit.repository.js';
+import type { AuditFilters } from '../src/audit/audit.types.js';
+import { LongReadLimiter } from '../src/audit/long-read-limiter.js';
 import { dataSourceOptions } from '../src/database/data-source-options.js';
 import { EmbeddedPostgres } from '../src/database/embedded-postgres.js';
 
@@ -182,7 +189,12 @@ async function main(): Promise<void> {
   const ds = new DataSource(dataSourceOptions(url, { poolSize: 4, applicationName: 'hospiai-bench' }));
   await ds.initialize();
   await ds.runMigrations({ transaction: 'each' });
-  const audit = new AuditQueryService(ds);
+  const repository = new AuditRepository(ds);
+  const limiter = new LongReadLimiter();
+  const listing = new AuditListService(repository);
+  const statistics = new AuditStatsService(new AuditRollupsRepository(ds));
+  const exporter = new AuditExportService(repository, limiter);
+  const verifier = new AuditVerifyService(repository, limiter);
   const client = new pg.Client({ connectionString: url });
   await client.connect();
 
@@ -225,26 +237,26 @@ async function main(): Promise<void> {
   const queries: { name: string; run: () => Promise<unknown> }[] = [
     {
       name: "one token's last 24 h (first page)",
-      run: () => audit.list({ tokenId: busyToken(), from: new Date(now - 86_400_000) }, 100),
+      run: () => listing.list({ tokenId: busyToken(), from: new Date(now - 86_400_000) }, 100),
     },
     {
       name: 'failures by IP over a week (first page)',
-      run: () => audit.list({ ip: attackerIp(Math.floor(rand() * ATTACKER_IPS)), outcome: 'invalid', from: new Date(now - 7 * 86_400_000) }, 100),
+      run: () => listing.list({ ip: attackerIp(Math.floor(rand() * ATTACKER_IPS)), outcome: 'invalid', from: new Date(now - 7 * 86_400_000) }, 100),
     },
     {
       name: 'top failing IPs and tokens + counts, 7 days by hour',
-      run: () => audit.stats(new Date(now - 7 * 86_400_000), new Date(now), 'hour', 'token.validate'),
+      run: () => statistics.stats(new Date(now - 7 * 86_400_000), new Date(now), 'hour', 'token.validate'),
     },
     {
       name: 'stats over 30 days by day',
-      run: () => audit.stats(new Date(now - 30 * 86_400_000), new Date(now), 'day'),
+      run: () => statistics.stats(new Date(now - 30 * 86_400_000), new Date(now), 'day'),
     },
-    { name: 'first page of the unfiltered listing', run: () => audit.list({}, 100) },
+    { name: 'first page of the unfiltered listing', run: () => listing.list({}, 100) },
     {
       name: 'unfiltered listing, page 50 (cursor)',
       run: async () => {
         let cursor: string | undefined;
-        for (let i = 0; i < 50; i++) cursor = (await audit.list({}, 100, cursor)).nextCursor ?? undefined;
+        for (let i = 0; i < 50; i++) cursor = (await listing.list({}, 100, cursor)).nextCursor ?? undefined;
         return cursor;
       },
     },
@@ -264,7 +276,7 @@ async function main(): Promise<void> {
     let rows = 0;
     let peakRss = 0;
     const [ms] = await time(async () => {
-      const stream = await audit.export(filters, format, (n) => {
+      const stream = await exporter.export(filters, format, (n) => {
         rows = n;
         peakRss = Math.max(peakRss, process.memoryUsage().rss);
         if (n % 1_000_000 === 0) log(`  export ${format}: ${(n / 1e6).toFixed(0)} M rows`);
@@ -286,7 +298,7 @@ async function main(): Promise<void> {
   log('full export (CSV)…');
   const exportCsv = await exportOne('csv');
   log('full chain verification…');
-  const [verifyMs, verify] = await time(() => audit.verify({}, (n) => n % 2_000_000 === 0 && log(`  verified ${(n / 1e6).toFixed(0)} M`)));
+  const [verifyMs, verify] = await time(() => verifier.verify({}, (n) => n % 2_000_000 === 0 && log(`  verified ${(n / 1e6).toFixed(0)} M`)));
 
   const size = (await client.query<{ s: string }>(`SELECT pg_size_pretty(pg_database_size(current_database())) AS s`)).rows[0].s;
   const out = {

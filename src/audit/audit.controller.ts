@@ -24,7 +24,11 @@ import {
   AuditVerifyQuery,
   AuditVerifyView,
 } from './audit.dto.js';
-import { AuditQueryService, CSV_HEADER, type AuditFilters, type VerifyResult } from './audit-query.service.js';
+import { AuditExportService, CSV_HEADER } from './audit-export.service.js';
+import { AuditListService } from './audit-list.service.js';
+import { AuditStatsService } from './audit-stats.service.js';
+import { AuditVerifyService } from './audit-verify.service.js';
+import type { AuditFilters, VerifyResult } from './audit.types.js';
 
 const DAY_MS = 86_400_000;
 const MAX_STATS_SPAN_MS = 400 * DAY_MS;
@@ -109,14 +113,19 @@ const TOO_MANY_LONG_READS = {
 @Controller('api/audit')
 @Access({ roles: ['auditor', 'admin'], scopes: ['read:audit'] })
 export class AuditController {
-  constructor(private readonly audit: AuditQueryService) {}
+  constructor(
+    private readonly listing: AuditListService,
+    private readonly exporter: AuditExportService,
+    private readonly statistics: AuditStatsService,
+    private readonly verifier: AuditVerifyService,
+  ) {}
 
   @Get('events')
   @ApiOperation({ summary: 'Audit events, newest first, filtered and paginated by cursor' })
   @ApiOkResponse({ type: AuditPageView })
   @ApiBadRequestResponse(BAD_LIST_FILTER)
   list(@Query() q: AuditListQuery): Promise<AuditPageView> {
-    return this.audit.list(filtersOf(q), q.limit ?? 100, q.cursor);
+    return this.listing.list(filtersOf(q), q.limit ?? 100, q.cursor);
   }
 
   @Get('events/export')
@@ -135,7 +144,7 @@ export class AuditController {
   async export(@Query() q: AuditExportQuery, @Res() reply: FastifyReply): Promise<void> {
     const format = q.format ?? 'ndjson';
     const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-    const stream = await this.audit.export(filtersOf(q), format);
+    const stream = await this.exporter.export(filtersOf(q), format);
     await reply
       .header('Content-Type', format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8')
       .header('Content-Disposition', `attachment; filename="hospiai-audit-${stamp}.${format === 'csv' ? 'csv' : 'ndjson'}"`)
@@ -166,7 +175,7 @@ export class AuditController {
     if (to.getTime() - from.getTime() > MAX_STATS_SPAN_MS) {
       throw AppError.badRequest('Invalid request: the period may not exceed 400 days', [{ field: 'from', message: 'the period may not exceed 400 days' }]);
     }
-    return this.audit.stats(from, to, q.interval ?? 'hour', q.type);
+    return this.statistics.stats(from, to, q.interval ?? 'hour', q.type);
   }
 
   @Get('verify')
@@ -180,6 +189,6 @@ export class AuditController {
     reply.raw.once('close', () => {
       if (!reply.raw.writableFinished) abandoned.abort();
     });
-    return this.audit.verify(range(q.from, q.to), undefined, abandoned.signal);
+    return this.verifier.verify(range(q.from, q.to), undefined, abandoned.signal);
   }
 }

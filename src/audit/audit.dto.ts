@@ -1,8 +1,7 @@
 import { Type } from 'class-transformer';
 import { IsIn, IsInt, IsIP, IsOptional, IsString, IsUUID, Max, MaxLength, Min, ValidateBy } from 'class-validator';
 import { storableTime } from '../common/timestamps.js';
-import type { AuditStats } from './audit-query.service.js';
-import { AUDIT_OUTCOMES, AUDIT_TYPES, type AuditOutcome, type AuditType } from './audit.types.js';
+import { AUDIT_OUTCOMES, AUDIT_TYPES, type AuditOutcome, type AuditStats, type AuditType } from './audit.types.js';
 
 /**
  * A calendar date (UTC midnight) or a date-time with Z or an offset, as ISO-8601 writes them.

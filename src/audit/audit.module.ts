@@ -1,12 +1,30 @@
 import { Module } from '@nestjs/common';
 import { AuditController } from './audit.controller.js';
+import { AuditExportService } from './audit-export.service.js';
+import { AuditListService } from './audit-list.service.js';
 import { AuditMaintenanceService } from './audit-maintenance.service.js';
-import { AuditQueryService } from './audit-query.service.js';
+import { AuditRetentionRepository } from './audit-retention.repository.js';
+import { AuditRollupsRepository } from './audit-rollups.repository.js';
+import { AuditStatsService } from './audit-stats.service.js';
+import { AuditVerifyService } from './audit-verify.service.js';
+import { AuditRepository } from './audit.repository.js';
 import { AuditWriter } from './audit.writer.js';
+import { LongReadLimiter } from './long-read-limiter.js';
 
 @Module({
   controllers: [AuditController],
-  providers: [AuditWriter, AuditQueryService, AuditMaintenanceService],
-  exports: [AuditWriter, AuditQueryService, AuditMaintenanceService],
+  providers: [
+    AuditRepository,
+    AuditRollupsRepository,
+    AuditRetentionRepository,
+    LongReadLimiter,
+    AuditWriter,
+    AuditListService,
+    AuditExportService,
+    AuditStatsService,
+    AuditVerifyService,
+    AuditMaintenanceService,
+  ],
+  exports: [AuditWriter, AuditListService, AuditExportService, AuditStatsService, AuditVerifyService, AuditMaintenanceService],
 })
 export class AuditModule {}

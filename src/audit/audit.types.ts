@@ -58,3 +58,46 @@ export interface AuditEvent {
   details: Record<string, unknown>;
   hash: string;
 }
+
+/** What the listing and the export select (each served by an index); `to` is exclusive. */
+export interface AuditFilters {
+  type?: string;
+  outcome?: string;
+  userId?: string;
+  tokenId?: string;
+  ip?: string;
+  from?: Date;
+  to?: Date;
+}
+
+export interface AuditPage {
+  items: AuditEvent[];
+  nextCursor: string | null;
+}
+
+export interface StatsBucket {
+  start: string;
+  total: number;
+  outcomes: Record<string, number>;
+}
+
+export interface AuditStats {
+  from: string;
+  to: string;
+  interval: 'hour' | 'day';
+  type: string | null;
+  buckets: StatsBucket[];
+  topFailingIps: { ip: string; failures: number }[];
+  topFailingTokens: { tokenId: string; failures: number }[];
+}
+
+export interface VerifyResult {
+  ok: boolean;
+  checked: number;
+  firstBrokenId: string | null;
+  /** Where the checked chain started: the first id retained after pruning, or the first id in the range. */
+  fromId: string | null;
+  toId: string | null;
+}
+
+export type ExportFormat = 'ndjson' | 'csv';

@@ -1,13 +1,11 @@
 import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import type { DataSource, EntityManager } from 'typeorm';
-import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver.js';
+import type { EntityManager } from 'typeorm';
 import { isDatabaseUnavailable } from '../database/db-errors.js';
 import { contentDigest } from './audit-hash.js';
-import type { AuditEvent, AuditInput } from './audit.types.js';
+import { AuditRepository, type BatchEvent, type BatchHook } from './audit.repository.js';
+import type { AuditInput } from './audit.types.js';
 
-/** An event as the writer holds it before the database numbers, times and chains it. */
-export type BatchEvent = Omit<AuditEvent, 'id' | 'hash'>;
+export type { BatchEvent, BatchHook, BatchStatement, Bind, BindValue } from './audit.repository.js';
 
 interface Pending {
   event: BatchEvent;
@@ -15,68 +13,6 @@ interface Pending {
   resolve: () => void;
   reject: (err: unknown) => void;
 }
-
-/** A value of the batch's statement: a scalar, or a column of them (sent as an array literal). */
-export type BindValue = string | number | null | readonly (string | number | null)[];
-
-/** Binds a value as a parameter of the batch's statement and returns its placeholder, cast to `type`. */
-export type Bind = (value: BindValue, type: string) => string;
-
-/** A statement that joins a batch's transaction, and what to do once that batch has committed. */
-export interface BatchStatement {
-  /** One INSERT, UPDATE or DELETE (without RETURNING), its values bound with `bind`. */
-  sql: string;
-  /** Called once the batch has committed (never for a batch that failed). */
-  committed?: () => void;
-}
-
-/**
- * Work that must commit in the same transaction as a batch of events (e.g. token last-use times),
- * built from the batch's events, or nothing. It runs before the events are appended, so that it
- * does not lengthen the chain head's lock.
- */
-export type BatchHook = (events: readonly BatchEvent[], bind: Bind) => BatchStatement | undefined;
-
-interface PgClient {
-  query(sql: string | { name: string; text: string; values: unknown[] }, params?: unknown[]): Promise<{ rows: Record<string, unknown>[] }>;
-}
-
-/** `"` and `\` are the characters a quoted element of a PostgreSQL array literal escapes. */
-const ARRAY_SPECIAL = /["\\]/;
-const ARRAY_SPECIALS = /["\\]/g;
-
-/**
- * A PostgreSQL array literal, every element quoted (null as NULL): what pg would send for a
- * JavaScript array, written in one pass (pg's generic conversion was 4.6 % of the process's time).
- */
-export function arrayLiteral(values: readonly (string | number | null)[]): string {
-  let out = '{';
-  for (let i = 0; i < values.length; i++) {
-    if (i > 0) out += ',';
-    const v = values[i];
-    if (v === null) {
-      out += 'NULL';
-    } else {
-      const text = typeof v === 'string' ? v : String(v);
-      out += ARRAY_SPECIAL.test(text) ? `"${text.replace(ARRAY_SPECIALS, '\\$&')}"` : `"${text}"`;
-    }
-  }
-  return `${out}}`;
-}
-
-/** audit_append's arguments, in order, before the digests: each a column of the batch and its array type. */
-const APPENDED_COLUMNS: readonly [(e: BatchEvent) => string | number | null, string][] = [
-  [(e) => e.occurredAt, 'timestamptz[]'],
-  [(e) => e.type, 'varchar[]'],
-  [(e) => e.outcome, 'varchar[]'],
-  [(e) => e.actorUserId, 'uuid[]'],
-  [(e) => e.tokenId, 'uuid[]'],
-  [(e) => e.ip, 'varchar[]'],
-  [(e) => e.userAgent, 'varchar[]'],
-  [(e) => e.requestId, 'varchar[]'],
-  [(e) => e.latencyMs, 'float8[]'],
-  [(e) => JSON.stringify(e.details), 'jsonb[]'],
-];
 
 /** The event as it is stored: strings made storable and bounded, details cleaned. */
 function toBatchEvent(input: AuditInput): BatchEvent {
@@ -94,29 +30,12 @@ function toBatchEvent(input: AuditInput): BatchEvent {
   };
 }
 
-/** A Bind that adds each value to `params` (a column as an array literal). */
-function binder(params: unknown[]): Bind {
-  return (value, type) => {
-    params.push(typeof value === 'object' && value !== null ? arrayLiteral(value) : value);
-    return `$${params.length}::${type}`;
-  };
-}
-
-/** audit_append's arguments for these events and their content digests. */
-function appendArguments(events: readonly BatchEvent[], digests: readonly string[], bind: Bind): string {
-  return [...APPENDED_COLUMNS.map(([column, type]) => bind(events.map(column), type)), bind(digests, 'text[]')].join(', ');
-}
-
 const MAX_BATCH = 1000;
 /**
  * Batches under way at once, per instance. One: the next batch gathers every event recorded while
  * this one commits. With two, the second waited for the first's chain-head lock, batches were
- * smaller, and two instances had four batches contending for the head: measured alternated, two
- * instances answered 16 to 38 % more with one (PostgreSQL 154 to 160 µs per answer against 225 to
- * 242), and one instance as many (PostgreSQL 105 to 113 µs against 125 to 138). On a faster
- * machine, one instance answered about 8 % more with two (seven alternated pairs of nine) while
- * the machine had a core to spare, and less when it was busier; two instances 6 to 30 % less
- * (docs/performance-log.md).
+ * smaller and several instances had more batches contending for the head: two instances answered
+ * fewer requests, one about as many (the measurements are in the performance history under docs/).
  */
 const MAX_IN_FLIGHT = 1;
 
@@ -159,10 +78,8 @@ export class AuditWriter implements OnApplicationShutdown {
   private scheduled = false;
   private readonly idle: (() => void)[] = [];
   private readonly hooks: BatchHook[] = [];
-  private readonly knownMonths = new Set<string>();
-  private readonly statementNames = new Map<string, string>();
 
-  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+  constructor(private readonly repository: AuditRepository) {}
 
   /** Registers work to run inside every batch's transaction. */
   onBatch(hook: BatchHook): void {
@@ -186,10 +103,7 @@ export class AuditWriter implements OnApplicationShutdown {
    */
   async recordWithin(manager: EntityManager, input: AuditInput): Promise<void> {
     const event = toBatchEvent(input);
-    // The month's partition, if it is missing, on a connection of its own: not under the caller's locks.
-    await this.ensurePartitions((sql, params) => this.dataSource.query(sql, params), [event]);
-    const params: unknown[] = [];
-    await manager.query(`SELECT "audit_append"(${appendArguments([event], [contentDigest(event)], binder(params))})`, params);
+    await this.repository.appendWithin(manager, event, contentDigest(event));
   }
 
   /** Waits for every event recorded so far to be written (or to fail). */
@@ -257,63 +171,12 @@ export class AuditWriter implements OnApplicationShutdown {
     for (const p of batch) p.reject(err);
   }
 
-  private async write(batch: Pending[]): Promise<void> {
-    const events = batch.map((p) => p.event);
-    const params: unknown[] = [];
-    const bind = binder(params);
-    const append = appendArguments(
-      events,
+  /** One batch, and the hooks' statements, in one statement and its own transaction. */
+  private write(batch: Pending[]): Promise<void> {
+    return this.repository.appendBatch(
+      batch.map((p) => p.event),
       batch.map((p) => p.digest),
-      bind,
+      this.hooks,
     );
-    // The hooks' statements run first (the FROM list forces them), then the append.
-    const hooks = this.hooks.map((hook) => hook(events, bind)).filter((h): h is BatchStatement => h !== undefined);
-    const sql =
-      hooks.length === 0
-        ? `SELECT "audit_append"(${append})`
-        : `WITH ${hooks.map((h, i) => `h${i} AS (${h.sql} RETURNING 1)`).join(', ')}
-           SELECT "audit_append"(${append}) FROM ${hooks.map((_, i) => `(SELECT count(*) FROM h${i}) AS d${i}`).join(', ')}`;
-
-    const [client, release] = (await (this.dataSource.driver as PostgresDriver).obtainMasterConnection()) as [
-      PgClient,
-      (err?: unknown) => void,
-    ];
-    try {
-      await this.ensurePartitions((sql, params) => client.query(sql, params), events);
-      // One statement, its own transaction: the chain head is locked only while the database
-      // appends, and the events are committed when it answers.
-      // A named statement: each connection parses and plans it once, not once a batch.
-      await client.query({ name: this.statementName(sql), text: sql, values: params });
-      release();
-      for (const h of hooks) h.committed?.();
-    } catch (err) {
-      this.knownMonths.clear();
-      // A connection that failed mid-batch is not handed back to the pool.
-      release(err);
-      throw err;
-    }
-  }
-
-  /** A name per distinct statement text (one with the hooks' statements, one without). */
-  private statementName(sql: string): string {
-    let name = this.statementNames.get(sql);
-    if (!name) {
-      name = `hospiai_audit_batch_${this.statementNames.size + 1}`;
-      this.statementNames.set(sql, name);
-    }
-    return name;
-  }
-
-  /** The monthly partitions the events need (normally made ahead by the maintenance job). */
-  private async ensurePartitions(
-    query: (sql: string, params: unknown[]) => Promise<unknown>,
-    events: readonly BatchEvent[],
-  ): Promise<void> {
-    for (const e of events) {
-      const month = e.occurredAt.slice(0, 7);
-      if (this.knownMonths.has(month)) continue;
-      await query(`SELECT "audit_ensure_partition"($1)`, [e.occurredAt]);
-      this.knownMonths.add(month);
-    }
   }
 }

@@ -14,8 +14,11 @@ import { storableTime } from '../common/timestamps.js';
 import { ConfigError, loadConfig } from '../config/config.js';
 import { dataSourceOptions } from '../database/data-source-options.js';
 import { resolveDatabase } from '../database/database-url.js';
-import { AuditQueryService, type AuditFilters, type ExportFormat } from './audit-query.service.js';
-import { AUDIT_OUTCOMES, AUDIT_TYPES } from './audit.types.js';
+import { AuditExportService } from './audit-export.service.js';
+import { AuditVerifyService } from './audit-verify.service.js';
+import { AuditRepository } from './audit.repository.js';
+import { AUDIT_OUTCOMES, AUDIT_TYPES, type AuditFilters, type ExportFormat } from './audit.types.js';
+import { LongReadLimiter } from './long-read-limiter.js';
 
 const USAGE = `usage:
   npm run audit -- verify [--from ISO-8601] [--to ISO-8601]
@@ -67,11 +70,12 @@ async function main(argv: string[]): Promise<number> {
   const db = await resolveDatabase(config, (m) => process.stderr.write(`${m}\n`), { stopAdopted: false });
   const ds = new DataSource(dataSourceOptions(db.url, { poolSize: 2, applicationName: 'hospiai-audit-cli' }));
   await ds.initialize();
-  const audit = new AuditQueryService(ds);
+  const repository = new AuditRepository(ds);
+  const limiter = new LongReadLimiter();
   const started = Date.now();
   try {
     if (command === 'verify') {
-      const result = await audit.verify({ from, to }, (n) => progress(`verified ${n.toLocaleString('en')} events…`));
+      const result = await new AuditVerifyService(repository, limiter).verify({ from, to }, (n) => progress(`verified ${n.toLocaleString('en')} events…`));
       if (process.stderr.isTTY) process.stderr.write('\n');
       process.stdout.write(JSON.stringify(result) + '\n');
       process.stderr.write(
@@ -95,7 +99,7 @@ async function main(argv: string[]): Promise<number> {
       to,
     };
     let rows = 0;
-    const stream = await audit.export(filters, format, (n) => {
+    const stream = await new AuditExportService(repository, limiter).export(filters, format, (n) => {
       rows = n;
       progress(`exported ${n.toLocaleString('en')} events…`);
     });

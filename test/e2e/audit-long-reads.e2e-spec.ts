@@ -6,7 +6,8 @@
 import type { Readable } from 'node:stream';
 import type pg from 'pg';
 import { AppError } from '../../src/common/app-error.js';
-import { AuditQueryService } from '../../src/audit/audit-query.service.js';
+import { AuditExportService } from '../../src/audit/audit-export.service.js';
+import { AuditVerifyService } from '../../src/audit/audit-verify.service.js';
 import { AuditWriter } from '../../src/audit/audit.writer.js';
 import { createUser, startTestApp, type TestApp } from '../support/test-app.js';
 
@@ -19,12 +20,14 @@ const drain = async (stream: Readable): Promise<string> => {
 describe('audit exports and verifications under way', () => {
   let t: TestApp;
   let auditor: Awaited<ReturnType<typeof createUser>>;
-  let service: AuditQueryService;
+  let exporter: AuditExportService;
+  let verifier: AuditVerifyService;
 
   beforeAll(async () => {
     t = await startTestApp();
     auditor = await createUser(t, { role: 'auditor' });
-    service = t.app.get(AuditQueryService);
+    exporter = t.app.get(AuditExportService);
+    verifier = t.app.get(AuditVerifyService);
     await t.app.get(AuditWriter).record({ type: 'token.validate', outcome: 'valid', details: { n: 1 } });
   });
 
@@ -39,16 +42,16 @@ describe('audit exports and verifications under way', () => {
     try {
       await holder.query('BEGIN');
       await holder.query('LOCK TABLE audit_event IN ACCESS EXCLUSIVE MODE');
-      const exports = await Promise.all([service.export({}, 'ndjson'), service.export({}, 'csv'), service.export({}, 'ndjson')]);
-      held = [...exports.map(drain), service.verify()];
+      const exports = await Promise.all([exporter.export({}, 'ndjson'), exporter.export({}, 'csv'), exporter.export({}, 'ndjson')]);
+      held = [...exports.map(drain), verifier.verify()];
       // The verification takes its connection before it waits on the lock.
       for (let i = 0; i < 100 && (await activeReads()) < 4; i++) await new Promise((r) => setTimeout(r, 20));
       expect(await activeReads()).toBe(4);
 
-      const refused = await service.export({}, 'ndjson').catch((err: unknown) => err);
+      const refused = await exporter.export({}, 'ndjson').catch((err: unknown) => err);
       expect(refused).toBeInstanceOf(AppError);
       expect(refused).toMatchObject({ status: 429, headers: { 'Retry-After': '30' } });
-      await expect(service.verify()).rejects.toMatchObject({ status: 429 });
+      await expect(verifier.verify()).rejects.toMatchObject({ status: 429 });
 
       for (const path of ['/api/audit/events/export?format=csv', '/api/audit/verify']) {
         const res = await t.request('GET', path, { token: auditor.token });
@@ -71,7 +74,7 @@ describe('audit exports and verifications under way', () => {
 
     // Every connection is given back once it has closed (just after its stream ends): all four may
     // run again.
-    const again = await Promise.all([1, 2, 3, 4].map(() => whenFree(() => service.export({}, 'ndjson')).then(drain)));
+    const again = await Promise.all([1, 2, 3, 4].map(() => whenFree(() => exporter.export({}, 'ndjson')).then(drain)));
     expect(again.every((text) => text === ndjson)).toBe(true);
     const res = await t.request('GET', '/api/audit/verify', { token: auditor.token });
     expect(res.status).toBe(200);
@@ -101,7 +104,7 @@ describe('audit exports and verifications under way', () => {
       // Their places are free again while the lock still holds: a fifth verification starts (and
       // waits on the lock) instead of being refused.
       for (let i = 0; !fifth; i++) {
-        const attempt = service.verify();
+        const attempt = verifier.verify();
         const outcome = await Promise.race([
           attempt.then(
             () => 'ended',

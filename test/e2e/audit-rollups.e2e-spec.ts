@@ -2,7 +2,7 @@
 // transaction: audit_rollup_catch_up() adds the events committed since its watermark. They must
 // count every event exactly once, whoever catches up, however often, and alongside a rebuild.
 import { AuditMaintenanceService } from '../../src/audit/audit-maintenance.service.js';
-import { AuditQueryService } from '../../src/audit/audit-query.service.js';
+import { AuditStatsService } from '../../src/audit/audit-stats.service.js';
 import { AuditWriter } from '../../src/audit/audit.writer.js';
 import type { AuditInput } from '../../src/audit/audit.types.js';
 import { createUser, startTestApp, type TestApp } from '../support/test-app.js';
@@ -132,7 +132,7 @@ describe('audit rollups follow the events', () => {
       // A period that holds only part of the pending events (this hour onwards) and a catch-up after it.
       const hour = new Date(Math.floor(Date.now() / 3_600_000) * 3_600_000).toISOString();
       await t.db.query(`SELECT "audit_rollup_rebuild"($1, 'infinity')`, [hour]);
-      expect(await t.app.get(AuditQueryService).catchUpRollups()).toBe(0);
+      expect(await t.app.get(AuditStatsService).catchUpRollups()).toBe(0);
       const r = await rollups();
       expect(r.hourly).toEqual(r.expectedHourly);
       expect(r.failures).toEqual(r.expectedFailures);
@@ -150,7 +150,7 @@ describe('audit rollups follow the events', () => {
       } finally {
         c.release();
       }
-      expect(await t.app.get(AuditQueryService).catchUpRollups()).toBe(50);
+      expect(await t.app.get(AuditStatsService).catchUpRollups()).toBe(50);
       const r = await rollups();
       expect(r.hourly).toEqual(r.expectedHourly);
       expect(r.failures).toEqual(r.expectedFailures);

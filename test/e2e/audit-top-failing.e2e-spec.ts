@@ -1,7 +1,7 @@
 // The most failing IPs and tokens of GET /api/audit/stats: read from each day's busiest keys when
 // that proves the answer, summed over the whole period otherwise. Either way the list must be the
 // one a plain aggregation gives (most failures first, ties by key).
-import { AuditQueryService } from '../../src/audit/audit-query.service.js';
+import { AuditStatsService } from '../../src/audit/audit-stats.service.js';
 import { AuditWriter } from '../../src/audit/audit.writer.js';
 import type { AuditInput } from '../../src/audit/audit.types.js';
 import { createUser, startTestApp, type TestApp } from '../support/test-app.js';
@@ -29,7 +29,7 @@ const token = (n: number): string => `00000000-0000-4000-8000-${n.toString(16).p
 
 describe('audit stats: the most failing IPs and tokens', () => {
   let t: TestApp;
-  let audit: AuditQueryService;
+  let audit: AuditStatsService;
   let today: number;
 
   /** The plain aggregation over the stored events: failures per key over whole UTC days. */
@@ -68,7 +68,7 @@ describe('audit stats: the most failing IPs and tokens', () => {
 
   beforeAll(async () => {
     t = await startTestApp();
-    audit = t.app.get(AuditQueryService);
+    audit = t.app.get(AuditStatsService);
     today = Math.floor(Date.now() / DAY) * DAY;
     // Four days of failures: a few busy IPs and tokens, many quiet ones, over several types.
     const rand = rng(4);
@@ -91,7 +91,7 @@ describe('audit stats: the most failing IPs and tokens', () => {
       await writer.record({ ...events[i], occurredAt: new Date(today - 4 * DAY + Math.floor(i / 150) * DAY + (i % 150) * 60_000) });
     }
     // The rollups follow the events by up to a second; topFailing() reads them as they stand.
-    await t.app.get(AuditQueryService).catchUpRollups();
+    await t.app.get(AuditStatsService).catchUpRollups();
   }, 120_000);
 
   afterAll(async () => {
