@@ -16,7 +16,10 @@ const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options', 'tr
 interface Operation {
   'x-access'?: string;
   parameters?: Array<{ name: string; in: string; schema?: { enum?: string[] } }>;
-  responses: Record<string, { headers?: Record<string, unknown>; content?: Record<string, { example?: unknown; examples?: Record<string, { value: unknown }> }> }>;
+  responses: Record<
+    string,
+    { headers?: Record<string, unknown>; content?: Record<string, { example?: unknown; examples?: Record<string, { value: unknown }> }> }
+  >;
 }
 
 interface RouteRow {
@@ -127,7 +130,8 @@ function problems(doc: string, openapi: any, variables: string[]): string[] {
       continue;
     }
     const [, who, params, , statuses] = row.cells;
-    if (row.cells.length !== 5) out.push(`${route}: the row needs 5 cells (route, who, body or query, answer, statuses), has ${row.cells.length}`);
+    if (row.cells.length !== 5)
+      out.push(`${route}: the row needs 5 cells (route, who, body or query, answer, statuses), has ${row.cells.length}`);
     if (who !== `\`${op['x-access']}\``) out.push(`${route}: who may call is \`${op['x-access']}\` in OpenAPI, ${who} in docs/api.md`);
     const documented = (statuses ?? '').split(/,\s*/).filter(Boolean).join(', ');
     const served = Object.keys(op.responses).sort().join(', ');
@@ -146,7 +150,8 @@ function problems(doc: string, openapi: any, variables: string[]): string[] {
     if (ex.code) {
       const statuses = (errorRows.get(ex.code) ?? []).map((cells) => cells[1]);
       if (!statuses.length) out.push(`error code \`${ex.code}\` (${ex.route} ${ex.status}) missing from the Errors table`);
-      else if (!statuses.includes(ex.status)) out.push(`error code \`${ex.code}\`: status ${ex.status} (${ex.route}) not in the Errors table (${statuses.join(', ')})`);
+      else if (!statuses.includes(ex.status))
+        out.push(`error code \`${ex.code}\`: status ${ex.status} (${ex.route}) not in the Errors table (${statuses.join(', ')})`);
     }
     const fixed = ex.oauth || !ex.message.startsWith('Invalid request: ');
     if (fixed && !doc.includes(ex.message)) out.push(`error message of ${ex.route} ${ex.status} not in docs/api.md: ${ex.message}`);
@@ -177,8 +182,10 @@ function problems(doc: string, openapi: any, variables: string[]): string[] {
 
   // Configuration: the variables the service reads, no more, no fewer.
   const configRows = keyedRows(section(doc, 'Configuration'));
-  for (const v of variables) if (!configRows.has(v)) out.push(`configuration variable ${v} (src/config/config.ts) missing from the Configuration table`);
-  for (const v of configRows.keys()) if (!variables.includes(v)) out.push(`configuration variable ${v} in docs/api.md is not read by the service`);
+  for (const v of variables)
+    if (!configRows.has(v)) out.push(`configuration variable ${v} (src/config/config.ts) missing from the Configuration table`);
+  for (const v of configRows.keys())
+    if (!variables.includes(v)) out.push(`configuration variable ${v} in docs/api.md is not read by the service`);
   return out;
 }
 
@@ -213,9 +220,14 @@ describe('docs/api.md', () => {
 
     const extra = [...lines];
     extra.splice(row.line, 0, lines[row.line - 1].replace('DELETE /api/tokens/{id}', 'PUT /api/tokens/{id}'));
-    expect(problems(extra.join('\n'), openapi, variables)).toEqual([`route in docs/api.md (line ${row.line + 1}), not in OpenAPI: PUT /api/tokens/{id}`]);
+    expect(problems(extra.join('\n'), openapi, variables)).toEqual([
+      `route in docs/api.md (line ${row.line + 1}), not in OpenAPI: PUT /api/tokens/{id}`,
+    ]);
 
-    const wrong = doc.replace(lines[row.line - 1], lines[row.line - 1].replace('204, 400', '200, 400').replace('`session(user\\|auditor\\|admin)`', '`public`'));
+    const wrong = doc.replace(
+      lines[row.line - 1],
+      lines[row.line - 1].replace('204, 400', '200, 400').replace('`session(user\\|auditor\\|admin)`', '`public`'),
+    );
     expect(problems(wrong, openapi, variables)).toEqual([
       'DELETE /api/tokens/{id}: who may call is `session(user|auditor|admin)` in OpenAPI, `public` in docs/api.md',
       'DELETE /api/tokens/{id}: statuses 204, 400, 401, 403, 404, 503 in OpenAPI, 200, 400, 401, 403, 404, 503 in docs/api.md',
