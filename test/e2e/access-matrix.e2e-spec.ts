@@ -31,7 +31,7 @@ interface Row {
 const all = (status: number): Expected => Object.fromEntries(CALLERS.map((c) => [c, status])) as Expected;
 /** Any logged-in person; API tokens and disabled accounts are not sessions. */
 const sessions = (ok: number): Expected => ({ ...all(401), user: ok, otherUser: ok, auditor: ok, admin: ok });
-/** The owner of the resource and admins; other people get 404, not 403 (API.md §3). */
+/** The owner of the resource and admins; other people get 404, not 403 (docs/api.md, "API tokens"). */
 const ownerOrAdmin = (ok: number): Expected => ({ ...all(401), user: ok, otherUser: 404, auditor: 404, admin: ok });
 const adminOnly = (ok: number): Expected => ({ ...all(401), user: 403, otherUser: 403, auditor: 403, admin: ok });
 /** Auditors, admins and tokens holding read:audit. */

@@ -1,4 +1,4 @@
-// The audit writer (API.md §5): one event per validation with the right
+// The audit writer (docs/api.md, "Audit"): one event per validation with the right
 // fields, events for account and token changes, an append-only table and an
 // unbroken hash chain, under concurrency and across two instances, and never
 // a credential in an event or a log line.

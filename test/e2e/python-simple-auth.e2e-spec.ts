@@ -1,4 +1,4 @@
-// docs/fastmcp_integration.py: its SimpleHospiAIAuth (standard library only)
+// examples/python/fastmcp_integration.py: its SimpleHospiAIAuth (standard library only)
 // run by python3 against the real service: a valid, an expired and a revoked
 // token, a missing scope, and an unreachable service. The file must import
 // without FastMCP installed.
@@ -10,7 +10,7 @@ import { createUser, startTestApp, type TestApp } from '../support/test-app.js';
 
 const SCRIPT = `
 import json, os, sys
-sys.path.insert(0, os.environ["DOCS_DIR"])
+sys.path.insert(0, os.environ["EXAMPLE_DIR"])
 import fastmcp_integration as m
 
 auth = m.SimpleHospiAIAuth()  # HOSPIAI_VALIDATION_URL from the environment
@@ -54,7 +54,7 @@ function runPython(script: string, env: Record<string, string>): Promise<{ statu
   });
 }
 
-describe('SimpleHospiAIAuth (python3, docs/fastmcp_integration.py)', () => {
+describe('SimpleHospiAIAuth (python3, examples/python/fastmcp_integration.py)', () => {
   let t: TestApp;
 
   beforeAll(async () => {
@@ -80,7 +80,7 @@ describe('SimpleHospiAIAuth (python3, docs/fastmcp_integration.py)', () => {
       PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? '',
       PYTHONDONTWRITEBYTECODE: '1',
-      DOCS_DIR: join(REPO_ROOT, 'docs'),
+      EXAMPLE_DIR: join(REPO_ROOT, 'examples', 'python'),
       HOSPIAI_VALIDATION_URL: `${t.baseUrl}/api/mcp/validate`,
       TOKEN_VALID: valid.token,
       TOKEN_EXPIRED: expired.token,

@@ -1,4 +1,4 @@
-// API tokens (API.md §3): creation, the JWT itself, what is stored, input
+// API tokens (docs/api.md, "API tokens"): creation, the JWT itself, what is stored, input
 // rules, listing, owner/admin access, revocation and rotation.
 import { randomUUID } from 'node:crypto';
 import { keyIdOf } from '../../src/auth/key-ring.js';

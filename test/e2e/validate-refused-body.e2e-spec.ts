@@ -1,4 +1,4 @@
-// API.md §4: every call of the validate route, whatever its outcome, has its audit event. A body
+// docs/api.md, "Validation": every call of the validate route, whatever its outcome, has its audit event. A body
 // that Fastify refuses before the route runs (too large, a content type with no parser) is no
 // exception: it is answered as any body that is not {"requiredScopes": [...]}, and audited.
 import { createUser, startTestApp, type TestApp } from '../support/test-app.js';

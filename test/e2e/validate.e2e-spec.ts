@@ -1,4 +1,4 @@
-// POST /api/mcp/validate (API.md §4): every answer of the contract, word for
+// POST /api/mcp/validate (docs/api.md, "Validation"): every answer of the contract, word for
 // word, and key rotation with JWT_PREVIOUS_SECRETS.
 import { randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';

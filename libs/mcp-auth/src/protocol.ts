@@ -1,5 +1,5 @@
 /**
- * Reading the service's answers (API.md §4) without trusting their shape.
+ * Reading the service's answers (docs/api.md, "Validation") without trusting their shape.
  */
 import type { HospiAITokenInfo, HospiAIUser, ValidateAnswer } from './types.js';
 

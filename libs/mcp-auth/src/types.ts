@@ -1,5 +1,5 @@
 /**
- * The shapes of the HospiAI validation contract (API.md §4) as this client
+ * The shapes of the HospiAI validation contract (docs/api.md, "Validation") as this client
  * sees them, and the result type that `HospiAIAuth.validate` returns.
  */
 

@@ -1,7 +1,7 @@
 /**
  * A stand-in for `POST /api/mcp/validate` in the unit tests: a real HTTP
- * server on 127.0.0.1 (port chosen by the system) that answers as API.md §4
- * says, or as a test scripts it to. The e2e tests use the real service.
+ * server on 127.0.0.1 (port chosen by the system) that answers as docs/api.md
+ * ("Validation") says, or as a test scripts it to. The e2e tests use the real service.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';

@@ -16,7 +16,7 @@ The tools ``get_patient`` (scope ``read:data``) and ``create_booking`` (scope
 
 Run the server (``pip install fastmcp``)::
 
-    HOSPIAI_VALIDATION_URL=http://127.0.0.1:3000/api/mcp/validate python docs/fastmcp_integration.py
+    HOSPIAI_VALIDATION_URL=http://127.0.0.1:3000/api/mcp/validate python examples/python/fastmcp_integration.py
 
 Environment: ``HOSPIAI_VALIDATION_URL`` (required), ``HOSPIAI_TIMEOUT`` (seconds,
 default 10), ``MCP_HOST``/``MCP_PORT`` (default 127.0.0.1:8000), and for the
