@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { AuditModule } from '../audit/audit.module.js';
+import { TokensModule } from '../tokens/tokens.module.js';
 import { McpClientsController } from './mcp-clients.controller.js';
 import { McpClientsService } from './mcp-clients.service.js';
 import { RevocationStreamController } from './revocation-stream.controller.js';
@@ -7,7 +8,7 @@ import { RevocationStreamService } from './revocation-stream.service.js';
 
 /** Registered MCP servers (admin routes) and the revocation stream they follow. */
 @Module({
-  imports: [AuditModule],
+  imports: [AuditModule, TokensModule],
   controllers: [McpClientsController, RevocationStreamController],
   providers: [McpClientsService, RevocationStreamService],
   exports: [McpClientsService],

@@ -1,8 +1,7 @@
 import { PassThrough } from 'node:stream';
 import { Injectable, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import type { DataSource } from 'typeorm';
 import { RevocationBus, type RevocationEvent } from '../revocation/revocation.bus.js';
+import { TokensRepository } from '../tokens/tokens.repository.js';
 import type { AuthenticatedClient } from './mcp-clients.service.js';
 import { McpClientsService } from './mcp-clients.service.js';
 
@@ -150,7 +149,7 @@ export class RevocationStreamService implements BeforeApplicationShutdown {
   constructor(
     private readonly bus: RevocationBus,
     private readonly clients: McpClientsService,
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly tokens: TokensRepository,
   ) {}
 
   get openStreams(): number {
@@ -213,13 +212,6 @@ export class RevocationStreamService implements BeforeApplicationShutdown {
   /** The token ids a revocation concerns: the token itself, or every token of the user that may still be cached. */
   private async tokenIdsOf(e: RevocationEvent): Promise<string[]> {
     if (e.kind === 'token') return [e.subjectId];
-    const rows = (await this.dataSource.query(
-      `SELECT "id" FROM "api_tokens"
-        WHERE "user_id" = $1 AND "expires_at" > now() - interval '5 minutes'
-          AND ("revoked_at" IS NULL OR "revoked_at" > now() - interval '5 minutes')
-        ORDER BY "id" LIMIT 10000`,
-      [e.subjectId],
-    )) as { id: string }[];
-    return rows.map((r) => r.id);
+    return this.tokens.recentIdsOf(e.subjectId);
   }
 }

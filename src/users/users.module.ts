@@ -10,6 +10,7 @@ import { UsersService } from './users.service.js';
   imports: [TypeOrmModule.forFeature([User]), AuditModule],
   controllers: [UsersController],
   providers: [UsersService, UsersRepository],
-  exports: [UsersService],
+  // The repository for the tokens module, which reads an owner's role inside its own transactions.
+  exports: [UsersService, UsersRepository],
 })
 export class UsersModule {}
