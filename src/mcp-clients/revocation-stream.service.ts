@@ -1,6 +1,7 @@
 import { PassThrough } from 'node:stream';
 import { Injectable, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
-import { RevocationBus, type RevocationEvent } from '../revocation/revocation.bus.js';
+import { RevocationEventsRepository, type RevocationEvent } from '../revocation/revocation-events.repository.js';
+import { RevocationBus } from '../revocation/revocation.bus.js';
 import { TokensRepository } from '../tokens/tokens.repository.js';
 import type { AuthenticatedClient } from './mcp-clients.service.js';
 import { McpClientsService } from './mcp-clients.service.js';
@@ -149,6 +150,7 @@ export class RevocationStreamService implements BeforeApplicationShutdown {
   constructor(
     private readonly bus: RevocationBus,
     private readonly clients: McpClientsService,
+    private readonly events: RevocationEventsRepository,
     private readonly tokens: TokensRepository,
   ) {}
 
@@ -162,7 +164,7 @@ export class RevocationStreamService implements BeforeApplicationShutdown {
     const stream = new RevocationStream(
       client,
       (e) => this.tokenIdsOf(e),
-      (afterId, limit) => this.bus.since(afterId, limit),
+      (afterId, limit) => this.events.since(afterId, limit),
       (s) => this.forget(s),
       this.logger,
     );
@@ -170,7 +172,7 @@ export class RevocationStreamService implements BeforeApplicationShutdown {
     stream.addCleanup(this.bus.onRevocation((e) => stream.live(e)));
     stream.addCleanup(this.bus.onReset(() => stream.catchUp()));
     stream.addCleanup(this.clients.onRevoked((id) => id === client.id && stream.close()));
-    stream.start(lastEventId, () => this.bus.lastId());
+    stream.start(lastEventId, () => this.events.lastId());
     this.ensureTimer();
     this.logger.log({ clientId: client.clientId, lastEventId: lastEventId ?? null }, 'revocation stream opened');
     return stream.out;
