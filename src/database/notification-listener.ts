@@ -174,7 +174,7 @@ export class NotificationChannels {
   }
 
   /** Notifies `channel` from the caller's transaction: the notification goes out only if it commits. */
-  async notify(m: EntityManager, channel: string, payload: string): Promise<void> {
+  async notify(channel: string, payload: string, m: EntityManager): Promise<void> {
     await m.query(`SELECT pg_notify($1, $2)`, [channel, payload]);
   }
 

@@ -18,8 +18,8 @@ export interface RevocationEvent {
 export const REVOCATION_ORDER_LOCK_KEY = '7525360429000911105';
 
 /**
- * Every query on `revocation_event`. Each method runs on `m` when given (a transaction the caller
- * opened with `dataSource.transaction`), on the DataSource's manager otherwise.
+ * Every query on `revocation_event`: the append in the caller's transaction (`m`, opened with
+ * `dataSource.transaction`), the reads on the DataSource's manager.
  */
 @Injectable()
 export class RevocationEventsRepository {
@@ -29,7 +29,7 @@ export class RevocationEventsRepository {
    * Appends a revocation in the caller's transaction, under a transaction-level lock that the next
    * revoking transaction waits for: revocations take their ids in the order they commit.
    */
-  async append(m: EntityManager, kind: RevocationEvent['kind'], subjectId: string): Promise<RevocationEvent> {
+  async append(kind: RevocationEvent['kind'], subjectId: string, m: EntityManager): Promise<RevocationEvent> {
     await m.query(`SELECT pg_advisory_xact_lock(${REVOCATION_ORDER_LOCK_KEY}::bigint)`);
     const [row] = (await m.query(`INSERT INTO "revocation_event" ("kind", "subject_id") VALUES ($1, $2) RETURNING "id", "occurred_at"`, [
       kind,

@@ -142,8 +142,8 @@ export class RevocationBus implements OnApplicationBootstrap, OnApplicationShutd
    * sent the later id first would resume after it (Last-Event-ID) and never be sent the earlier one.
    */
   async publish(manager: EntityManager, kind: RevocationEvent['kind'], subjectId: string): Promise<RevocationEvent> {
-    const event = await this.events.append(manager, kind, subjectId);
-    await this.channels.notify(manager, REVOCATION_CHANNEL, JSON.stringify(event));
+    const event = await this.events.append(kind, subjectId, manager);
+    await this.channels.notify(REVOCATION_CHANNEL, JSON.stringify(event), manager);
     return event;
   }
 

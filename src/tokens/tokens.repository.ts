@@ -42,7 +42,7 @@ export interface LastUses {
 /**
  * Every query on `api_tokens`, the validate path's token-and-owner read included. Each method
  * runs on `m` when given (a transaction the caller opened with `dataSource.transaction`), on the
- * DataSource's manager otherwise.
+ * DataSource's manager otherwise; the locking one needs one.
  */
 @Injectable()
 export class TokensRepository {

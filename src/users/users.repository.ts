@@ -18,7 +18,7 @@ export interface UserPageRow {
 
 /**
  * Every query on `users`. Each method runs on `m` when given (a transaction the caller opened with
- * `dataSource.transaction`), on the DataSource's manager otherwise.
+ * `dataSource.transaction`), on the DataSource's manager otherwise; the locking ones need one.
  */
 @Injectable()
 export class UsersRepository {
