@@ -1,17 +1,10 @@
 import { Controller, Get, Logger, Res, ServiceUnavailableException } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { RETRY_AFTER_HEADER } from '../common/error-body.dto.js';
-import {
-  HealthCheckService,
-  HealthIndicatorService,
-  TypeOrmHealthIndicator,
-  type HealthCheckResult,
-  type HealthIndicatorResult,
-} from '@nestjs/terminus';
-import { InjectDataSource } from '@nestjs/typeorm';
+import { HealthCheckService, HealthIndicatorService, type HealthCheckResult, type HealthIndicatorResult } from '@nestjs/terminus';
 import type { FastifyReply } from 'fastify';
-import type { DataSource } from 'typeorm';
 import { Public } from '../auth/access.decorator.js';
+import { DatabaseHealth } from '../database/database-health.js';
 
 /**
  * The readiness answer as anyone may read it: each check's status, without the error's text,
@@ -30,9 +23,8 @@ export class HealthController {
 
   constructor(
     private readonly health: HealthCheckService,
-    private readonly db: TypeOrmHealthIndicator,
     private readonly indicators: HealthIndicatorService,
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly database: DatabaseHealth,
   ) {}
 
   @Get()
@@ -57,13 +49,16 @@ export class HealthController {
   async ready(@Res({ passthrough: true }) reply: FastifyReply): Promise<unknown> {
     try {
       return await this.health.check([
-        () => this.db.pingCheck('database').withTimeout(1500),
+        () =>
+          this.indicators
+            .check('database')
+            .attempt(() => this.database.ping())
+            .withTimeout(1500),
         () =>
           this.indicators
             .check('migrations')
             .attempt(async () => {
-              const pending = await this.dataSource.showMigrations();
-              if (pending) throw new Error('migrations are pending');
+              if (await this.database.migrationsPending()) throw new Error('migrations are pending');
               return { pending: 0 };
             })
             .withTimeout(1500),

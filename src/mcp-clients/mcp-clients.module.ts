@@ -1,15 +1,17 @@
 import { Module } from '@nestjs/common';
 import { AuditModule } from '../audit/audit.module.js';
+import { TokensModule } from '../tokens/tokens.module.js';
 import { McpClientsController } from './mcp-clients.controller.js';
+import { McpClientsRepository } from './mcp-clients.repository.js';
 import { McpClientsService } from './mcp-clients.service.js';
 import { RevocationStreamController } from './revocation-stream.controller.js';
 import { RevocationStreamService } from './revocation-stream.service.js';
 
 /** Registered MCP servers (admin routes) and the revocation stream they follow. */
 @Module({
-  imports: [AuditModule],
+  imports: [AuditModule, TokensModule],
   controllers: [McpClientsController, RevocationStreamController],
-  providers: [McpClientsService, RevocationStreamService],
+  providers: [McpClientsService, McpClientsRepository, RevocationStreamService],
   exports: [McpClientsService],
 })
 export class McpClientsModule {}

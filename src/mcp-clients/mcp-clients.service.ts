@@ -10,6 +10,7 @@ import type { RequestContext } from '../common/request-context.js';
 import { isDatabaseUnavailable } from '../database/db-errors.js';
 import type { ClientCredentials } from './client-credentials.js';
 import type { CreatedMcpClientView, McpClientView } from './mcp-clients.dto.js';
+import { McpClientsRepository, type McpClientRow } from './mcp-clients.repository.js';
 
 /** A registered MCP server that has just proved who it is. */
 export interface AuthenticatedClient {
@@ -17,19 +18,6 @@ export interface AuthenticatedClient {
   clientId: string;
   name: string;
 }
-
-interface Row {
-  id: string;
-  client_id: string;
-  name: string;
-  secret_hash: string;
-  created_by: string | null;
-  created_at: Date;
-  revoked_at: Date | null;
-  last_used_at: Date | null;
-}
-
-const COLUMNS = `"id", "client_id", "name", "secret_hash", "created_by", "created_at", "revoked_at", "last_used_at"`;
 
 /**
  * The secret is 32 random bytes: 256 bits that no one can guess or brute-force,
@@ -41,7 +29,7 @@ export function secretHash(secret: string): string {
   return createHash('sha256').update(secret, 'utf8').digest('hex');
 }
 
-function view(r: Row): McpClientView {
+function view(r: McpClientRow): McpClientView {
   return {
     id: r.id,
     clientId: r.client_id,
@@ -65,6 +53,7 @@ export class McpClientsService {
   private readonly emitter = new EventEmitter();
 
   constructor(
+    private readonly clients: McpClientsRepository,
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly audit: AuditWriter,
   ) {
@@ -76,10 +65,10 @@ export class McpClientsService {
     const clientId = `mcp_${randomBytes(12).toString('base64url')}`;
     const clientSecret = `mcps_${randomBytes(32).toString('base64url')}`;
     const row = await this.dataSource.transaction(async (m) => {
-      const [created] = (await m.query(
-        `INSERT INTO "mcp_client" ("id", "client_id", "name", "secret_hash", "created_by") VALUES ($1, $2, $3, $4, $5) RETURNING ${COLUMNS}`,
-        [id, clientId, name, secretHash(clientSecret), p.userId],
-      )) as Row[];
+      const created = await this.clients.insert(
+        { id, client_id: clientId, name, secret_hash: secretHash(clientSecret), created_by: p.userId },
+        m,
+      );
       await this.audit.recordWithin(m, {
         type: 'mcp_client.create',
         outcome: 'success',
@@ -93,20 +82,16 @@ export class McpClientsService {
   }
 
   async list(): Promise<McpClientView[]> {
-    const rows = (await this.dataSource.query(`SELECT ${COLUMNS} FROM "mcp_client" ORDER BY "created_at" DESC, "id" DESC`)) as Row[];
+    const rows = await this.clients.list();
     return rows.map(view);
   }
 
   /** Revokes a client: its credentials stop working at once and its open streams close. Twice is not an error. */
   async revoke(p: Principal, id: string, ctx: RequestContext): Promise<void> {
-    const [row] = (await this.dataSource.query(`SELECT ${COLUMNS} FROM "mcp_client" WHERE "id" = $1`, [id])) as Row[];
+    const row = await this.clients.findById(id);
     if (!row) throw AppError.notFound('MCP client');
     const revoked = await this.dataSource.transaction(async (m) => {
-      const result = (await m.query(`UPDATE "mcp_client" SET "revoked_at" = now() WHERE "id" = $1 AND "revoked_at" IS NULL`, [id])) as [
-        unknown,
-        number,
-      ];
-      const changed = result[1] > 0;
+      const changed = await this.clients.revoke(id, m);
       await this.audit.recordWithin(m, {
         type: 'mcp_client.revoke',
         outcome: changed ? 'success' : 'already_revoked',
@@ -130,9 +115,9 @@ export class McpClientsService {
    * Throws a 503 AppError when the database cannot be reached.
    */
   async authenticate(credentials: ClientCredentials): Promise<AuthenticatedClient | undefined> {
-    let row: Row | undefined;
+    let row: McpClientRow | undefined;
     try {
-      [row] = (await this.dataSource.query(`SELECT ${COLUMNS} FROM "mcp_client" WHERE "client_id" = $1`, [credentials.clientId])) as Row[];
+      row = await this.clients.findByClientId(credentials.clientId);
     } catch (err) {
       if (isDatabaseUnavailable(err)) throw new AppError(503, ErrorCode.ServiceUnavailable, 'Service indisponible', {}, { 'Retry-After': '5' });
       throw err;
@@ -142,18 +127,13 @@ export class McpClientsService {
     const matches = given.length === stored.length && timingSafeEqual(given, stored);
     if (!row || !matches || row.revoked_at) return undefined;
     // Last use to the minute: no write on every call.
-    this.dataSource
-      .query(`UPDATE "mcp_client" SET "last_used_at" = now() WHERE "id" = $1 AND ("last_used_at" IS NULL OR "last_used_at" < now() - interval '1 minute')`, [
-        row.id,
-      ])
-      .catch((err: unknown) => this.logger.warn({ err }, 'could not record the last use of an MCP client'));
+    this.clients.touchLastUsed(row.id).catch((err: unknown) => this.logger.warn({ err }, 'could not record the last use of an MCP client'));
     return { id: row.id, clientId: row.client_id, name: row.name };
   }
 
   /** Whether a client is still registered and not revoked (streams check it now and then). */
   async isActive(id: string): Promise<boolean> {
     if (!UUID.test(id)) return false;
-    const rows = (await this.dataSource.query(`SELECT 1 FROM "mcp_client" WHERE "id" = $1 AND "revoked_at" IS NULL`, [id])) as unknown[];
-    return rows.length > 0;
+    return this.clients.isActive(id);
   }
 }

@@ -1,8 +1,8 @@
 import { PassThrough } from 'node:stream';
 import { Injectable, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import type { DataSource } from 'typeorm';
-import { RevocationBus, type RevocationEvent } from '../revocation/revocation.bus.js';
+import { RevocationEventsRepository, type RevocationEvent } from '../revocation/revocation-events.repository.js';
+import { RevocationBus } from '../revocation/revocation.bus.js';
+import { TokensRepository } from '../tokens/tokens.repository.js';
 import type { AuthenticatedClient } from './mcp-clients.service.js';
 import { McpClientsService } from './mcp-clients.service.js';
 
@@ -150,7 +150,8 @@ export class RevocationStreamService implements BeforeApplicationShutdown {
   constructor(
     private readonly bus: RevocationBus,
     private readonly clients: McpClientsService,
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly events: RevocationEventsRepository,
+    private readonly tokens: TokensRepository,
   ) {}
 
   get openStreams(): number {
@@ -163,7 +164,7 @@ export class RevocationStreamService implements BeforeApplicationShutdown {
     const stream = new RevocationStream(
       client,
       (e) => this.tokenIdsOf(e),
-      (afterId, limit) => this.bus.since(afterId, limit),
+      (afterId, limit) => this.events.since(afterId, limit),
       (s) => this.forget(s),
       this.logger,
     );
@@ -171,7 +172,7 @@ export class RevocationStreamService implements BeforeApplicationShutdown {
     stream.addCleanup(this.bus.onRevocation((e) => stream.live(e)));
     stream.addCleanup(this.bus.onReset(() => stream.catchUp()));
     stream.addCleanup(this.clients.onRevoked((id) => id === client.id && stream.close()));
-    stream.start(lastEventId, () => this.bus.lastId());
+    stream.start(lastEventId, () => this.events.lastId());
     this.ensureTimer();
     this.logger.log({ clientId: client.clientId, lastEventId: lastEventId ?? null }, 'revocation stream opened');
     return stream.out;
@@ -213,13 +214,6 @@ export class RevocationStreamService implements BeforeApplicationShutdown {
   /** The token ids a revocation concerns: the token itself, or every token of the user that may still be cached. */
   private async tokenIdsOf(e: RevocationEvent): Promise<string[]> {
     if (e.kind === 'token') return [e.subjectId];
-    const rows = (await this.dataSource.query(
-      `SELECT "id" FROM "api_tokens"
-        WHERE "user_id" = $1 AND "expires_at" > now() - interval '5 minutes'
-          AND ("revoked_at" IS NULL OR "revoked_at" > now() - interval '5 minutes')
-        ORDER BY "id" LIMIT 10000`,
-      [e.subjectId],
-    )) as { id: string }[];
-    return rows.map((r) => r.id);
+    return this.tokens.recentIdsOf(e.subjectId);
   }
 }

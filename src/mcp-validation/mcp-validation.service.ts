@@ -11,7 +11,7 @@ import { isRoutedTo, type RequestContext } from '../common/request-context.js';
 import { isDatabaseUnavailable } from '../database/db-errors.js';
 import { ValidateFailureLimit } from '../rate-limit/validate-failure-limit.js';
 import { fingerprintOf, TokenCodec, type ApiTokenClaims, type Inspected } from '../tokens/token-codec.js';
-import { TokensService, type TokenState } from '../tokens/tokens.service.js';
+import { TokensRepository, type TokenState } from '../tokens/tokens.repository.js';
 import { TokenStateCache } from './token-state.cache.js';
 
 /** The answers of API.md §4, word for word. */
@@ -104,7 +104,7 @@ export class McpValidationService implements ApiTokenAuthenticator {
 
   constructor(
     private readonly codec: TokenCodec,
-    private readonly tokens: TokensService,
+    private readonly tokens: TokensRepository,
     private readonly audit: AuditWriter,
     private readonly cache: TokenStateCache,
     private readonly failures: ValidateFailureLimit,

@@ -1,6 +1,6 @@
 import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { RevocationBus } from '../revocation/revocation.bus.js';
-import type { TokenState } from '../tokens/tokens.service.js';
+import type { TokenState } from '../tokens/tokens.repository.js';
 
 const MAX_ENTRIES = 50_000;
 /** A safety net only: entries are dropped the moment a revocation is notified. */

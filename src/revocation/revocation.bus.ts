@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import pg from 'pg';
-import type { DataSource, EntityManager } from 'typeorm';
+import type { EntityManager } from 'typeorm';
+import { NotificationChannels, type ListeningConnection, type NotificationListener } from '../database/notification-listener.js';
+import { RevocationEventsRepository, type RevocationEvent } from './revocation-events.repository.js';
 
 export const REVOCATION_CHANNEL = 'hospiai_revocation';
 /**
@@ -12,21 +12,6 @@ export const REVOCATION_CHANNEL = 'hospiai_revocation';
  */
 export const REVOCATION_ACK_CHANNEL = 'hospiai_revocation_ack';
 const LISTENER_NAME = 'hospiai-revocations';
-/**
- * Key of the transaction-level advisory lock under which a revocation takes its id ("hospiai\1" in
- * ASCII, 0x686f737069616901, in decimal; the migrations' lock is "hospiai\0").
- */
-export const REVOCATION_ORDER_LOCK_KEY = '7525360429000911105';
-
-export interface RevocationEvent {
-  /** Sequence number (revocation_event.id), increasing. */
-  id: string;
-  kind: 'token' | 'user';
-  /** The token id, or the user id (all of that user's tokens). */
-  subjectId: string;
-  occurredAt: string;
-}
-
 /** How long the revoking instance waits for every listening instance to have applied a revocation. */
 export const ACK_WAIT_MS = 1000;
 const MAX_RECONNECT_MS = 5000;
@@ -39,11 +24,6 @@ export const HEARTBEAT_DEADLINE_MS = 3000;
 
 /** How many of the latest revocations an instance remembers (seen, acknowledged). */
 const REMEMBERED_REVOCATIONS = 1000;
-
-/** The backend pid of a connection (pg keeps it from the server's BackendKeyData), as pg_stat_activity shows it. */
-function pidOf(client: pg.Client): string {
-  return String((client as unknown as { processID: number | null }).processID);
-}
 
 /** Forgets the oldest revocation (insertion order) once more than REMEMBERED_REVOCATIONS are remembered. */
 function forgetOldest(remembered: Map<string, unknown> | Set<string>): void {
@@ -76,10 +56,7 @@ function forgetOldest(remembered: Map<string, unknown> | Set<string>): void {
 export class RevocationBus implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(RevocationBus.name);
   private readonly emitter = new EventEmitter();
-  private client: pg.Client | undefined;
-  private stopping = false;
-  private reconnectDelay = 100;
-  private reconnectTimer: NodeJS.Timeout | undefined;
+  private readonly listener: NotificationListener;
   /**
    * The listening connections (backend pids) that have acknowledged each of the latest revocations
    * (even before settled() waits for them).
@@ -95,30 +72,53 @@ export class RevocationBus implements OnApplicationBootstrap, OnApplicationShutd
   readonly instanceId = randomUUID();
   /** Ids of the latest notifications received, to know one has already come back. */
   private readonly seen = new Set<string>();
-  private heartbeat: NodeJS.Timeout | undefined;
-  /** Checks the listening connection now (set while connected). */
-  private probe: (() => void) | undefined;
   /** True while the listening connection is up. */
   healthy = false;
   /** Moves on every revocation seen and every change of connection. */
   epoch = 0;
 
-  constructor(@InjectDataSource() private readonly dataSource: DataSource) {
+  constructor(
+    private readonly channels: NotificationChannels,
+    private readonly events: RevocationEventsRepository,
+  ) {
     this.emitter.setMaxListeners(0);
+    this.listener = channels.listener(
+      {
+        applicationName: LISTENER_NAME,
+        channels: [REVOCATION_CHANNEL, REVOCATION_ACK_CHANNEL],
+        heartbeatMs: HEARTBEAT_MS,
+        heartbeatDeadlineMs: HEARTBEAT_DEADLINE_MS,
+        maxReconnectMs: MAX_RECONNECT_MS,
+      },
+      {
+        notification: (channel, payload, via) => this.notified(channel, payload, via),
+        listening: () => {
+          this.epoch += 1;
+          this.emitter.emit('reset');
+          this.healthy = true;
+          this.logger.log('revocation channel listening');
+        },
+        lost: (err, retryInMs) => {
+          this.healthy = false;
+          this.epoch += 1;
+          this.emitter.emit('reset');
+          if (retryInMs === undefined) return;
+          this.logger.warn({ err }, `revocation channel lost: caches bypassed, reconnecting in ${retryInMs} ms`);
+        },
+        unavailable: (err, retryInMs) => {
+          this.logger.warn({ err }, `revocation channel unavailable: caches bypassed, retrying in ${retryInMs} ms`);
+        },
+      },
+    );
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    await this.connect();
+    await this.listener.start();
   }
 
   async onApplicationShutdown(): Promise<void> {
-    this.stopping = true;
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
-    if (this.heartbeat) clearInterval(this.heartbeat);
-    const c = this.client;
-    this.client = undefined;
     this.healthy = false;
-    await c?.end().catch(() => undefined);
+    await this.listener.stop();
   }
 
   /** Revocations (from this instance or any other), as they are committed. */
@@ -142,13 +142,8 @@ export class RevocationBus implements OnApplicationBootstrap, OnApplicationShutd
    * sent the later id first would resume after it (Last-Event-ID) and never be sent the earlier one.
    */
   async publish(manager: EntityManager, kind: RevocationEvent['kind'], subjectId: string): Promise<RevocationEvent> {
-    await manager.query(`SELECT pg_advisory_xact_lock(${REVOCATION_ORDER_LOCK_KEY}::bigint)`);
-    const [row] = (await manager.query(
-      `INSERT INTO "revocation_event" ("kind", "subject_id") VALUES ($1, $2) RETURNING "id", "occurred_at"`,
-      [kind, subjectId],
-    )) as { id: string; occurred_at: Date }[];
-    const event: RevocationEvent = { id: String(row.id), kind, subjectId, occurredAt: row.occurred_at.toISOString() };
-    await manager.query(`SELECT pg_notify($1, $2)`, [REVOCATION_CHANNEL, JSON.stringify(event)]);
+    const event = await this.events.append(kind, subjectId, manager);
+    await this.channels.notify(REVOCATION_CHANNEL, JSON.stringify(event), manager);
     return event;
   }
 
@@ -174,7 +169,7 @@ export class RevocationBus implements OnApplicationBootstrap, OnApplicationShutd
     const all = new Promise<void>((resolve) => (finish = resolve));
     const entry: { expected: readonly string[] | undefined; done: () => void } = { expected: undefined, done: finish };
     const count = (): number => this.acknowledged.get(event.id)?.size ?? 0;
-    const ownPid = this.client ? pidOf(this.client) : undefined;
+    const ownPid = this.listener.pid;
     this.settling.set(event.id, entry);
     this.deliver(event);
     const timer = setTimeout(() => {
@@ -183,7 +178,7 @@ export class RevocationBus implements OnApplicationBootstrap, OnApplicationShutd
         `revocation not acknowledged by every listening instance within ${ACK_WAIT_MS} ms`,
       );
       // Late, or our own connection is gone without a word: check it now.
-      this.probe?.();
+      this.listener.probe();
       finish();
     }, ACK_WAIT_MS);
     // The connections listening now, each by its pid: counted by number, the acknowledgement of an
@@ -202,12 +197,8 @@ export class RevocationBus implements OnApplicationBootstrap, OnApplicationShutd
   }
 
   /** The listening connections now, by backend pid (one per instance, this one's included). */
-  private async listeners(): Promise<string[]> {
-    const rows = (await this.dataSource.query(
-      `SELECT "pid" FROM pg_stat_activity WHERE "application_name" = $1 AND "datname" = current_database()`,
-      [LISTENER_NAME],
-    )) as { pid: number }[];
-    return rows.map((r) => String(r.pid));
+  private listeners(): Promise<string[]> {
+    return this.channels.pidsOf(LISTENER_NAME);
   }
 
   private allAcknowledged(eventId: string, expected: readonly string[] | undefined): boolean {
@@ -216,130 +207,39 @@ export class RevocationBus implements OnApplicationBootstrap, OnApplicationShutd
     return expected.every((pid) => by?.has(pid));
   }
 
-  /** Revocations after `afterId`, oldest first (for streams resuming with Last-Event-ID). */
-  async since(afterId: string, limit = 1000): Promise<RevocationEvent[]> {
-    const rows = (await this.dataSource.query(
-      `SELECT "id", "kind", "subject_id", "occurred_at" FROM "revocation_event" WHERE "id" > $1 ORDER BY "id" LIMIT $2`,
-      [afterId, limit],
-    )) as { id: string; kind: 'token' | 'user'; subject_id: string; occurred_at: Date }[];
-    return rows.map((r) => ({ id: String(r.id), kind: r.kind, subjectId: r.subject_id, occurredAt: r.occurred_at.toISOString() }));
-  }
-
-  /** The id of the latest revocation (0 when none). */
-  async lastId(): Promise<string> {
-    const [row] = (await this.dataSource.query(`SELECT COALESCE(max("id"), 0) AS id FROM "revocation_event"`)) as { id: string }[];
-    return String(row.id);
-  }
-
   private deliver(event: RevocationEvent): void {
     this.epoch += 1;
     this.emitter.emit('revocation', event);
   }
 
-  private async connect(): Promise<void> {
-    const options = this.dataSource.options as { url?: string };
-    const client = new pg.Client({
-      connectionString: options.url,
-      application_name: LISTENER_NAME,
-      keepAlive: true,
-      keepAliveInitialDelayMillis: 10_000,
-    });
-    client.on('notification', (msg) => {
-      if (msg.channel === REVOCATION_ACK_CHANNEL && msg.payload) {
-        const [eventId, from, pid] = msg.payload.split(' ');
-        if (!eventId || !from || !pid) return;
-        const by = this.acknowledged.get(eventId) ?? new Set<string>();
-        by.add(pid);
-        this.acknowledged.set(eventId, by);
-        forgetOldest(this.acknowledged);
-        const entry = this.settling.get(eventId);
-        if (entry && this.allAcknowledged(eventId, entry.expected)) entry.done();
-        return;
-      }
-      if (msg.channel !== REVOCATION_CHANNEL || !msg.payload) return;
-      let event: RevocationEvent;
-      try {
-        event = JSON.parse(msg.payload) as RevocationEvent;
-      } catch {
-        return;
-      }
-      this.seen.add(event.id);
-      forgetOldest(this.seen);
-      if (this.settling.has(event.id)) {
-        // Ours, already applied locally by settled().
-        this.epoch += 1;
-      } else {
-        this.deliver(event);
-      }
-      // Applied (the caches dropped what they held): said to the instance that revoked.
-      client
-        .query(`SELECT pg_notify($1, $2)`, [REVOCATION_ACK_CHANNEL, `${event.id} ${this.instanceId} ${pidOf(client)}`])
-        .catch(() => undefined);
-    });
-    const lost = (err?: unknown): void => {
-      if (this.client !== client) return;
-      this.client = undefined;
-      this.probe = undefined;
-      if (this.heartbeat) clearInterval(this.heartbeat);
-      this.heartbeat = undefined;
-      this.healthy = false;
-      this.epoch += 1;
-      this.emitter.emit('reset');
-      if (this.stopping) return;
-      this.logger.warn({ err }, `revocation channel lost: caches bypassed, reconnecting in ${this.reconnectDelay} ms`);
-      this.scheduleReconnect();
-      void client.end().catch(() => undefined);
-      // A connection that stopped answering would not finish a polite end either.
-      (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
-    };
-    client.on('error', lost);
-    client.on('end', () => lost());
+  private notified(channel: string, payload: string | undefined, via: ListeningConnection): void {
+    if (channel === REVOCATION_ACK_CHANNEL && payload) {
+      const [eventId, from, pid] = payload.split(' ');
+      if (!eventId || !from || !pid) return;
+      const by = this.acknowledged.get(eventId) ?? new Set<string>();
+      by.add(pid);
+      this.acknowledged.set(eventId, by);
+      forgetOldest(this.acknowledged);
+      const entry = this.settling.get(eventId);
+      if (entry && this.allAcknowledged(eventId, entry.expected)) entry.done();
+      return;
+    }
+    if (channel !== REVOCATION_CHANNEL || !payload) return;
+    let event: RevocationEvent;
     try {
-      await client.connect();
-      await client.query(`LISTEN ${REVOCATION_CHANNEL}; LISTEN ${REVOCATION_ACK_CHANNEL}`);
-    } catch (err) {
-      await client.end().catch(() => undefined);
-      this.logger.warn({ err }, `revocation channel unavailable: caches bypassed, retrying in ${this.reconnectDelay} ms`);
-      this.scheduleReconnect();
+      event = JSON.parse(payload) as RevocationEvent;
+    } catch {
       return;
     }
-    if (this.stopping) {
-      await client.end().catch(() => undefined);
-      return;
+    this.seen.add(event.id);
+    forgetOldest(this.seen);
+    if (this.settling.has(event.id)) {
+      // Ours, already applied locally by settled().
+      this.epoch += 1;
+    } else {
+      this.deliver(event);
     }
-    this.client = client;
-    this.reconnectDelay = 100;
-    this.epoch += 1;
-    this.emitter.emit('reset');
-    this.healthy = true;
-    let probing = false;
-    this.probe = () => {
-      if (probing || this.client !== client) return;
-      probing = true;
-      let deadline: NodeJS.Timeout | undefined;
-      const late = new Promise<never>((_, reject) => {
-        deadline = setTimeout(() => reject(new Error(`no answer within ${HEARTBEAT_DEADLINE_MS} ms`)), HEARTBEAT_DEADLINE_MS);
-      });
-      Promise.race([client.query('SELECT 1'), late])
-        .catch((err: unknown) => lost(err))
-        .finally(() => {
-          clearTimeout(deadline);
-          probing = false;
-        });
-    };
-    this.heartbeat = setInterval(() => this.probe?.(), HEARTBEAT_MS);
-    this.heartbeat.unref();
-    this.logger.log('revocation channel listening');
-  }
-
-  private scheduleReconnect(): void {
-    if (this.stopping || this.reconnectTimer) return;
-    const delay = this.reconnectDelay;
-    this.reconnectDelay = Math.min(MAX_RECONNECT_MS, this.reconnectDelay * 2);
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = undefined;
-      void this.connect();
-    }, delay);
-    this.reconnectTimer.unref();
+    // Applied (the caches dropped what they held): said to the instance that revoked.
+    via.notify(REVOCATION_ACK_CHANNEL, `${event.id} ${this.instanceId} ${via.pid}`).catch(() => undefined);
   }
 }

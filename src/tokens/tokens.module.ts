@@ -3,15 +3,18 @@ import { JwtModule } from '@nestjs/jwt';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AuditModule } from '../audit/audit.module.js';
 import { AuthModule } from '../auth/auth.module.js';
+import { UsersModule } from '../users/users.module.js';
 import { ApiToken } from './api-token.entity.js';
 import { TokenCodec } from './token-codec.js';
 import { TokensController } from './tokens.controller.js';
+import { TokensRepository } from './tokens.repository.js';
 import { TokensService } from './tokens.service.js';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([ApiToken]), JwtModule.register({}), AuditModule, AuthModule],
+  imports: [TypeOrmModule.forFeature([ApiToken]), JwtModule.register({}), AuditModule, AuthModule, UsersModule],
   controllers: [TokensController],
-  providers: [TokensService, TokenCodec],
-  exports: [TokensService, TokenCodec],
+  providers: [TokensService, TokensRepository, TokenCodec],
+  // The repository for validation (a token's state) and the revocation stream (a user's token ids).
+  exports: [TokensService, TokensRepository, TokenCodec],
 })
 export class TokensModule {}

@@ -1,62 +1,21 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable, type OnModuleInit } from '@nestjs/common';
-import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
-import type { DataSource, Repository } from 'typeorm';
-import { PRIVILEGED_SCOPES, type Scope } from '../../libs/scopes/src/index.js';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
+import type { Scope } from '../../libs/scopes/src/index.js';
 import { AuditWriter, type BatchEvent, type BatchStatement, type Bind } from '../audit/audit.writer.js';
 import type { Principal } from '../auth/principal.js';
 import { AppError, ErrorCode } from '../common/app-error.js';
 import type { RequestContext } from '../common/request-context.js';
 import { RevocationBus } from '../revocation/revocation.bus.js';
-import type { Role } from '../users/user.entity.js';
-import { ApiToken, tokenStatus } from './api-token.entity.js';
+import { UsersRepository } from '../users/users.repository.js';
+import { type ApiToken, tokenStatus } from './api-token.entity.js';
 import { fingerprintOf, TokenCodec } from './token-codec.js';
+import { refusedScopes } from './token-scopes.js';
 import type { CreatedTokenView, TokenView } from './tokens.dto.js';
+import { TokensRepository } from './tokens.repository.js';
 
 const DAY_MS = 86_400_000;
-
-/** Roles that may put privileged scopes (read:audit) on a token. */
-const PRIVILEGED_ROLES: readonly Role[] = ['auditor', 'admin'];
-
-/** "You cannot grant what you do not have": a privileged scope needs a privileged role. */
-function mayHold(role: Role, scope: Scope): boolean {
-  return PRIVILEGED_ROLES.includes(role) || !PRIVILEGED_SCOPES.includes(scope);
-}
-
-/** The scopes `role` may not put on a token. */
-export function refusedScopes(role: Role, scopes: readonly Scope[]): Scope[] {
-  return scopes.filter((s) => !mayHold(role, s));
-}
-
-/**
- * The scopes a token grants while its owner has `role`: a privileged scope counts only while the
- * role may grant it, so that a demoted auditor's tokens no longer hold read:audit.
- */
-export function grantedScopes(role: Role, scopes: readonly Scope[]): Scope[] {
-  return scopes.filter((s) => mayHold(role, s));
-}
-
-/** What validation needs to know about a token and its owner, read in one query. */
-export interface TokenState {
-  id: string;
-  userId: string;
-  name: string;
-  /** The scopes the token grants now (grantedScopes): every answer about the token uses these. */
-  scopes: Scope[];
-  fingerprint: string;
-  expiresAt: Date;
-  revokedAt: Date | null;
-  owner: {
-    id: string;
-    email: string;
-    firstname: string;
-    surname: string;
-    phoneNumber: string | null;
-    profileCompletedAt: Date | null;
-    role: Role;
-    disabled: boolean;
-  };
-}
 
 export function toTokenView(t: ApiToken, now = Date.now()): TokenView {
   return {
@@ -82,7 +41,8 @@ const MAX_LAST_USE_REMEMBERED = 100_000;
 @Injectable()
 export class TokensService implements OnModuleInit {
   constructor(
-    @InjectRepository(ApiToken) private readonly repo: Repository<ApiToken>,
+    private readonly tokens: TokensRepository,
+    private readonly users: UsersRepository,
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly codec: TokenCodec,
     private readonly audit: AuditWriter,
@@ -109,7 +69,7 @@ export class TokensService implements OnModuleInit {
       });
     }
     const { entity, token } = await this.dataSource.transaction(async (m) => {
-      const issued = await this.issue(m.getRepository(ApiToken), p.userId, input.name, input.scopes, input.durationDays);
+      const issued = await this.issue(m, p.userId, input.name, input.scopes, input.durationDays);
       await this.audit.recordWithin(m, {
         type: 'token.create',
         outcome: 'success',
@@ -129,14 +89,14 @@ export class TokensService implements OnModuleInit {
   }
 
   async list(userId: string): Promise<TokenView[]> {
-    const rows = await this.repo.find({ where: { userId }, order: { createdAt: 'DESC', seq: 'DESC' } });
+    const rows = await this.tokens.listOf(userId);
     const now = Date.now();
     return rows.map((t) => toTokenView(t, now));
   }
 
   /** The token if the caller owns it or is an admin; otherwise 404, so that ids of others are not revealed. */
   async getFor(p: Principal, id: string): Promise<ApiToken> {
-    const token = await this.repo.findOneBy({ id });
+    const token = await this.tokens.findById(id);
     if (!token || (token.userId !== p.userId && p.role !== 'admin')) throw AppError.notFound('Token');
     return token;
   }
@@ -145,10 +105,7 @@ export class TokensService implements OnModuleInit {
   async revoke(p: Principal, id: string, ctx: RequestContext): Promise<void> {
     const token = await this.getFor(p, id);
     const event = await this.dataSource.transaction(async (m) => {
-      const result = (await m.query(`UPDATE "api_tokens" SET "revoked_at" = now() WHERE "id" = $1 AND "revoked_at" IS NULL`, [
-        token.id,
-      ])) as [unknown, number];
-      const published = result[1] > 0 ? await this.revocations.publish(m, 'token', token.id) : undefined;
+      const published = (await this.tokens.revoke(token.id, m)) ? await this.revocations.publish(m, 'token', token.id) : undefined;
       await this.audit.recordWithin(m, {
         type: 'token.revoke',
         outcome: published ? 'success' : 'already_revoked',
@@ -166,12 +123,10 @@ export class TokensService implements OnModuleInit {
   async rotate(p: Principal, id: string, durationDays: number | undefined, ctx: RequestContext): Promise<CreatedTokenView> {
     const visible = await this.getFor(p, id);
     const { entity, token, revocation } = await this.dataSource.transaction(async (m) => {
-      const repo = m.getRepository(ApiToken);
-      const current = await repo.createQueryBuilder('t').setLock('pessimistic_write').where('t.id = :id', { id: visible.id }).getOne();
+      const current = await this.tokens.lockById(visible.id, m);
       if (!current) throw AppError.notFound('Token');
       if (current.revokedAt) throw new AppError(409, 'token_revoked', 'This token is revoked: create a new one instead');
-      const owner = await m.query(`SELECT "role" FROM "users" WHERE "id" = $1`, [current.userId]);
-      const refused = refusedScopes(owner[0]?.role ?? 'user', current.scopes);
+      const refused = refusedScopes((await this.users.roleOf(current.userId, m)) ?? 'user', current.scopes);
       if (refused.length > 0) {
         throw new AppError(
           403,
@@ -181,8 +136,8 @@ export class TokensService implements OnModuleInit {
       }
       const days =
         durationDays ?? Math.min(365, Math.max(1, Math.round((current.expiresAt.getTime() - current.createdAt.getTime()) / DAY_MS)));
-      const issued = await this.issue(repo, current.userId, current.name, current.scopes, days);
-      await repo.update({ id: current.id }, { revokedAt: new Date(), replacedBy: issued.entity.id });
+      const issued = await this.issue(m, current.userId, current.name, current.scopes, days);
+      await this.tokens.update(current.id, { revokedAt: new Date(), replacedBy: issued.entity.id }, m);
       const revocation = await this.revocations.publish(m, 'token', current.id);
       const { entity } = issued;
       await this.audit.recordWithin(m, {
@@ -205,59 +160,28 @@ export class TokensService implements OnModuleInit {
     return this.created(entity, token);
   }
 
-  /** Token and owner in one query, for validation. */
-  async stateOf(tokenId: string): Promise<TokenState | undefined> {
-    const rows = (await this.repo.query(
-      `SELECT t."id", t."user_id", t."name", t."scopes", t."fingerprint", t."expires_at", t."revoked_at",
-              u."email", u."firstname", u."surname", u."phone_number", u."profile_completed_at", u."role", u."disabled_at"
-         FROM "api_tokens" t JOIN "users" u ON u."id" = t."user_id"
-        WHERE t."id" = $1`,
-      [tokenId],
-    )) as Record<string, unknown>[];
-    const r = rows[0];
-    if (!r) return undefined;
-    return {
-      id: r.id as string,
-      userId: r.user_id as string,
-      name: r.name as string,
-      // Once per load: a change of role publishes a revocation of the user, which drops the cached state.
-      scopes: grantedScopes(r.role as Role, r.scopes as Scope[]),
-      fingerprint: r.fingerprint as string,
-      expiresAt: r.expires_at as Date,
-      revokedAt: (r.revoked_at as Date | null) ?? null,
-      owner: {
-        id: r.user_id as string,
-        email: r.email as string,
-        firstname: r.firstname as string,
-        surname: r.surname as string,
-        phoneNumber: (r.phone_number as string | null) ?? null,
-        profileCompletedAt: (r.profile_completed_at as Date | null) ?? null,
-        role: r.role as Role,
-        disabled: r.disabled_at !== null,
-      },
-    };
-  }
-
-  private async issue(repo: Repository<ApiToken>, userId: string, name: string, scopes: Scope[], durationDays: number) {
+  private async issue(m: EntityManager, userId: string, name: string, scopes: Scope[], durationDays: number) {
     // Whole seconds, as the JWT's iat and exp; tokens of the same second are ordered by `seq`.
     const now = new Date(Math.floor(Date.now() / 1000) * 1000);
     const expiresAt = new Date(now.getTime() + durationDays * DAY_MS);
     const id = randomUUID();
     const token = this.codec.sign({ userId, tokenId: id, scopes, issuedAt: now, expiresAt });
-    const entity = repo.create({
-      id,
-      userId,
-      name,
-      scopes,
-      fingerprint: fingerprintOf(token),
-      createdAt: now,
-      expiresAt,
-      revokedAt: null,
-      lastUsedAt: null,
-      lastUsedIp: null,
-      replacedBy: null,
-    });
-    await repo.insert(entity);
+    const entity = await this.tokens.insert(
+      {
+        id,
+        userId,
+        name,
+        scopes,
+        fingerprint: fingerprintOf(token),
+        createdAt: now,
+        expiresAt,
+        revokedAt: null,
+        lastUsedAt: null,
+        lastUsedIp: null,
+        replacedBy: null,
+      },
+      m,
+    );
     return { entity, token };
   }
 
@@ -297,24 +221,7 @@ export class TokensService implements OnModuleInit {
     };
     // In id order, so that batches on several connections lock the rows in the same order.
     const ids = [...latest.keys()].sort();
-    const v = {
-      id: bind(ids, 'uuid[]'),
-      at: bind(
-        ids.map((id) => latest.get(id)!.at),
-        'timestamptz[]',
-      ),
-      ip: bind(
-        ids.map((id) => latest.get(id)!.ip),
-        'varchar[]',
-      ),
-    };
-    return {
-      sql: `UPDATE "api_tokens" t SET "last_used_at" = v.at, "last_used_ip" = v.ip
-              FROM unnest(${v.id}, ${v.at}, ${v.ip}) AS v(id, at, ip)
-             WHERE t."id" = v.id
-               AND (t."last_used_at" IS NULL OR t."last_used_at" <= v.at - ${bind(`${LAST_USE_RESOLUTION_MS} milliseconds`, 'interval')}
-                    OR (t."last_used_at" < v.at AND t."last_used_ip" IS DISTINCT FROM v.ip))`,
-      committed,
-    };
+    const uses = { ids, ats: ids.map((id) => latest.get(id)!.at), ips: ids.map((id) => latest.get(id)!.ip) };
+    return { sql: this.tokens.lastUseUpdate(uses, LAST_USE_RESOLUTION_MS, bind), committed };
   }
 }

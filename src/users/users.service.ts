@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { InjectRepository } from '@nestjs/typeorm';
-import type { EntityManager, Repository } from 'typeorm';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource } from 'typeorm';
 import { AuditWriter } from '../audit/audit.writer.js';
 import type { AuditInput } from '../audit/audit.types.js';
 import { AppError, ErrorCode } from '../common/app-error.js';
@@ -9,8 +9,8 @@ import { storableTime } from '../common/timestamps.js';
 import { ConfigError } from '../config/config.js';
 import { isUniqueViolation } from '../database/db-errors.js';
 import { RevocationBus } from '../revocation/revocation.bus.js';
-import type { Role } from './user.entity.js';
-import { User } from './user.entity.js';
+import type { Role, User } from './user.entity.js';
+import { UsersRepository, type NewUserRow } from './users.repository.js';
 
 export interface NewUser {
   email: string;
@@ -52,14 +52,6 @@ function decodeCursor(cursor: string): { ts: string; id: string } {
   return { ts, id };
 }
 
-/** Locks the rows of the enabled admins, in id order (so that two such locks never deadlock), and gives their ids. */
-async function lockEnabledAdmins(m: EntityManager): Promise<string[]> {
-  const rows = (await m.query(
-    `SELECT "id" FROM "users" WHERE "role" = 'admin' AND "disabled_at" IS NULL ORDER BY "id" FOR NO KEY UPDATE`,
-  )) as { id: string }[];
-  return rows.map((r) => r.id);
-}
-
 function profileComplete(u: Pick<User, 'firstname' | 'surname' | 'phoneNumber'>): boolean {
   return Boolean(u.firstname && u.surname && u.phoneNumber);
 }
@@ -69,7 +61,8 @@ export class UsersService {
   private readonly logger = new Logger(UsersService.name);
 
   constructor(
-    @InjectRepository(User) private readonly repo: Repository<User>,
+    private readonly users: UsersRepository,
+    @InjectDataSource() private readonly dataSource: DataSource,
     private readonly revocations: RevocationBus,
     private readonly audit: AuditWriter,
   ) {}
@@ -95,14 +88,13 @@ export class UsersService {
     eventOf: (user: User, changed: string[]) => AuditInput,
     options: { lockAdmins?: boolean } = {},
   ): Promise<{ user: User; changed: string[] }> {
-    const { user, changed, event } = await this.repo.manager.transaction(async (m) => {
-      const users = m.getRepository(User);
-      const admins = options.lockAdmins ? await lockEnabledAdmins(m) : [];
-      const current = await users.createQueryBuilder('u').setLock('for_no_key_update').where('u.id = :id', { id }).getOne();
+    const { user, changed, event } = await this.dataSource.transaction(async (m) => {
+      const admins = options.lockAdmins ? await this.users.lockEnabledAdmins(m) : [];
+      const current = await this.users.lockById(id, m);
       if (!current) throw AppError.notFound('User');
       const { set, changed } = decide(current, admins);
       if (changed.length === 0) return { user: current, changed, event: undefined };
-      await users.update({ id }, set);
+      await this.users.update(id, set, m);
       Object.assign(current, set);
       // The stored id, not the caller's text: a path id may be an upper-case UUID, which PostgreSQL
       // matches but the caches (keyed by the stored, lower-case ids) would not.
@@ -117,7 +109,7 @@ export class UsersService {
   /** Creates the account, in one transaction with its audit event. */
   async create(input: NewUser, eventOf: (user: User) => AuditInput): Promise<User> {
     const now = new Date();
-    const entity = this.repo.create({
+    const row: NewUserRow = {
       email: input.email.toLowerCase(),
       passwordHash: input.passwordHash,
       firstname: input.firstname,
@@ -126,11 +118,11 @@ export class UsersService {
       role: input.role ?? 'user',
       profileCompletedAt: null,
       disabledAt: null,
-    });
-    if (profileComplete(entity)) entity.profileCompletedAt = now;
+    };
+    if (profileComplete(row)) row.profileCompletedAt = now;
     try {
-      return await this.repo.manager.transaction(async (m) => {
-        const user = await m.getRepository(User).save(entity);
+      return await this.dataSource.transaction(async (m) => {
+        const user = await this.users.insert(row, m);
         await this.audit.recordWithin(m, eventOf(user));
         return user;
       });
@@ -142,20 +134,16 @@ export class UsersService {
 
   /** The user with its password hash, for login. */
   findByEmailWithPassword(email: string): Promise<User | null> {
-    return this.repo
-      .createQueryBuilder('u')
-      .addSelect('u.passwordHash')
-      .where('u.email = :email', { email: email.toLowerCase() })
-      .getOne();
+    return this.users.findByEmailWithPassword(email.toLowerCase());
   }
 
   findById(id: string): Promise<User | null> {
-    return this.repo.findOneBy({ id });
+    return this.users.findById(id);
   }
 
   /** The user with its password hash if it exists and is not disabled, for a session (bound to the password it was opened with). */
   async findActiveByIdWithPassword(id: string): Promise<User | null> {
-    const user = await this.repo.createQueryBuilder('u').addSelect('u.passwordHash').where('u.id = :id', { id }).getOne();
+    const user = await this.users.findByIdWithPassword(id);
     return user && user.disabledAt === null ? user : null;
   }
 
@@ -244,20 +232,11 @@ export class UsersService {
 
   /** Newest first, keyset-paginated on (created_at, id). */
   async list(limit = 50, cursor?: string): Promise<Page<User>> {
-    const qb = this.repo
-      .createQueryBuilder('u')
-      .addSelect(`to_char(u.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`, 'cursor_ts')
-      .orderBy('u.created_at', 'DESC')
-      .addOrderBy('u.id', 'DESC')
-      .limit(limit + 1);
-    if (cursor) {
-      const c = decodeCursor(cursor);
-      qb.where('(u.created_at, u.id) < (:ts::timestamptz, :id::uuid)', c);
-    }
-    const { entities, raw } = await qb.getRawAndEntities<{ cursor_ts: string }>();
-    const items = entities.slice(0, limit);
-    const last = items.length === limit && entities.length > limit ? raw[limit - 1] : undefined;
-    return { items, nextCursor: last ? encodeCursor(last.cursor_ts, items[limit - 1].id) : null };
+    // One more than asked: whether it comes tells whether there is a next page.
+    const rows = await this.users.newestFirst(limit + 1, cursor ? decodeCursor(cursor) : undefined);
+    const items = rows.slice(0, limit).map((r) => r.user);
+    const last = items.length === limit && rows.length > limit ? rows[limit - 1] : undefined;
+    return { items, nextCursor: last ? encodeCursor(last.cursorTs, last.user.id) : null };
   }
 
   /**
@@ -302,8 +281,8 @@ export class UsersService {
     }
     if (await hasher.verify(existing.passwordHash, password)) return;
     const passwordHash = await hasher.hash(password);
-    await this.repo.manager.transaction(async (m) => {
-      await m.getRepository(User).update({ id: existing.id }, { passwordHash });
+    await this.dataSource.transaction(async (m) => {
+      await this.users.update(existing.id, { passwordHash }, m);
       await this.audit.recordWithin(m, {
         type: 'user.update',
         outcome: 'success',
