@@ -8,7 +8,7 @@ import type pg from 'pg';
 import { AppError } from '../../src/common/app-error.js';
 import { AuditQueryService } from '../../src/audit/audit-query.service.js';
 import { AuditWriter } from '../../src/audit/audit.writer.js';
-import { createUser, startTestApp, type TestApp } from '../support/test-app.js';
+import { createUser, startTestApp, type TestApp, type User } from '../support/test-app.js';
 
 const drain = async (stream: Readable): Promise<string> => {
   let text = '';
@@ -18,7 +18,7 @@ const drain = async (stream: Readable): Promise<string> => {
 
 describe('audit exports and verifications under way', () => {
   let t: TestApp;
-  let auditor: Awaited<ReturnType<typeof createUser>>;
+  let auditor: User;
   let service: AuditQueryService;
 
   beforeAll(async () => {
