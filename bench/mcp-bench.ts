@@ -13,11 +13,9 @@
 //
 // Prints the figures and writes bench/results/mcp-latest.json.
 import 'reflect-metadata';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -25,7 +23,7 @@ import { createApp } from '../src/app.js';
 import { loadConfig } from '../src/config/config.js';
 import { EmbeddedPostgres } from '../src/database/embedded-postgres.js';
 import { RevocationStreamService } from '../src/mcp-clients/revocation-stream.service.js';
-import { freePort } from './free-port.js';
+import { createToken, freePort, login, REPO_ROOT, startService } from '../test/support/harness.js';
 
 const { values } = parseArgs({
   options: {
@@ -37,7 +35,7 @@ const { values } = parseArgs({
 const TRIALS = Number(values.trials);
 const SECONDS = Number(values.seconds);
 const CONCURRENCY = Number(values.concurrency);
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const ROOT = REPO_ROOT;
 const ADMIN = { email: 'bench.admin@chu-exemple.fr', password: 'a long bench admin passphrase' };
 
 function log(line: string): void {
@@ -47,29 +45,19 @@ function log(line: string): void {
 const quantile = (sorted: number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
 const round = (n: number, digits = 1): number => Math.round(n * 10 ** digits) / 10 ** digits;
 
-async function startExample(env: Record<string, string>): Promise<{ url: string; child: ChildProcess; stop: () => Promise<void> }> {
+/** The FastMCP example, started and waited for; its URL is that of its MCP endpoint. */
+async function startExample(env: Record<string, string>): Promise<{ url: string; stop: () => Promise<void> }> {
   const port = await freePort();
-  const child = spawn(process.execPath, [join(ROOT, 'examples/fastmcp-ts/dist/server.js')], {
+  const example = await startService({
+    name: 'the example',
+    script: join(ROOT, 'examples/fastmcp-ts/dist/server.js'),
+    cwd: process.cwd(),
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    port,
+    onStderr: (chunk) => process.stderr.write(chunk),
+    readyLine: 'listening on',
   });
-  await new Promise<void>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (c: Buffer) => {
-      out += c.toString('utf8');
-      if (out.includes('listening on')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`example exited with ${code}: ${out}`)));
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  return {
-    url: `http://127.0.0.1:${port}/mcp`,
-    child,
-    stop: async () => {
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
+  return { url: `${example.base}/mcp`, stop: () => example.stop() };
 }
 
 async function connect(url: string, token: string): Promise<Client> {
@@ -124,13 +112,8 @@ async function main(): Promise<void> {
     if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${text}`);
     return text ? JSON.parse(text) : undefined;
   };
-  const login = await fetch(`${base}/api/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(ADMIN),
-  }).then((r) => r.json() as Promise<{ accessToken: string }>);
-  const session = login.accessToken;
-  const newToken = () => api('POST', '/api/tokens', session, { name: 'bench', scopes: ['read:data'], durationDays: 1 }) as Promise<{ id: string; token: string }>;
+  const session = (await login(base, ADMIN)).accessToken;
+  const newToken = () => createToken(base, session, { name: 'bench', scopes: ['read:data'], durationDays: 1 });
   const mcpClient = (await api('POST', '/api/mcp/clients', session, { name: 'bench' })) as { clientId: string; clientSecret: string };
 
   const common = { HOSPIAI_VALIDATION_URL: `${base}/api/mcp/validate` };

@@ -8,9 +8,9 @@
 // audit count against the answered requests, and (with 2 instances) the delay from a
 // revocation's answer on one instance to its rejection on the other.
 // Results also go to bench/results/latest.json.
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { constants as osConstants, cpus, totalmem, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { EmbeddedPostgres } from '../src/database/embedded-postgres.js';
-import { freePort } from './free-port.js';
+import { createToken, freePort, login, register, startService, type RunningService } from '../test/support/harness.js';
 
 const { values } = parseArgs({
   options: {
@@ -68,53 +68,6 @@ const distRoot = join(here, '..');
 
 function log(line: string): void {
   process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
-}
-
-/**
- * Waits until `url` answers (any answer with `anyAnswer`, else a 2xx). Fails at once if `child`,
- * the process meant to answer, exits first: `exited` says why (its log's last lines).
- */
-async function waitFor(url: string, child: ChildProcess, exited: () => string, ms = 60_000, anyAnswer = false): Promise<void> {
-  const until = Date.now() + ms;
-  for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(exited());
-    try {
-      const r = await fetch(url);
-      if (r.ok || anyAnswer) return;
-    } catch {
-      // not yet
-    }
-    if (Date.now() > until) throw new Error(`${url} did not answer within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-/** Starts a built script; its standard output goes to `logFile` when given (else nowhere). */
-function start(file: string, env: Record<string, string>, nodeArgs: string[] = [], logFile?: string): ChildProcess {
-  const out = logFile ? openSync(logFile, 'a') : 'ignore';
-  const child = spawn(process.execPath, [...nodeArgs, join(distRoot, file)], {
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', out, 'pipe'],
-  });
-  if (typeof out === 'number') closeSync(out);
-  child.stderr?.on('data', (d: Buffer) => process.stderr.write(`[${file.split('/').pop()}] ${d}`));
-  return child;
-}
-
-/** How a started process ended, for an error: its exit code or signal and the last lines of its log. */
-function exitedBefore(what: string, child: ChildProcess, logFile?: string): string {
-  const how = child.signalCode ? `signal ${child.signalCode}` : `code ${child.exitCode}`;
-  const tail = logFile && existsSync(logFile) ? readFileSync(logFile, 'utf8').trimEnd().split('\n').slice(-5).join('\n') : '';
-  return `${what} exited (${how}) before it answered${tail ? `; the last lines of its log:\n${tail}` : ''}`;
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  await new Promise<void>((resolve) => {
-    child.once('exit', () => resolve());
-    child.kill('SIGTERM');
-    setTimeout(() => child.kill('SIGKILL'), 20_000).unref();
-  });
 }
 
 async function json(method: string, url: string, body?: unknown, token?: string): Promise<{ status: number; body: Record<string, any> }> {
@@ -299,22 +252,26 @@ function quantile(samples: number[], q: number): number {
   return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)];
 }
 
-async function main(): Promise<void> {
-  const secret = randomBytes(48).toString('base64url');
+/** What the run started and must stop however it ends: the servers, the database, the folder. */
+interface RunState {
+  work: string;
+  children: RunningService[];
+  embedded?: EmbeddedPostgres;
+  dropDb?: () => Promise<void>;
+}
+
+/** The run's folder, and its clean-up on exit or on SIGINT, SIGTERM or SIGHUP. */
+function prepareRun(): { run: RunState; cleanUp: () => Promise<void>; release: () => void } {
   const work = mkdtempSync(join(tmpdir(), 'hospiai-bench-'));
   chmodSync(work, 0o755); // the embedded server's account must reach its folder
-  let embedded: EmbeddedPostgres | undefined;
-  let databaseUrl = process.env.DATABASE_URL;
-  let dropDb: (() => Promise<void>) | undefined;
-  const apps: { child: ChildProcess; url: string }[] = [];
-  const children: ChildProcess[] = [];
+  const run: RunState = { work, children: [] };
   let cleaning: Promise<void> | undefined;
   // Everything the run started goes with it, however it ends: the servers, the database, the folder.
   const cleanUp = (): Promise<void> =>
     (cleaning ??= (async () => {
-      await Promise.all(children.map(stop));
-      if (embedded) await embedded.destroy();
-      await dropDb?.();
+      await Promise.all(run.children.map((c) => c.stop(20_000)));
+      if (run.embedded) await run.embedded.destroy();
+      await run.dropDb?.();
       rmSync(work, { recursive: true, force: true });
     })());
   const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -323,6 +280,12 @@ async function main(): Promise<void> {
     void cleanUp().finally(() => process.exit(128 + osConstants.signals[signal]));
   };
   for (const signal of signals) process.once(signal, onSignal);
+  return { run, cleanUp, release: () => signals.forEach((signal) => process.off(signal, onSignal)) };
+}
+
+/** A fresh database: a new one on DATABASE_URL, or else an embedded PostgreSQL in the run's folder. Returns its URL. */
+async function startDatabase(run: RunState): Promise<string> {
+  let databaseUrl = process.env.DATABASE_URL;
   if (databaseUrl) {
     const name = `hospiai_bench_${Date.now().toString(36)}`;
     const admin = new pg.Client({ connectionString: databaseUrl });
@@ -333,422 +296,533 @@ async function main(): Promise<void> {
     const u = new URL(databaseUrl);
     u.pathname = `/${name}`;
     databaseUrl = u.toString();
-    dropDb = async () => {
+    run.dropDb = async () => {
       const c = new pg.Client({ connectionString: adminUrl });
       await c.connect();
       await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
       await c.end();
     };
-  } else {
-    embedded = new EmbeddedPostgres({
-      dir: join(work, 'db'),
-      log,
-      settings: {
-        shared_buffers: '512MB',
-        ...(values['pg-stats'] ? { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'all' } : {}),
-        ...PG_SETTINGS,
-      },
-    });
-    databaseUrl = await embedded.start();
+    return databaseUrl;
   }
+  run.embedded = new EmbeddedPostgres({
+    dir: join(run.work, 'db'),
+    log,
+    settings: {
+      shared_buffers: '512MB',
+      ...(values['pg-stats'] ? { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'all' } : {}),
+      ...PG_SETTINGS,
+    },
+  });
+  return run.embedded.start();
+}
 
-  try {
-    for (let i = 0; i < INSTANCES; i++) {
-      const port = await freePort();
-      const logFile = join(work, `app${i}.log`);
-      const child = start(
-        'src/main.js',
-        {
-          NODE_ENV: 'production',
-          JWT_SECRET: secret,
-          DATABASE_URL: databaseUrl,
-          PORT: String(port),
-          DATA_DIR: join(work, `app${i}`),
-          // The default log level, as deployed (one JSON line per request), written to a file.
-          LOG_LEVEL,
-          ADMIN_EMAIL: 'bench-admin@chu-exemple.fr',
-          ADMIN_PASSWORD: 'bench admin passphrase',
-          // The seeding registers 200 accounts from one address, and the load sends its 10 % of
-          // failing tokens (some 20 000 a minute) from one address too: under the default limits
-          // they would be answered 429. The failed-validation limit is off (0) rather than raised:
-          // the throttler's in-memory store keeps one entry per hit in the window, so a limit far
-          // above the default would cost per call what no deployment pays (it is bounded by the limit).
-          RATE_LIMIT_REGISTER_PER_MINUTE: '1000000',
-          RATE_LIMIT_LOGIN_PER_MINUTE: '1000000',
-          RATE_LIMIT_LOGIN_ACCOUNT_PER_MINUTE: '1000000',
-          RATE_LIMIT_VALIDATE_FAILURES_PER_MINUTE: '0',
-        },
-        values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${join(process.cwd(), 'bench', 'results', 'profiles')}`] : [],
-        logFile,
-      );
-      children.push(child);
-      apps.push({ child, url: `http://127.0.0.1:${port}` });
-      await waitFor(`http://127.0.0.1:${port}/api/health/ready`, child, () => exitedBefore(`app instance ${i + 1}`, child, logFile));
-    }
-    const ceilingUrl = `http://127.0.0.1:${await freePort()}`;
-    const ceiling = start('bench/ceiling-server.js', { JWT_SECRET: secret, PORT: new URL(ceilingUrl).port });
-    children.push(ceiling);
+/** Passes a child's standard error on to ours, each chunk marked with the script's name. */
+const forwardStderr =
+  (file: string) =>
+  (d: Buffer): void =>
+    void process.stderr.write(`[${file.split('/').pop()}] ${d}`);
+
+interface App {
+  child: ChildProcess;
+  url: string;
+}
+
+/** The service's instances (built, production mode), one after the other, each waited for; their logs in the run's folder. */
+async function startInstances(run: RunState, secret: string, databaseUrl: string): Promise<App[]> {
+  const apps: App[] = [];
+  for (let i = 0; i < INSTANCES; i++) {
+    const port = await freePort();
+    const logFile = join(run.work, `app${i}.log`);
+    const app = await startService({
+      name: `app instance ${i + 1}`,
+      script: join(distRoot, 'src/main.js'),
+      cwd: process.cwd(),
+      env: {
+        PATH: process.env.PATH ?? '',
+        NODE_ENV: 'production',
+        JWT_SECRET: secret,
+        DATABASE_URL: databaseUrl,
+        PORT: String(port),
+        // The default log level, as deployed (one JSON line per request), written to a file.
+        LOG_LEVEL,
+        ADMIN_EMAIL: 'bench-admin@chu-exemple.fr',
+        ADMIN_PASSWORD: 'bench admin passphrase',
+        // The seeding registers 200 accounts from one address, and the load sends its 10 % of
+        // failing tokens (some 20 000 a minute) from one address too: under the default limits
+        // they would be answered 429. The failed-validation limit is off (0) rather than raised:
+        // the throttler's in-memory store keeps one entry per hit in the window, so a limit far
+        // above the default would cost per call what no deployment pays (it is bounded by the limit).
+        RATE_LIMIT_REGISTER_PER_MINUTE: '1000000',
+        RATE_LIMIT_LOGIN_PER_MINUTE: '1000000',
+        RATE_LIMIT_LOGIN_ACCOUNT_PER_MINUTE: '1000000',
+        RATE_LIMIT_VALIDATE_FAILURES_PER_MINUTE: '0',
+      },
+      nodeArgs: values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${join(process.cwd(), 'bench', 'results', 'profiles')}`] : [],
+      port,
+      dataDir: join(run.work, `app${i}`),
+      logFile,
+      onStderr: forwardStderr('src/main.js'),
+      onSpawn: (service) => run.children.push(service),
+      readyPath: '/api/health/ready',
+      timeoutMs: 60_000,
+      intervalMs: 200,
+      tailLines: 5,
+    });
+    apps.push({ child: app.child, url: app.base });
+  }
+  return apps;
+}
+
+/** The ceiling server, on a port of its own. */
+async function startCeiling(run: RunState, secret: string): Promise<RunningService> {
+  const port = await freePort();
+  return startService({
+    name: 'the ceiling server',
+    script: join(distRoot, 'bench/ceiling-server.js'),
+    cwd: process.cwd(),
+    env: { PATH: process.env.PATH ?? '', JWT_SECRET: secret, PORT: String(port) },
+    port,
+    onStderr: forwardStderr('bench/ceiling-server.js'),
+    onSpawn: (service) => run.children.push(service),
     // The ceiling route is POST-only: any answer (a 404 to this GET) means it is listening.
-    await waitFor(`${ceilingUrl}/api/mcp/validate`, ceiling, () => exitedBefore('the ceiling server', ceiling), 60_000, true);
-    log(`${INSTANCES} instance(s) and the ceiling server are up; seeding ${USERS} users and ${TOKENS} tokens…`);
+    readyPath: '/api/mcp/validate',
+    anyAnswer: true,
+    timeoutMs: 60_000,
+    intervalMs: 200,
+    tailLines: 5,
+  });
+}
 
-    const api = apps[0].url;
-    const sessions: string[] = [];
-    for (let u = 0; u < USERS; u++) {
-      const email = `bench.${u}@chu-exemple.fr`;
-      const password = 'bench user passphrase';
-      const reg = await json('POST', `${api}/api/auth/register`, {
-        email,
-        password,
-        firstname: 'Bench',
-        surname: `User${u}`,
-        phoneNumber: '+33 1 00 00 00 00',
-      });
-      if (reg.status !== 201) throw new Error(`register: ${reg.status} ${JSON.stringify(reg.body)}`);
-      const login = await json('POST', `${api}/api/auth/login`, { email, password });
-      sessions.push(login.body.accessToken);
-    }
-    const all: { id: string; token: string; session: string }[] = [];
-    for (let t = 0; t < TOKENS; t++) {
-      const session = sessions[t % USERS];
-      const res = await json(
-        'POST',
-        `${api}/api/tokens`,
-        { name: `bench ${t}`, scopes: ['read:data', 'write:bookings'], durationDays: 30 },
-        session,
-      );
-      if (res.status !== 201) throw new Error(`token: ${res.status}`);
-      all.push({ id: res.body.id, token: res.body.token, session });
-    }
-    const revoked = all.filter((_, i) => i % 20 === 0);
-    for (const r of revoked) await json('DELETE', `${api}/api/tokens/${r.id}`, undefined, r.session);
-    const valid = all.filter((_, i) => i % 20 !== 0).map((t) => t.token);
-    const forged = valid.slice(0, 100).map((t) => `${t.slice(0, t.lastIndexOf('.') + 1)}${randomBytes(32).toString('base64url')}`);
-    const tokens = { valid, revoked: revoked.map((r) => r.token), forged };
+interface Tokens {
+  valid: string[];
+  revoked: string[];
+  forged: string[];
+}
 
-    const db = new pg.Client({ connectionString: databaseUrl });
-    await db.connect();
-    const auditCount = async (): Promise<number> =>
-      Number((await db.query(`SELECT count(*) AS n FROM "audit_event" WHERE "type" = 'token.validate'`)).rows[0].n);
-    // Answers the servers sent (their own counter): autocannon does not count the requests still
-    // in flight when it stops, although the servers answer (and audit) them.
-    const served = async (): Promise<number> => {
-      let n = 0;
-      for (const a of apps) {
-        const text = await (await fetch(`${a.url}/metrics`)).text();
-        for (const m of text.matchAll(/^hospiai_validate_answers_total\{outcome="\w+"\} (\d+)$/gm)) n += Number(m[1]);
-      }
-      return n;
-    };
+/** Registers the users (a session each) and their tokens through the API; revokes one token in 20; forges bad signatures. */
+async function seed(api: string): Promise<{ sessions: string[]; tokens: Tokens }> {
+  const sessions: string[] = [];
+  for (let u = 0; u < USERS; u++) {
+    const email = `bench.${u}@chu-exemple.fr`;
+    const password = 'bench user passphrase';
+    await register(api, { email, password, firstname: 'Bench', surname: `User${u}`, phoneNumber: '+33 1 00 00 00 00' });
+    sessions.push((await login(api, { email, password })).accessToken);
+  }
+  const all: { id: string; token: string; session: string }[] = [];
+  for (let t = 0; t < TOKENS; t++) {
+    const session = sessions[t % USERS];
+    const created = await createToken(api, session, { name: `bench ${t}`, scopes: ['read:data', 'write:bookings'], durationDays: 30 });
+    all.push({ id: created.id, token: created.token, session });
+  }
+  const revoked = all.filter((_, i) => i % 20 === 0);
+  for (const r of revoked) await json('DELETE', `${api}/api/tokens/${r.id}`, undefined, r.session);
+  const valid = all.filter((_, i) => i % 20 !== 0).map((t) => t.token);
+  const forged = valid.slice(0, 100).map((t) => `${t.slice(0, t.lastIndexOf('.') + 1)}${randomBytes(32).toString('base64url')}`);
+  return { sessions, tokens: { valid, revoked: revoked.map((r) => r.token), forged } };
+}
 
-    const targets = apps.map((a) => a.url);
-    const postmaster = (): number[] => {
-      const pidFile = embedded ? join(work, 'db', 'pg', 'postmaster.pid') : undefined;
-      return pidFile && existsSync(pidFile) ? [Number(readFileSync(pidFile, 'utf8').split('\n')[0])] : [];
-    };
-    const appPids = apps.map((a) => a.child.pid!).filter(Boolean);
-    const before = await auditCount();
-    const servedBefore = await served();
-    interface Round {
-      service: LoadResult;
-      ceiling?: LoadResult;
-      ratio?: number;
-      floor?: LoadResult;
-      cpu: {
-        appMicrosPerRequest: number;
-        /** The instances' main threads alone, and how busy each was over the run (percent, averaged). */
-        appMainThreadMicrosPerRequest: number;
-        appMainThreadBusyPercent: number;
-        /** The share of the run the instances' main threads were runnable but waiting for a core (percent, averaged). */
-        appMainThreadWaitingPercent: number;
-        databaseMicrosPerRequest?: number;
-        ceilingMicrosPerRequest?: number;
-        floorMicrosPerRequest?: number;
-      };
-      serviceCost: RunCost;
-      ceilingCost?: RunCost;
-      floorCost?: RunCost;
-    }
-    const rounds: Round[] = [];
-    const cores = cpus().length;
-    // What the service could answer at most at the costs per answer measured in a round: each
-    // instance's main thread has one core at most, and all the processes (instances, PostgreSQL
-    // and the load generator) share the machine's cores. Unknown for a database elsewhere.
-    const boundOf = ({ cpu, serviceCost, ceiling: top }: Round) => {
-      const allMicros =
-        cpu.databaseMicrosPerRequest === undefined
-          ? undefined
-          : cpu.appMicrosPerRequest + cpu.databaseMicrosPerRequest + serviceCost.generatorMicrosPerRequest;
-      const bounds = {
-        mainThreads: Math.round((INSTANCES * 1e6) / cpu.appMainThreadMicrosPerRequest),
-        machine: allMicros === undefined ? undefined : Math.round((cores * 1e6) / allMicros),
-        allMicrosPerRequest: allMicros,
-      };
-      const bound = Math.min(bounds.mainThreads, bounds.machine ?? Infinity);
-      return { bounds, bound, ratio: top ? +(bound / top.requestsPerSecond).toFixed(3) : undefined };
-    };
-    // The same bound were the validation itself free: the app at the floor's cost per request (a route
-    // that does nothing, through the same stack), the load generator at its cost against the floor,
-    // and PostgreSQL at its cost per answer in the service's run (the audit event's commit). Over the
-    // ceiling, the most any change to the validation's own work could reach, the audit unchanged.
-    const freeValidationBoundOf = ({ cpu, floorCost, ceiling: top }: Round) => {
-      if (cpu.floorMicrosPerRequest === undefined || cpu.databaseMicrosPerRequest === undefined || !floorCost || !top) return undefined;
-      const microsPerRequest = cpu.floorMicrosPerRequest + floorCost.generatorMicrosPerRequest + cpu.databaseMicrosPerRequest;
-      const requestsPerSecond = Math.round((cores * 1e6) / microsPerRequest);
-      return { microsPerRequest, requestsPerSecond, ratio: +(requestsPerSecond / top.requestsPerSecond).toFixed(3) };
-    };
-    for (let r = 1; r <= ROUNDS; r++) {
-      const of = ROUNDS > 1 ? ` (round ${r} of ${ROUNDS})` : '';
-      log(`warm-up ${WARMUP} s, then ${DURATION} s at ${CONNECTIONS} connections on the service (${INSTANCES} instance(s))${of}…`);
-      await load(targets, tokens, WARMUP);
-      if (values['pg-stats']) await db.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset()');
-      const cpuBefore = {
-        app: cpuSeconds(appPids),
-        main: mainThreadSeconds(appPids),
-        waiting: mainThreadWaitSeconds(appPids),
-        db: cpuSeconds(postmaster()),
-      };
-      const answersBefore = await served();
-      const startedAt = performance.now();
-      const { result: service, cost: serviceCost } = await costOf(() => load(targets, tokens, DURATION));
-      const elapsed = (performance.now() - startedAt) / 1000;
-      const mainSeconds = mainThreadSeconds(appPids) - cpuBefore.main;
-      const waitingSeconds = mainThreadWaitSeconds(appPids) - cpuBefore.waiting;
-      const answersDuring = (await served()) - answersBefore;
-      const cpu: Round['cpu'] = {
-        appMicrosPerRequest: Math.round(((cpuSeconds(appPids) - cpuBefore.app) / answersDuring) * 1e6),
-        appMainThreadMicrosPerRequest: Math.round((mainSeconds / answersDuring) * 1e6),
-        appMainThreadBusyPercent: Math.round((mainSeconds / elapsed / appPids.length) * 100),
-        appMainThreadWaitingPercent: Math.round((waitingSeconds / elapsed / appPids.length) * 100),
-        databaseMicrosPerRequest: embedded ? Math.round(((cpuSeconds(postmaster()) - cpuBefore.db) / answersDuring) * 1e6) : undefined,
-      };
-      if (values['pg-stats']) {
-        const { rows } = await db.query(
-          `SELECT calls, round(total_exec_time::numeric, 1) AS total_ms, round(mean_exec_time::numeric, 3) AS mean_ms, rows,
-                  left(regexp_replace(query, '\\s+', ' ', 'g'), 110) AS query
-             FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 15`,
-        );
-        process.stderr.write(`pg_stat_statements over the ${DURATION} s service run:\n`);
-        for (const r of rows)
-          process.stderr.write(
-            `  ${String(r.total_ms).padStart(9)} ms  ${String(r.calls).padStart(7)} calls  ${String(r.mean_ms).padStart(8)} ms/call  ${String(r.rows).padStart(8)} rows  ${r.query}\n`,
-          );
-        // Row updates that could stay on their page (HOT: no index entry to add) against all of them, since the start.
-        const updates = await db.query(
-          `SELECT relname, n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE n_tup_upd > 0 ORDER BY n_tup_upd DESC LIMIT 5`,
-        );
-        for (const r of updates.rows) process.stderr.write(`  updates of ${r.relname}: ${r.n_tup_upd}, of which HOT ${r.n_tup_hot_upd}\n`);
-      }
-      let floorRun: LoadResult | undefined;
-      let floorCost: RunCost | undefined;
-      if (values.floor) {
-        log(`warm-up ${WARMUP} s, then ${DURATION} s at ${CONNECTIONS} connections on GET /api/health (the floor)${of}…`);
-        await load(targets, tokens, WARMUP, true);
-        const floorBefore = cpuSeconds(appPids);
-        ({ result: floorRun, cost: floorCost } = await costOf(() => load(targets, tokens, DURATION, true)));
-        cpu.floorMicrosPerRequest = Math.round(((cpuSeconds(appPids) - floorBefore) / floorRun.answered) * 1e6);
-      }
-      let ceilingRun: LoadResult | undefined;
-      let ceilingCost: RunCost | undefined;
-      if (!values['skip-ceiling']) {
-        log(`warm-up ${WARMUP} s, then ${DURATION} s at ${CONNECTIONS} connections on the ceiling server${of}…`);
-        await load([ceilingUrl], tokens, WARMUP);
-        const ceilingBefore = cpuSeconds([ceiling.pid!]);
-        ({ result: ceilingRun, cost: ceilingCost } = await costOf(() => load([ceilingUrl], tokens, DURATION)));
-        cpu.ceilingMicrosPerRequest = Math.round(((cpuSeconds([ceiling.pid!]) - ceilingBefore) / ceilingRun.answered) * 1e6);
-      }
-      const ratio = ceilingRun ? +(service.requestsPerSecond / ceilingRun.requestsPerSecond).toFixed(3) : undefined;
-      rounds.push({ service, ceiling: ceilingRun, ratio, floor: floorRun, cpu, serviceCost, ceilingCost, floorCost });
-    }
-    await new Promise((r) => setTimeout(r, 500));
-    const events = (await auditCount()) - before;
-    const answered = (await served()) - servedBefore;
-    // The round printed in full: the one with the median ratio (or median service rate without a ceiling).
-    const ranked = [...rounds].sort((x, y) => (x.ratio ?? x.service.requestsPerSecond) - (y.ratio ?? y.service.requestsPerSecond));
-    const shown = ranked[Math.floor((ranked.length - 1) / 2)];
-    const { service, ceiling: top, floor, cpu, serviceCost, ceilingCost, floorCost } = shown;
-    const floorRatio = floor && top ? +(floor.requestsPerSecond / top.requestsPerSecond).toFixed(3) : undefined;
-    const ceilingMicros = cpu.ceilingMicrosPerRequest;
-    const { bounds, bound, ratio: boundRatio } = boundOf(shown);
-    const freeValidation = freeValidationBoundOf(shown);
+/** What the run reads from the servers and the database to count answers, events and CPU time. */
+interface Probes {
+  db: pg.Client;
+  auditCount: () => Promise<number>;
+  served: () => Promise<number>;
+  postmaster: () => number[];
+  appPids: number[];
+  /** Whether the database is the embedded one, whose processes' CPU time can be read. */
+  embedded: boolean;
+}
 
-    let revocation: Record<string, number> | undefined;
-    if (INSTANCES >= 2) {
-      log(`revocation delay across instances: ${TRIALS} trials…`);
-      const delays: number[] = [];
-      let acceptedAfterOnSameInstance = 0;
-      let nextCallRejected = 0;
-      const session = sessions[0];
-      for (let i = 0; i < TRIALS; i++) {
-        const created = await json(
-          'POST',
-          `${apps[0].url}/api/tokens`,
-          { name: `rev ${i}`, scopes: ['read:data'], durationDays: 1 },
-          session,
-        );
-        if (created.status !== 201) throw new Error(`token: ${created.status}`);
-        const tok = created.body.token as string;
-        // The other instance must accept the token before the revoke (the second call from its cache):
-        // otherwise a refusal after the revoke would prove nothing.
-        for (let k = 0; k < 2; k++) {
-          const before = await json('POST', `${apps[1].url}/api/mcp/validate`, undefined, tok);
-          if (before.status !== 200) throw new Error(`the other instance refused a fresh token before the revoke: ${before.status}`);
-        }
-        const del = await fetch(`${apps[0].url}/api/tokens/${created.body.id}`, {
-          method: 'DELETE',
-          headers: { authorization: `Bearer ${session}` },
-        });
-        const answeredAt = performance.now();
-        if (del.status !== 204) throw new Error(`revoke: ${del.status}`);
-        if ((await json('POST', `${apps[0].url}/api/mcp/validate`, undefined, tok)).status === 200) acceptedAfterOnSameInstance += 1;
-        let first = true;
-        for (;;) {
-          const r = await json('POST', `${apps[1].url}/api/mcp/validate`, undefined, tok);
-          if (r.status === 401 && r.body.code === 'token_revoked') {
-            if (first) nextCallRejected += 1;
-            delays.push(performance.now() - answeredAt);
-            break;
-          }
-          first = false;
-          if (performance.now() - answeredAt > 5000) throw new Error('revocation not seen within 5 s');
-        }
-      }
-      revocation = {
-        trials: TRIALS,
-        nextCallRejected,
-        medianMs: +quantile(delays, 0.5).toFixed(2),
-        maxMs: +Math.max(...delays).toFixed(2),
-        acceptedAfterRevokeOnSameInstance: acceptedAfterOnSameInstance,
-      };
+async function openProbes(run: RunState, databaseUrl: string, apps: App[]): Promise<Probes> {
+  const db = new pg.Client({ connectionString: databaseUrl });
+  await db.connect();
+  const auditCount = async (): Promise<number> =>
+    Number((await db.query(`SELECT count(*) AS n FROM "audit_event" WHERE "type" = 'token.validate'`)).rows[0].n);
+  // Answers the servers sent (their own counter): autocannon does not count the requests still
+  // in flight when it stops, although the servers answer (and audit) them.
+  const served = async (): Promise<number> => {
+    let n = 0;
+    for (const a of apps) {
+      const text = await (await fetch(`${a.url}/metrics`)).text();
+      for (const m of text.matchAll(/^hospiai_validate_answers_total\{outcome="\w+"\} (\d+)$/gm)) n += Number(m[1]);
     }
-    await db.end();
+    return n;
+  };
+  const postmaster = (): number[] => {
+    const pidFile = run.embedded ? join(run.work, 'db', 'pg', 'postmaster.pid') : undefined;
+    return pidFile && existsSync(pidFile) ? [Number(readFileSync(pidFile, 'utf8').split('\n')[0])] : [];
+  };
+  const appPids = apps.map((a) => a.child.pid!).filter(Boolean);
+  return { db, auditCount, served, postmaster, appPids, embedded: Boolean(run.embedded) };
+}
 
-    const ratio = shown.ratio;
-    const out = {
-      machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGb: Math.round(totalmem() / 2 ** 30), node: process.version },
-      database: embedded ? 'embedded PostgreSQL 18 (Unix socket)' : 'DATABASE_URL',
-      instances: INSTANCES,
-      connections: CONNECTIONS,
-      durationSeconds: DURATION,
-      logLevel: LOG_LEVEL,
-      mix: '90% valid (1900 tokens), 5% revoked (100), 5% bad signature',
-      service,
-      ceiling: top,
-      ratio,
-      floor,
-      floorRatio,
-      rounds: rounds.map((r) => ({
-        ratio: r.ratio,
-        ratioAllowedByCosts: boundOf(r).ratio,
-        ratioAllowedWereTheValidationFree: freeValidationBoundOf(r)?.ratio,
-        service: r.service.requestsPerSecond,
-        ceiling: r.ceiling?.requestsPerSecond,
-        floor: r.floor?.requestsPerSecond,
-        p99: r.service.p99,
-        cpuMicrosPerRequest: r.cpu,
-      })),
-      audit: { answeredRequests: answered, tokenValidateEvents: events, equal: answered === events },
-      cpuMicrosPerRequest: {
-        service: cpu.appMicrosPerRequest,
-        serviceMainThread: cpu.appMainThreadMicrosPerRequest,
-        database: cpu.databaseMicrosPerRequest,
-        loadGenerator: serviceCost.generatorMicrosPerRequest,
-        ceiling: ceilingMicros,
-        ceilingLoadGenerator: ceilingCost?.generatorMicrosPerRequest,
-        floor: cpu.floorMicrosPerRequest,
-        floorLoadGenerator: floorCost?.generatorMicrosPerRequest,
-      },
-      busyPercent: {
-        serviceMainThread: cpu.appMainThreadBusyPercent,
-        serviceMainThreadWaitingForACore: cpu.appMainThreadWaitingPercent,
-        machineDuringService: serviceCost.machineBusyPercent,
-        machineDuringCeiling: ceilingCost?.machineBusyPercent,
-        stealDuringService: serviceCost.stealPercent,
-        stealDuringCeiling: ceilingCost?.stealPercent,
-      },
-      serviceBound: { requestsPerSecond: bound, ...bounds, ratio: boundRatio },
-      freeValidationBound: freeValidation,
-      revocation,
-    };
-    mkdirSync(join(process.cwd(), 'bench', 'results'), { recursive: true });
-    writeFileSync(join(process.cwd(), 'bench', 'results', 'latest.json'), JSON.stringify(out, null, 2));
-    const line = (name: string, r: LoadResult): string =>
-      `${name.padEnd(24)} ${String(r.requestsPerSecond).padStart(8)} req/s   p50 ${String(r.p50).padStart(4)} ms   p99 ${String(r.p99).padStart(4)} ms   max ${String(r.max).padStart(5)} ms   errors ${r.errors + r.timeouts}   statuses ${JSON.stringify(r.statuses)}`;
-    process.stdout.write(
-      [
-        `validate benchmark: ${out.machine.cpus} cores (${out.machine.cpuModel}), ${out.machine.memoryGb} GiB, Node ${out.machine.node}, ${out.database}`,
-        `${INSTANCES} instance(s), ${CONNECTIONS} connections, ${DURATION} s after ${WARMUP} s warm-up; mix ${out.mix}; log level ${LOG_LEVEL}, to a file`,
-        line('validate (service)', service),
-        ...(top ? [line('ceiling (HS256 only)', top), `ratio validate/ceiling: ${out.ratio}`] : ['ceiling: skipped (--skip-ceiling)']),
-        ...(floor
-          ? [
-              line('floor (GET /api/health)', floor) +
-                `   CPU ${cpu.floorMicrosPerRequest} µs per request` +
-                (floorRatio === undefined ? '' : `   ratio floor/ceiling: ${floorRatio}`),
-            ]
-          : []),
-        ...(ROUNDS > 1
-          ? [
-              `rounds (service and ceiling alternated; the median round is shown above): ` +
-                rounds
-                  .map((r, i) => {
-                    const allowed = boundOf(r).ratio;
-                    const free = freeValidationBoundOf(r)?.ratio;
-                    return (
-                      `${i + 1}: ${r.service.requestsPerSecond} req/s p99 ${r.service.p99} ms${r.ratio === undefined ? '' : ` ratio ${r.ratio}`}` +
-                      (Number.isFinite(allowed)
-                        ? ` (at most ${allowed}${free === undefined ? '' : `; ${free} were the validation free`})`
-                        : '') +
-                      (r.floor ? `, floor ${r.floor.requestsPerSecond} req/s` : '')
-                    );
-                  })
-                  .join('; '),
-            ]
-          : []),
-        `CPU per answered request: service ${cpu.appMicrosPerRequest} µs` +
-          (Number.isFinite(cpu.appMainThreadMicrosPerRequest)
-            ? ` (main thread ${cpu.appMainThreadMicrosPerRequest} µs, busy ${cpu.appMainThreadBusyPercent} % of the run` +
-              (Number.isFinite(cpu.appMainThreadWaitingPercent) ? `, waiting for a core ${cpu.appMainThreadWaitingPercent} %` : '') +
-              ')'
-            : '') +
-          (cpu.databaseMicrosPerRequest === undefined ? '' : `, PostgreSQL ${cpu.databaseMicrosPerRequest} µs`) +
-          `, load generator ${serviceCost.generatorMicrosPerRequest} µs` +
-          (ceilingMicros === undefined
-            ? ''
-            : `; ceiling ${ceilingMicros} µs, load generator ${ceilingCost?.generatorMicrosPerRequest} µs`) +
-          ' (user + system time over the measured run)',
-        ...(serviceCost.machineBusyPercent === undefined
-          ? []
-          : [
-              `machine busy (of its ${cores} cores): ${serviceCost.machineBusyPercent} % during the service run` +
-                (ceilingCost ? `, ${ceilingCost.machineBusyPercent} % during the ceiling's` : '') +
-                `; taken by the hypervisor (steal): ${serviceCost.stealPercent} %` +
-                (ceilingCost ? ` and ${ceilingCost.stealPercent} %` : ''),
-            ]),
-        ...(Number.isFinite(bound)
-          ? [
-              `at these costs the service could answer at most ${bound} req/s: ${INSTANCES === 1 ? 'its main thread allows' : `its ${INSTANCES} main threads allow`} ${bounds.mainThreads} (one core each)` +
-                (bounds.machine === undefined
-                  ? ''
-                  : `, the ${cores} cores ${bounds.machine} (${bounds.allMicrosPerRequest} µs per answer, service, PostgreSQL and load generator together)`) +
-                (boundRatio === undefined ? '' : `; a ratio of at most ${boundRatio} against this round's ceiling`),
-            ]
-          : []),
-        ...(freeValidation && floorCost
-          ? [
-              `were the validation itself free (the app at the floor's ${cpu.floorMicrosPerRequest} µs per request, the load generator at its ${floorCost.generatorMicrosPerRequest} µs against the floor)` +
-                `, with PostgreSQL's ${cpu.databaseMicrosPerRequest} µs per answer of the service's run (mostly the audit events' commits): at most ${freeValidation.requestsPerSecond} req/s on the ${cores} cores` +
-                ` (${freeValidation.microsPerRequest} µs per answer), a ratio of at most ${freeValidation.ratio} against this round's ceiling`,
-            ]
-          : []),
-        `audit: ${answered} validate requests answered by the service (warm-up included, from its hospiai_validate_answers_total), ${events} token.validate events: ${answered === events ? 'equal' : 'DIFFERENT'}`,
-        ...(revocation
-          ? [
-              `revocation across instances (${revocation.trials} trials): next call on the other instance rejected ${revocation.nextCallRejected}/${revocation.trials}; delay from the revoke's answer median ${revocation.medianMs} ms, max ${revocation.maxMs} ms (goal: at most 100 ms, ${revocation.maxMs <= 100 ? 'held' : 'MISSED'}); accepted after the revoke's answer on the same instance: ${revocation.acceptedAfterRevokeOnSameInstance}`,
-            ]
-          : []),
-      ].join('\n') + '\n',
+interface Round {
+  service: LoadResult;
+  ceiling?: LoadResult;
+  ratio?: number;
+  floor?: LoadResult;
+  cpu: {
+    appMicrosPerRequest: number;
+    /** The instances' main threads alone, and how busy each was over the run (percent, averaged). */
+    appMainThreadMicrosPerRequest: number;
+    appMainThreadBusyPercent: number;
+    /** The share of the run the instances' main threads were runnable but waiting for a core (percent, averaged). */
+    appMainThreadWaitingPercent: number;
+    databaseMicrosPerRequest?: number;
+    ceilingMicrosPerRequest?: number;
+    floorMicrosPerRequest?: number;
+  };
+  serviceCost: RunCost;
+  ceilingCost?: RunCost;
+  floorCost?: RunCost;
+}
+
+const cores = cpus().length;
+
+// What the service could answer at most at the costs per answer measured in a round: each
+// instance's main thread has one core at most, and all the processes (instances, PostgreSQL
+// and the load generator) share the machine's cores. Unknown for a database elsewhere.
+const boundOf = ({ cpu, serviceCost, ceiling: top }: Round) => {
+  const allMicros =
+    cpu.databaseMicrosPerRequest === undefined
+      ? undefined
+      : cpu.appMicrosPerRequest + cpu.databaseMicrosPerRequest + serviceCost.generatorMicrosPerRequest;
+  const bounds = {
+    mainThreads: Math.round((INSTANCES * 1e6) / cpu.appMainThreadMicrosPerRequest),
+    machine: allMicros === undefined ? undefined : Math.round((cores * 1e6) / allMicros),
+    allMicrosPerRequest: allMicros,
+  };
+  const bound = Math.min(bounds.mainThreads, bounds.machine ?? Infinity);
+  return { bounds, bound, ratio: top ? +(bound / top.requestsPerSecond).toFixed(3) : undefined };
+};
+// The same bound were the validation itself free: the app at the floor's cost per request (a route
+// that does nothing, through the same stack), the load generator at its cost against the floor,
+// and PostgreSQL at its cost per answer in the service's run (the audit event's commit). Over the
+// ceiling, the most any change to the validation's own work could reach, the audit unchanged.
+const freeValidationBoundOf = ({ cpu, floorCost, ceiling: top }: Round) => {
+  if (cpu.floorMicrosPerRequest === undefined || cpu.databaseMicrosPerRequest === undefined || !floorCost || !top) return undefined;
+  const microsPerRequest = cpu.floorMicrosPerRequest + floorCost.generatorMicrosPerRequest + cpu.databaseMicrosPerRequest;
+  const requestsPerSecond = Math.round((cores * 1e6) / microsPerRequest);
+  return { microsPerRequest, requestsPerSecond, ratio: +(requestsPerSecond / top.requestsPerSecond).toFixed(3) };
+};
+
+/** Prints the statements PostgreSQL spent the most time on, and the row updates that stayed on their page (--pg-stats). */
+async function printPgStats(db: pg.Client): Promise<void> {
+  const { rows } = await db.query(
+    `SELECT calls, round(total_exec_time::numeric, 1) AS total_ms, round(mean_exec_time::numeric, 3) AS mean_ms, rows,
+            left(regexp_replace(query, '\\s+', ' ', 'g'), 110) AS query
+       FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 15`,
+  );
+  process.stderr.write(`pg_stat_statements over the ${DURATION} s service run:\n`);
+  for (const r of rows)
+    process.stderr.write(
+      `  ${String(r.total_ms).padStart(9)} ms  ${String(r.calls).padStart(7)} calls  ${String(r.mean_ms).padStart(8)} ms/call  ${String(r.rows).padStart(8)} rows  ${r.query}\n`,
     );
+  // Row updates that could stay on their page (HOT: no index entry to add) against all of them, since the start.
+  const updates = await db.query(
+    `SELECT relname, n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE n_tup_upd > 0 ORDER BY n_tup_upd DESC LIMIT 5`,
+  );
+  for (const r of updates.rows) process.stderr.write(`  updates of ${r.relname}: ${r.n_tup_upd}, of which HOT ${r.n_tup_hot_upd}\n`);
+}
+
+/** One round: warm-up and measured run on the service, then on the floor (--floor) and on the ceiling (unless --skip-ceiling). */
+async function measureRound(r: number, targets: string[], tokens: Tokens, probes: Probes, ceiling: RunningService): Promise<Round> {
+  const { db, served, postmaster, appPids } = probes;
+  const ceilingUrl = ceiling.base;
+  const of = ROUNDS > 1 ? ` (round ${r} of ${ROUNDS})` : '';
+  log(`warm-up ${WARMUP} s, then ${DURATION} s at ${CONNECTIONS} connections on the service (${INSTANCES} instance(s))${of}…`);
+  await load(targets, tokens, WARMUP);
+  if (values['pg-stats']) await db.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset()');
+  const cpuBefore = {
+    app: cpuSeconds(appPids),
+    main: mainThreadSeconds(appPids),
+    waiting: mainThreadWaitSeconds(appPids),
+    db: cpuSeconds(postmaster()),
+  };
+  const answersBefore = await served();
+  const startedAt = performance.now();
+  const { result: service, cost: serviceCost } = await costOf(() => load(targets, tokens, DURATION));
+  const elapsed = (performance.now() - startedAt) / 1000;
+  const mainSeconds = mainThreadSeconds(appPids) - cpuBefore.main;
+  const waitingSeconds = mainThreadWaitSeconds(appPids) - cpuBefore.waiting;
+  const answersDuring = (await served()) - answersBefore;
+  const cpu: Round['cpu'] = {
+    appMicrosPerRequest: Math.round(((cpuSeconds(appPids) - cpuBefore.app) / answersDuring) * 1e6),
+    appMainThreadMicrosPerRequest: Math.round((mainSeconds / answersDuring) * 1e6),
+    appMainThreadBusyPercent: Math.round((mainSeconds / elapsed / appPids.length) * 100),
+    appMainThreadWaitingPercent: Math.round((waitingSeconds / elapsed / appPids.length) * 100),
+    databaseMicrosPerRequest: probes.embedded ? Math.round(((cpuSeconds(postmaster()) - cpuBefore.db) / answersDuring) * 1e6) : undefined,
+  };
+  if (values['pg-stats']) await printPgStats(db);
+  let floorRun: LoadResult | undefined;
+  let floorCost: RunCost | undefined;
+  if (values.floor) {
+    log(`warm-up ${WARMUP} s, then ${DURATION} s at ${CONNECTIONS} connections on GET /api/health (the floor)${of}…`);
+    await load(targets, tokens, WARMUP, true);
+    const floorBefore = cpuSeconds(appPids);
+    ({ result: floorRun, cost: floorCost } = await costOf(() => load(targets, tokens, DURATION, true)));
+    cpu.floorMicrosPerRequest = Math.round(((cpuSeconds(appPids) - floorBefore) / floorRun.answered) * 1e6);
+  }
+  let ceilingRun: LoadResult | undefined;
+  let ceilingCost: RunCost | undefined;
+  if (!values['skip-ceiling']) {
+    log(`warm-up ${WARMUP} s, then ${DURATION} s at ${CONNECTIONS} connections on the ceiling server${of}…`);
+    await load([ceilingUrl], tokens, WARMUP);
+    const ceilingBefore = cpuSeconds([ceiling.child.pid!]);
+    ({ result: ceilingRun, cost: ceilingCost } = await costOf(() => load([ceilingUrl], tokens, DURATION)));
+    cpu.ceilingMicrosPerRequest = Math.round(((cpuSeconds([ceiling.child.pid!]) - ceilingBefore) / ceilingRun.answered) * 1e6);
+  }
+  const ratio = ceilingRun ? +(service.requestsPerSecond / ceilingRun.requestsPerSecond).toFixed(3) : undefined;
+  return { service, ceiling: ceilingRun, ratio, floor: floorRun, cpu, serviceCost, ceilingCost, floorCost };
+}
+
+interface Revocation {
+  trials: number;
+  nextCallRejected: number;
+  medianMs: number;
+  maxMs: number;
+  acceptedAfterRevokeOnSameInstance: number;
+}
+
+/**
+ * With 2 instances: tokens created and revoked on the first, checked on the second until it
+ * refuses them; the delay from the revoke's answer to that refusal.
+ */
+async function measureRevocation(apps: App[], session: string): Promise<Revocation> {
+  log(`revocation delay across instances: ${TRIALS} trials…`);
+  const delays: number[] = [];
+  let acceptedAfterOnSameInstance = 0;
+  let nextCallRejected = 0;
+  for (let i = 0; i < TRIALS; i++) {
+    const created = await json(
+      'POST',
+      `${apps[0].url}/api/tokens`,
+      { name: `rev ${i}`, scopes: ['read:data'], durationDays: 1 },
+      session,
+    );
+    if (created.status !== 201) throw new Error(`token: ${created.status}`);
+    const tok = created.body.token as string;
+    // The other instance must accept the token before the revoke (the second call from its cache):
+    // otherwise a refusal after the revoke would prove nothing.
+    for (let k = 0; k < 2; k++) {
+      const before = await json('POST', `${apps[1].url}/api/mcp/validate`, undefined, tok);
+      if (before.status !== 200) throw new Error(`the other instance refused a fresh token before the revoke: ${before.status}`);
+    }
+    const del = await fetch(`${apps[0].url}/api/tokens/${created.body.id}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${session}` },
+    });
+    const answeredAt = performance.now();
+    if (del.status !== 204) throw new Error(`revoke: ${del.status}`);
+    if ((await json('POST', `${apps[0].url}/api/mcp/validate`, undefined, tok)).status === 200) acceptedAfterOnSameInstance += 1;
+    let first = true;
+    for (;;) {
+      const r = await json('POST', `${apps[1].url}/api/mcp/validate`, undefined, tok);
+      if (r.status === 401 && r.body.code === 'token_revoked') {
+        if (first) nextCallRejected += 1;
+        delays.push(performance.now() - answeredAt);
+        break;
+      }
+      first = false;
+      if (performance.now() - answeredAt > 5000) throw new Error('revocation not seen within 5 s');
+    }
+  }
+  return {
+    trials: TRIALS,
+    nextCallRejected,
+    medianMs: +quantile(delays, 0.5).toFixed(2),
+    maxMs: +Math.max(...delays).toFixed(2),
+    acceptedAfterRevokeOnSameInstance: acceptedAfterOnSameInstance,
+  };
+}
+
+/** The round printed in full: the one with the median ratio (or median service rate without a ceiling). */
+function medianRound(rounds: Round[]): Round {
+  const ranked = [...rounds].sort((x, y) => (x.ratio ?? x.service.requestsPerSecond) - (y.ratio ?? y.service.requestsPerSecond));
+  return ranked[Math.floor((ranked.length - 1) / 2)];
+}
+
+/** The figures of the run, as bench/results/latest.json holds them. */
+function resultsOf(
+  rounds: Round[],
+  shown: Round,
+  audit: { answered: number; events: number },
+  revocation: Revocation | undefined,
+  embedded: boolean,
+) {
+  const { service, ceiling: top, floor, cpu, serviceCost, ceilingCost, floorCost } = shown;
+  const floorRatio = floor && top ? +(floor.requestsPerSecond / top.requestsPerSecond).toFixed(3) : undefined;
+  const ceilingMicros = cpu.ceilingMicrosPerRequest;
+  const { bounds, bound, ratio: boundRatio } = boundOf(shown);
+  const freeValidation = freeValidationBoundOf(shown);
+  const { answered, events } = audit;
+  const ratio = shown.ratio;
+  return {
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGb: Math.round(totalmem() / 2 ** 30), node: process.version },
+    database: embedded ? 'embedded PostgreSQL 18 (Unix socket)' : 'DATABASE_URL',
+    instances: INSTANCES,
+    connections: CONNECTIONS,
+    durationSeconds: DURATION,
+    logLevel: LOG_LEVEL,
+    mix: '90% valid (1900 tokens), 5% revoked (100), 5% bad signature',
+    service,
+    ceiling: top,
+    ratio,
+    floor,
+    floorRatio,
+    rounds: rounds.map((r) => ({
+      ratio: r.ratio,
+      ratioAllowedByCosts: boundOf(r).ratio,
+      ratioAllowedWereTheValidationFree: freeValidationBoundOf(r)?.ratio,
+      service: r.service.requestsPerSecond,
+      ceiling: r.ceiling?.requestsPerSecond,
+      floor: r.floor?.requestsPerSecond,
+      p99: r.service.p99,
+      cpuMicrosPerRequest: r.cpu,
+    })),
+    audit: { answeredRequests: answered, tokenValidateEvents: events, equal: answered === events },
+    cpuMicrosPerRequest: {
+      service: cpu.appMicrosPerRequest,
+      serviceMainThread: cpu.appMainThreadMicrosPerRequest,
+      database: cpu.databaseMicrosPerRequest,
+      loadGenerator: serviceCost.generatorMicrosPerRequest,
+      ceiling: ceilingMicros,
+      ceilingLoadGenerator: ceilingCost?.generatorMicrosPerRequest,
+      floor: cpu.floorMicrosPerRequest,
+      floorLoadGenerator: floorCost?.generatorMicrosPerRequest,
+    },
+    busyPercent: {
+      serviceMainThread: cpu.appMainThreadBusyPercent,
+      serviceMainThreadWaitingForACore: cpu.appMainThreadWaitingPercent,
+      machineDuringService: serviceCost.machineBusyPercent,
+      machineDuringCeiling: ceilingCost?.machineBusyPercent,
+      stealDuringService: serviceCost.stealPercent,
+      stealDuringCeiling: ceilingCost?.stealPercent,
+    },
+    serviceBound: { requestsPerSecond: bound, ...bounds, ratio: boundRatio },
+    freeValidationBound: freeValidation,
+    revocation,
+  };
+}
+
+type Results = ReturnType<typeof resultsOf>;
+
+function writeResults(out: Results): void {
+  mkdirSync(join(process.cwd(), 'bench', 'results'), { recursive: true });
+  writeFileSync(join(process.cwd(), 'bench', 'results', 'latest.json'), JSON.stringify(out, null, 2));
+}
+
+/** The run's figures as text, the median round in full. */
+function printResults(out: Results, rounds: Round[], shown: Round): void {
+  const { service, ceiling: top, floor, cpu, serviceCost, ceilingCost, floorCost } = shown;
+  const { floorRatio, revocation } = out;
+  const { answeredRequests: answered, tokenValidateEvents: events } = out.audit;
+  const ceilingMicros = cpu.ceilingMicrosPerRequest;
+  const { bounds, bound, ratio: boundRatio } = boundOf(shown);
+  const freeValidation = freeValidationBoundOf(shown);
+  const line = (name: string, r: LoadResult): string =>
+    `${name.padEnd(24)} ${String(r.requestsPerSecond).padStart(8)} req/s   p50 ${String(r.p50).padStart(4)} ms   p99 ${String(r.p99).padStart(4)} ms   max ${String(r.max).padStart(5)} ms   errors ${r.errors + r.timeouts}   statuses ${JSON.stringify(r.statuses)}`;
+  process.stdout.write(
+    [
+      `validate benchmark: ${out.machine.cpus} cores (${out.machine.cpuModel}), ${out.machine.memoryGb} GiB, Node ${out.machine.node}, ${out.database}`,
+      `${INSTANCES} instance(s), ${CONNECTIONS} connections, ${DURATION} s after ${WARMUP} s warm-up; mix ${out.mix}; log level ${LOG_LEVEL}, to a file`,
+      line('validate (service)', service),
+      ...(top ? [line('ceiling (HS256 only)', top), `ratio validate/ceiling: ${out.ratio}`] : ['ceiling: skipped (--skip-ceiling)']),
+      ...(floor
+        ? [
+            line('floor (GET /api/health)', floor) +
+              `   CPU ${cpu.floorMicrosPerRequest} µs per request` +
+              (floorRatio === undefined ? '' : `   ratio floor/ceiling: ${floorRatio}`),
+          ]
+        : []),
+      ...(ROUNDS > 1
+        ? [
+            `rounds (service and ceiling alternated; the median round is shown above): ` +
+              rounds
+                .map((r, i) => {
+                  const allowed = boundOf(r).ratio;
+                  const free = freeValidationBoundOf(r)?.ratio;
+                  return (
+                    `${i + 1}: ${r.service.requestsPerSecond} req/s p99 ${r.service.p99} ms${r.ratio === undefined ? '' : ` ratio ${r.ratio}`}` +
+                    (Number.isFinite(allowed)
+                      ? ` (at most ${allowed}${free === undefined ? '' : `; ${free} were the validation free`})`
+                      : '') +
+                    (r.floor ? `, floor ${r.floor.requestsPerSecond} req/s` : '')
+                  );
+                })
+                .join('; '),
+          ]
+        : []),
+      `CPU per answered request: service ${cpu.appMicrosPerRequest} µs` +
+        (Number.isFinite(cpu.appMainThreadMicrosPerRequest)
+          ? ` (main thread ${cpu.appMainThreadMicrosPerRequest} µs, busy ${cpu.appMainThreadBusyPercent} % of the run` +
+            (Number.isFinite(cpu.appMainThreadWaitingPercent) ? `, waiting for a core ${cpu.appMainThreadWaitingPercent} %` : '') +
+            ')'
+          : '') +
+        (cpu.databaseMicrosPerRequest === undefined ? '' : `, PostgreSQL ${cpu.databaseMicrosPerRequest} µs`) +
+        `, load generator ${serviceCost.generatorMicrosPerRequest} µs` +
+        (ceilingMicros === undefined
+          ? ''
+          : `; ceiling ${ceilingMicros} µs, load generator ${ceilingCost?.generatorMicrosPerRequest} µs`) +
+        ' (user + system time over the measured run)',
+      ...(serviceCost.machineBusyPercent === undefined
+        ? []
+        : [
+            `machine busy (of its ${cores} cores): ${serviceCost.machineBusyPercent} % during the service run` +
+              (ceilingCost ? `, ${ceilingCost.machineBusyPercent} % during the ceiling's` : '') +
+              `; taken by the hypervisor (steal): ${serviceCost.stealPercent} %` +
+              (ceilingCost ? ` and ${ceilingCost.stealPercent} %` : ''),
+          ]),
+      ...(Number.isFinite(bound)
+        ? [
+            `at these costs the service could answer at most ${bound} req/s: ${INSTANCES === 1 ? 'its main thread allows' : `its ${INSTANCES} main threads allow`} ${bounds.mainThreads} (one core each)` +
+              (bounds.machine === undefined
+                ? ''
+                : `, the ${cores} cores ${bounds.machine} (${bounds.allMicrosPerRequest} µs per answer, service, PostgreSQL and load generator together)`) +
+              (boundRatio === undefined ? '' : `; a ratio of at most ${boundRatio} against this round's ceiling`),
+          ]
+        : []),
+      ...(freeValidation && floorCost
+        ? [
+            `were the validation itself free (the app at the floor's ${cpu.floorMicrosPerRequest} µs per request, the load generator at its ${floorCost.generatorMicrosPerRequest} µs against the floor)` +
+              `, with PostgreSQL's ${cpu.databaseMicrosPerRequest} µs per answer of the service's run (mostly the audit events' commits): at most ${freeValidation.requestsPerSecond} req/s on the ${cores} cores` +
+              ` (${freeValidation.microsPerRequest} µs per answer), a ratio of at most ${freeValidation.ratio} against this round's ceiling`,
+          ]
+        : []),
+      `audit: ${answered} validate requests answered by the service (warm-up included, from its hospiai_validate_answers_total), ${events} token.validate events: ${answered === events ? 'equal' : 'DIFFERENT'}`,
+      ...(revocation
+        ? [
+            `revocation across instances (${revocation.trials} trials): next call on the other instance rejected ${revocation.nextCallRejected}/${revocation.trials}; delay from the revoke's answer median ${revocation.medianMs} ms, max ${revocation.maxMs} ms (goal: at most 100 ms, ${revocation.maxMs <= 100 ? 'held' : 'MISSED'}); accepted after the revoke's answer on the same instance: ${revocation.acceptedAfterRevokeOnSameInstance}`,
+          ]
+        : []),
+    ].join('\n') + '\n',
+  );
+}
+
+async function main(): Promise<void> {
+  const secret = randomBytes(48).toString('base64url');
+  const { run, cleanUp, release } = prepareRun();
+  const databaseUrl = await startDatabase(run);
+  try {
+    const apps = await startInstances(run, secret, databaseUrl);
+    const ceiling = await startCeiling(run, secret);
+    log(`${INSTANCES} instance(s) and the ceiling server are up; seeding ${USERS} users and ${TOKENS} tokens…`);
+    const { sessions, tokens } = await seed(apps[0].url);
+    const probes = await openProbes(run, databaseUrl, apps);
+    const targets = apps.map((a) => a.url);
+    const before = await probes.auditCount();
+    const servedBefore = await probes.served();
+    const rounds: Round[] = [];
+    for (let r = 1; r <= ROUNDS; r++) rounds.push(await measureRound(r, targets, tokens, probes, ceiling));
+    await new Promise((r) => setTimeout(r, 500));
+    const events = (await probes.auditCount()) - before;
+    const answered = (await probes.served()) - servedBefore;
+    const shown = medianRound(rounds);
+    const revocation = INSTANCES >= 2 ? await measureRevocation(apps, sessions[0]) : undefined;
+    await probes.db.end();
+
+    const out = resultsOf(rounds, shown, { answered, events }, revocation, probes.embedded);
+    writeResults(out);
+    printResults(out, rounds, shown);
     if (answered !== events) process.exitCode = 1;
     // Like the audit count, the revocation's guarantees fail the run; its delay is a goal, printed.
     if (revocation && (revocation.nextCallRejected !== revocation.trials || revocation.acceptedAfterRevokeOnSameInstance !== 0)) {
@@ -757,7 +831,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await cleanUp();
-    for (const signal of signals) process.off(signal, onSignal);
+    release();
   }
 }
 

@@ -1,7 +1,7 @@
 // Abuse limits (turned on here; the other test files run with them off), security
 // headers, CORS, and the size limits of requests.
 import { request as httpRequest } from 'node:http';
-import { createUser, PASSWORD, startTestApp, uniqueEmail, type TestApp } from '../support/test-app.js';
+import { createUser, PASSWORD, startTestApp, uniqueEmail, type TestApp, type User } from '../support/test-app.js';
 import { rawRequest } from '../support/hostile.js';
 
 interface Answer {
@@ -55,8 +55,8 @@ function expect429(a: { status: number; body: any }, retryAfter: string | string
 
 describe('login limits', () => {
   let t: TestApp;
-  let marie: Awaited<ReturnType<typeof createUser>>;
-  let paul: Awaited<ReturnType<typeof createUser>>;
+  let marie: User;
+  let paul: User;
   beforeAll(async () => {
     t = await startTestApp({ RATE_LIMIT_LOGIN_PER_MINUTE: '8', RATE_LIMIT_LOGIN_ACCOUNT_PER_MINUTE: '4' });
     // createUser logs in once each: 2 of the 8 attempts from 127.0.0.1.
@@ -97,7 +97,7 @@ describe('login limits', () => {
 
 describe('login lockout (exponential backoff, capped, per account and address)', () => {
   let t: TestApp;
-  let victim: Awaited<ReturnType<typeof createUser>>;
+  let victim: User;
   beforeAll(async () => {
     t = await startTestApp({ LOGIN_LOCKOUT_AFTER: '3', LOGIN_LOCKOUT_SECONDS: '1', LOGIN_LOCKOUT_MAX_SECONDS: '4' });
     victim = await createUser(t);

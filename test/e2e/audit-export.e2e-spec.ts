@@ -3,7 +3,7 @@
 import { AuditWriter } from '../../src/audit/audit.writer.js';
 import type { AuditEvent } from '../../src/audit/audit.types.js';
 import { parseCsv } from '../support/audit.js';
-import { createUser, startTestApp, type TestApp } from '../support/test-app.js';
+import { createUser, startTestApp, type TestApp, type User } from '../support/test-app.js';
 
 const CSV_COLUMNS = [
   'id',
@@ -20,8 +20,6 @@ const CSV_COLUMNS = [
   'hash',
 ];
 const MB = 1024 * 1024;
-
-type User = Awaited<ReturnType<typeof createUser>>;
 
 async function download(t: TestApp, query: string, token: string): Promise<{ status: number; headers: Headers; text: string }> {
   const res = await fetch(`${t.baseUrl}/api/audit/events/export${query ? `?${query}` : ''}`, {

@@ -9,7 +9,7 @@ import { AppError } from '../../src/common/app-error.js';
 import { AuditExportService } from '../../src/audit/audit-export.service.js';
 import { AuditVerifyService } from '../../src/audit/audit-verify.service.js';
 import { AuditWriter } from '../../src/audit/audit.writer.js';
-import { createUser, startTestApp, type TestApp } from '../support/test-app.js';
+import { createUser, startTestApp, type TestApp, type User } from '../support/test-app.js';
 
 const drain = async (stream: Readable): Promise<string> => {
   let text = '';
@@ -19,7 +19,7 @@ const drain = async (stream: Readable): Promise<string> => {
 
 describe('audit exports and verifications under way', () => {
   let t: TestApp;
-  let auditor: Awaited<ReturnType<typeof createUser>>;
+  let auditor: User;
   let exporter: AuditExportService;
   let verifier: AuditVerifyService;
 

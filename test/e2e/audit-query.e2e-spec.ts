@@ -5,12 +5,12 @@ import { randomUUID } from 'node:crypto';
 import { AuditWriter } from '../../src/audit/audit.writer.js';
 import type { AuditEvent, AuditInput } from '../../src/audit/audit.types.js';
 import { newestFirst, storedEvents } from '../support/audit.js';
-import { createUser, startTestApp, type TestApp } from '../support/test-app.js';
+import { createUser, startTestApp, type TestApp, type User } from '../support/test-app.js';
+import { cursorOf } from '../support/formats.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 
-type User = Awaited<ReturnType<typeof createUser>>;
 
 describe('audit events: query', () => {
   let t: TestApp;
@@ -305,7 +305,7 @@ describe('audit events: query', () => {
       ['tokenId=42', 'tokenId', 'tokenId=42'],
       ['ip=999.1.1.1', 'ip', 'ip=999.1.1.1'],
       ['a cursor that is not one', 'cursor', 'cursor=garbage'],
-      ['a cursor with a bad id', 'cursor', `cursor=${Buffer.from('2026-11-26T09:00:00.000Z|12ab').toString('base64url')}`],
+      ['a cursor with a bad id', 'cursor', `cursor=${cursorOf('2026-11-26T09:00:00.000Z|12ab')}`],
       ['an unknown parameter', 'sort', 'sort=asc'],
     ];
     it.each(cases)('%s', async (_name, field, query) => {
@@ -325,7 +325,7 @@ describe('audit events: query', () => {
     // A cursor is opaque, but anything the client sends must be refused with 400, not fail in the database.
     it('a forged cursor whose time or id PostgreSQL cannot read is 400, not 500', async () => {
       for (const raw of ['1|5', `2026-11-26T09:00:00.000Z|${'9'.repeat(19)}`]) {
-        const r = await list(`cursor=${Buffer.from(raw).toString('base64url')}`);
+        const r = await list(`cursor=${cursorOf(raw)}`);
         expect(r.status).toBe(400);
       }
     });

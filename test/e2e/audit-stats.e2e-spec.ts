@@ -2,7 +2,7 @@
 // failing addresses and tokens, the type filter and the checks on the period.
 import { AuditWriter } from '../../src/audit/audit.writer.js';
 import type { AuditInput } from '../../src/audit/audit.types.js';
-import { createUser, startTestApp, type TestApp } from '../support/test-app.js';
+import { createUser, startTestApp, type TestApp, type User } from '../support/test-app.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -17,7 +17,6 @@ const B = '10.6.0.2';
 const C = '10.6.0.3';
 const D = '10.6.0.4';
 
-type User = Awaited<ReturnType<typeof createUser>>;
 type Seed = AuditInput & { occurredAt: Date };
 
 interface Bucket {

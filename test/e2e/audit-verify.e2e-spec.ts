@@ -4,12 +4,11 @@
 import { eventHash, eventHashFormat1, GENESIS_HASH } from '../../src/audit/audit-hash.js';
 import { AuditWriter } from '../../src/audit/audit.writer.js';
 import { behindTheAppsBack, runAuditCli, storedEvents } from '../support/audit.js';
-import { createUser, startTestApp, type TestApp } from '../support/test-app.js';
+import { createUser, startTestApp, type TestApp, type User } from '../support/test-app.js';
 
 const MINUTE = 60_000;
 const SEEDED = 10;
 
-type User = Awaited<ReturnType<typeof createUser>>;
 
 /**
  * A fresh app whose first SEEDED events are one minute apart (ids 1..SEEDED,

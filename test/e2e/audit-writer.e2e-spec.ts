@@ -17,6 +17,7 @@ import {
   TEST_JWT_SECRET,
   uniqueEmail,
   type TestApp,
+  type User,
 } from '../support/test-app.js';
 
 const USER_AGENT = 'FastMCP-audit-test/1.0 (+https://chu-test.fr)';
@@ -24,7 +25,6 @@ const OTHER_SECRET = 'another-secret-that-is-long-enough-0123456789abcdef';
 const WRONG_PASSWORD = 'not the right password at all';
 const NEW_PASSWORD = 'une phrase de passe assez longue';
 
-type User = Awaited<ReturnType<typeof createUser>>;
 interface Created {
   id: string;
   token: string;

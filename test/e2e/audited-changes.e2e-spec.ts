@@ -2,12 +2,12 @@
 // event cannot be written, the change is not made and the caller gets an error. A trigger made
 // for this test refuses the events of the types listed in its table.
 import { createToken, registerClient } from '../support/mcp.js';
-import { createUser, PASSWORD, startTestApp, uniqueEmail, type TestApp } from '../support/test-app.js';
+import { createUser, PASSWORD, startTestApp, uniqueEmail, type TestApp, type User } from '../support/test-app.js';
 
 describe('changes and their audit events commit together', () => {
   let t: TestApp;
-  let admin: Awaited<ReturnType<typeof createUser>>;
-  let user: Awaited<ReturnType<typeof createUser>>;
+  let admin: User;
+  let user: User;
 
   const refuse = async (type: string): Promise<void> => {
     await t.db.query(`INSERT INTO test_refused_audit_type (type) VALUES ($1)`, [type]);

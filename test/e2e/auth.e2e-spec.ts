@@ -1,9 +1,18 @@
 import { createHmac, type KeyObject } from 'node:crypto';
 import { KeyRing } from '../../src/auth/key-ring.js';
-import { createUser, PASSWORD, startTestApp, startTestAppOn, TEST_JWT_SECRET, uniqueEmail, type TestApp } from '../support/test-app.js';
+import {
+  createUser,
+  PASSWORD,
+  startTestApp,
+  startTestAppOn,
+  TEST_JWT_SECRET,
+  uniqueEmail,
+  type TestApp,
+  type User,
+} from '../support/test-app.js';
+import { UUID } from '../support/formats.js';
 
 const USER_KEYS = ['createdAt', 'email', 'firstname', 'id', 'name', 'phoneNumber', 'profileCompletedAt', 'role', 'surname'];
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 const b64 = (v: unknown): string => Buffer.from(JSON.stringify(v)).toString('base64url');
@@ -222,8 +231,8 @@ describe('auth', () => {
   });
 
   describe('session JWT', () => {
-    let u: Awaited<ReturnType<typeof createUser>>;
-    let other: Awaited<ReturnType<typeof createUser>>;
+    let u: User;
+    let other: User;
     let header: Record<string, unknown>;
     let payload: Record<string, unknown>;
     const sessionKey = (): KeyObject => new KeyRing(Buffer.from(TEST_JWT_SECRET)).session as KeyObject;

@@ -2,7 +2,7 @@
 // only when it is an IP address; any other text a client writes there gives way to the TCP peer,
 // in audit events, in a token's last use and in the abuse limits' counts.
 import { randomUUID } from 'node:crypto';
-import { createUser, PASSWORD, startTestApp, uniqueEmail, type TestApp } from '../support/test-app.js';
+import { createUser, PASSWORD, startTestApp, uniqueEmail, type TestApp, type User } from '../support/test-app.js';
 
 /** The loopback peer as the service sees the test client (it listens on 127.0.0.1). */
 const PEER = /^(127\.0\.0\.1|::1|::ffff:127\.0\.0\.1)$/;
@@ -39,7 +39,7 @@ const requestId = (what: string): string => `addr-${what}-${randomUUID().slice(0
 
 describe('client address with TRUST_PROXY=true', () => {
   let t: TestApp;
-  let user: Awaited<ReturnType<typeof createUser>>;
+  let user: User;
   let token: { id: string; token: string };
 
   beforeAll(async () => {

@@ -2,9 +2,7 @@
 // any query. A 33-character phone number (the column is varchar(32)), and names padded with
 // variation selectors (U+FE0F), which class-validator's Length does not count but PostgreSQL
 // does. And a value that validation lets through but the column does not hold is a 400, not a 500.
-import { createUser, PASSWORD, startTestApp, uniqueEmail, type TestApp } from '../support/test-app.js';
-
-type User = Awaited<ReturnType<typeof createUser>>;
+import { createUser, PASSWORD, startTestApp, uniqueEmail, type TestApp, type User } from '../support/test-app.js';
 
 /** 33 characters: "+" and 32 digits. */
 const PHONE_33 = `+${'3'.repeat(32)}`;

@@ -5,12 +5,10 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { jest } from '@jest/globals';
+import { REPO_ROOT as ROOT, SERVICE_MAIN as MAIN } from '../support/harness.js';
 import { createTestDatabase, TEST_JWT_SECRET } from '../support/test-app.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const MAIN = join(ROOT, 'dist', 'src', 'main.js');
 /** Not a timing assertion: only a bound so that a hung process cannot hang the suite. */
 const SAFETY_KILL_MS = 50_000;
 

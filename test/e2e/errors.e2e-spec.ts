@@ -1,6 +1,6 @@
 import { createUser, PASSWORD, startTestApp, uniqueEmail, type HttpAnswer, type TestApp } from '../support/test-app.js';
+import { UUID } from '../support/formats.js';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** What a stack trace or a source location looks like in a body. */
 const STACK = /\bat \S+ \(|\bat \/|\.(?:ts|js|mjs):\d+|node_modules|"stack"/;
 

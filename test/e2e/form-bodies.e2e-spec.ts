@@ -3,7 +3,7 @@
 // CORS preflight, and must not log a browser into an account (login CSRF) or reach any other route.
 import { randomUUID } from 'node:crypto';
 import { basic, createToken, registerClient, type RegisteredClient } from '../support/mcp.js';
-import { createUser, PASSWORD, startTestApp, uniqueEmail, type TestApp } from '../support/test-app.js';
+import { createUser, PASSWORD, startTestApp, uniqueEmail, type TestApp, type User } from '../support/test-app.js';
 
 const FORM = 'application/x-www-form-urlencoded';
 
@@ -16,8 +16,8 @@ interface Answer {
 
 describe('form bodies', () => {
   let t: TestApp;
-  let admin: Awaited<ReturnType<typeof createUser>>;
-  let user: Awaited<ReturnType<typeof createUser>>;
+  let admin: User;
+  let user: User;
   let client: RegisteredClient;
 
   beforeAll(async () => {

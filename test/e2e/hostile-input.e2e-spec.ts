@@ -7,7 +7,15 @@ import fc from 'fast-check';
 import { SCOPE_NAMES } from '../../libs/scopes/src/index.js';
 import { HEADER_LIMIT } from '../../src/app.js';
 import { expectWellFormed, InputCounter, secretsOf } from '../support/hostile.js';
-import { createUser, startTestApp, uniqueEmail, type HttpAnswer, type RequestOptions, type TestApp } from '../support/test-app.js';
+import {
+  createUser,
+  startTestApp,
+  uniqueEmail,
+  type HttpAnswer,
+  type RequestOptions,
+  type TestApp,
+  type User,
+} from '../support/test-app.js';
 
 const SQL = [
   "' OR '1'='1",
@@ -95,9 +103,9 @@ const rawBody = fc.oneof(
 describe('hostile input', () => {
   let t: TestApp;
   let secrets: string[];
-  let user: Awaited<ReturnType<typeof createUser>>;
-  let other: Awaited<ReturnType<typeof createUser>>;
-  let auditor: Awaited<ReturnType<typeof createUser>>;
+  let user: User;
+  let other: User;
+  let auditor: User;
   let validToken: string;
   const counter = new InputCounter();
 

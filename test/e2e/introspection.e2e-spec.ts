@@ -3,9 +3,8 @@
 import { createHash } from 'node:crypto';
 import { storedEvents } from '../support/audit.js';
 import { basic, createToken, registerClient, type RegisteredClient } from '../support/mcp.js';
-import { createUser, startTestApp, type TestApp } from '../support/test-app.js';
+import { createUser, startTestApp, type TestApp, type User } from '../support/test-app.js';
 
-type User = Awaited<ReturnType<typeof createUser>>;
 
 describe('MCP clients and token introspection', () => {
   let t: TestApp;

@@ -9,7 +9,7 @@ import { RevocationStreamService } from '../../src/mcp-clients/revocation-stream
 import { storedEvents } from '../support/audit.js';
 import { connectClient, EXAMPLES, startExampleProcess, tryCall, type RunningChild } from '../support/examples.js';
 import { createToken, registerClient } from '../support/mcp.js';
-import { createUser, startTestApp, type TestApp } from '../support/test-app.js';
+import { createUser, startTestApp, type TestApp, type User } from '../support/test-app.js';
 
 jest.setTimeout(60_000);
 
@@ -21,7 +21,7 @@ const HANG_GUARD_MS = 20_000;
 describe.each(EXAMPLES)('example %s', (name) => {
   let t: TestApp;
   let example: RunningChild;
-  let user: Awaited<ReturnType<typeof createUser>>;
+  let user: User;
   const clients: Client[] = [];
 
   beforeAll(async () => {

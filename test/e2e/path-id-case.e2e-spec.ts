@@ -1,11 +1,11 @@
 // Path ids written in upper case (as some tools write UUIDs): PostgreSQL matches them to the row,
 // so every effect of the request must hold as with the lower-case id.
 import { createToken } from '../support/mcp.js';
-import { createUser, startTestApp, type TestApp } from '../support/test-app.js';
+import { createUser, startTestApp, type TestApp, type User } from '../support/test-app.js';
 
 describe('a path id written in upper case', () => {
   let t: TestApp;
-  let admin: Awaited<ReturnType<typeof createUser>>;
+  let admin: User;
 
   beforeAll(async () => {
     t = await startTestApp();

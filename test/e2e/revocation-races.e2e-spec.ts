@@ -8,7 +8,7 @@ import pg from 'pg';
 import { REVOCATION_ACK_CHANNEL, RevocationBus } from '../../src/revocation/revocation.bus.js';
 import { basic, createToken, idsOf, registerClient, revoked, SseReader, type RegisteredClient } from '../support/mcp.js';
 import { BUS_APPLICATION_NAME, PgRelay } from '../support/pg-relay.js';
-import { createTestDatabase, createUser, startTestAppOnDatabase, type TestApp } from '../support/test-app.js';
+import { createTestDatabase, createUser, startTestAppOnDatabase, type TestApp, type User } from '../support/test-app.js';
 import { until } from '../support/until.js';
 
 const GUARD_MS = 15_000;
@@ -21,8 +21,8 @@ describe('revocation races across two instances', () => {
   let relayB: PgRelay;
   let a: TestApp;
   let b: TestApp;
-  let admin: Awaited<ReturnType<typeof createUser>>;
-  let user: Awaited<ReturnType<typeof createUser>>;
+  let admin: User;
+  let user: User;
   let client: RegisteredClient;
   const readers: SseReader[] = [];
 

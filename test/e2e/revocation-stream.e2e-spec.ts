@@ -3,10 +3,9 @@
 // (LISTEN/NOTIFY), keep-alive comments, closed cleanly on shutdown.
 import { RevocationStreamService } from '../../src/mcp-clients/revocation-stream.service.js';
 import { basic, createToken, idsOf, registerClient, revoked, SseReader, type RegisteredClient } from '../support/mcp.js';
-import { createUser, startTestApp, startTestAppOn, type TestApp } from '../support/test-app.js';
+import { createUser, startTestApp, startTestAppOn, type TestApp, type User } from '../support/test-app.js';
 import { HANG_GUARD_MS, until } from '../support/until.js';
 
-type User = Awaited<ReturnType<typeof createUser>>;
 
 describe('GET /api/mcp/revocations', () => {
   let t: TestApp;

@@ -3,11 +3,9 @@
 // the validation error body naming the field, never a 500 nor a broken export. The first and last
 // instants the API accepts still work.
 import { runAuditCli } from '../support/audit.js';
-import { createUser, startTestApp, type TestApp } from '../support/test-app.js';
+import { createUser, startTestApp, type TestApp, type User } from '../support/test-app.js';
+import { cursorOf } from '../support/formats.js';
 
-type User = Awaited<ReturnType<typeof createUser>>;
-
-const cursorOf = (text: string): string => Buffer.from(text, 'utf8').toString('base64url');
 const SOME_UUID = '6f1c2a8e-3b4d-4c5e-9f60-718293a4b5c6';
 
 describe('times outside what PostgreSQL stores', () => {

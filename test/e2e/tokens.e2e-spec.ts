@@ -3,14 +3,12 @@
 import { randomUUID } from 'node:crypto';
 import { keyIdOf } from '../../src/auth/key-ring.js';
 import { decodeJwt, sha256Hex, signedWith } from '../support/jwt.js';
-import { createUser, startTestApp, TEST_JWT_SECRET, type TestApp } from '../support/test-app.js';
+import { createUser, startTestApp, TEST_JWT_SECRET, type TestApp, type User } from '../support/test-app.js';
+import { UUID } from '../support/formats.js';
 
 const DAY_MS = 86_400_000;
 const CREATED_KEYS = ['createdAt', 'expiresAt', 'id', 'name', 'scopes', 'token'];
 const VIEW_KEYS = ['createdAt', 'expiresAt', 'id', 'lastUsedAt', 'lastUsedIp', 'name', 'revokedAt', 'scopes', 'status'];
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-type User = Awaited<ReturnType<typeof createUser>>;
 
 describe('API tokens', () => {
   let t: TestApp;

@@ -5,9 +5,7 @@ import { DataSource, type EntitySubscriberInterface } from 'typeorm';
 import { User } from '../../src/users/user.entity.js';
 import { UsersService } from '../../src/users/users.service.js';
 import { createToken } from '../support/mcp.js';
-import { createUser, startTestApp, type TestApp } from '../support/test-app.js';
-
-type TestUser = Awaited<ReturnType<typeof createUser>>;
+import { createUser, startTestApp, type TestApp, type User as TestUser } from '../support/test-app.js';
 
 describe('concurrent changes of a user', () => {
   let t: TestApp;

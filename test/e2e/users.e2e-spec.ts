@@ -1,9 +1,7 @@
-import { createUser, PASSWORD, startTestApp, uniqueEmail, type TestApp } from '../support/test-app.js';
-
-type TestUser = Awaited<ReturnType<typeof createUser>>;
+import { createUser, PASSWORD, startTestApp, uniqueEmail, type TestApp, type User as TestUser } from '../support/test-app.js';
+import { cursorOf } from '../support/formats.js';
 
 const USER_KEYS = ['createdAt', 'email', 'firstname', 'id', 'name', 'phoneNumber', 'profileCompletedAt', 'role', 'surname'];
-const cursorOf = (text: string): string => Buffer.from(text, 'utf8').toString('base64url');
 
 describe('users', () => {
   let t: TestApp;

@@ -3,9 +3,7 @@
 // now, from the very next call after a change of role.
 import { storedEvents } from '../support/audit.js';
 import { basic, createToken, registerClient, type RegisteredClient } from '../support/mcp.js';
-import { createUser, startTestApp, type TestApp } from '../support/test-app.js';
-
-type TestUser = Awaited<ReturnType<typeof createUser>>;
+import { createUser, startTestApp, type TestApp, type User as TestUser } from '../support/test-app.js';
 
 const INSUFFICIENT = { error: 'Scope insuffisant', code: 'insufficient_scope' };
 

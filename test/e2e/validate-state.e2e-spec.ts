@@ -4,9 +4,7 @@
 import pg from 'pg';
 import { storedEvents } from '../support/audit.js';
 import { basic, createToken, registerClient, type CreatedToken, type RegisteredClient } from '../support/mcp.js';
-import { createTestDatabase, createUser, startTestAppOnDatabase, type TestApp } from '../support/test-app.js';
-
-type TestUser = Awaited<ReturnType<typeof createUser>>;
+import { createTestDatabase, createUser, startTestAppOnDatabase, type TestApp, type User as TestUser } from '../support/test-app.js';
 
 describe('token-state lookup failing on a database that answers', () => {
   let t: TestApp;

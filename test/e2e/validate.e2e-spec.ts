@@ -7,7 +7,15 @@ import { AuditWriter } from '../../src/audit/audit.writer.js';
 import { keyIdOf } from '../../src/auth/key-ring.js';
 import { LAST_USE_RESOLUTION_MS } from '../../src/tokens/tokens.service.js';
 import { apiClaims, base64url, decodeJwt, hmac, signedWith, signJwt } from '../support/jwt.js';
-import { createUser, startTestApp, startTestAppOnDatabase, TEST_JWT_SECRET, type HttpAnswer, type TestApp } from '../support/test-app.js';
+import {
+  createUser,
+  startTestApp,
+  startTestAppOnDatabase,
+  TEST_JWT_SECRET,
+  type HttpAnswer,
+  type TestApp,
+  type User,
+} from '../support/test-app.js';
 
 const INVALID = { error: 'Token invalide', code: 'invalid_token' };
 const EXPIRED = { error: 'Token expiré', code: 'token_expired' };
@@ -16,7 +24,6 @@ const BAD_REQUEST = { error: 'Requête invalide', code: 'invalid_request' };
 const INVALID_TOKEN_HEADER = 'Bearer error="invalid_token"';
 const OTHER_SECRET = 'another-secret-that-is-long-enough-0123456789abcdef';
 
-type User = Awaited<ReturnType<typeof createUser>>;
 interface Created {
   id: string;
   name: string;

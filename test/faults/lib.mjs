@@ -1,23 +1,32 @@
 /* global AbortSignal */
-// Shared helpers of the fault scripts (crash.mjs, db-outage.mjs, soak.mjs).
+// Shared helpers of the fault scripts (crash.mjs, db-outage.mjs, shutdown.mjs, soak.mjs).
 // They run the BUILT service (`node dist/src/main.js`, after `npm run build`)
 // as a child process, with its own embedded PostgreSQL under a temporary
 // DATA_DIR, and send traffic to 127.0.0.1 only, bounded in count and time.
-import { execFileSync, spawn } from 'node:child_process';
+// Ports, the service's start and stop and the API fixtures come from the shared
+// harness (test/support/harness.ts, compiled by `npm run build` to dist/).
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { createWriteStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
+import {
+  call as callApi,
+  createToken,
+  freePort,
+  login,
+  REPO_ROOT,
+  SERVICE_MAIN,
+  sleep,
+  startService as startBuiltService,
+} from '../../dist/test/support/harness.js';
 
-export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const MAIN = join(ROOT, 'dist', 'src', 'main.js');
+export { freePort, sleep };
+export const ROOT = REPO_ROOT;
+export const MAIN = SERVICE_MAIN;
 export const ADMIN = { email: 'faults.admin@chu-test.fr', password: 'fault tests admin passphrase' };
-
-export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Checks, counted, and the closing line every script prints. */
 export class Checks {
@@ -38,17 +47,6 @@ export class Checks {
   }
 }
 
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 /** A temporary DATA_DIR for one run (the embedded PostgreSQL lives under it). */
 export function tempDataDir(name) {
   return mkdtempSync(join(tmpdir(), `hospiai-faults-${name}-`));
@@ -56,19 +54,21 @@ export function tempDataDir(name) {
 
 /**
  * Starts `node dist/src/main.js` on DATA_DIR (or DATABASE_URL from the environment when
- * FAULTS_DATABASE_URL is set). Returns once GET /api/health answers 200.
+ * FAULTS_DATABASE_URL is set), its output appended to DATA_DIR/service.log. Returns once
+ * GET /api/health answers 200.
  */
-export async function startService({ dataDir, port, env = {}, timeoutMs = 90_000 }) {
-  if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run npm run build first`);
-  const log = createWriteStream(join(dataDir, 'service.log'), { flags: 'a' });
-  const child = spawn(process.execPath, [MAIN], {
-    cwd: ROOT,
+export function startService({ dataDir, port, env = {}, timeoutMs = 90_000 }) {
+  return startBuiltService({
+    port,
+    dataDir,
+    logFile: join(dataDir, 'service.log'),
+    readyPath: '/api/health',
+    timeoutMs,
     env: {
       PATH: process.env.PATH,
       NODE_ENV: 'test',
       HOST: '127.0.0.1',
       PORT: String(port),
-      DATA_DIR: dataDir,
       LOG_LEVEL: 'warn',
       ADMIN_EMAIL: ADMIN.email,
       ADMIN_PASSWORD: ADMIN.password,
@@ -79,30 +79,7 @@ export async function startService({ dataDir, port, env = {}, timeoutMs = 90_000
       ...(process.env.FAULTS_NODE_OPTIONS ? { NODE_OPTIONS: process.env.FAULTS_NODE_OPTIONS } : {}),
       ...env,
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  child.stdout.pipe(log);
-  child.stderr.pipe(log);
-  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  const service = { child, port, base: `http://127.0.0.1:${port}`, dataDir, exited, alive: true };
-  void exited.then(() => (service.alive = false));
-  const started = Date.now();
-  for (;;) {
-    if (!service.alive) throw new Error(`the service exited during start-up; log: ${logTail(dataDir)}`);
-    try {
-      const res = await fetch(`${service.base}/api/health`, { signal: AbortSignal.timeout(1000) });
-      if (res.status === 200) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() - started > timeoutMs) {
-      child.kill('SIGKILL');
-      throw new Error(`the service did not answer within ${timeoutMs} ms; log: ${logTail(dataDir)}`);
-    }
-    await sleep(100);
-  }
-  service.startMs = Date.now() - started;
-  return service;
 }
 
 export function logTail(dataDir, lines = 30) {
@@ -115,13 +92,7 @@ export function logTail(dataDir, lines = 30) {
 
 /** SIGTERM (clean stop, which also stops the embedded PostgreSQL), SIGKILL after a while. */
 export async function stopService(service, timeoutMs = 30_000) {
-  if (!service?.alive) return;
-  service.child.kill('SIGTERM');
-  const done = await Promise.race([service.exited, sleep(timeoutMs).then(() => undefined)]);
-  if (!done) {
-    service.child.kill('SIGKILL');
-    await service.exited;
-  }
+  await service?.stop(timeoutMs);
 }
 
 /** Runs pg_ctl of the embedded PostgreSQL on DATA_DIR/pg (as the `postgres` account when root). */
@@ -185,24 +156,9 @@ export async function cleanUp(service, dataDir) {
   if (!process.env.FAULTS_KEEP) rmSync(dataDir, { recursive: true, force: true });
 }
 
-export async function call(base, method, path, { body, token, headers = {}, timeoutMs = 30_000 } = {}) {
-  const h = { ...headers };
-  if (body !== undefined) h['content-type'] = 'application/json';
-  if (token) h.authorization = `Bearer ${token}`;
-  const res = await fetch(base + path, {
-    method,
-    headers: h,
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(timeoutMs),
-  });
-  const text = await res.text();
-  let json;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, headers: res.headers, body: json, text };
+/** One request, JSON in and out, given up after `timeoutMs`. */
+export function call(base, method, path, { timeoutMs = 30_000, ...options } = {}) {
+  return callApi(base, method, path, { timeoutMs, ...options });
 }
 
 /**
@@ -211,15 +167,8 @@ export async function call(base, method, path, { body, token, headers = {}, time
  * required scope it lacks (403).
  */
 export async function prepareTokens(base) {
-  const login = await call(base, 'POST', '/api/auth/login', { body: ADMIN });
-  if (login.status !== 200) throw new Error(`admin login: ${login.status} ${login.text}`);
-  const session = login.body.accessToken;
-  const created = await call(base, 'POST', '/api/tokens', {
-    token: session,
-    body: { name: 'fault test', scopes: ['read:data'], durationDays: 1 },
-  });
-  if (created.status !== 201) throw new Error(`token creation: ${created.status} ${created.text}`);
-  const valid = created.body.token;
+  const session = (await login(base, ADMIN)).accessToken;
+  const valid = (await createToken(base, session, { name: 'fault test', scopes: ['read:data'], durationDays: 1 })).token;
   const [h, p, s] = valid.split('.');
   const wrongKey = `${h}.${p}.${s.slice(0, -4)}${s.endsWith('AAAA') ? 'BBBB' : 'AAAA'}`;
   return { session, valid, wrongKey };
@@ -331,9 +280,8 @@ export async function auditedIds(client, ids) {
 
 /** GET /api/audit/verify as the admin. */
 export async function verifyChain(base) {
-  const login = await call(base, 'POST', '/api/auth/login', { body: ADMIN });
-  if (login.status !== 200) throw new Error(`admin login: ${login.status} ${login.text}`);
-  const res = await call(base, 'GET', '/api/audit/verify', { token: login.body.accessToken, timeoutMs: 120_000 });
+  const session = (await login(base, ADMIN)).accessToken;
+  const res = await call(base, 'GET', '/api/audit/verify', { token: session, timeoutMs: 120_000 });
   return res.body;
 }
 

@@ -2,12 +2,12 @@
 // a superuser client that bypasses the append-only triggers (to tamper with
 // rows behind the app's back), the audit command line, and an RFC 4180 reader.
 import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { AuditEvent } from '../../src/audit/audit.types.js';
+import { REPO_ROOT } from './harness.js';
 import type { TestApp } from './test-app.js';
 
-export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export { REPO_ROOT };
 
 /** A stored `audit_event` row (all its columns) shaped as the API shows the event. */
 export function toAuditEvent(r: Record<string, any>): AuditEvent {

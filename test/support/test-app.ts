@@ -10,6 +10,7 @@ import passport from 'passport';
 import pg from 'pg';
 import { createApp } from '../../src/app.js';
 import { loadConfig, type AppConfig } from '../../src/config/config.js';
+import { login, register } from './harness.js';
 
 export const TEST_JWT_SECRET = 'test-secret-for-e2e-only-0123456789abcdefghijklmnop';
 
@@ -209,20 +210,30 @@ export function uniqueEmail(prefix = 'user'): string {
 
 export const PASSWORD = 'correct horse battery staple';
 
+/** An account made by createUser: its id, its credentials and a session token. */
+export interface User {
+  id: string;
+  email: string;
+  password: string;
+  token: string;
+}
+
 /** Registers a user and logs in; promotes it to `role` directly in the database when asked. */
 export async function createUser(
   t: TestApp,
   options: { role?: 'user' | 'auditor' | 'admin'; email?: string; password?: string; phoneNumber?: string } = {},
-): Promise<{ id: string; email: string; password: string; token: string }> {
+): Promise<User> {
   const email = options.email ?? uniqueEmail(options.role ?? 'user');
   const password = options.password ?? PASSWORD;
-  const reg = await t.request('POST', '/api/auth/register', {
-    body: { email, password, firstname: 'Marie', surname: 'Curie', ...(options.phoneNumber ? { phoneNumber: options.phoneNumber } : {}) },
+  const { user } = await register(t.baseUrl, {
+    email,
+    password,
+    firstname: 'Marie',
+    surname: 'Curie',
+    ...(options.phoneNumber ? { phoneNumber: options.phoneNumber } : {}),
   });
-  if (reg.status !== 201) throw new Error(`register failed: ${reg.status} ${reg.text}`);
-  const id = reg.body.user.id as string;
+  const id = user.id;
   if (options.role && options.role !== 'user') await t.db.query(`UPDATE users SET role = $1 WHERE id = $2`, [options.role, id]);
-  const login = await t.request('POST', '/api/auth/login', { body: { email, password } });
-  if (login.status !== 200) throw new Error(`login failed: ${login.status} ${login.text}`);
-  return { id, email, password, token: login.body.accessToken as string };
+  const session = await login(t.baseUrl, { email, password });
+  return { id, email, password, token: session.accessToken };
 }
