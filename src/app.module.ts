@@ -3,7 +3,7 @@ import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { AuditModule } from './audit/audit.module.js';
-import { AccessGuard } from './auth/access.guard.js';
+import { AccessGuard } from './access/access.guard.js';
 import { AuthModule } from './auth/auth.module.js';
 import { GlobalExceptionFilter } from './common/global-exception.filter.js';
 import { createValidationPipe } from './common/validation.js';

@@ -11,7 +11,7 @@ import {
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { FastifyReply } from 'fastify';
 import type { DataSource } from 'typeorm';
-import { Public } from '../auth/access.decorator.js';
+import { Public } from '../access/access.decorator.js';
 
 /**
  * The readiness answer as anyone may read it: each check's status, without the error's text,

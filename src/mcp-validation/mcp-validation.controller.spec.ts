@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { GUARDS_METADATA } from '@nestjs/common/constants.js';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { ACCESS_RULE } from '../auth/access.decorator.js';
+import { ACCESS_RULE } from '../access/access.decorator.js';
 import { RATE_LIMITS } from '../rate-limit/rate-limit.decorator.js';
 import { bindValidateRoute, McpValidationController } from './mcp-validation.controller.js';
 import { VALIDATE_PATH } from './mcp-validation.service.js';

@@ -17,8 +17,8 @@ import {
 } from '@nestjs/swagger';
 import { RETRY_AFTER_HEADER } from '../common/error-body.dto.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ACCESS_RULE, API_TOKEN_SCHEME, Public } from '../auth/access.decorator.js';
-import type { AccessRule } from '../auth/access.policy.js';
+import { ACCESS_RULE, API_TOKEN_SCHEME, Public } from '../access/access.decorator.js';
+import type { AccessRule } from '../access/access.policy.js';
 import { requestContextOf } from '../common/request-context.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { RATE_LIMITS } from '../rate-limit/rate-limit.decorator.js';

@@ -12,8 +12,8 @@ import {
 } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { SCOPES } from '../../libs/scopes/src/index.js';
-import { Access, CSRF_FAILED, forbiddenResponse } from '../auth/access.decorator.js';
-import { CurrentPrincipal, type Principal } from '../auth/principal.js';
+import { Access, CSRF_FAILED, forbiddenResponse } from '../access/access.decorator.js';
+import { CurrentPrincipal, type Principal } from '../access/principal.js';
 import { ErrorBody, shownOnceHeaders } from '../common/error-body.dto.js';
 import { ReqContext, type RequestContext } from '../common/request-context.js';
 import { BAD_ID_BODY, UUID_ID } from '../common/validation.js';

@@ -9,7 +9,7 @@ import { storableTime } from '../common/timestamps.js';
 import { ConfigError } from '../config/config.js';
 import { isUniqueViolation } from '../database/db-errors.js';
 import { RevocationBus } from '../revocation/revocation.bus.js';
-import type { Role } from './user.entity.js';
+import type { Role } from '../access/role.js';
 import { User } from './user.entity.js';
 
 export interface NewUser {
