@@ -26,7 +26,7 @@ export default tseslint.config(
     files: [
       'src/main.ts',
       'src/audit/cli.ts',
-      'src/database/data-source.ts',
+      'src/data-source.ts',
       'src/database/migrate.ts',
       'src/database/embedded-postgres.ts',
       'test/**',

@@ -3,7 +3,7 @@ import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { AuditModule } from './audit/audit.module.js';
-import { AccessGuard } from './auth/access.guard.js';
+import { AccessGuard } from './access/access.guard.js';
 import { AuthModule } from './auth/auth.module.js';
 import { GlobalExceptionFilter } from './common/global-exception.filter.js';
 import { createValidationPipe } from './common/validation.js';
@@ -12,6 +12,7 @@ import { ConfigModule } from './config/config.module.js';
 import { DashboardModule } from './dashboard/dashboard.module.js';
 import { dataSourceOptions } from './database/data-source-options.js';
 import { runMigrationsLocked } from './database/run-migrations.js';
+import { ENTITIES } from './entities.js';
 import { HealthModule } from './health/health.module.js';
 import { McpClientsModule } from './mcp-clients/mcp-clients.module.js';
 import { McpValidationModule } from './mcp-validation/mcp-validation.module.js';
@@ -37,7 +38,7 @@ export class AppModule {
       imports: [
         ConfigModule.forRoot(config),
         TypeOrmModule.forRootAsync({
-          useFactory: () => ({ ...dataSourceOptions(databaseUrl), migrationsRun: false, retryAttempts: 3, retryDelay: 1000 }),
+          useFactory: () => ({ ...dataSourceOptions(databaseUrl, { entities: ENTITIES }), migrationsRun: false, retryAttempts: 3, retryDelay: 1000 }),
           // Migrations run at start under an advisory lock (runMigrationsLocked): instances starting at once
           // on one database take turns instead of running the same migration side by side.
           dataSourceFactory: async (options) => {

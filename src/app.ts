@@ -10,10 +10,10 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
 import { AppModule } from './app.module.js';
 import { createPino, PinoLoggerService } from './common/logger.js';
+import { ownBodyAnswerOf } from './common/own-body-answer.js';
 import { isRoutedTo } from './common/request-context.js';
 import type { AppConfig } from './config/config.js';
-import { bindValidateRoute, McpValidationController } from './mcp-validation/mcp-validation.controller.js';
-import { isValidateRoute, NOT_JSON } from './mcp-validation/mcp-validation.service.js';
+import { setUpValidateRoute } from './mcp-validation/validate-route.js';
 import { MetricsService } from './metrics/metrics.service.js';
 import { FORM_CONTENT_TYPE, INTROSPECTION_PATH, parseFormBody } from './oauth/form-body.js';
 import { setupSwagger } from './swagger.js';
@@ -131,7 +131,7 @@ export async function createApp({ config, databaseUrl, logDestination }: CreateA
   const fastify = app.getHttpAdapter().getInstance();
   const metrics = app.get(MetricsService);
   const security = securityHeaders();
-  bindValidateRoute(fastify, app.get(McpValidationController));
+  setUpValidateRoute(app);
   fastify.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
     (req as unknown as Record<symbol, bigint>)[START] = process.hrtime.bigint();
     void reply.headers(security);
@@ -158,7 +158,8 @@ export async function createApp({ config, databaseUrl, logDestination }: CreateA
     req.log.info({ method: req.method, route, status: reply.statusCode, ms: Math.round(seconds * 1e4) / 10 }, 'request');
   });
   // JSON bodies: an empty body with a JSON content type is no body (curl -H 'Content-Type: application/json'
-  // without -d is common); prototype-poisoning keys are refused.
+  // without -d is common); prototype-poisoning keys are refused. A route that answers every body itself
+  // (src/common/own-body-answer.ts) is handed what the others are refused.
   fastify.removeContentTypeParser('application/json');
   fastify.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: BODY_LIMIT }, (req, body, done) => {
     const text = typeof body === 'string' ? body : body.toString('utf8');
@@ -166,13 +167,13 @@ export async function createApp({ config, databaseUrl, logDestination }: CreateA
     try {
       const value: unknown = secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' });
       // PostgreSQL text cannot hold NUL: a string with one is refused here rather than failing in a query.
-      if (!isValidateRoute(req) && hasNul(value)) {
+      if (!ownBodyAnswerOf(req) && hasNul(value)) {
         return done(Object.assign(new Error('NUL character in the body'), { statusCode: 400, code: 'FST_ERR_NUL_IN_BODY' }), undefined);
       }
       done(null, value);
     } catch {
-      // The validate route answers a bad body itself (API.md §4) and audits it like any other call.
-      if (isValidateRoute(req)) return done(null, NOT_JSON);
+      const own = ownBodyAnswerOf(req);
+      if (own) return done(null, own.notJson);
       done(Object.assign(new SyntaxError('invalid JSON body'), { statusCode: 400, code: 'FST_ERR_CTP_INVALID_JSON_BODY' }), undefined);
     }
   });

@@ -1,6 +1,6 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
-import { API_TOKEN_SCHEME, describeForbidden, SESSION_SCHEME, type ForbiddenExamples } from './auth/access.decorator.js';
+import { API_TOKEN_SCHEME, describeForbidden, SESSION_SCHEME, type ForbiddenExamples } from './access/access.decorator.js';
 import { MCP_CLIENT_SCHEME } from './mcp-clients/client-credentials.js';
 
 let metadataLoaded = false;

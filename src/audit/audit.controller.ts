@@ -10,7 +10,7 @@ import {
   getSchemaPath,
 } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { Access } from '../auth/access.decorator.js';
+import { Access } from '../access/access.decorator.js';
 import { AppError } from '../common/app-error.js';
 import { ErrorBody, RETRY_AFTER_HEADER } from '../common/error-body.dto.js';
 import { MIN_TIME_MS } from '../common/timestamps.js';

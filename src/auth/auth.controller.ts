@@ -17,7 +17,7 @@ import { DATABASE_UNAVAILABLE, ErrorBody, RETRY_AFTER_HEADER } from '../common/e
 import { ReqContext, type RequestContext } from '../common/request-context.js';
 import { RateLimit } from '../rate-limit/rate-limit.decorator.js';
 import { toUserView, UserEnvelope } from '../users/user.view.js';
-import { Access, Public } from './access.decorator.js';
+import { Access, Public } from '../access/access.decorator.js';
 import { LoginAnswer, LoginDto, RegisterDto } from './auth.dto.js';
 import { AuthService, INVALID_CREDENTIALS } from './auth.service.js';
 import { CSRF_COOKIE, isHttps, SESSION_COOKIE, SessionCookies } from './session-cookie.js';

@@ -1,6 +1,7 @@
 import { Module, type OnApplicationBootstrap, Logger } from '@nestjs/common';
 import { JwtModule } from '@nestjs/jwt';
 import { PassportModule } from '@nestjs/passport';
+import { CsrfCheck } from '../access/csrf-check.js';
 import type { AppConfig } from '../config/config.js';
 import { APP_CONFIG, InjectConfig } from '../config/config.module.js';
 import { AuditModule } from '../audit/audit.module.js';
@@ -21,9 +22,11 @@ import { SessionStrategy } from './session.strategy.js';
     PasswordHasher,
     SessionStrategy,
     SessionCookies,
+    // The global guard's CSRF check (src/access) is the session cookie's.
+    { provide: CsrfCheck, useExisting: SessionCookies },
     { provide: KeyRing, inject: [APP_CONFIG], useFactory: (config: AppConfig) => KeyRing.fromConfig(config) },
   ],
-  exports: [KeyRing, PasswordHasher, AuthService, SessionCookies],
+  exports: [KeyRing, PasswordHasher, AuthService, SessionCookies, CsrfCheck],
 })
 export class AuthModule implements OnApplicationBootstrap {
   private readonly logger = new Logger(AuthModule.name);

@@ -1,6 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { CsrfCheck } from '../access/csrf-check.js';
 import { KeyRing } from './key-ring.js';
 
 /** The session JWT, for the dashboard: HttpOnly, so that no script can read it. */
@@ -8,7 +9,6 @@ export const SESSION_COOKIE = 'hospiai_session';
 /** The CSRF token, readable by the dashboard's scripts, which send it back as X-CSRF-Token. */
 export const CSRF_COOKIE = 'hospiai_csrf';
 export const CSRF_HEADER = 'x-csrf-token';
-export const CSRF_FAILED_MESSAGE = 'Missing or invalid CSRF token: send the X-CSRF-Token header with the value of the hospiai_csrf cookie';
 
 const UNSAFE_METHODS: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const MAX_COOKIE_HEADER = 8192;
@@ -70,7 +70,7 @@ export function isHttps(req: Pick<FastifyRequest, 'protocol'>): boolean {
  * (cookie tossing) does not pass.
  */
 @Injectable()
-export class SessionCookies {
+export class SessionCookies implements CsrfCheck {
   constructor(private readonly keys: KeyRing) {}
 
   csrfTokenFor(sessionJwt: string): string {

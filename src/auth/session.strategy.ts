@@ -5,9 +5,9 @@ import { ExtractJwt, Strategy } from 'passport-jwt';
 import type { AppConfig } from '../config/config.js';
 import { InjectConfig } from '../config/config.module.js';
 import { UsersService } from '../users/users.service.js';
-import { jwtHeaderOf } from './bearer.js';
+import { jwtHeaderOf } from '../access/bearer.js';
 import { KeyRing } from './key-ring.js';
-import type { Principal } from './principal.js';
+import type { Principal } from '../access/principal.js';
 import { sessionFromCookie } from './session-cookie.js';
 
 export const SESSION_AUDIENCE = 'hospiai:session';

@@ -1,9 +1,7 @@
 import { ArgumentsHost, Catch, ExceptionFilter, Logger } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { isValidateRoute, McpValidationService, NOT_JSON } from '../mcp-validation/mcp-validation.service.js';
-import { MetricsService } from '../metrics/metrics.service.js';
 import { describeError } from './error-body.js';
-import { requestContextOf } from './request-context.js';
+import { ownBodyAnswerOf, type OwnBodyAnswer } from './own-body-answer.js';
 
 /**
  * A body Fastify refused before the route ran: too large, of a type with no parser, unreadable
@@ -20,18 +18,16 @@ function isBodyRefusal(exception: unknown): boolean {
 export class GlobalExceptionFilter implements ExceptionFilter {
   private readonly logger = new Logger('HTTP');
 
-  constructor(
-    private readonly validation: McpValidationService,
-    private readonly metrics: MetricsService,
-  ) {}
-
   catch(exception: unknown, host: ArgumentsHost): void {
     const http = host.switchToHttp();
     const request = http.getRequest<FastifyRequest>();
     const reply = http.getResponse<FastifyReply>();
-    if (!reply.sent && isBodyRefusal(exception) && isValidateRoute(request)) {
-      void this.refusedValidation(exception, request, reply);
-      return;
+    if (!reply.sent && isBodyRefusal(exception)) {
+      const own = ownBodyAnswerOf(request);
+      if (own) {
+        void this.refusedBody(own, exception, request, reply);
+        return;
+      }
     }
     this.send(exception, request, reply);
   }
@@ -46,17 +42,14 @@ export class GlobalExceptionFilter implements ExceptionFilter {
   }
 
   /**
-   * Every call of the validate route has its audit event and one of the route's answers (API.md §4),
-   * a body refused before the route ran too: it is answered as any body that is not
-   * `{"requiredScopes": [...]}` is, through the validation service.
+   * A route that answers every body itself (the validate route: each of its calls has its audit
+   * event and one of its answers, docs/api.md §4) answers a body refused before it ran too.
    */
-  private async refusedValidation(exception: unknown, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  private async refusedBody(own: OwnBodyAnswer, exception: unknown, request: FastifyRequest, reply: FastifyReply): Promise<void> {
     try {
-      const answer = await this.validation.validate(request.headers.authorization, NOT_JSON, requestContextOf(request));
-      this.metrics.validationAnswered(answer.outcome);
-      if (!reply.sent) await reply.status(answer.status).headers(answer.headers).send(answer.body);
+      await own.refused(request, reply);
     } catch (err) {
-      this.logger.error({ err, reqId: request.id }, 'refused validation body not answered by the validation service');
+      this.logger.error({ err, reqId: request.id, route: request.routeOptions?.url }, 'refused body not answered by its route');
       this.send(exception, request, reply);
     }
   }

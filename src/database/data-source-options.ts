@@ -1,13 +1,19 @@
 import type { DataSourceOptions } from 'typeorm';
-import { ENTITIES } from './entities.js';
 import { MIGRATIONS } from './migrations/index.js';
 
-/** The one description of the database connection, shared by the app, the migration script and the TypeORM CLI. */
-export function dataSourceOptions(url: string, extra: { poolSize?: number; applicationName?: string } = {}): DataSourceOptions {
+/**
+ * The one description of the database connection, shared by the app, the migration script and the TypeORM CLI.
+ * `entities`: the app and the TypeORM CLI give the service's (src/entities.ts); the migration script and the
+ * tools that only run SQL need none.
+ */
+export function dataSourceOptions(
+  url: string,
+  extra: { poolSize?: number; applicationName?: string; entities?: DataSourceOptions['entities'] } = {},
+): DataSourceOptions {
   return {
     type: 'postgres',
     url,
-    entities: ENTITIES,
+    entities: extra.entities ?? [],
     migrations: MIGRATIONS,
     migrationsTableName: 'migrations',
     migrationsTransactionMode: 'each',

@@ -12,7 +12,7 @@ import {
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { Public } from '../auth/access.decorator.js';
+import { Public } from '../access/access.decorator.js';
 import { AppError, ErrorCode } from '../common/app-error.js';
 import { DATABASE_UNAVAILABLE, ErrorBody } from '../common/error-body.dto.js';
 import { basicCredentials, CLIENT_CHALLENGE, MCP_CLIENT_SCHEME, recordableClientId } from './client-credentials.js';

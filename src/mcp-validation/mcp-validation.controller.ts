@@ -1,6 +1,4 @@
 import { Controller, HttpCode, Post, Req, Res } from '@nestjs/common';
-import { GUARDS_METADATA, INTERCEPTORS_METADATA, PIPES_METADATA } from '@nestjs/common/constants.js';
-import { Reflector } from '@nestjs/core';
 import {
   ApiBearerAuth,
   ApiBody,
@@ -16,14 +14,12 @@ import {
   ApiTooManyRequestsResponse,
 } from '@nestjs/swagger';
 import { RETRY_AFTER_HEADER } from '../common/error-body.dto.js';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ACCESS_RULE, API_TOKEN_SCHEME, Public } from '../auth/access.decorator.js';
-import type { AccessRule } from '../auth/access.policy.js';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { API_TOKEN_SCHEME, Public } from '../access/access.decorator.js';
 import { requestContextOf } from '../common/request-context.js';
 import { MetricsService } from '../metrics/metrics.service.js';
-import { RATE_LIMITS } from '../rate-limit/rate-limit.decorator.js';
 import { ValidateAnswerDto, ValidateErrorDto, ValidateRequestDto } from './mcp-validation.dto.js';
-import { ANSWERS, McpValidationService, VALIDATE_PATH } from './mcp-validation.service.js';
+import { ANSWERS, McpValidationService } from './mcp-validation.service.js';
 
 @ApiTags('mcp')
 @Controller('api/mcp')
@@ -112,39 +108,4 @@ export class McpValidationController {
     this.metrics.validationAnswered(answer.outcome);
     await reply.status(answer.status).headers(answer.headers).send(answer.body);
   }
-}
-
-/**
- * Makes Fastify call {@link McpValidationController.validate} itself for POST /api/mcp/validate, in
- * place of Nest's handler for the route (which runs the global guards, pipes and parameter
- * decorators before calling it). On this route they decide nothing: it is public, asks for no rate
- * limit (its failure limit is the validation service's) and reads the raw request. Skipping them
- * took the app's CPU per answer from 264-292 µs to 244-250 µs on the benchmark (docs/performance-log.md).
- * The route stays Nest's for everything else: it is declared, documented and listed from the
- * controller, Fastify's hooks run as on every route, and an error it throws still goes through
- * Nest's exception filters (they are Fastify's error handler).
- *
- * Must be called before the application is initialised (Nest registers its routes then). Throws at
- * start if the route is not public, or if guards, interceptors, pipes or a rate limit are put on
- * it: those would otherwise be skipped without a word.
- */
-export function bindValidateRoute(fastify: FastifyInstance, controller: McpValidationController): void {
-  // Read as Nest reads them: guards, interceptors and pipes of the class and the handler add up;
-  // the access rule and the rate limits are the handler's, else the class's (as the global guards read them).
-  const reflector = new Reflector();
-  const targets = [McpValidationController.prototype.validate, McpValidationController];
-  const skipped = [GUARDS_METADATA, INTERCEPTORS_METADATA, PIPES_METADATA].filter(
-    (key) => reflector.getAllAndMerge<unknown[]>(key, targets).length > 0,
-  );
-  if ((reflector.getAllAndOverride<readonly string[] | undefined>(RATE_LIMITS, targets) ?? []).length > 0) skipped.push(RATE_LIMITS);
-  const rule = reflector.getAllAndOverride<AccessRule | undefined>(ACCESS_RULE, targets);
-  if (skipped.length > 0 || rule?.public !== true) {
-    throw new Error(
-      `POST ${VALIDATE_PATH} is bound to its controller directly: it must be @Public() and carry no guards, interceptors, pipes ` +
-        `or rate limit (public: ${rule?.public === true}; found: ${skipped.join(', ') || 'none'})`,
-    );
-  }
-  fastify.addHook('onRoute', (route) => {
-    if (route.url === VALIDATE_PATH && route.method === 'POST') route.handler = (req, reply) => controller.validate(req, reply);
-  });
 }

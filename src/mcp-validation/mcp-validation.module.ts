@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
 import { AuditModule } from '../audit/audit.module.js';
-import { ApiTokenAuthenticator } from '../auth/api-token-authenticator.js';
+import { ApiTokenAuthenticator } from '../access/api-token-authenticator.js';
 import { TokensModule } from '../tokens/tokens.module.js';
 import { McpValidationController } from './mcp-validation.controller.js';
 import { McpValidationService } from './mcp-validation.service.js';

@@ -3,11 +3,11 @@ import { Injectable, Logger } from '@nestjs/common';
 import { hasAllScopes, isScope, type Scope } from '../../libs/scopes/src/index.js';
 import { AuditWriter } from '../audit/audit.writer.js';
 import type { ValidateOutcome } from '../audit/audit.types.js';
-import { ApiTokenAuthenticator } from '../auth/api-token-authenticator.js';
-import { bearerTokenOf } from '../auth/bearer.js';
-import type { Principal } from '../auth/principal.js';
+import { ApiTokenAuthenticator } from '../access/api-token-authenticator.js';
+import { bearerTokenOf } from '../access/bearer.js';
+import type { Principal } from '../access/principal.js';
 import { AppError } from '../common/app-error.js';
-import { isRoutedTo, type RequestContext } from '../common/request-context.js';
+import type { RequestContext } from '../common/request-context.js';
 import { isDatabaseUnavailable } from '../database/db-errors.js';
 import { ValidateFailureLimit } from '../rate-limit/validate-failure-limit.js';
 import { fingerprintOf, TokenCodec, type ApiTokenClaims, type Inspected } from '../tokens/token-codec.js';
@@ -26,14 +26,7 @@ export const ANSWERS = {
   unavailable: { error: 'Service indisponible' },
 } as const;
 
-export const VALIDATE_PATH = '/api/mcp/validate';
-
-/** True for a request Fastify routed to POST /api/mcp/validate (by its route: the query string plays no part). */
-export function isValidateRoute(req: { method: string; routeOptions?: { url?: string } }): boolean {
-  return isRoutedTo(req, 'POST', VALIDATE_PATH);
-}
-
-/** Stands for a request body that is not JSON (the parser hands it to the validate route). */
+/** Stands for a request body that is not JSON, or that Fastify refused before the route ran (see ./validate-route.ts). */
 export const NOT_JSON: unique symbol = Symbol('not JSON');
 
 const INVALID_TOKEN_HEADER = { 'WWW-Authenticate': 'Bearer error="invalid_token"' };

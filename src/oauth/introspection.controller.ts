@@ -16,7 +16,7 @@ import {
 } from '@nestjs/swagger';
 import { RETRY_AFTER_HEADER } from '../common/error-body.dto.js';
 import type { FastifyReply } from 'fastify';
-import { Public } from '../auth/access.decorator.js';
+import { Public } from '../access/access.decorator.js';
 import { ReqContext, type RequestContext } from '../common/request-context.js';
 import { MCP_CLIENT_SCHEME } from '../mcp-clients/client-credentials.js';
 import { IntrospectActiveDto, IntrospectInactiveDto, IntrospectRequestDto, OAuthErrorDto } from './introspection.dto.js';

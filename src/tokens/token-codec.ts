@@ -143,7 +143,11 @@ export class TokenCodec {
     if (h.crit !== undefined) return { ok: false, outcome: 'invalid', reason: 'crit' };
     const key = this.keys.verificationKey(h.kid);
     if (!key) {
-      return { ok: false, outcome: 'invalid', reason: typeof h.kid === 'string' && h.kid.startsWith('session-') ? 'session_token' : 'unknown_kid' };
+      return {
+        ok: false,
+        outcome: 'invalid',
+        reason: typeof h.kid === 'string' && h.kid.startsWith('session-') ? 'session_token' : 'unknown_kid',
+      };
     }
     // HMAC-SHA256 over the signing input, compared in constant time with the signature as sent
     // (its exact base64url text: another encoding of the same bytes is not accepted).
@@ -156,7 +160,8 @@ export class TokenCodec {
     } catch {
       return { ok: false, outcome: 'invalid', reason: 'signature_or_claims' };
     }
-    if (!payload || typeof payload !== 'object' || Array.isArray(payload)) return { ok: false, outcome: 'invalid', reason: 'signature_or_claims' };
+    if (!payload || typeof payload !== 'object' || Array.isArray(payload))
+      return { ok: false, outcome: 'invalid', reason: 'signature_or_claims' };
     const p = payload as Record<string, unknown>;
     const now = Math.floor(Date.now() / 1000);
     // The registered claims, as RFC 7519 §4.1 defines them: numeric times, our issuer, our audience.
@@ -173,7 +178,9 @@ export class TokenCodec {
     if (typeof p.exp === 'number' && now >= p.exp + CLOCK_TOLERANCE_SECONDS) {
       // Only a token that passes every other check is "expired"; anything else is invalid.
       const claims = claimsOf(payload);
-      return claims ? { ok: false, outcome: 'expired', reason: 'expired', claims } : { ok: false, outcome: 'invalid', reason: 'signature_or_claims' };
+      return claims
+        ? { ok: false, outcome: 'expired', reason: 'expired', claims }
+        : { ok: false, outcome: 'invalid', reason: 'signature_or_claims' };
     }
     const claims = claimsOf(payload);
     if (!claims) return { ok: false, outcome: 'invalid', reason: 'claims' };

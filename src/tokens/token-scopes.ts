@@ -1,5 +1,5 @@
 import { PRIVILEGED_SCOPES, type Scope } from '../../libs/scopes/src/index.js';
-import type { Role } from '../users/user.entity.js';
+import type { Role } from '../access/role.js';
 
 /** Roles that may put privileged scopes (read:audit) on a token. */
 const PRIVILEGED_ROLES: readonly Role[] = ['auditor', 'admin'];

@@ -12,8 +12,8 @@ import {
 } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { SCOPES } from '../../libs/scopes/src/index.js';
-import { Access, CSRF_FAILED, forbiddenResponse } from '../auth/access.decorator.js';
-import { CurrentPrincipal, type Principal } from '../auth/principal.js';
+import { Access, CSRF_FAILED, forbiddenResponse } from '../access/access.decorator.js';
+import { CurrentPrincipal, type Principal } from '../access/principal.js';
 import { ErrorBody, shownOnceHeaders } from '../common/error-body.dto.js';
 import { ReqContext, type RequestContext } from '../common/request-context.js';
 import { BAD_ID_BODY, UUID_ID } from '../common/validation.js';
@@ -91,7 +91,7 @@ export class TokensController {
   }
 
   @Get(':id')
-  @ApiOperation({ summary: 'One token (owner or admin; another user\'s token is 404)' })
+  @ApiOperation({ summary: "One token (owner or admin; another user's token is 404)" })
   @ApiOkResponse({ type: TokenView })
   @ApiBadRequestResponse(BAD_ID)
   @ApiNotFoundResponse(NOT_FOUND)
@@ -120,12 +120,19 @@ export class TokensController {
     },
   })
   @ApiNotFoundResponse(NOT_FOUND)
-  @ApiConflictResponse({ type: ErrorBody, example: { error: 'This token is revoked: create a new one instead', code: 'token_revoked', requestId: 'req-7f3a2c' } })
+  @ApiConflictResponse({
+    type: ErrorBody,
+    example: { error: 'This token is revoked: create a new one instead', code: 'token_revoked', requestId: 'req-7f3a2c' },
+  })
   @ApiForbiddenResponse(
     forbiddenResponse({
       scope_not_allowed: {
         summary: "the owner may no longer hold one of the token's scopes (read:audit after a demotion): a new token must be created",
-        value: { error: 'The owner may no longer hold read:audit: create a new token instead', code: 'scope_not_allowed', requestId: 'req-7f3a2c' },
+        value: {
+          error: 'The owner may no longer hold read:audit: create a new token instead',
+          code: 'scope_not_allowed',
+          requestId: 'req-7f3a2c',
+        },
       },
       csrf_failed: CSRF_FAILED,
     }),

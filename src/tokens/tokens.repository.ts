@@ -3,7 +3,7 @@ import { InjectRepository } from '@nestjs/typeorm';
 import type { EntityManager, Repository } from 'typeorm';
 import type { Scope } from '../../libs/scopes/src/index.js';
 import type { Bind } from '../audit/audit.writer.js';
-import type { Role } from '../users/user.entity.js';
+import type { Role } from '../access/role.js';
 import { ApiToken } from './api-token.entity.js';
 import { grantedScopes } from './token-scopes.js';
 

@@ -4,7 +4,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { Scope } from '../../libs/scopes/src/index.js';
 import { AuditWriter, type BatchEvent, type BatchStatement, type Bind } from '../audit/audit.writer.js';
-import type { Principal } from '../auth/principal.js';
+import type { Principal } from '../access/principal.js';
 import { AppError, ErrorCode } from '../common/app-error.js';
 import type { RequestContext } from '../common/request-context.js';
 import { RevocationBus } from '../revocation/revocation.bus.js';

@@ -1,4 +1,5 @@
-import type { Role, User } from './user.entity.js';
+import type { Role } from '../access/role.js';
+import type { User } from './user.entity.js';
 
 /** A user as the API shows it (API.md §2). */
 export class UserView {

@@ -3,7 +3,7 @@ import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Length, Matches, Max, Max
 import { PlainText } from '../common/plain-text.js';
 import { FitsColumn } from '../common/text-length.js';
 import { Trim } from '../common/transforms.js';
-import { ROLES, type Role } from './user.entity.js';
+import { ROLES, type Role } from '../access/role.js';
 
 /** Optional, but not nullable: `null` is validated (and refused) rather than skipped. */
 const IsOptionalNotNull = (): PropertyDecorator => ValidateIf((_o, v) => v !== undefined);

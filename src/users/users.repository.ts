@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import type { EntityManager, Repository } from 'typeorm';
-import type { Role } from './user.entity.js';
+import type { Role } from '../access/role.js';
 import { User } from './user.entity.js';
 
 /** The fields of a new account, as stored. */

@@ -9,7 +9,8 @@ import { storableTime } from '../common/timestamps.js';
 import { ConfigError } from '../config/config.js';
 import { isUniqueViolation } from '../database/db-errors.js';
 import { RevocationBus } from '../revocation/revocation.bus.js';
-import type { Role, User } from './user.entity.js';
+import type { Role } from '../access/role.js';
+import type { User } from './user.entity.js';
 import { UsersRepository, type NewUserRow } from './users.repository.js';
 
 export interface NewUser {

@@ -3,8 +3,8 @@
 import { RequestMethod } from '@nestjs/common';
 import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants.js';
 import { DiscoveryService, MetadataScanner, ModulesContainer, Reflector } from '@nestjs/core';
-import { ACCESS_RULE } from '../../src/auth/access.decorator.js';
-import { describeRule, type AccessRule } from '../../src/auth/access.policy.js';
+import { ACCESS_RULE } from '../../src/access/access.decorator.js';
+import { describeRule, type AccessRule } from '../../src/access/access.policy.js';
 import type { TestApp } from './test-app.js';
 
 export interface RouteEntry {

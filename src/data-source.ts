@@ -4,8 +4,9 @@ import 'reflect-metadata';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
-import { loadConfig } from '../config/config.js';
-import { dataSourceOptions } from './data-source-options.js';
+import { loadConfig } from './config/config.js';
+import { dataSourceOptions } from './database/data-source-options.js';
+import { ENTITIES } from './entities.js';
 
 const config = loadConfig(process.env);
 
@@ -20,4 +21,4 @@ function embeddedUrl(): string {
   return `postgres://postgres:${password}@127.0.0.1:${port}/postgres`;
 }
 
-export default new DataSource(dataSourceOptions(config.databaseUrl ?? embeddedUrl(), { poolSize: 2, applicationName: 'hospiai-cli' }));
+export default new DataSource(dataSourceOptions(config.databaseUrl ?? embeddedUrl(), { poolSize: 2, applicationName: 'hospiai-cli', entities: ENTITIES }));

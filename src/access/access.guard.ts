@@ -8,7 +8,7 @@ import { ApiTokenAuthenticator } from './api-token-authenticator.js';
 import { bearerTokenOf, jwtHeaderOf } from './bearer.js';
 import { isAllowed, type AccessRule } from './access.policy.js';
 import type { Principal } from './principal.js';
-import { CSRF_FAILED_MESSAGE, SessionCookies } from './session-cookie.js';
+import { CSRF_FAILED_MESSAGE, CsrfCheck } from './csrf-check.js';
 
 /**
  * The one global guard (APP_GUARD): deny by default. A route opens only
@@ -23,7 +23,7 @@ export class AccessGuard extends AuthGuard('session') {
 
   constructor(
     private readonly reflector: Reflector,
-    private readonly cookies: SessionCookies,
+    private readonly csrf: CsrfCheck,
     @Optional() private readonly apiTokens?: ApiTokenAuthenticator,
   ) {
     super();
@@ -55,7 +55,7 @@ export class AccessGuard extends AuthGuard('session') {
     const request = context
       .switchToHttp()
       .getRequest<{ user?: Principal; method: string; headers: Record<string, string | string[] | undefined> }>();
-    if (this.cookies.needsCsrfCheck(request.method, request.headers) && !this.cookies.csrfValid(request.headers)) {
+    if (this.csrf.needsCsrfCheck(request.method, request.headers) && !this.csrf.csrfValid(request.headers)) {
       throw new AppError(403, ErrorCode.CsrfFailed, CSRF_FAILED_MESSAGE);
     }
     const bearer = bearerTokenOf(request.headers.authorization);

@@ -1,9 +1,9 @@
 import { applyDecorators, SetMetadata } from '@nestjs/common';
 import { ApiBearerAuth, ApiExtension, ApiForbiddenResponse, ApiServiceUnavailableResponse, ApiUnauthorizedResponse } from '@nestjs/swagger';
-import { ROLES } from '../users/user.entity.js';
 import { DATABASE_UNAVAILABLE, ErrorBody } from '../common/error-body.dto.js';
 import { describeRule, type AccessRule } from './access.policy.js';
-import { CSRF_FAILED_MESSAGE } from './session-cookie.js';
+import { CSRF_FAILED_MESSAGE } from './csrf-check.js';
+import { ROLES } from './role.js';
 
 export const ACCESS_RULE = 'hospiai:access-rule';
 export const SESSION_SCHEME = 'session';

@@ -1,6 +1,6 @@
 import { hasAllScopes, type Scope } from '../../libs/scopes/src/index.js';
-import type { Role } from '../users/user.entity.js';
 import type { Principal } from './principal.js';
+import type { Role } from './role.js';
 
 /**
  * Who may call a route.

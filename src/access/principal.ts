@@ -1,6 +1,6 @@
 import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
 import type { Scope } from '../../libs/scopes/src/index.js';
-import type { Role } from '../users/user.entity.js';
+import type { Role } from './role.js';
 
 /** Who is calling: a logged-in person (session) or a program holding an API token. */
 export type Principal =
