@@ -43,7 +43,7 @@ export interface AuditInput {
   occurredAt?: Date;
 }
 
-/** An event as stored and as the API shows it (API.md §5). */
+/** An event as stored and as the API shows it (docs/api.md, "Audit"). */
 export interface AuditEvent {
   id: string;
   occurredAt: string;

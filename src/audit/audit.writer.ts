@@ -35,7 +35,7 @@ const MAX_BATCH = 1000;
  * Batches under way at once, per instance. One: the next batch gathers every event recorded while
  * this one commits. With two, the second waited for the first's chain-head lock, batches were
  * smaller and several instances had more batches contending for the head: two instances answered
- * fewer requests, one about as many (the measurements are in the performance history under docs/).
+ * fewer requests, one about as many (docs/journal/performance-log.md).
  */
 const MAX_IN_FLIGHT = 1;
 

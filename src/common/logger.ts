@@ -31,7 +31,7 @@ function isWalkable(value: unknown, depth: number): value is Record<string, unkn
  *
  * Done here rather than with pino's `redact` paths: they parse each path on every line, the
  * request line included, which made a route that does nothing about a sixth slower
- * (docs/performance-log.md).
+ * (docs/journal/performance-log.md).
  */
 export function redactCredentials<T>(value: T, depth = 0): T {
   return redact(value, depth, false);

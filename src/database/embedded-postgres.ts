@@ -74,10 +74,9 @@ export class EmbeddedPostgres {
 
   /**
    * The cluster as the service reaches it: through its Unix socket, in the cluster's folder (the
-   * `host` parameter, which pg prefers to the URL's host). Against loopback TCP, it took the
-   * validate path from 95 to about 80 µs of the app's CPU per answer, and PostgreSQL's from 44 to
-   * 37 (docs/performance.md). The URL's host and port are the server's TCP listener, still open
-   * for tools that need one.
+   * `host` parameter, which pg prefers to the URL's host): a Unix socket costs the validate path
+   * less CPU than loopback TCP, on the service's side and PostgreSQL's (docs/performance.md). The
+   * URL's host and port are the server's TCP listener, still open for tools that need one.
    */
   get url(): string {
     return `postgres://postgres:${encodeURIComponent(this.password)}@127.0.0.1:${this.port}/postgres?host=${encodeURIComponent(this.clusterDir)}`;

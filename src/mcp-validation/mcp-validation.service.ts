@@ -14,7 +14,7 @@ import { fingerprintOf, TokenCodec, type ApiTokenClaims, type Inspected } from '
 import { TokensRepository, type TokenState } from '../tokens/tokens.repository.js';
 import { TokenStateCache } from './token-state.cache.js';
 
-/** The answers of API.md §4, word for word. */
+/** The answers of docs/api.md ("Validation"), word for word. */
 export const ANSWERS = {
   invalid: { error: 'Token invalide', code: 'invalid_token' },
   expired: { error: 'Token expiré', code: 'token_expired' },
@@ -82,7 +82,7 @@ function requiredScopesOf(body: unknown): { ok: true; scopes: string[] } | { ok:
 }
 
 /**
- * POST /api/mcp/validate, top to bottom as API.md §4 reads: the bearer token,
+ * POST /api/mcp/validate, top to bottom as docs/api.md ("Validation") reads: the bearer token,
  * its signature and claims, its state and its owner's in the database, the
  * required scopes; then one audit event, committed before the answer.
  */

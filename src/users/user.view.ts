@@ -1,7 +1,7 @@
 import type { Role } from '../access/role.js';
 import type { User } from './user.entity.js';
 
-/** A user as the API shows it (API.md §2). */
+/** A user as the API shows it (docs/api.md, "Accounts"). */
 export class UserView {
   /** @example "6f1c2a8e-3b4d-4c5e-9f60-718293a4b5c6" */
   id: string;

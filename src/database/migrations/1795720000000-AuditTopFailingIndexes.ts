@@ -1,7 +1,7 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 
 /**
- * Read-side indexes for the most failing IPs and tokens (`AuditQueryService.stats`), which sum the
+ * Read-side indexes for the most failing IPs and tokens (the audit stats), which sum the
  * daily failure rollup over up to 400 days:
  * - (kind, day, type, count DESC) INCLUDE (key): each day's (and type's) busiest keys first, read
  *   without the table; it also serves every (kind, day) range scan, so it replaces that index;

@@ -16,7 +16,7 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * - Neither row can be deleted, nor either table truncated.
  *
  * What these guards cannot stop is a role that may drop triggers or disable them (the tables'
- * owner, a superuser): the README's "Audit log" section says how to keep those rights from the
+ * owner, a superuser): docs/security.md says how to keep those rights from the
  * app in production.
  */
 const AUDIT_EVENT_GUARD = `

@@ -14,7 +14,7 @@ import { AuditRollupsCatchUp1795730000000 } from './1795730000000-AuditRollupsCa
 import { AuditRareTypeOutcomeIndexes1795740000000 } from './1795740000000-AuditRareTypeOutcomeIndexes.js';
 import { AuditChainGuards1795750000000 } from './1795750000000-AuditChainGuards.js';
 
-/** Every migration, in order. New migrations are added here (see README, "Migrations"). */
+/** Every migration, in order. New migrations are added here (see docs/operations.md, "Database and migrations"). */
 export const MIGRATIONS = [
   CreateUsers1795670000000,
   CreateTokensAndAudit1795680000000,
