@@ -19,6 +19,7 @@ import { AuditVerifyService } from './audit-verify.service.js';
 import { AuditRepository } from './audit.repository.js';
 import { AUDIT_OUTCOMES, AUDIT_TYPES, type AuditFilters, type ExportFormat } from './audit.types.js';
 import { LongReadLimiter } from './long-read-limiter.js';
+import { UUID_PATTERN } from '../common/uuid.js';
 
 const USAGE = `usage:
   npm run audit -- verify [--from ISO-8601] [--to ISO-8601]
@@ -26,8 +27,6 @@ const USAGE = `usage:
                           [--token-id UUID] [--ip IP] [--from ISO-8601] [--to ISO-8601] > file`;
 
 class UsageError extends Error {}
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function date(name: string, value: string | undefined): Date | undefined {
   if (value === undefined) return undefined;
@@ -86,8 +85,8 @@ async function main(argv: string[]): Promise<number> {
       return result.ok ? 0 : 1;
     }
     const format = (oneOf('format', values.format, ['ndjson', 'csv']) ?? 'ndjson') as ExportFormat;
-    if (values['user-id'] && !UUID.test(values['user-id'])) throw new UsageError('--user-id must be a UUID');
-    if (values['token-id'] && !UUID.test(values['token-id'])) throw new UsageError('--token-id must be a UUID');
+    if (values['user-id'] && !UUID_PATTERN.test(values['user-id'])) throw new UsageError('--user-id must be a UUID');
+    if (values['token-id'] && !UUID_PATTERN.test(values['token-id'])) throw new UsageError('--token-id must be a UUID');
     if (values.ip && !isIP(values.ip)) throw new UsageError('--ip must be an IP address');
     const filters: AuditFilters = {
       type: oneOf('type', values.type, AUDIT_TYPES),

@@ -11,6 +11,7 @@ import { isDatabaseUnavailable } from '../database/db-errors.js';
 import type { ClientCredentials } from './client-credentials.js';
 import type { CreatedMcpClientView, McpClientView } from './mcp-clients.dto.js';
 import { McpClientsRepository, type McpClientRow } from './mcp-clients.repository.js';
+import { UUID_PATTERN } from '../common/uuid.js';
 
 /** A registered MCP server that has just proved who it is. */
 export interface AuthenticatedClient {
@@ -42,7 +43,6 @@ function view(r: McpClientRow): McpClientView {
   };
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** A comparison target for unknown client ids, so that both cases do the same work. */
 const DUMMY_HASH = secretHash('hospiai-unknown-client');
 
@@ -133,7 +133,7 @@ export class McpClientsService {
 
   /** Whether a client is still registered and not revoked (streams check it now and then). */
   async isActive(id: string): Promise<boolean> {
-    if (!UUID.test(id)) return false;
+    if (!UUID_PATTERN.test(id)) return false;
     return this.clients.isActive(id);
   }
 }

@@ -5,6 +5,7 @@ import { isScope, type Scope } from '../../libs/scopes/src/index.js';
 import { KeyRing } from '../auth/key-ring.js';
 import type { AppConfig } from '../config/config.js';
 import { InjectConfig } from '../config/config.module.js';
+import { CANONICAL_UUID_PATTERN } from '../common/uuid.js';
 
 export const API_TOKEN_AUDIENCE = 'hospiai:api';
 /** The claim that marks an API token (sessions carry `token_use: session` and another audience). */
@@ -14,7 +15,6 @@ export const MAX_TOKEN_LENGTH = 8192;
 const CLOCK_TOLERANCE_SECONDS = 5;
 /** Tokens remembered as verified (see TokenCodec.inspect). */
 const MAX_VERIFIED = 10_000;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export interface ApiTokenClaims {
   iss: string;
@@ -44,8 +44,8 @@ function claimsOf(payload: unknown): ApiTokenClaims | undefined {
   if (!payload || typeof payload !== 'object') return undefined;
   const p = payload as Record<string, unknown>;
   if (p.token_use !== API_TOKEN_USE) return undefined;
-  if (typeof p.sub !== 'string' || !UUID.test(p.sub)) return undefined;
-  if (typeof p.jti !== 'string' || !UUID.test(p.jti)) return undefined;
+  if (typeof p.sub !== 'string' || !CANONICAL_UUID_PATTERN.test(p.sub)) return undefined;
+  if (typeof p.jti !== 'string' || !CANONICAL_UUID_PATTERN.test(p.jti)) return undefined;
   if (typeof p.iss !== 'string' || !Number.isSafeInteger(p.iat) || !Number.isSafeInteger(p.exp)) return undefined;
   if (!Array.isArray(p.scopes) || p.scopes.length === 0 || !p.scopes.every(isScope)) return undefined;
   return { iss: p.iss, sub: p.sub, jti: p.jti, scopes: p.scopes as Scope[], iat: p.iat as number, exp: p.exp as number };

@@ -5,7 +5,9 @@ import { AuditWriter } from '../audit/audit.writer.js';
 import type { AuditInput } from '../audit/audit.types.js';
 import { AppError, ErrorCode } from '../common/app-error.js';
 import type { RequestContext } from '../common/request-context.js';
+import { decodeCursor, encodeCursor } from '../common/keyset-cursor.js';
 import { storableTime } from '../common/timestamps.js';
+import { UUID_PATTERN } from '../common/uuid.js';
 import { ConfigError } from '../config/config.js';
 import { isUniqueViolation } from '../database/db-errors.js';
 import { RevocationBus } from '../revocation/revocation.bus.js';
@@ -33,25 +35,9 @@ export interface Page<T> {
   nextCursor: string | null;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-function encodeCursor(ts: string, id: string): string {
-  return Buffer.from(`${ts}|${id}`, 'utf8').toString('base64url');
-}
-
-function decodeCursor(cursor: string): { ts: string; id: string } {
-  const raw = Buffer.from(cursor, 'base64url').toString('utf8');
-  const sep = raw.lastIndexOf('|');
-  const ts = raw.slice(0, sep);
-  const id = raw.slice(sep + 1);
-  // Only the exact form this service writes: anything else would reach PostgreSQL's casts.
-  if (sep < 0 || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/.test(ts) || storableTime(ts) === undefined || !UUID.test(id)) {
-    throw AppError.badRequest('Invalid request: cursor is not a cursor returned by this API', [
-      { field: 'cursor', message: 'cursor is not valid' },
-    ]);
-  }
-  return { ts, id };
-}
+/** A users page's cursor: created_at to the microsecond, and the id. */
+const isUserCursor = (at: string, id: string): boolean =>
+  /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/.test(at) && storableTime(at) !== undefined && UUID_PATTERN.test(id);
 
 function profileComplete(u: Pick<User, 'firstname' | 'surname' | 'phoneNumber'>): boolean {
   return Boolean(u.firstname && u.surname && u.phoneNumber);
@@ -234,7 +220,8 @@ export class UsersService {
   /** Newest first, keyset-paginated on (created_at, id). */
   async list(limit = 50, cursor?: string): Promise<Page<User>> {
     // One more than asked: whether it comes tells whether there is a next page.
-    const rows = await this.users.newestFirst(limit + 1, cursor ? decodeCursor(cursor) : undefined);
+    const after = cursor ? decodeCursor(cursor, isUserCursor) : undefined;
+    const rows = await this.users.newestFirst(limit + 1, after && { ts: after.at, id: after.id });
     const items = rows.slice(0, limit).map((r) => r.user);
     const last = items.length === limit && rows.length > limit ? rows[limit - 1] : undefined;
     return { items, nextCursor: last ? encodeCursor(last.cursorTs, last.user.id) : null };
