@@ -43,7 +43,7 @@ export class GlobalExceptionFilter implements ExceptionFilter {
 
   /**
    * A route that answers every body itself (the validate route: each of its calls has its audit
-   * event and one of its answers, docs/api.md §4) answers a body refused before it ran too.
+   * event and one of its answers, docs/api.md, "Validation") answers a body refused before it ran too.
    */
   private async refusedBody(own: OwnBodyAnswer, exception: unknown, request: FastifyRequest, reply: FastifyReply): Promise<void> {
     try {

@@ -14,7 +14,7 @@ import { McpValidationService, NOT_JSON } from './mcp-validation.service.js';
 /*
  * POST /api/mcp/validate is the one route with special cases, all of them here:
  * - Fastify calls its controller itself, in place of Nest's handler (bindValidateRoute);
- * - it answers every body itself (docs/api.md §4: every call has its audit event and one of the
+ * - it answers every body itself (docs/api.md, "Validation": every call has its audit event and one of the
  *   route's answers): a JSON body that does not parse reaches it as NOT_JSON, a JSON string with
  *   a NUL character reaches it as it is, and a body Fastify refuses before the route runs (too
  *   large, of a type with no parser) is answered as one that is not JSON, through the validation
