@@ -109,4 +109,11 @@ export type HospiAIAuthOptions = {
   sleep?: (ms: number) => Promise<void>;
   /** Random number in [0, 1) for the jitter. Default: `Math.random`. */
   random?: () => number;
+  /**
+   * Told why each request is refused: the failure's reason (or `feed_down`) and
+   * a detail for logs (the service's message, the network error, the scopes
+   * required and held), never the token. Default: one line on the standard error
+   * (`[@hospiai/mcp-auth] request refused: revoked (Token révoqué ou inexistant)`).
+   */
+  onFailure?: (reason: FailureReason, detail: string) => void;
 };
