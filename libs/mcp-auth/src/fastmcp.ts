@@ -214,12 +214,12 @@ export type ToolScopeError = { content: Array<{ type: 'text'; text: string }>; i
  */
 export function withScopes<Args, Context extends { session?: { scopes?: unknown } | undefined }, R>(
   scopes: readonly HospiAIScope[],
-  execute: (args: Args, context: Context) => R,
-): (args: Args, context: Context) => R | ToolScopeError {
-  return (args, context) => {
+  execute: (args: Args, context: Context) => R | Promise<R>,
+): (args: Args, context: Context) => Promise<R | ToolScopeError> {
+  return async (args, context) => {
     const held = context?.session?.scopes;
     const missing = missingScopes(scopes, Array.isArray(held) ? (held as string[]) : []);
     if (missing.length > 0) return { content: [{ type: 'text', text: scopeErrorText(missing) }], isError: true };
-    return execute(args, context);
+    return await execute(args, context);
   };
 }
