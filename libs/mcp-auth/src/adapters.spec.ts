@@ -134,6 +134,17 @@ describe('adapters', () => {
       expect(await response.json()).toEqual({ error: 'Service indisponible', code: 'service_unavailable' });
     });
 
+    it('takes only scopes of the catalogue (checked by the type checker)', () => {
+      // @ts-expect-error 'write:everything' is not a HospiAIScope
+      expect(requireScopes('write:everything')({ scopes: ['write:everything'] })).toBe(true);
+      // @ts-expect-error nor is 'admin'
+      expect(typeof withScopes(['admin'], () => 'x')).toBe('function');
+      // @ts-expect-error nor in requiredScopes
+      expect(typeof fastmcpAuthenticate(auth, { requiredScopes: ['read:everything'] })).toBe('function');
+      // @ts-expect-error nor in the SDK glue
+      expect(typeof requireToolScopes({ tool: ['root'] })).toBe('function');
+    });
+
     it('requireScopes reads session.scopes for canAccess', () => {
       const session = { scopes: ['read:data', 'read:bookings'] };
       expect(requireScopes('read:data')(session)).toBe(true);

@@ -1,3 +1,5 @@
+import type { HospiAIScope } from './scopes.js';
+
 /**
  * The shapes of the HospiAI validation contract (docs/api.md, "Validation") as this client
  * sees them, and the result type that `HospiAIAuth.validate` returns.
@@ -72,8 +74,8 @@ export type ValidateSuccess = { ok: true; value: ValidateAnswer };
 export type ValidateResult = ValidateSuccess | ValidateFailure;
 
 export type ValidateOptions = {
-  /** Scopes the token must all hold. Empty or absent: any valid token passes. */
-  requiredScopes?: readonly string[];
+  /** Scopes the token must all hold (the service's catalogue: `HospiAIScope`). Empty or absent: any valid token passes. */
+  requiredScopes?: readonly HospiAIScope[];
 };
 
 /** The `fetch` this client needs: the global one, or any compatible function. */
