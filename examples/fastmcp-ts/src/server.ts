@@ -6,7 +6,10 @@
  * - `create_booking` needs the `write:bookings` scope.
  *
  * Every HTTP request is authenticated (FastMCP calls `authenticate` on each
- * one): a missing, invalid, expired or revoked token gets a 401. Validations
+ * one): a missing, invalid, expired or revoked token gets a 401, and so does a
+ * token other than the one that opened the session. `canAccess` hides from a
+ * session the tools its token may not use; `withScopes` checks each call
+ * against the token of the request that makes it. Validations
  * are cached (30 s by default); with client credentials the server follows
  * the service's revocation stream, so a revoked token is refused at once.
  *
@@ -19,7 +22,7 @@ import { pathToFileURL } from 'node:url';
 import { FastMCP, UserError } from 'fastmcp';
 import { z } from 'zod';
 // In your own project: import { ... } from '@hospiai/mcp-auth';
-import { fastmcpAuthenticate, HospiAIAuth, requireScopes, type HospiAISession, type RevocationFollower } from '../../../libs/mcp-auth/dist/index.js';
+import { fastmcpAuthenticate, HospiAIAuth, requireScopes, withScopes, type HospiAISession, type RevocationFollower } from '../../../libs/mcp-auth/dist/index.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -37,12 +40,6 @@ const PATIENTS: Record<string, { name: string; birthDate: string; ward: string }
   'P-1002': { name: 'Louis Martin', birthDate: '1987-11-02', ward: 'Pneumologie' },
 };
 
-/** Refuses a call whose session lacks a scope (the session is refreshed on every request). */
-function needScope(session: HospiAISession | undefined, scope: string): HospiAISession {
-  if (!session || !session.scopes.includes(scope)) throw new UserError(`Scope insuffisant : ${scope} est requis`);
-  return session;
-}
-
 export function createServer(auth: HospiAIAuth): FastMCP<HospiAISession> {
   const server = new FastMCP<HospiAISession>({
     name: 'HospiAI FastMCP example',
@@ -55,12 +52,11 @@ export function createServer(auth: HospiAIAuth): FastMCP<HospiAISession> {
     description: "Lire le dossier administratif d'un patient (scope read:data)",
     parameters: z.object({ patientId: z.string().min(1).max(40) }),
     canAccess: requireScopes('read:data'),
-    execute: async ({ patientId }, { session }) => {
-      const s = needScope(session, 'read:data');
+    execute: withScopes(['read:data'], async ({ patientId }, { session }) => {
       const patient = PATIENTS[patientId];
       if (!patient) throw new UserError(`Patient inconnu : ${patientId}`);
-      return JSON.stringify({ patientId, ...patient, consultedBy: s.email });
-    },
+      return JSON.stringify({ patientId, ...patient, consultedBy: session?.email });
+    }),
   });
 
   server.addTool({
@@ -68,10 +64,9 @@ export function createServer(auth: HospiAIAuth): FastMCP<HospiAISession> {
     description: 'Créer un rendez-vous pour un patient (scope write:bookings)',
     parameters: z.object({ patientId: z.string().min(1).max(40), date: z.string().regex(/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2})?$/) }),
     canAccess: requireScopes('write:bookings'),
-    execute: async ({ patientId, date }, { session }) => {
-      const s = needScope(session, 'write:bookings');
-      return JSON.stringify({ bookingId: `BK-${Date.now().toString(36)}`, patientId, date, createdBy: s.userId });
-    },
+    execute: withScopes(['write:bookings'], async ({ patientId, date }, { session }) =>
+      JSON.stringify({ bookingId: `BK-${Date.now().toString(36)}`, patientId, date, createdBy: session?.userId }),
+    ),
   });
 
   return server;

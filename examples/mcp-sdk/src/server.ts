@@ -1,14 +1,16 @@
 /**
  * The same server as ../fastmcp-ts with the official MCP TypeScript SDK
- * (`@modelcontextprotocol/sdk` 1.x): Express, `requireBearerAuth` with the
- * HospiAI verifier from @hospiai/mcp-auth, and a stateless Streamable HTTP
- * transport, so that every request is authenticated on its own.
+ * (`@modelcontextprotocol/sdk` 1.x): Express, `mcpSdkBearerAuth` from
+ * @hospiai/mcp-auth (401, 403, and 503 when the service cannot answer), and a
+ * stateless Streamable HTTP transport, so that every request is authenticated
+ * on its own and there is no session to replay.
  *
  * - `get_patient` needs the `read:data` scope,
  * - `create_booking` needs the `write:bookings` scope.
  *
- * A tool the token may not use is not even registered for its request
- * (`tools/list` leaves it out, `tools/call` says it does not exist).
+ * A tool the token may not use is not registered for its request
+ * (`tools/list` leaves it out), and `requireToolScopes` answers a call to it
+ * with 403 `insufficient_scope` naming the scope.
  *
  * Environment: as ../fastmcp-ts (PORT, HOST, HOSPIAI_VALIDATION_URL, HOSPIAI_CACHE,
  * HOSPIAI_CACHE_TTL_MS, HOSPIAI_CLIENT_ID, HOSPIAI_CLIENT_SECRET…).
@@ -16,8 +18,6 @@
 import type { Server } from 'node:http';
 import { pathToFileURL } from 'node:url';
 import type { Request, Response } from 'express';
-import { requireBearerAuth } from '@modelcontextprotocol/sdk/server/auth/middleware/bearerAuth.js';
-import { InsufficientScopeError, InvalidTokenError, ServerError } from '@modelcontextprotocol/sdk/server/auth/errors.js';
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import { createMcpExpressApp } from '@modelcontextprotocol/sdk/server/express.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
@@ -25,7 +25,14 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 // In your own project: import { ... } from '@hospiai/mcp-auth';
-import { HospiAIAuth, mcpSdkVerifier, type HospiAIUser, type RevocationFollower } from '../../../libs/mcp-auth/dist/index.js';
+import {
+  HospiAIAuth,
+  hospiaiUser,
+  mcpSdkBearerAuth,
+  requireToolScopes,
+  scopedTool,
+  type RevocationFollower,
+} from '../../../libs/mcp-auth/dist/index.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -46,10 +53,6 @@ const text = (value: unknown, isError = false): CallToolResult => ({
   ...(isError ? { isError: true } : {}),
 });
 
-function userOf(authInfo: AuthInfo | undefined): HospiAIUser | undefined {
-  return (authInfo?.extra as { user?: HospiAIUser } | undefined)?.user;
-}
-
 /** An MCP server for one request, with the tools that request's token may use. */
 export function buildServer(authInfo: AuthInfo): McpServer {
   const server = new McpServer({ name: 'HospiAI MCP SDK example', version: '1.0.0' });
@@ -59,12 +62,11 @@ export function buildServer(authInfo: AuthInfo): McpServer {
     server.registerTool(
       'get_patient',
       { description: "Lire le dossier administratif d'un patient (scope read:data)", inputSchema: { patientId: z.string().min(1).max(40) } },
-      async ({ patientId }, extra) => {
-        if (!extra.authInfo?.scopes.includes('read:data')) return text('Scope insuffisant : read:data est requis', true);
+      scopedTool(['read:data'], async ({ patientId }, extra) => {
         const patient = PATIENTS[patientId];
         if (!patient) return text(`Patient inconnu : ${patientId}`, true);
-        return text({ patientId, ...patient, consultedBy: userOf(extra.authInfo)?.email });
-      },
+        return text({ patientId, ...patient, consultedBy: hospiaiUser(extra.authInfo)?.email });
+      }),
     );
   }
 
@@ -75,10 +77,9 @@ export function buildServer(authInfo: AuthInfo): McpServer {
         description: 'Créer un rendez-vous pour un patient (scope write:bookings)',
         inputSchema: { patientId: z.string().min(1).max(40), date: z.string().regex(/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2})?$/) },
       },
-      async ({ patientId, date }, extra) => {
-        if (!extra.authInfo?.scopes.includes('write:bookings')) return text('Scope insuffisant : write:bookings est requis', true);
-        return text({ bookingId: `BK-${Date.now().toString(36)}`, patientId, date, createdBy: userOf(extra.authInfo)?.id });
-      },
+      scopedTool(['write:bookings'], async ({ patientId, date }, extra) =>
+        text({ bookingId: `BK-${Date.now().toString(36)}`, patientId, date, createdBy: hospiaiUser(extra.authInfo)?.id }),
+      ),
     );
   }
   return server;
@@ -92,12 +93,12 @@ export async function startExample(env: Env = process.env): Promise<RunningExamp
   const ttlMs = env.HOSPIAI_CACHE_TTL_MS ? Number(env.HOSPIAI_CACHE_TTL_MS) : undefined;
   const auth = HospiAIAuth.fromEnv(env, { cache: cacheOff ? false : ttlMs ? { ttlMs } : {} });
   const revocations = !cacheOff && env.HOSPIAI_CLIENT_ID && env.HOSPIAI_CLIENT_SECRET ? auth.followRevocations() : undefined;
-  // The SDK's own error classes, so that requireBearerAuth answers 401/403/500 by them.
-  const verifier = mcpSdkVerifier(auth, { errors: { InvalidTokenError, InsufficientScopeError, ServerError } });
 
   const app = createMcpExpressApp({ host });
-  app.post('/mcp', requireBearerAuth({ verifier }), async (req: Request, res: Response) => {
-    const server = buildServer(req.auth!);
+  const toolScopes = requireToolScopes({ get_patient: ['read:data'], create_booking: ['write:bookings'] });
+  app.post('/mcp', mcpSdkBearerAuth(auth), toolScopes, async (req: Request, res: Response) => {
+    // Set by mcpSdkBearerAuth; the SDK's transport reads it too, and hands it to tools as extra.authInfo.
+    const server = buildServer((req as Request & { auth: AuthInfo }).auth);
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
     res.on('close', () => {
       void transport.close();

@@ -92,6 +92,7 @@ describe('HospiAIAuth.validate against the contract', () => {
 
     it('does not retry a 400', async () => {
       stub.handler = () => ({ status: 400, body: { error: 'requiredScopes: scope inconnu' } });
+      // @ts-expect-error not a HospiAIScope: a plain JavaScript caller can still send one
       const result = await client().validate('good-token', { requiredScopes: ['nope'] });
       expect(result).toMatchObject({ ok: false, reason: 'unavailable', status: 400 });
       expect(stub.calls).toHaveLength(1);

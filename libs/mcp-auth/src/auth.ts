@@ -1,8 +1,16 @@
 import { ValidationCache, tokenCacheKey, type CacheEntry, type CacheSnapshot } from './cache.js';
-import { processEnv, resolveConfig, type EnvLike, type ResolvedConfig } from './config.js';
+import { HospiAIConfigError, processEnv, resolveConfig, type EnvLike, type ResolvedConfig } from './config.js';
 import { parseRetryAfter, parseValidateAnswer, readFailureBody } from './protocol.js';
 import { RevocationFeed, resolveFollowConfig, type FollowRevocationsOptions, type RevocationFollower } from './revocations.js';
-import type { FetchLike, HospiAIAuthOptions, ValidateAnswer, ValidateFailure, ValidateOptions, ValidateResult } from './types.js';
+import type {
+  FailureReason,
+  FetchLike,
+  HospiAIAuthOptions,
+  ValidateAnswer,
+  ValidateFailure,
+  ValidateOptions,
+  ValidateResult,
+} from './types.js';
 
 /** Statuses worth another attempt: the service (or a proxy in front of it) is briefly unable to answer. */
 const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([429, 502, 503, 504]);
@@ -55,6 +63,18 @@ function describeError(error: unknown): string {
   return cause instanceof Error ? `${error.message}: ${cause.message}` : error.message;
 }
 
+/** The default `onFailure`: one line on the standard error, never the token. */
+export function logFailure(reason: FailureReason, detail: string): void {
+  console.warn(`[@hospiai/mcp-auth] request refused: ${reason}${detail ? ` (${detail})` : ''}`);
+}
+
+function failureDetail(result: ValidateFailure): string {
+  if (result.reason === 'insufficient_scope') {
+    return `requires ${(result.requiredScopes ?? []).join(' ') || '?'}, holds ${(result.scopes ?? []).join(' ') || 'none'}`;
+  }
+  return result.detail ?? result.message;
+}
+
 const defaultSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -74,6 +94,8 @@ export class HospiAIAuth {
   private readonly inFlight = new Map<string, { generation: number; promise: Promise<ValidateResult> }>();
   private readonly env: EnvLike;
   private feed: RevocationFeed | undefined;
+  private feedDown: 'bypass-cache' | 'refuse' = 'bypass-cache';
+  private readonly onFailure: (reason: FailureReason, detail: string) => void;
 
   /**
    * Settings not given in `options` come from `env` (by default `process.env`):
@@ -90,6 +112,19 @@ export class HospiAIAuth {
     this.sleep = options.sleep ?? defaultSleep;
     this.random = options.random ?? Math.random;
     this.cache = this.config.cache ? new ValidationCache(this.config.cache.maxEntries, this.now) : undefined;
+    this.onFailure = options.onFailure ?? logFailure;
+  }
+
+  /**
+   * Tells `onFailure` why a request was refused (the glue calls it for refusals
+   * of its own, such as a session named by another token). Never give it a token.
+   */
+  reportFailure(reason: FailureReason, detail: string): void {
+    try {
+      this.onFailure(reason, detail);
+    } catch {
+      // A failing log hook must not turn a refusal into a crash.
+    }
   }
 
   /** A client configured from an environment (`HOSPIAI_VALIDATION_URL`, `HOSPIAI_TIMEOUT`), options winning. */
@@ -102,13 +137,24 @@ export class HospiAIAuth {
    * or an unreachable service: the result says which.
    */
   async validate(token: string, options: ValidateOptions = {}): Promise<ValidateResult> {
+    const result = await this.validateOnce(token, options);
+    if (!result.ok) this.reportFailure(result.reason, failureDetail(result));
+    return result;
+  }
+
+  private async validateOnce(token: string, options: ValidateOptions): Promise<ValidateResult> {
     const required = normaliseScopes(options.requiredScopes);
     if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_LENGTH || !TOKEN_SYNTAX.test(token)) {
       return { ok: false, reason: 'invalid', message: MESSAGES.invalid };
     }
 
+    // While the revocation feed is down, a cached answer may hide a revocation.
+    const feedDown = this.feed !== undefined && !this.feed.connected;
+    if (feedDown && this.feedDown === 'refuse') {
+      return unavailable('the revocation feed is not connected (onFeedDown: refuse)');
+    }
     const cache = this.cache;
-    if (!cache) return this.callService(token, required);
+    if (!cache || feedDown) return this.callService(token, required);
 
     const key = tokenCacheKey(token);
     const entry = cache.get(key);
@@ -154,14 +200,20 @@ export class HospiAIAuth {
    * Follows the service's revocation stream (`GET /api/mcp/revocations`) with
    * the MCP server's client credentials, and evicts each revoked token from the
    * cache the moment the service announces it. Reconnects by itself (backoff,
-   * `Last-Event-ID`); while disconnected, cached answers keep their usual
-   * lifetime (`cache.ttlMs`). Settings not given come from `HOSPIAI_CLIENT_ID`,
+   * `Last-Event-ID`). Until it is connected, and whenever it is not,
+   * `onFeedDown` decides: `'bypass-cache'` (default) asks the service on every
+   * validation, `'refuse'` refuses every token as `unavailable`. Settings not given come from `HOSPIAI_CLIENT_ID`,
    * `HOSPIAI_CLIENT_SECRET` and `HOSPIAI_REVOCATIONS_URL` (default: next to the
    * validation URL). Throws `HospiAIConfigError` without credentials.
    */
   followRevocations(options: FollowRevocationsOptions = {}): RevocationFollower {
     if (this.feed) throw new Error('this HospiAIAuth already follows revocations: close() it first');
     const config = resolveFollowConfig(options, this.env, this.config.validationUrl);
+    const onFeedDown = options.onFeedDown ?? 'bypass-cache';
+    if (onFeedDown !== 'bypass-cache' && onFeedDown !== 'refuse') {
+      throw new HospiAIConfigError(`Invalid HospiAI revocation feed configuration: onFeedDown must be 'bypass-cache' or 'refuse' (got ${JSON.stringify(onFeedDown)})`);
+    }
+    this.feedDown = onFeedDown;
     this.feed = new RevocationFeed(
       config,
       { evictToken: (id) => this.evictToken(id), clear: () => this.clear() },

@@ -24,6 +24,15 @@ export function authorizationHeader(request: RequestLike | null | undefined): st
   return Array.isArray(value) ? value[0] : value;
 }
 
+/** The first value of a header (name in lower case), or `undefined`. */
+export function headerValue(request: RequestLike | null | undefined, name: string): string | undefined {
+  const headers = request?.headers;
+  if (!headers) return undefined;
+  if (isFetchHeaders(headers)) return headers.get(name) ?? undefined;
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
 export type BearerToken = { kind: 'token'; token: string } | { kind: 'missing' } | { kind: 'malformed' };
 
 /** Reads `Bearer <token>`; the scheme is matched without regard to case (RFC 7235). */

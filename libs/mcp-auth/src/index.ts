@@ -1,4 +1,4 @@
-export { HospiAIAuth } from './auth.js';
+export { HospiAIAuth, logFailure } from './auth.js';
 export { HospiAIConfigError, ENV_TIMEOUT, ENV_VALIDATION_URL, type EnvLike, type ResolvedConfig } from './config.js';
 export { tokenCacheKey, type CacheSnapshot } from './cache.js';
 export {
@@ -6,14 +6,26 @@ export {
   failureResponse,
   requireScopes,
   sessionFromAnswer,
+  withScopes,
+  type ChallengeOptions,
   type FastmcpAuthenticateOptions,
   type HospiAISession,
+  type ToolScopeError,
 } from './fastmcp.js';
 export { authorizationHeader, bearerToken, type BearerToken, type RequestLike } from './http.js';
 export {
   authInfoFromAnswer,
+  hospiaiUser,
+  mcpSdkBearerAuth,
   mcpSdkVerifier,
+  requireToolScopes,
+  scopedTool,
   type HospiAIAuthInfo,
+  type McpRequestLike,
+  type McpSdkBearerAuthOptions,
+  type Middleware,
+  type ResponseLike,
+  type ScopeRefusal,
   type HospiAITokenVerifier,
   type McpSdkVerifierOptions,
   type SdkErrorClasses,

@@ -109,21 +109,53 @@ describe('HospiAIAuth.followRevocations', () => {
     await f.ready();
   });
 
-  it('falls back to the cache lifetime while disconnected', async () => {
+  it('asks the service on every validation while disconnected (onFeedDown: bypass-cache, the default), and uses the cache again once live', async () => {
     const f = follow();
     await feed.waitFor(() => feed.openStreams === 1);
+    // Not yet live: nothing is answered from the cache.
+    expect((await auth.validate('tok-a')).ok).toBe(true);
+    expect((await auth.validate('tok-a')).ok).toBe(true);
+    expect(service.calls).toHaveLength(2);
     feed.ready('1');
     await f.ready();
     expect((await auth.validate('tok-a')).ok).toBe(true);
+    expect((await auth.validate('tok-a')).ok).toBe(true);
+    expect(service.calls).toHaveLength(3);
     feed.status = 503;
     feed.drop();
     await feed.waitFor(() => !f.connected && feed.requests.length >= 2);
-    // Still answered from the cache, for at most ttlMs.
+    // A revocation sent while down would be missed: the cached answer is not trusted.
     expect((await auth.validate('tok-a')).ok).toBe(true);
-    expect(service.calls).toHaveLength(1);
-    now += 30_001;
     expect((await auth.validate('tok-a')).ok).toBe(true);
-    expect(service.calls).toHaveLength(2);
+    expect(service.calls).toHaveLength(5);
+  });
+
+  it('refuses every token as unavailable while disconnected with onFeedDown: refuse (fail closed)', async () => {
+    const refusals: string[] = [];
+    const closed = new HospiAIAuth({ validationUrl: service.url, retries: 0, onFailure: (reason, detail) => refusals.push(`${reason}: ${detail}`) }, {});
+    const f = closed.followRevocations({ url: feed.url, ...CREDS, backoff: { baseMs: 10, maxMs: 50 }, onFeedDown: 'refuse' });
+    try {
+      await feed.waitFor(() => feed.openStreams === 1);
+      const before = await closed.validate('tok-a');
+      expect(before).toMatchObject({ ok: false, reason: 'unavailable' });
+      expect(service.calls).toHaveLength(0);
+      feed.ready('1');
+      await f.ready();
+      expect((await closed.validate('tok-a')).ok).toBe(true);
+      feed.status = 503;
+      feed.drop();
+      await feed.waitFor(() => !f.connected);
+      expect(await closed.validate('tok-a')).toMatchObject({ ok: false, reason: 'unavailable' });
+      expect(refusals).toEqual([
+        'unavailable: the revocation feed is not connected (onFeedDown: refuse)',
+        'unavailable: the revocation feed is not connected (onFeedDown: refuse)',
+      ]);
+      expect(() => new HospiAIAuth({ validationUrl: service.url }, {}).followRevocations({ ...CREDS, url: feed.url, onFeedDown: 'x' as 'refuse' })).toThrow(
+        /onFeedDown/,
+      );
+    } finally {
+      await closed.close();
+    }
   });
 
   it('drops the whole cache on a reset event', async () => {

@@ -27,6 +27,13 @@ export type FollowRevocationsOptions = {
    * (the service sends a keep-alive comment every 15 s). Default 45 000 ms.
    */
   idleTimeoutMs?: number;
+  /**
+   * What validation does while the feed is not connected (before its first
+   * connection and between a failure and the reconnection): `'bypass-cache'`
+   * (default) ignores the cache and asks the service every time; `'refuse'`
+   * refuses every token as `unavailable` (fail closed: 503).
+   */
+  onFeedDown?: 'bypass-cache' | 'refuse';
   /** Told of each event and state change, for logs and metrics. Never holds a secret or a token. */
   onEvent?: (event: RevocationFeedEvent) => void;
 };

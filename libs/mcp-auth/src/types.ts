@@ -1,3 +1,5 @@
+import type { HospiAIScope } from './scopes.js';
+
 /**
  * The shapes of the HospiAI validation contract (docs/api.md, "Validation") as this client
  * sees them, and the result type that `HospiAIAuth.validate` returns.
@@ -72,8 +74,8 @@ export type ValidateSuccess = { ok: true; value: ValidateAnswer };
 export type ValidateResult = ValidateSuccess | ValidateFailure;
 
 export type ValidateOptions = {
-  /** Scopes the token must all hold. Empty or absent: any valid token passes. */
-  requiredScopes?: readonly string[];
+  /** Scopes the token must all hold (the service's catalogue: `HospiAIScope`). Empty or absent: any valid token passes. */
+  requiredScopes?: readonly HospiAIScope[];
 };
 
 /** The `fetch` this client needs: the global one, or any compatible function. */
@@ -109,4 +111,11 @@ export type HospiAIAuthOptions = {
   sleep?: (ms: number) => Promise<void>;
   /** Random number in [0, 1) for the jitter. Default: `Math.random`. */
   random?: () => number;
+  /**
+   * Told why each request is refused: the failure's reason (or `feed_down`) and
+   * a detail for logs (the service's message, the network error, the scopes
+   * required and held), never the token. Default: one line on the standard error
+   * (`[@hospiai/mcp-auth] request refused: revoked (Token révoqué ou inexistant)`).
+   */
+  onFailure?: (reason: FailureReason, detail: string) => void;
 };
