@@ -16,6 +16,8 @@ import type { CreatedTokenView, TokenView } from './tokens.dto.js';
 import { TokensRepository } from './tokens.repository.js';
 
 const DAY_MS = 86_400_000;
+/** The 403 code of a rotation asked for by an admin who does not own the token. */
+export const NOT_TOKEN_OWNER = 'not_token_owner';
 
 export function toTokenView(t: ApiToken, now = Date.now()): TokenView {
   return {
@@ -119,9 +121,14 @@ export class TokensService implements OnModuleInit {
     if (event) await this.revocations.settled(event);
   }
 
-  /** A new token with the same name and scopes; the old one is revoked in the same transaction. */
+  /**
+   * A new token with the same name and scopes; the old one is revoked in the same transaction.
+   * Only the owner may rotate: the answer carries the new token's text, and whoever holds it acts
+   * as the owner on every MCP server. An admin may revoke another's token, not rotate it.
+   */
   async rotate(p: Principal, id: string, durationDays: number | undefined, ctx: RequestContext): Promise<CreatedTokenView> {
     const visible = await this.getFor(p, id);
+    if (visible.userId !== p.userId) throw new AppError(403, NOT_TOKEN_OWNER, 'Only the owner of a token may rotate it: revoke it instead');
     const { entity, token, revocation } = await this.dataSource.transaction(async (m) => {
       const current = await this.tokens.lockById(visible.id, m);
       if (!current) throw AppError.notFound('Token');
