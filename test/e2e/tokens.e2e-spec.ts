@@ -8,7 +8,7 @@ import { UUID } from '../support/formats.js';
 
 const DAY_MS = 86_400_000;
 const CREATED_KEYS = ['createdAt', 'expiresAt', 'id', 'name', 'scopes', 'token'];
-const VIEW_KEYS = ['createdAt', 'expiresAt', 'id', 'lastUsedAt', 'lastUsedIp', 'name', 'revokedAt', 'scopes', 'status'];
+const VIEW_KEYS = ['createdAt', 'expiresAt', 'id', 'lastUsedAt', 'lastUsedIp', 'name', 'revokedAt', 'revokedReason', 'scopes', 'status'];
 
 describe('API tokens', () => {
   let t: TestApp;
@@ -271,6 +271,7 @@ describe('API tokens', () => {
         createdAt: created.createdAt,
         expiresAt: created.expiresAt,
         revokedAt: null,
+        revokedReason: null,
         lastUsedAt: null,
         lastUsedIp: null,
         status: 'active',
@@ -308,6 +309,7 @@ describe('API tokens', () => {
       expect(first.text).toBe('');
       const got = await t.request('GET', `/api/tokens/${created.id}`, { token: alice.token });
       expect(got.body.status).toBe('revoked');
+      expect(got.body.revokedReason).toBe('revoked');
       const revokedAt = got.body.revokedAt;
       expect(revokedAt).toEqual(expect.any(String));
 
@@ -372,6 +374,7 @@ describe('API tokens', () => {
 
       const oldView = await t.request('GET', `/api/tokens/${old.id}`, { token: alice.token });
       expect(oldView.body.status).toBe('revoked');
+      expect(oldView.body.revokedReason).toBe('rotated');
       const oldCheck = await validate(old.token);
       expect(oldCheck.status).toBe(401);
       expect(oldCheck.body).toEqual({ error: 'Token révoqué ou inexistant', code: 'token_revoked' });
