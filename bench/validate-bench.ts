@@ -5,7 +5,7 @@
 // POST /api/mcp/validate with 90 % valid tokens (spread over all of them), 5 % revoked and
 // 5 % bad signatures. In the same run it drives a ceiling server (a bare Fastify route that
 // only checks the HS256 signature) under the same load, and prints both, their ratio, the
-// audit count against the answered requests, and (with 2 instances) the delay from a
+// audit count (checked validations plus throttled counts) against the answered requests, and (with 2 instances) the delay from a
 // revocation's answer on one instance to its rejection on the other.
 // Results also go to bench/results/latest.json.
 import type { ChildProcess } from 'node:child_process';
@@ -435,8 +435,20 @@ interface Probes {
 async function openProbes(run: RunState, databaseUrl: string, apps: App[]): Promise<Probes> {
   const db = new pg.Client({ connectionString: databaseUrl });
   await db.connect();
+  // The answers the audit log accounts for: one event per validation checked, and for those the
+  // failed-validation limit refused (429) one `throttled` event per address and minute holding
+  // their count. The limit is off in this run (startInstances), so no count can still be in an
+  // instance's memory, unwritten, when this reads.
   const auditCount = async (): Promise<number> =>
-    Number((await db.query(`SELECT count(*) AS n FROM "audit_event" WHERE "type" = 'token.validate'`)).rows[0].n);
+    Number(
+      (
+        await db.query(
+          `SELECT count(*) FILTER (WHERE "outcome" <> 'throttled')
+                  + coalesce(sum(("details"->>'count')::bigint) FILTER (WHERE "outcome" = 'throttled'), 0) AS n
+             FROM "audit_event" WHERE "type" = 'token.validate'`,
+        )
+      ).rows[0].n,
+    );
   // Answers the servers sent (their own counter): autocannon does not count the requests still
   // in flight when it stops, although the servers answer (and audit) them.
   const served = async (): Promise<number> => {
@@ -788,7 +800,7 @@ function printResults(out: Results, rounds: Round[], shown: Round): void {
               ` (${freeValidation.microsPerRequest} µs per answer), a ratio of at most ${freeValidation.ratio} against this round's ceiling`,
           ]
         : []),
-      `audit: ${answered} validate requests answered by the service (warm-up included, from its hospiai_validate_answers_total), ${events} token.validate events: ${answered === events ? 'equal' : 'DIFFERENT'}`,
+      `audit: ${answered} validate requests answered by the service (warm-up included, from its hospiai_validate_answers_total), ${events} accounted for by token.validate events (one per checked validation, plus the counts of throttled ones): ${answered === events ? 'equal' : 'DIFFERENT'}`,
       ...(revocation
         ? [
             `revocation across instances (${revocation.trials} trials): next call on the other instance rejected ${revocation.nextCallRejected}/${revocation.trials}; delay from the revoke's answer median ${revocation.medianMs} ms, max ${revocation.maxMs} ms (goal: at most 100 ms, ${revocation.maxMs <= 100 ? 'held' : 'MISSED'}); accepted after the revoke's answer on the same instance: ${revocation.acceptedAfterRevokeOnSameInstance}`,

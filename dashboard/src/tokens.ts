@@ -23,6 +23,7 @@ interface TokenView {
   createdAt: string;
   expiresAt: string;
   revokedAt: string | null;
+  revokedReason: 'revoked' | 'rotated' | 'owner_disabled' | null;
   lastUsedAt: string | null;
   lastUsedIp: string | null;
   status: Status;
@@ -98,9 +99,18 @@ function showFieldErrors(err: unknown): boolean {
   return true;
 }
 
-function statusBadge(status: Status): HTMLElement {
+/** Why a token was revoked, as the list shows it under its status. */
+const REVOKED_REASON: Record<string, string> = {
+  revoked: 'révoqué à la demande',
+  rotated: 'remplacé par un nouveau token',
+  owner_disabled: 'compte désactivé',
+};
+
+function statusBadge(status: Status, reason: string | null = null): HTMLElement {
   const s = STATUS[status] ?? { label: status, icon: '?' };
-  return h('span', { class: `status status-${status}` }, h('span', { 'aria-hidden': 'true', class: 'status-icon' }, s.icon), ` ${s.label}`);
+  const badge = h('span', { class: `status status-${status}` }, h('span', { 'aria-hidden': 'true', class: 'status-icon' }, s.icon), ` ${s.label}`);
+  if (status !== 'revoked' || !reason) return badge;
+  return h('span', {}, badge, h('span', { class: 'muted revoked-reason', 'data-reason': reason }, ` (${REVOKED_REASON[reason] ?? reason})`));
 }
 
 function lastUse(t: TokenView): HTMLElement {
@@ -140,7 +150,7 @@ function tokenRow(t: TokenView, actions: { rotate: (t: TokenView) => void; revok
     cell('Créé le', timeElement(t.createdAt)),
     cell('Expire le', timeElement(t.expiresAt)),
     cell('Dernière utilisation', lastUse(t)),
-    cell('Statut', statusBadge(t.status)),
+    cell('Statut', statusBadge(t.status, t.revokedReason)),
     cell('Actions', buttons.childElementCount > 0 ? buttons : h('span', { class: 'muted' }, '—')),
   );
 }

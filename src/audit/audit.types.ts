@@ -23,8 +23,11 @@ export type ValidateOutcome = (typeof VALIDATE_OUTCOMES)[number];
 export const INTROSPECT_OUTCOMES = ['valid', 'invalid', 'expired', 'revoked', 'error', 'invalid_client'] as const;
 export type IntrospectOutcome = (typeof INTROSPECT_OUTCOMES)[number];
 
-/** Every outcome an event can have: validation outcomes, then those of account and token changes. */
-export const AUDIT_OUTCOMES = [...VALIDATE_OUTCOMES, 'success', 'failure', 'already_revoked', 'invalid_client'] as const;
+/**
+ * Every outcome an event can have: validation outcomes, `throttled` (validations refused by the
+ * failed-validation limit, counted per address and minute), then those of account and token changes.
+ */
+export const AUDIT_OUTCOMES = [...VALIDATE_OUTCOMES, 'throttled', 'success', 'failure', 'already_revoked', 'invalid_client'] as const;
 export type AuditOutcome = (typeof AUDIT_OUTCOMES)[number];
 
 /** What a caller gives to record an event; id, time and hash are added by the writer. */

@@ -94,14 +94,14 @@ export class AuthService {
     }
   }
 
-  /** A session bound to the user's current password: a new password ends it (SessionStrategy). */
-  issueSession(user: Pick<User, 'id' | 'passwordHash'>): { accessToken: string; expiresIn: number } {
+  /** A session bound to the user's current password and session epoch: a new password or a disable ends it (SessionStrategy). */
+  issueSession(user: Pick<User, 'id' | 'passwordHash' | 'sessionEpoch'>): { accessToken: string; expiresIn: number } {
     const key = this.keys.session;
     const kid = this.keys.signing?.kid;
     if (!key || !kid) throw new AppError(500, ErrorCode.Internal, 'Internal server error');
     const expiresIn = this.config.jwt.sessionTtlSeconds;
     const accessToken = this.jwt.sign(
-      { token_use: SESSION_TOKEN_USE, [SESSION_CREDENTIALS_CLAIM]: credentialsTag(key, user.passwordHash) },
+      { token_use: SESSION_TOKEN_USE, [SESSION_CREDENTIALS_CLAIM]: credentialsTag(key, user.passwordHash, user.sessionEpoch) },
       {
         secret: key as never,
         algorithm: 'HS256',

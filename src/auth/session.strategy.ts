@@ -22,10 +22,14 @@ export const SESSION_CREDENTIALS_CLAIM = 'cred';
 
 /**
  * A keyed digest of the account's password hash (a new hash, a new salt: every password change
- * gives another), so that a session opened before the password changed no longer verifies.
+ * gives another) and its session epoch (moved by every disable), so that a session opened before
+ * the password changed, or before the account was disabled, no longer verifies, even once the
+ * account is enabled again. Epoch 0 gives the digest of the password alone, as before epochs.
  */
-export function credentialsTag(key: KeyObject, passwordHash: string): string {
-  return createHmac('sha256', key).update('hospiai-session-credentials:').update(passwordHash).digest('base64url');
+export function credentialsTag(key: KeyObject, passwordHash: string, sessionEpoch: number): string {
+  const h = createHmac('sha256', key).update('hospiai-session-credentials:').update(passwordHash);
+  if (sessionEpoch > 0) h.update(`\nsession-epoch:${sessionEpoch}`);
+  return h.digest('base64url');
 }
 
 function sameTag(given: unknown, expected: string): boolean {
@@ -77,7 +81,7 @@ export class SessionStrategy extends PassportStrategy(Strategy, 'session') {
   async validate(claims: SessionClaims): Promise<Principal | false> {
     if (claims.token_use !== SESSION_TOKEN_USE || typeof claims.sub !== 'string') return false;
     const user = await this.users.findActiveByIdWithPassword(claims.sub);
-    if (!user || !this.keys.session || !sameTag(claims[SESSION_CREDENTIALS_CLAIM], credentialsTag(this.keys.session, user.passwordHash))) {
+    if (!user || !this.keys.session || !sameTag(claims[SESSION_CREDENTIALS_CLAIM], credentialsTag(this.keys.session, user.passwordHash, user.sessionEpoch))) {
       return false;
     }
     return { kind: 'session', userId: user.id, role: user.role, email: user.email };

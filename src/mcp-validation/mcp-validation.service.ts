@@ -12,6 +12,7 @@ import { isDatabaseUnavailable } from '../database/db-errors.js';
 import { ValidateFailureLimit } from '../rate-limit/validate-failure-limit.js';
 import { fingerprintOf, TokenCodec, type ApiTokenClaims, type Inspected } from '../tokens/token-codec.js';
 import { TokensRepository, type TokenState } from '../tokens/tokens.repository.js';
+import { ThrottledValidations } from './throttled-validations.js';
 import { TokenStateCache } from './token-state.cache.js';
 
 /** The answers of docs/api.md ("Validation"), word for word. */
@@ -84,7 +85,9 @@ function requiredScopesOf(body: unknown): { ok: true; scopes: string[] } | { ok:
 /**
  * POST /api/mcp/validate, top to bottom as docs/api.md ("Validation") reads: the bearer token,
  * its signature and claims, its state and its owner's in the database, the
- * required scopes; then one audit event, committed before the answer.
+ * required scopes; then one audit event, committed before the answer. A failure refused by the
+ * failed-validation limit (429) is counted into one event per address and minute instead
+ * (ThrottledValidations).
  */
 @Injectable()
 export class McpValidationService implements ApiTokenAuthenticator {
@@ -101,6 +104,7 @@ export class McpValidationService implements ApiTokenAuthenticator {
     private readonly audit: AuditWriter,
     private readonly cache: TokenStateCache,
     private readonly failures: ValidateFailureLimit,
+    private readonly throttled: ThrottledValidations,
   ) {}
 
   async validate(authorization: unknown, body: unknown, ctx: RequestContext): Promise<ValidationAnswer> {
@@ -124,6 +128,12 @@ export class McpValidationService implements ApiTokenAuthenticator {
     // A failure counts against the caller's address; past its limit, failures are answered 429 (valid tokens never are).
     const failed = decision.outcome === 'invalid' || decision.outcome === 'expired' || decision.outcome === 'revoked';
     const retryAfter = failed ? await this.failures.failure(ctx.ip) : 0;
+    if (retryAfter > 0) {
+      // Refused by the limit: counted into one event per address and minute rather than one per
+      // call, so that failures past the limit cannot grow the audit log (no database round trip).
+      this.throttled.count(ctx.ip, decision.outcome);
+      return { status: 429, body: { ...ANSWERS.tooManyFailures }, headers: { 'Retry-After': String(retryAfter) }, outcome: decision.outcome };
+    }
 
     const tokenId = decision.outcome === 'valid' ? decision.state.id : decision.outcome !== 'error' ? decision.tokenId : undefined;
     const userId = decision.outcome === 'valid' ? decision.state.userId : decision.outcome !== 'error' ? decision.userId : undefined;
@@ -139,16 +149,12 @@ export class McpValidationService implements ApiTokenAuthenticator {
           ...(decision.outcome !== 'valid' ? { reason: decision.reason } : {}),
           ...(required.ok && required.scopes.length > 0 ? { requiredScopes: required.scopes } : {}),
           ...(fingerprint ? { fingerprint: fingerprint.slice(0, 16) } : {}),
-          ...(retryAfter > 0 ? { throttled: true } : {}),
         },
       });
     } catch (err) {
       // No answer without its audit event.
       this.logger.error({ err, reqId: ctx.requestId }, 'validation not audited: answering 503');
       return { ...this.unavailable(), outcome: 'error' };
-    }
-    if (retryAfter > 0) {
-      return { status: 429, body: { ...ANSWERS.tooManyFailures }, headers: { 'Retry-After': String(retryAfter) }, outcome: decision.outcome };
     }
     return { ...this.answer(decision, required.ok ? required.scopes : []), outcome: decision.outcome };
   }

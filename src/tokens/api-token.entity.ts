@@ -3,6 +3,9 @@ import type { Scope } from '../../libs/scopes/src/index.js';
 import { User } from '../users/user.entity.js';
 
 export type TokenStatus = 'active' | 'expired' | 'revoked';
+/** Why a token was revoked: by DELETE, by rotation, or because its owner's account was disabled. */
+export const REVOKED_REASONS = ['revoked', 'rotated', 'owner_disabled'] as const;
+export type RevokedReason = (typeof REVOKED_REASONS)[number];
 
 /** An API token as stored: its id (the JWT's jti) and a SHA-256 fingerprint, never the token itself. */
 @Entity({ name: 'api_tokens' })
@@ -34,6 +37,9 @@ export class ApiToken {
 
   @Column({ name: 'revoked_at', type: 'timestamptz', nullable: true })
   revokedAt: Date | null;
+
+  @Column({ name: 'revoked_reason', type: 'varchar', length: 32, nullable: true })
+  revokedReason: RevokedReason | null;
 
   @Column({ name: 'last_used_at', type: 'timestamptz', nullable: true })
   lastUsedAt: Date | null;

@@ -110,7 +110,7 @@ export class TokensController {
   }
 
   @Post(':id/rotate')
-  @ApiOperation({ summary: 'A new token with the same name and scopes; the old one is revoked' })
+  @ApiOperation({ summary: "A new token with the same name and scopes; the old one is revoked (the owner only: an admin gets 403 for another's token)" })
   @ApiCreatedResponse({ type: CreatedTokenView, example: CREATED_EXAMPLE, headers: shownOnceHeaders('/api/tokens/{id} of the new token') })
   @ApiBadRequestResponse({
     type: ErrorBody,
@@ -131,6 +131,14 @@ export class TokensController {
         value: {
           error: 'The owner may no longer hold read:audit: create a new token instead',
           code: 'scope_not_allowed',
+          requestId: 'req-7f3a2c',
+        },
+      },
+      not_token_owner: {
+        summary: "an admin asked to rotate another user's token: only the owner receives a token's text (an admin may revoke it)",
+        value: {
+          error: 'Only the owner of a token may rotate it: revoke it instead',
+          code: 'not_token_owner',
           requestId: 'req-7f3a2c',
         },
       },

@@ -4,7 +4,7 @@ import { SCOPE_NAMES, type Scope } from '../../libs/scopes/src/index.js';
 import { PlainText } from '../common/plain-text.js';
 import { FitsColumn } from '../common/text-length.js';
 import { Trim } from '../common/transforms.js';
-import type { TokenStatus } from './api-token.entity.js';
+import { REVOKED_REASONS, type RevokedReason, type TokenStatus } from './api-token.entity.js';
 
 export class CreateTokenDto {
   /**
@@ -77,6 +77,13 @@ export class TokenView {
   expiresAt: string;
   /** @example null */
   revokedAt: string | null;
+  /**
+   * Why the token was revoked, null while it is not: `revoked` (DELETE), `rotated`, or
+   * `owner_disabled` (its owner's account was disabled; enabling it again does not bring the token back).
+   * @example null
+   */
+  @IsIn(REVOKED_REASONS)
+  revokedReason: RevokedReason | null;
   /**
    * The last valid use, exact to the minute (a use from another address is recorded at once); the
    * audit log holds every use.

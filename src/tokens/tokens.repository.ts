@@ -4,7 +4,7 @@ import type { EntityManager, Repository } from 'typeorm';
 import type { Scope } from '../../libs/scopes/src/index.js';
 import type { Bind } from '../audit/audit.writer.js';
 import type { Role } from '../access/role.js';
-import { ApiToken } from './api-token.entity.js';
+import { ApiToken, type RevokedReason } from './api-token.entity.js';
 import { grantedScopes } from './token-scopes.js';
 
 /** What validation needs to know about a token and its owner, read in one query. */
@@ -81,10 +81,25 @@ export class TokensRepository {
 
   /** Revokes the token if it is not revoked yet; true when this call revoked it. */
   async revoke(id: string, m?: EntityManager): Promise<boolean> {
-    const result = (await this.tokens(m).query(`UPDATE "api_tokens" SET "revoked_at" = now() WHERE "id" = $1 AND "revoked_at" IS NULL`, [
-      id,
-    ])) as [unknown, number];
+    const result = (await this.tokens(m).query(
+      `UPDATE "api_tokens" SET "revoked_at" = now(), "revoked_reason" = 'revoked' WHERE "id" = $1 AND "revoked_at" IS NULL`,
+      [id],
+    )) as [unknown, number];
     return result[1] > 0;
+  }
+
+  /**
+   * Revokes every token of the user not revoked yet (expired ones too: none may come back), with
+   * `reason`; gives the ids revoked. Run in the transaction that holds the user's row locked.
+   */
+  async revokeAllOf(userId: string, reason: RevokedReason, m: EntityManager): Promise<string[]> {
+    const [rows] = (await m.query(
+      `UPDATE "api_tokens" SET "revoked_at" = now(), "revoked_reason" = $2
+        WHERE "user_id" = $1 AND "revoked_at" IS NULL
+        RETURNING "id"`,
+      [userId, reason],
+    )) as [{ id: string }[], number];
+    return rows.map((r) => r.id).sort();
   }
 
   /**

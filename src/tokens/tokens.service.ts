@@ -5,10 +5,12 @@ import type { DataSource, EntityManager } from 'typeorm';
 import type { Scope } from '../../libs/scopes/src/index.js';
 import { AuditWriter, type BatchEvent, type BatchStatement, type Bind } from '../audit/audit.writer.js';
 import type { Principal } from '../access/principal.js';
+import type { Role } from '../access/role.js';
 import { AppError, ErrorCode } from '../common/app-error.js';
 import type { RequestContext } from '../common/request-context.js';
 import { RevocationBus } from '../revocation/revocation.bus.js';
 import { UsersRepository } from '../users/users.repository.js';
+import { UsersService } from '../users/users.service.js';
 import { type ApiToken, tokenStatus } from './api-token.entity.js';
 import { fingerprintOf, TokenCodec } from './token-codec.js';
 import { refusedScopes } from './token-scopes.js';
@@ -16,6 +18,8 @@ import type { CreatedTokenView, TokenView } from './tokens.dto.js';
 import { TokensRepository } from './tokens.repository.js';
 
 const DAY_MS = 86_400_000;
+/** The 403 code of a rotation asked for by an admin who does not own the token. */
+export const NOT_TOKEN_OWNER = 'not_token_owner';
 
 export function toTokenView(t: ApiToken, now = Date.now()): TokenView {
   return {
@@ -25,6 +29,7 @@ export function toTokenView(t: ApiToken, now = Date.now()): TokenView {
     createdAt: t.createdAt.toISOString(),
     expiresAt: t.expiresAt.toISOString(),
     revokedAt: t.revokedAt ? t.revokedAt.toISOString() : null,
+    revokedReason: t.revokedAt ? t.revokedReason : null,
     lastUsedAt: t.lastUsedAt ? t.lastUsedAt.toISOString() : null,
     lastUsedIp: t.lastUsedIp,
     status: tokenStatus(t, now),
@@ -47,6 +52,7 @@ export class TokensService implements OnModuleInit {
     private readonly codec: TokenCodec,
     private readonly audit: AuditWriter,
     private readonly revocations: RevocationBus,
+    private readonly accounts: UsersService,
   ) {}
 
   /** The last use this instance wrote, per token (see lastUseStatement). */
@@ -55,6 +61,10 @@ export class TokensService implements OnModuleInit {
   onModuleInit(): void {
     // A valid validation's last use is written in the same transaction as its audit event.
     this.audit.onBatch((events, bind) => this.lastUseStatement(events, bind));
+    // Disabling an account revokes all its tokens in the same transaction: enabling it again
+    // brings none back. The account's revocation event (published by the same transaction) drops
+    // them from every cache and names them on the revocation stream.
+    this.accounts.onDisable(async (m, userId) => ({ revokedTokens: (await this.tokens.revokeAllOf(userId, 'owner_disabled', m)).length }));
   }
 
   async create(
@@ -69,6 +79,7 @@ export class TokensService implements OnModuleInit {
       });
     }
     const { entity, token } = await this.dataSource.transaction(async (m) => {
+      await this.lockEnabledOwner(p.userId, m);
       const issued = await this.issue(m, p.userId, input.name, input.scopes, input.durationDays);
       await this.audit.recordWithin(m, {
         type: 'token.create',
@@ -119,14 +130,21 @@ export class TokensService implements OnModuleInit {
     if (event) await this.revocations.settled(event);
   }
 
-  /** A new token with the same name and scopes; the old one is revoked in the same transaction. */
+  /**
+   * A new token with the same name and scopes; the old one is revoked in the same transaction.
+   * Only the owner may rotate: the answer carries the new token's text, and whoever holds it acts
+   * as the owner on every MCP server. An admin may revoke another's token, not rotate it.
+   */
   async rotate(p: Principal, id: string, durationDays: number | undefined, ctx: RequestContext): Promise<CreatedTokenView> {
     const visible = await this.getFor(p, id);
+    if (visible.userId !== p.userId) throw new AppError(403, NOT_TOKEN_OWNER, 'Only the owner of a token may rotate it: revoke it instead');
     const { entity, token, revocation } = await this.dataSource.transaction(async (m) => {
+      // The owner's row first, then the token's: the order a disable takes them in.
+      const role = await this.lockEnabledOwner(visible.userId, m);
       const current = await this.tokens.lockById(visible.id, m);
       if (!current) throw AppError.notFound('Token');
       if (current.revokedAt) throw new AppError(409, 'token_revoked', 'This token is revoked: create a new one instead');
-      const refused = refusedScopes((await this.users.roleOf(current.userId, m)) ?? 'user', current.scopes);
+      const refused = refusedScopes(role, current.scopes);
       if (refused.length > 0) {
         throw new AppError(
           403,
@@ -137,7 +155,7 @@ export class TokensService implements OnModuleInit {
       const days =
         durationDays ?? Math.min(365, Math.max(1, Math.round((current.expiresAt.getTime() - current.createdAt.getTime()) / DAY_MS)));
       const issued = await this.issue(m, current.userId, current.name, current.scopes, days);
-      await this.tokens.update(current.id, { revokedAt: new Date(), replacedBy: issued.entity.id }, m);
+      await this.tokens.update(current.id, { revokedAt: new Date(), revokedReason: 'rotated', replacedBy: issued.entity.id }, m);
       const revocation = await this.revocations.publish(m, 'token', current.id);
       const { entity } = issued;
       await this.audit.recordWithin(m, {
@@ -160,6 +178,17 @@ export class TokensService implements OnModuleInit {
     return this.created(entity, token);
   }
 
+  /**
+   * Locks the owner's row (FOR SHARE) for the rest of the transaction and gives their role; an
+   * account disabled meanwhile is refused as its session would be. A disable waits for this
+   * transaction, then revokes the token it issued too: none is issued after the disable's revocation.
+   */
+  private async lockEnabledOwner(userId: string, m: EntityManager): Promise<Role> {
+    const role = await this.users.lockEnabledForShare(userId, m);
+    if (!role) throw AppError.unauthorized();
+    return role;
+  }
+
   private async issue(m: EntityManager, userId: string, name: string, scopes: Scope[], durationDays: number) {
     // Whole seconds, as the JWT's iat and exp; tokens of the same second are ordered by `seq`.
     const now = new Date(Math.floor(Date.now() / 1000) * 1000);
@@ -176,6 +205,7 @@ export class TokensService implements OnModuleInit {
         createdAt: now,
         expiresAt,
         revokedAt: null,
+        revokedReason: null,
         lastUsedAt: null,
         lastUsedIp: null,
         replacedBy: null,

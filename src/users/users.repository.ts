@@ -61,10 +61,13 @@ export class UsersRepository {
     return rows.map((r) => r.id);
   }
 
-  /** The user's role, or undefined when there is no such user. */
-  async roleOf(id: string, m?: EntityManager): Promise<Role | undefined> {
-    const user = await this.repo(m).findOne({ select: { id: true, role: true }, where: { id } });
-    return user?.role;
+  /**
+   * The role of the user if the account exists and is enabled, its row locked FOR SHARE until the
+   * caller's transaction ends (a disable, which locks it FOR NO KEY UPDATE, waits); else undefined.
+   */
+  async lockEnabledForShare(id: string, m: EntityManager): Promise<Role | undefined> {
+    const rows = (await m.query(`SELECT "role" FROM "users" WHERE "id" = $1 AND "disabled_at" IS NULL FOR SHARE`, [id])) as { role: Role }[];
+    return rows[0]?.role;
   }
 
   /** Writes only the columns `set` names. */

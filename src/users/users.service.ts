@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import type { DataSource } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 import { AuditWriter } from '../audit/audit.writer.js';
 import type { AuditInput } from '../audit/audit.types.js';
 import { AppError, ErrorCode } from '../common/app-error.js';
@@ -39,6 +39,12 @@ export interface Page<T> {
 const isUserCursor = (at: string, id: string): boolean =>
   /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/.test(at) && storableTime(at) !== undefined && UUID_PATTERN.test(id);
 
+/**
+ * Work another module does, in the transaction that disables an account (after the row is written,
+ * before its audit event): what it gives is added to the event's details.
+ */
+export type DisableHook = (m: EntityManager, userId: string) => Promise<Record<string, unknown>>;
+
 function profileComplete(u: Pick<User, 'firstname' | 'surname' | 'phoneNumber'>): boolean {
   return Boolean(u.firstname && u.surname && u.phoneNumber);
 }
@@ -46,6 +52,7 @@ function profileComplete(u: Pick<User, 'firstname' | 'surname' | 'phoneNumber'>)
 @Injectable()
 export class UsersService {
   private readonly logger = new Logger(UsersService.name);
+  private readonly disableHooks: DisableHook[] = [];
 
   constructor(
     private readonly users: UsersRepository,
@@ -53,6 +60,11 @@ export class UsersService {
     private readonly revocations: RevocationBus,
     private readonly audit: AuditWriter,
   ) {}
+
+  /** Registers work to run in every transaction that disables an account (the tokens module revokes its tokens). */
+  onDisable(hook: DisableHook): void {
+    this.disableHooks.push(hook);
+  }
 
   /**
    * Applies a change that affects what validation says of the user's tokens (disabled, role,
@@ -72,7 +84,7 @@ export class UsersService {
   private async applyChange(
     id: string,
     decide: (current: User, enabledAdmins: readonly string[]) => { set: Partial<User>; changed: string[] },
-    eventOf: (user: User, changed: string[]) => AuditInput,
+    eventOf: (user: User, changed: string[], disabled: Record<string, unknown>) => AuditInput,
     options: { lockAdmins?: boolean } = {},
   ): Promise<{ user: User; changed: string[] }> {
     const { user, changed, event } = await this.dataSource.transaction(async (m) => {
@@ -83,10 +95,15 @@ export class UsersService {
       if (changed.length === 0) return { user: current, changed, event: undefined };
       await this.users.update(id, set, m);
       Object.assign(current, set);
+      // A disable ends the account's credentials for good (its tokens here, its sessions by the epoch
+      // `decide` moved): enabling it again later brings none of them back.
+      const disabled: Record<string, unknown> = {};
+      if (set.disabledAt) for (const hook of this.disableHooks) Object.assign(disabled, await hook(m, current.id));
       // The stored id, not the caller's text: a path id may be an upper-case UUID, which PostgreSQL
-      // matches but the caches (keyed by the stored, lower-case ids) would not.
+      // matches but the caches (keyed by the stored, lower-case ids) would not. The one event of the
+      // user drops every token of theirs from the caches and names them on the revocation stream.
       const published = await this.revocations.publish(m, 'user', current.id);
-      await this.audit.recordWithin(m, eventOf(current, changed));
+      await this.audit.recordWithin(m, eventOf(current, changed, disabled));
       return { user: current, changed, event: published };
     });
     if (event) await this.revocations.settled(event);
@@ -194,6 +211,8 @@ export class UsersService {
         }
         if (change.disabled !== undefined && change.disabled !== (user.disabledAt !== null)) {
           set.disabledAt = change.disabled ? new Date() : null;
+          // Sessions are bound to the epoch (credentialsTag): those opened before the disable end for good.
+          if (change.disabled) set.sessionEpoch = user.sessionEpoch + 1;
           changed.push('disabled');
         }
         // Another admin's change running at the same time may have removed every other admin.
@@ -206,12 +225,12 @@ export class UsersService {
         }
         return { set, changed };
       },
-      (user, changed) => ({
+      (user, changed, disabled) => ({
         type: 'user.update',
         outcome: 'success',
         actorUserId: actorId,
         ...ctx,
-        details: { targetUserId: user.id, changed, role: user.role, disabled: user.disabledAt !== null },
+        details: { targetUserId: user.id, changed, role: user.role, disabled: user.disabledAt !== null, ...disabled },
       }),
       { lockAdmins: mayRemoveAdmin },
     );

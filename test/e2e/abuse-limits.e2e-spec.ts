@@ -3,6 +3,7 @@
 import { request as httpRequest } from 'node:http';
 import { createUser, PASSWORD, startTestApp, uniqueEmail, type TestApp, type User } from '../support/test-app.js';
 import { rawRequest } from '../support/hostile.js';
+import { ThrottledValidations } from '../../src/mcp-validation/throttled-validations.js';
 
 interface Answer {
   status: number;
@@ -217,11 +218,18 @@ describe('failed validations per address', () => {
     expect((await validate('127.0.0.22', 'bad.token.z')).status).toBe(401);
   });
 
-  it('throttled answers are audited like the others, marked throttled', async () => {
+  it('checked failures have one event each; throttled answers are counted into one event per address and minute', async () => {
+    const checked = await t.db.query(
+      `SELECT count(*)::int AS n FROM audit_event WHERE type = 'token.validate' AND ip = '127.0.0.20' AND outcome = 'invalid'`,
+    );
+    expect(checked.rows[0].n).toBe(5);
+    await t.app.get(ThrottledValidations).flush();
     const { rows } = await t.db.query(
-      `SELECT count(*)::int AS n FROM audit_event WHERE type = 'token.validate' AND ip = '127.0.0.20' AND (details->>'throttled')::boolean`,
+      `SELECT coalesce(sum((details->>'count')::int), 0)::int AS n, count(*)::int AS events
+         FROM audit_event WHERE type = 'token.validate' AND ip = '127.0.0.20' AND outcome = 'throttled'`,
     );
     expect(rows[0].n).toBe(4);
+    expect(rows[0].events).toBeLessThanOrEqual(2);
   });
 });
 

@@ -81,9 +81,10 @@ const MATRIX: Record<string, Row> = {
     expect: ownerOrAdmin(204),
     request: async (w) => ({ path: `/api/tokens/${await tokenIdOf(w)}` }),
   },
+  // Only the owner receives a token's text: an admin may revoke another's token, not rotate it.
   'POST /api/tokens/:id/rotate': {
     access: SESSION,
-    expect: ownerOrAdmin(201),
+    expect: { ...ownerOrAdmin(201), admin: 403 },
     request: async (w) => ({ path: `/api/tokens/${await tokenIdOf(w)}/rotate`, body: {} }),
   },
   'GET /api/audit/events': { access: AUDIT, expect: audit },

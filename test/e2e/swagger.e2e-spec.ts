@@ -104,7 +104,7 @@ describe('Swagger', () => {
     // Besides the access rule's: the codes a route's own work answers with 403.
     const own: Record<string, string[]> = {
       'POST /api/tokens': ['scope_not_allowed'],
-      'POST /api/tokens/{id}/rotate': ['scope_not_allowed'],
+      'POST /api/tokens/{id}/rotate': ['scope_not_allowed', 'not_token_owner'],
       'POST /api/mcp/validate': ['insufficient_scope'],
     };
     for (const { method, path, op } of operations.filter((o) => o.op['x-access'] !== 'public')) {

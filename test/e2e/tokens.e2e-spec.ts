@@ -8,7 +8,7 @@ import { UUID } from '../support/formats.js';
 
 const DAY_MS = 86_400_000;
 const CREATED_KEYS = ['createdAt', 'expiresAt', 'id', 'name', 'scopes', 'token'];
-const VIEW_KEYS = ['createdAt', 'expiresAt', 'id', 'lastUsedAt', 'lastUsedIp', 'name', 'revokedAt', 'scopes', 'status'];
+const VIEW_KEYS = ['createdAt', 'expiresAt', 'id', 'lastUsedAt', 'lastUsedIp', 'name', 'revokedAt', 'revokedReason', 'scopes', 'status'];
 
 describe('API tokens', () => {
   let t: TestApp;
@@ -271,6 +271,7 @@ describe('API tokens', () => {
         createdAt: created.createdAt,
         expiresAt: created.expiresAt,
         revokedAt: null,
+        revokedReason: null,
         lastUsedAt: null,
         lastUsedIp: null,
         status: 'active',
@@ -308,6 +309,7 @@ describe('API tokens', () => {
       expect(first.text).toBe('');
       const got = await t.request('GET', `/api/tokens/${created.id}`, { token: alice.token });
       expect(got.body.status).toBe('revoked');
+      expect(got.body.revokedReason).toBe('revoked');
       const revokedAt = got.body.revokedAt;
       expect(revokedAt).toEqual(expect.any(String));
 
@@ -372,6 +374,7 @@ describe('API tokens', () => {
 
       const oldView = await t.request('GET', `/api/tokens/${old.id}`, { token: alice.token });
       expect(oldView.body.status).toBe('revoked');
+      expect(oldView.body.revokedReason).toBe('rotated');
       const oldCheck = await validate(old.token);
       expect(oldCheck.status).toBe(401);
       expect(oldCheck.body).toEqual({ error: 'Token révoqué ou inexistant', code: 'token_revoked' });
@@ -440,16 +443,31 @@ describe('API tokens', () => {
       expect((await validate(old.token)).status).toBe(200);
     });
 
-    it("lets an admin rotate another user's token: the new one still belongs to the owner", async () => {
+    it("refuses an admin's rotation of another user's token: 403 not_token_owner, no token text, nothing issued, the old token still works", async () => {
       const old = await newToken(alice);
+      const count = await tokenCount();
       const res = await t.request('POST', `/api/tokens/${old.id}/rotate`, { token: admin.token });
+      expect(res.status).toBe(403);
+      expect(res.body).toEqual({
+        error: 'Only the owner of a token may rotate it: revoke it instead',
+        code: 'not_token_owner',
+        requestId: expect.any(String),
+      });
+      expect(res.text).not.toMatch(/eyJ/);
+      expect(await tokenCount()).toBe(count);
+      expect((await validate(old.token)).status).toBe(200);
+      const mine = await t.request('GET', `/api/tokens/${old.id}`, { token: alice.token });
+      expect(mine.body.status).toBe('active');
+      // The admin may still end it.
+      expect((await t.request('DELETE', `/api/tokens/${old.id}`, { token: admin.token })).status).toBe(204);
+      expect((await validate(old.token)).body.code).toBe('token_revoked');
+    });
+
+    it('lets an admin rotate their own token', async () => {
+      const own = await newToken(admin);
+      const res = await t.request('POST', `/api/tokens/${own.id}/rotate`, { token: admin.token });
       expect(res.status).toBe(201);
-      expect(decodeJwt(res.body.token).payload.sub).toBe(alice.id);
-      const check = await validate(res.body.token);
-      expect(check.status).toBe(200);
-      expect(check.body.user.id).toBe(alice.id);
-      const mine = await t.request('GET', '/api/tokens', { token: alice.token });
-      expect(mine.body.items.map((i: { id: string }) => i.id)).toContain(res.body.id);
+      expect(decodeJwt(res.body.token).payload.sub).toBe(admin.id);
     });
   });
 
