@@ -9,7 +9,7 @@
 // revocation's answer on one instance to its rejection on the other.
 // Results also go to bench/results/latest.json.
 import type { ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { constants as osConstants, cpus, totalmem, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -330,6 +330,8 @@ interface App {
 /** The service's instances (built, production mode), one after the other, each waited for; their logs in the run's folder. */
 async function startInstances(run: RunState, secret: string, databaseUrl: string): Promise<App[]> {
   const apps: App[] = [];
+  // One audit checkpoint signing key for the deployment, as production requires.
+  const signingKey = generateKeyPairSync('ed25519').privateKey.export({ format: 'der', type: 'pkcs8' }).toString('base64');
   for (let i = 0; i < INSTANCES; i++) {
     const port = await freePort();
     const logFile = join(run.work, `app${i}.log`);
@@ -341,6 +343,8 @@ async function startInstances(run: RunState, secret: string, databaseUrl: string
         PATH: process.env.PATH ?? '',
         NODE_ENV: 'production',
         JWT_SECRET: secret,
+        AUDIT_SIGNING_KEY: signingKey,
+        AUDIT_CHECKPOINT_FILE: join(run.work, `audit-checkpoints-${i}.ndjson`),
         DATABASE_URL: databaseUrl,
         PORT: String(port),
         // The default log level, as deployed (one JSON line per request), written to a file.

@@ -15,6 +15,9 @@ import { AppError } from '../common/app-error.js';
 import { ErrorBody, RETRY_AFTER_HEADER } from '../common/error-body.dto.js';
 import { MIN_TIME_MS } from '../common/timestamps.js';
 import {
+  AuditCheckpointKeyView,
+  AuditCheckpointListQuery,
+  AuditCheckpointPageView,
   AuditExportQuery,
   AuditFilterQuery,
   AuditListQuery,
@@ -24,6 +27,7 @@ import {
   AuditVerifyQuery,
   AuditVerifyView,
 } from './audit.dto.js';
+import { AuditCheckpointService } from './audit-checkpoint.service.js';
 import { AuditExportService, CSV_HEADER } from './audit-export.service.js';
 import { AuditListService } from './audit-list.service.js';
 import { AuditStatsService } from './audit-stats.service.js';
@@ -118,6 +122,7 @@ export class AuditController {
     private readonly exporter: AuditExportService,
     private readonly statistics: AuditStatsService,
     private readonly verifier: AuditVerifyService,
+    private readonly checkpointer: AuditCheckpointService,
   ) {}
 
   @Get('events')
@@ -183,12 +188,29 @@ export class AuditController {
   @ApiOkResponse({ type: AuditVerifyView })
   @ApiBadRequestResponse(BAD_VERIFY_FILTER)
   @ApiTooManyRequestsResponse(TOO_MANY_LONG_READS)
-  verify(@Query() q: AuditVerifyQuery, @Res({ passthrough: true }) reply: FastifyReply): Promise<VerifyResult> {
+  async verify(@Query() q: AuditVerifyQuery, @Res({ passthrough: true }) reply: FastifyReply): Promise<VerifyResult> {
     // A client that goes away ends the walk: it would hold a long read's place and a connection to its end, for nobody.
     const abandoned = new AbortController();
     reply.raw.once('close', () => {
       if (!reply.raw.writableFinished) abandoned.abort();
     });
-    return this.verifier.verify(range(q.from, q.to), undefined, abandoned.signal);
+    // Checkpoints come from the file kept outside the database, each signature checked: never from the database alone.
+    const checkpoints = await this.checkpointer.fromFile();
+    return this.verifier.verify(range(q.from, q.to), undefined, abandoned.signal, checkpoints);
+  }
+
+  @Get('checkpoints')
+  @ApiOperation({ summary: 'Signed checkpoints of the hash chain head, newest first (as recorded in the database; verify reads the checkpoint file)' })
+  @ApiOkResponse({ type: AuditCheckpointPageView })
+  @ApiBadRequestResponse({ type: ErrorBody, example: badRequest('limit', 'limit must not be greater than 1000') })
+  checkpoints(@Query() q: AuditCheckpointListQuery): Promise<AuditCheckpointPageView> {
+    return this.checkpointer.list(q.limit ?? 100, q.cursor === undefined ? undefined : Number(q.cursor));
+  }
+
+  @Get('checkpoints/public-key')
+  @ApiOperation({ summary: 'The Ed25519 public key that verifies the checkpoints' })
+  @ApiOkResponse({ type: AuditCheckpointKeyView })
+  publicKey(): AuditCheckpointKeyView {
+    return this.checkpointer.publicKeyView();
   }
 }

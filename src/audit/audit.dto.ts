@@ -1,5 +1,5 @@
 import { Type } from 'class-transformer';
-import { IsIn, IsInt, IsIP, IsOptional, IsString, IsUUID, Max, MaxLength, Min, ValidateBy } from 'class-validator';
+import { IsIn, IsInt, IsIP, IsOptional, IsString, IsUUID, Matches, Max, MaxLength, Min, ValidateBy } from 'class-validator';
 import { storableTime } from '../common/timestamps.js';
 import { AUDIT_OUTCOMES, AUDIT_TYPES, type AuditOutcome, type AuditStats, type AuditType } from './audit.types.js';
 
@@ -169,17 +169,123 @@ export class AuditPageView {
   nextCursor: string | null;
 }
 
+export class AuditBrokenCheckpointView {
+  /**
+   * Its line in the checkpoint file.
+   * @example 7
+   */
+  line: number;
+  /** @example 7 */
+  sequence: number | null;
+  /**
+   * The event whose id and hash it signed.
+   * @example "4700"
+   */
+  lastId: string | null;
+  /**
+   * `malformed` or `signature` (the line is not a checkpoint signed by the service's key), `order` (out of
+   * sequence, or not linked to its predecessor), `missing_event` (the chain no longer reaches its event),
+   * `hash_mismatch` or `count_mismatch` (the chain passes there with another hash, or another count).
+   * @example "hash_mismatch"
+   */
+  problem: 'malformed' | 'signature' | 'order' | 'missing_event' | 'hash_mismatch' | 'count_mismatch';
+}
+
 export class AuditVerifyView {
   /** @example true */
   ok: boolean;
   /** @example 4821 */
   checked: number;
-  /** @example null */
+  /**
+   * The first event concerned; for a checkpoint that no longer matches, the first event after the last
+   * checkpoint that did (the change lies between it and that checkpoint's `lastId`).
+   * @example null
+   */
   firstBrokenId: string | null;
   /** @example "1" */
   fromId: string | null;
   /** @example "4821" */
   toId: string | null;
+  /**
+   * Signed checkpoints (from the checkpoint file) the chain was found to pass through.
+   * @example 16
+   */
+  checkpoints: number;
+  /**
+   * The last event vouched for by a signed checkpoint; later events rest on the hash chain alone.
+   * @example "4800"
+   */
+  checkpointedToId: string | null;
+  /** The checkpoint that failed, or null. */
+  brokenCheckpoint: AuditBrokenCheckpointView | null;
+}
+
+export class AuditCheckpointListQuery {
+  /** Page size, 1–1000 (default 100). */
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  limit?: number;
+
+  /** `nextCursor` of the previous page. */
+  @IsOptional()
+  @IsString()
+  @Matches(/^[1-9]\d{0,14}$/, { message: 'cursor is not valid' })
+  cursor?: string;
+}
+
+export class AuditCheckpointView {
+  /**
+   * 1, 2, 3… in signing order, across every instance.
+   * @example 16
+   */
+  sequence: number;
+  /** @example "4800" */
+  lastId: string;
+  /** @example "9b1c0e7d4a2f6b8c3d5e7f9a1b2c4d6e8f0a1c3e5b7d9f2a4c6e8b0d1f3a5c7e" */
+  lastHash: string;
+  /**
+   * Events appended up to `lastId`, those pruned by retention included.
+   * @example "4800"
+   */
+  count: string;
+  /** @example "2026-11-26T09:15:00.000Z" */
+  signedAt: string;
+  /**
+   * The previous checkpoint's `hash` (64 zeros for the first).
+   * @example "4f2a7c9e1b3d5f7a9c1e3b5d7f9a2c4e6b8d0f1a3c5e7b9d2f4a6c8e0b1d3f5a"
+   */
+  previousHash: string;
+  /** @example "3f9a0c1d2e4b5a69" */
+  keyId: string;
+  /**
+   * Ed25519 signature, base64.
+   * @example "t1Jq…"
+   */
+  signature: string;
+  /** @example "c0ffee4a2f6b8c3d5e7f9a1b2c4d6e8f0a1c3e5b7d9f2a4c6e8b0d1f3a5c7e9b" */
+  hash: string;
+}
+
+export class AuditCheckpointPageView {
+  /** Newest first. */
+  items: AuditCheckpointView[];
+  /** @example "15" */
+  nextCursor: string | null;
+}
+
+export class AuditCheckpointKeyView {
+  /** @example "Ed25519" */
+  algorithm: 'Ed25519';
+  /** @example "3f9a0c1d2e4b5a69" */
+  keyId: string;
+  /**
+   * The public key, PEM (SPKI).
+   * @example "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA…\n-----END PUBLIC KEY-----\n"
+   */
+  publicKey: string;
 }
 
 export class AuditStatsBucketView {

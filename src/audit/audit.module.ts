@@ -1,4 +1,6 @@
 import { Module } from '@nestjs/common';
+import { AuditCheckpointService } from './audit-checkpoint.service.js';
+import { AuditCheckpointsRepository } from './audit-checkpoints.repository.js';
 import { AuditController } from './audit.controller.js';
 import { AuditExportService } from './audit-export.service.js';
 import { AuditListService } from './audit-list.service.js';
@@ -24,7 +26,9 @@ import { LongReadLimiter } from './long-read-limiter.js';
     AuditStatsService,
     AuditVerifyService,
     AuditMaintenanceService,
+    AuditCheckpointsRepository,
+    AuditCheckpointService,
   ],
-  exports: [AuditWriter, AuditListService, AuditExportService, AuditStatsService, AuditVerifyService, AuditMaintenanceService],
+  exports: [AuditWriter, AuditListService, AuditExportService, AuditStatsService, AuditVerifyService, AuditMaintenanceService, AuditCheckpointService],
 })
 export class AuditModule {}

@@ -171,6 +171,8 @@ export interface ChainAnchor {
   first_id: string;
   prev_hash: string;
   format2_from_id: string;
+  /** Events retention has dropped so far. */
+  pruned_events: string;
 }
 
 /** The chain's last event (`audit_chain_head`). */
@@ -338,7 +340,7 @@ export class AuditRepository {
 
   async chainAnchor(): Promise<ChainAnchor | undefined> {
     const [anchor] = (await this.dataSource.query(
-      `SELECT "first_id", "prev_hash", "format2_from_id" FROM "audit_chain_anchor" WHERE "id" = 1`,
+      `SELECT "first_id", "prev_hash", "format2_from_id", "pruned_events" FROM "audit_chain_anchor" WHERE "id" = 1`,
     )) as ChainAnchor[];
     return anchor;
   }

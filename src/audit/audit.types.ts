@@ -1,3 +1,5 @@
+import type { BrokenCheckpoint } from './audit-checkpoint.js';
+
 export const AUDIT_TYPES = [
   'token.validate',
   'token.create',
@@ -97,10 +99,21 @@ export interface AuditStats {
 export interface VerifyResult {
   ok: boolean;
   checked: number;
+  /**
+   * The first event concerned: an edited, missing or misplaced one; or, when a signed checkpoint
+   * no longer matches, the first event after the last checkpoint that still did (the change lies
+   * between it and that checkpoint's lastId).
+   */
   firstBrokenId: string | null;
   /** Where the checked chain started: the first id retained after pruning, or the first id in the range. */
   fromId: string | null;
   toId: string | null;
+  /** Signed checkpoints the chain was found to pass through (their head's event exists with that hash). */
+  checkpoints: number;
+  /** The last event vouched for by a signed checkpoint; later events rest on the hash chain alone. */
+  checkpointedToId: string | null;
+  /** The checkpoint that failed (its signature, its order, or the chain no longer passing through it). */
+  brokenCheckpoint: BrokenCheckpoint | null;
 }
 
 export type ExportFormat = 'ndjson' | 'csv';

@@ -1,12 +1,18 @@
 // The audit command line for security teams, against the same database as the app:
 //
-//   npm run audit -- verify [--from ISO] [--to ISO]
+//   npm run audit -- verify [--from ISO] [--to ISO] [--checkpoints FILE] [--public-key KEY]…
 //   npm run audit -- export [--format ndjson|csv] [--type T] [--outcome O] [--user-id U]
 //                           [--token-id T] [--ip IP] [--from ISO] [--to ISO] > file
 //
-// Progress goes to stderr; `verify` exits 1 when the chain is broken, 2 on bad usage.
+// Progress goes to stderr; `verify` exits 1 when the chain is broken, 2 on bad usage. `verify`
+// checks the chain against the signed checkpoints of AUDIT_CHECKPOINT_FILE with the public half of
+// AUDIT_SIGNING_KEY, or against a checkpoint file kept elsewhere (--checkpoints) with public keys
+// given here (--public-key: a PEM file, the JSON of GET /api/audit/checkpoints/public-key, or base64
+// SPKI): then nothing but the events comes from the database.
 import 'reflect-metadata';
 import { isIP } from 'node:net';
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { DataSource } from 'typeorm';
@@ -14,6 +20,8 @@ import { storableTime } from '../common/timestamps.js';
 import { ConfigError, loadConfig } from '../config/config.js';
 import { dataSourceOptions } from '../database/data-source-options.js';
 import { resolveDatabase } from '../database/database-url.js';
+import { checkCheckpointFile, parsePublicKey } from './audit-checkpoint.js';
+import { readCheckpointFile } from './audit-checkpoint.service.js';
 import { AuditExportService } from './audit-export.service.js';
 import { AuditVerifyService } from './audit-verify.service.js';
 import { AuditRepository } from './audit.repository.js';
@@ -22,7 +30,7 @@ import { LongReadLimiter } from './long-read-limiter.js';
 import { UUID_PATTERN } from '../common/uuid.js';
 
 const USAGE = `usage:
-  npm run audit -- verify [--from ISO-8601] [--to ISO-8601]
+  npm run audit -- verify [--from ISO-8601] [--to ISO-8601] [--checkpoints FILE] [--public-key KEY]...
   npm run audit -- export [--format ndjson|csv] [--type TYPE] [--outcome OUTCOME] [--user-id UUID]
                           [--token-id UUID] [--ip IP] [--from ISO-8601] [--to ISO-8601] > file`;
 
@@ -38,6 +46,15 @@ function date(name: string, value: string | undefined): Date | undefined {
 function oneOf(name: string, value: string | undefined, allowed: readonly string[]): string | undefined {
   if (value !== undefined && !allowed.includes(value)) throw new UsageError(`--${name} must be one of ${allowed.join(', ')} (got "${value}")`);
   return value;
+}
+
+/** --public-key: a file (PEM, or the public-key route's JSON) or the key itself. */
+function publicKeyArg(value: string): KeyObject {
+  try {
+    return parsePublicKey(existsSync(value) ? readFileSync(value, 'utf8') : value);
+  } catch (err) {
+    throw new UsageError(`--public-key must be an Ed25519 public key, or a file holding one (${(err as Error).message})`);
+  }
 }
 
 function progress(line: string): void {
@@ -57,6 +74,8 @@ async function main(argv: string[]): Promise<number> {
       'user-id': { type: 'string' },
       'token-id': { type: 'string' },
       ip: { type: 'string' },
+      checkpoints: { type: 'string' },
+      'public-key': { type: 'string', multiple: true },
     },
     strict: true,
   });
@@ -64,6 +83,8 @@ async function main(argv: string[]): Promise<number> {
   const to = date('to', values.to);
   if (from && to && from > to) throw new UsageError('--from must not be after --to');
   if (command !== 'verify' && command !== 'export') throw new UsageError(command ? `unknown command "${command}"` : 'a command is required');
+  const givenKeys = (values['public-key'] ?? []).map(publicKeyArg);
+  if (values.checkpoints !== undefined && !existsSync(values.checkpoints)) throw new UsageError(`--checkpoints: no such file "${values.checkpoints}"`);
 
   const config = loadConfig(process.env);
   const db = await resolveDatabase(config, (m) => process.stderr.write(`${m}\n`), { stopAdopted: false });
@@ -74,13 +95,23 @@ async function main(argv: string[]): Promise<number> {
   const started = Date.now();
   try {
     if (command === 'verify') {
-      const result = await new AuditVerifyService(repository, limiter).verify({ from, to }, (n) => progress(`verified ${n.toLocaleString('en')} events…`));
+      const keys = givenKeys.length > 0 ? givenKeys : [createPublicKey(config.auditCheckpoints.signingKey)];
+      const checkpoints = checkCheckpointFile(await readCheckpointFile(values.checkpoints ?? config.auditCheckpoints.file), keys);
+      const result = await new AuditVerifyService(repository, limiter).verify(
+        { from, to },
+        (n) => progress(`verified ${n.toLocaleString('en')} events…`),
+        undefined,
+        checkpoints,
+      );
       if (process.stderr.isTTY) process.stderr.write('\n');
       process.stdout.write(JSON.stringify(result) + '\n');
       process.stderr.write(
         result.ok
-          ? `chain intact: ${result.checked} events checked in ${Date.now() - started} ms\n`
-          : `CHAIN BROKEN at event ${result.firstBrokenId} (${result.checked} events checked before it)\n`,
+          ? `chain intact: ${result.checked} events checked in ${Date.now() - started} ms, through ${result.checkpoints} signed checkpoints (up to event ${result.checkpointedToId ?? '-'})\n`
+          : result.brokenCheckpoint
+            ? `CHECKPOINT BROKEN: checkpoint ${result.brokenCheckpoint.sequence ?? '?'} (line ${result.brokenCheckpoint.line}, event ${result.brokenCheckpoint.lastId ?? '?'}): ${result.brokenCheckpoint.problem}` +
+              `${result.firstBrokenId ? `; first event concerned: ${result.firstBrokenId}` : ''}\n`
+            : `CHAIN BROKEN at event ${result.firstBrokenId} (${result.checked} events checked before it)\n`,
       );
       return result.ok ? 0 : 1;
     }

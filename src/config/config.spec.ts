@@ -1,9 +1,11 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadConfig } from './config.js';
 
 const SECRET = 'k3Y-for-unit-tests-only-0123456789-ABCDEFGHIJ';
+const SIGNING_KEY = generateKeyPairSync('ed25519').privateKey.export({ format: 'der', type: 'pkcs8' }).toString('base64');
 
 /** Calls loadConfig and returns the ConfigError it throws (fails when it throws nothing else). */
 function configError(env: Record<string, string | undefined>, cwd?: string): ConfigError {
@@ -52,6 +54,7 @@ describe('loadConfig', () => {
         DATABASE_URL: 'postgresql://app:pw@db.internal:5433/hospiai',
         DATA_DIR: 'var/data',
         JWT_SECRET: SECRET,
+        AUDIT_SIGNING_KEY: SIGNING_KEY,
         JWT_PREVIOUS_SECRETS: ` ${SECRET.toUpperCase()} ,, `,
         JWT_ISSUER: 'chu-exemple',
         SESSION_TTL_SECONDS: '600',
@@ -155,9 +158,45 @@ describe('loadConfig', () => {
     expect(err.message).not.toMatch(/[\r\n]/);
   });
 
+  describe('the audit checkpoint signing key', () => {
+    it('is required in production: one line naming AUDIT_SIGNING_KEY', () => {
+      const err = configError({ NODE_ENV: 'production', JWT_SECRET: 'Zq8vR2mN5xT1wY7bK4cH9jL3pF6sD0gA-_eU' }, dir);
+      expect(err.variable).toBe('AUDIT_SIGNING_KEY');
+      expect(err.message).not.toMatch(/[\r\n]/);
+    });
+
+    it('refuses a value that is not an Ed25519 private key, without quoting it', () => {
+      const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+      for (const bad of ['not-a-key-at-all', rsa]) {
+        const err = configError({ AUDIT_SIGNING_KEY: bad }, dir);
+        expect(err.variable).toBe('AUDIT_SIGNING_KEY');
+        expect(err.message).not.toContain(bad.slice(0, 40));
+        expect(err.message).not.toMatch(/[\r\n]/);
+      }
+    });
+
+    it('takes a PEM key with its line breaks written as \\n', () => {
+      const pem = generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+      const c = loadConfig({ AUDIT_SIGNING_KEY: pem.replace(/\n/g, '\\n') }, dir);
+      expect(c.auditCheckpoints.signingKeySource).toBe('env');
+      expect(c.auditCheckpoints.signingKey.asymmetricKeyType).toBe('ed25519');
+    });
+
+    it('outside production, unset: generated once under DATA_DIR with mode 600, and kept', () => {
+      const first = loadConfig({ DATA_DIR: 'd' }, dir);
+      const file = join(dir, 'd', 'audit-signing-key.pem');
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+      expect(first.auditCheckpoints.signingKeySource).toBe('generated');
+      const again = loadConfig({ DATA_DIR: 'd' }, dir);
+      expect(again.auditCheckpoints.signingKey.equals(first.auditCheckpoints.signingKey)).toBe(true);
+      expect(first.auditCheckpoints.file).toBe(join(dir, 'd', 'audit-checkpoints.ndjson'));
+      expect(first.auditCheckpoints.intervalSeconds).toBe(300);
+    });
+  });
+
   it('accepts a strong JWT_SECRET in production', () => {
     const strong = 'Zq8vR2mN5xT1wY7bK4cH9jL3pF6sD0gA-_eU';
-    const c = loadConfig({ NODE_ENV: 'production', JWT_SECRET: strong }, dir);
+    const c = loadConfig({ NODE_ENV: 'production', JWT_SECRET: strong, AUDIT_SIGNING_KEY: SIGNING_KEY }, dir);
     expect(c.jwt.secret.toString()).toBe(strong);
     expect(c.jwt.secretSource).toBe('env');
   });

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
@@ -26,6 +26,8 @@ export interface AppConfig {
   readonly admin: { readonly email: string; readonly password: string } | undefined;
   readonly allowRegistration: boolean;
   readonly auditRetentionDays: number;
+  /** Signed checkpoints of the audit chain's head (docs/audit.md, "Signed checkpoints"). */
+  readonly auditCheckpoints: AuditCheckpointConfig;
   readonly logLevel: LogLevel;
   /**
    * Which reverse proxies are believed about the client (X-Forwarded-For, X-Forwarded-Proto):
@@ -52,6 +54,17 @@ export interface RateLimits {
   /** First lockout; each further failure doubles it, up to lockoutMaxSeconds. */
   readonly lockoutBaseSeconds: number;
   readonly lockoutMaxSeconds: number;
+}
+
+export interface AuditCheckpointConfig {
+  /** Seconds between two checkpoints (one is also signed at shutdown). */
+  readonly intervalSeconds: number;
+  /** The Ed25519 private key that signs them: never stored in the database. */
+  readonly signingKey: KeyObject;
+  /** Where the key came from; `generated` means it was made and kept under `dataDir`. */
+  readonly signingKeySource: 'env' | 'generated';
+  /** The file, outside the database, to which every checkpoint is appended as one JSON line. */
+  readonly file: string;
 }
 
 /** Thrown for any invalid variable; its message is one line naming the variable. */
@@ -154,6 +167,41 @@ function keptSecret(dataDir: string): Buffer {
   return Buffer.from(fresh, 'utf8');
 }
 
+/** AUDIT_SIGNING_KEY: an Ed25519 private key, PKCS#8 in PEM or in base64 DER. The value is never quoted back. */
+function signingKeyOf(raw: string): KeyObject {
+  let key: KeyObject;
+  try {
+    key = raw.includes('-----BEGIN')
+      ? createPrivateKey(raw.replace(/\\n/g, '\n'))
+      : createPrivateKey({ key: Buffer.from(raw, 'base64'), format: 'der', type: 'pkcs8' });
+  } catch {
+    throw new ConfigError('AUDIT_SIGNING_KEY', 'must be an Ed25519 private key, PKCS#8 in PEM or base64 DER (e.g. `openssl genpkey -algorithm ed25519`)');
+  }
+  if (key.asymmetricKeyType !== 'ed25519') throw new ConfigError('AUDIT_SIGNING_KEY', `must be an Ed25519 key (got ${key.asymmetricKeyType ?? 'another kind'})`);
+  return key;
+}
+
+/**
+ * Reads the checkpoint signing key kept under the data folder, creating it on first use (mode 600).
+ * Only used outside production, when AUDIT_SIGNING_KEY is unset.
+ */
+function keptSigningKey(dataDir: string): KeyObject {
+  const file = join(dataDir, 'audit-signing-key.pem');
+  if (existsSync(file)) {
+    try {
+      const key = createPrivateKey(readFileSync(file, 'utf8'));
+      if (key.asymmetricKeyType === 'ed25519') return key;
+    } catch {
+      // An unreadable key is replaced below, as a short jwt-secret is.
+    }
+  }
+  mkdirSync(dataDir, { recursive: true });
+  const { privateKey } = generateKeyPairSync('ed25519');
+  writeFileSync(file, privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return privateKey;
+}
+
 /**
  * Validates the environment once, at start, into a typed object. Nothing
  * else in the service reads `process.env`.
@@ -243,6 +291,18 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): AppConfig {
     throw new ConfigError('LOGIN_LOCKOUT_MAX_SECONDS', `must be at least LOGIN_LOCKOUT_SECONDS (${rateLimits.lockoutBaseSeconds})`);
   }
 
+  const signingKeyRaw = str(env, 'AUDIT_SIGNING_KEY');
+  if (signingKeyRaw === undefined && production) {
+    throw new ConfigError('AUDIT_SIGNING_KEY', 'is required in production (an Ed25519 private key, e.g. `openssl genpkey -algorithm ed25519`)');
+  }
+  const checkpointFileRaw = str(env, 'AUDIT_CHECKPOINT_FILE');
+  const auditCheckpoints: AuditCheckpointConfig = {
+    intervalSeconds: int(env, 'AUDIT_CHECKPOINT_INTERVAL_SECONDS', 300, 1, 86400),
+    signingKey: signingKeyRaw !== undefined ? signingKeyOf(signingKeyRaw) : keptSigningKey(dataDir),
+    signingKeySource: signingKeyRaw !== undefined ? 'env' : 'generated',
+    file: checkpointFileRaw === undefined ? join(dataDir, 'audit-checkpoints.ndjson') : resolve(cwd, checkpointFileRaw),
+  };
+
   const corsOrigins = (str(env, 'CORS_ORIGINS') ?? '')
     .split(',')
     .map((s) => s.trim())
@@ -272,6 +332,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): AppConfig {
     admin,
     allowRegistration: bool(env, 'ALLOW_REGISTRATION', true),
     auditRetentionDays: int(env, 'AUDIT_RETENTION_DAYS', 365, 1, 36500),
+    auditCheckpoints,
     logLevel: logLevelRaw as LogLevel,
     trustProxy: trustProxy(env),
     rateLimits,

@@ -91,6 +91,8 @@ const MATRIX: Record<string, Row> = {
   'GET /api/audit/events/export': { access: AUDIT, expect: audit },
   'GET /api/audit/stats': { access: AUDIT, expect: audit },
   'GET /api/audit/verify': { access: AUDIT, expect: audit },
+  'GET /api/audit/checkpoints': { access: AUDIT, expect: audit },
+  'GET /api/audit/checkpoints/public-key': { access: AUDIT, expect: audit },
   'POST /api/auth/logout': { access: SESSION, expect: sessions(204) },
   // The dashboard's pages and assets are static: the API behind them enforces access.
   'GET /dashboard': { access: 'public', expect: all(200) },

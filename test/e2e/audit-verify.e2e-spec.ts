@@ -61,13 +61,13 @@ describe('audit verify: an edited event', () => {
   });
 
   it('an untouched chain verifies, through the API', async () => {
-    expect(await verify()).toEqual({ ok: true, checked: TOTAL, firstBrokenId: null, fromId: '1', toId: String(TOTAL) });
+    expect(await verify()).toEqual({ ok: true, checked: TOTAL, firstBrokenId: null, fromId: '1', toId: String(TOTAL), checkpoints: 0, checkpointedToId: null, brokenCheckpoint: null });
   });
 
   it('an untouched chain verifies, through the command line (exit 0, JSON on stdout)', async () => {
     const r = await cli();
     expect(r.code).toBe(0);
-    expect(r.json).toEqual({ ok: true, checked: TOTAL, firstBrokenId: null, fromId: '1', toId: String(TOTAL) });
+    expect(r.json).toEqual({ ok: true, checked: TOTAL, firstBrokenId: null, fromId: '1', toId: String(TOTAL), checkpoints: 0, checkpointedToId: null, brokenCheckpoint: null });
     expect(r.stderr).toContain(`chain intact: ${TOTAL} events checked`);
   }, 60_000);
 
@@ -88,7 +88,7 @@ describe('audit verify: an edited event', () => {
     });
 
     it('the API reports it by id', async () => {
-      expect(await verify()).toEqual({ ok: false, checked: 4, firstBrokenId: '5', fromId: '1', toId: '4' });
+      expect(await verify()).toEqual({ ok: false, checked: 4, firstBrokenId: '5', fromId: '1', toId: '4', checkpoints: 0, checkpointedToId: null, brokenCheckpoint: null });
     });
 
     it('the command line reports it and exits 1', async () => {
@@ -364,7 +364,7 @@ describe('audit verify: a chain written partly before the format-2 hash', () => 
   });
 
   it('verifies each event by the format it was written with, and the app appends after it', async () => {
-    expect(await verify()).toEqual({ ok: true, checked: TOTAL, firstBrokenId: null, fromId: '1', toId: String(TOTAL) });
+    expect(await verify()).toEqual({ ok: true, checked: TOTAL, firstBrokenId: null, fromId: '1', toId: String(TOTAL), checkpoints: 0, checkpointedToId: null, brokenCheckpoint: null });
     await t.app.get(AuditWriter).record({ type: 'token.validate', outcome: 'valid', details: { after: 'switch' } });
     expect(await verify()).toMatchObject({ ok: true, checked: TOTAL + 1 });
   });

@@ -1,6 +1,7 @@
 // The built entry point (`node dist/src/main.js`, built by `npm test`) with bad
 // configurations: it must stop at once with exit code 1 and one line naming the variable.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -80,6 +81,11 @@ describe('configuration at start (node dist/src/main.js)', () => {
     expect(line).toContain('production');
   });
 
+  it('NODE_ENV=production without AUDIT_SIGNING_KEY: exit 1, one line naming AUDIT_SIGNING_KEY', async () => {
+    const line = expectOneLine(await runBad({ NODE_ENV: 'production', JWT_SECRET: TEST_JWT_SECRET }), 'AUDIT_SIGNING_KEY');
+    expect(line).toContain('production');
+  });
+
   it('NODE_ENV=production with a low-entropy JWT_SECRET: exit 1, without the secret', async () => {
     const secret = 'ab'.repeat(24);
     const line = expectOneLine(await runBad({ NODE_ENV: 'production', JWT_SECRET: secret }), 'JWT_SECRET');
@@ -144,7 +150,16 @@ describe('configuration at start (node dist/src/main.js)', () => {
   it('starts with a valid configuration and stops cleanly on SIGTERM (exit 0)', async () => {
     const database = await createTestDatabase();
     try {
-      const run = start({ DATA_DIR: dataDir, DATABASE_URL: database.url, JWT_SECRET: TEST_JWT_SECRET, PORT: '0', NODE_ENV: 'production' });
+      // Production requires the audit checkpoint signing key too.
+      const signingKey = generateKeyPairSync('ed25519').privateKey.export({ format: 'der', type: 'pkcs8' }).toString('base64');
+      const run = start({
+        DATA_DIR: dataDir,
+        DATABASE_URL: database.url,
+        JWT_SECRET: TEST_JWT_SECRET,
+        AUDIT_SIGNING_KEY: signingKey,
+        PORT: '0',
+        NODE_ENV: 'production',
+      });
       const port = await new Promise<number>((resolve, reject) => {
         const check = (): void => {
           const text = run.stdout();

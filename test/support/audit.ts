@@ -72,6 +72,8 @@ export function runAuditCli(t: TestApp, args: string[]): Promise<CliResult> {
         PATH: process.env.PATH,
         HOME: process.env.HOME,
         DATABASE_URL: t.databaseUrl,
+        // The app's folder: the checkpoint file and signing key the command line reads by default.
+        DATA_DIR: t.config.dataDir,
         JWT_SECRET: 'cli-test-secret-0123456789-abcdefghijklm',
         NODE_ENV: 'test',
       },

@@ -14,6 +14,7 @@ import { AuditRollupsCatchUp1795730000000 } from './1795730000000-AuditRollupsCa
 import { AuditRareTypeOutcomeIndexes1795740000000 } from './1795740000000-AuditRareTypeOutcomeIndexes.js';
 import { AuditChainGuards1795750000000 } from './1795750000000-AuditChainGuards.js';
 import { DisableEndsCredentials1795760000000 } from './1795760000000-DisableEndsCredentials.js';
+import { AuditCheckpoints1795770000000 } from './1795770000000-AuditCheckpoints.js';
 
 /** Every migration, in order. New migrations are added here (see docs/operations.md, "Database and migrations"). */
 export const MIGRATIONS = [
@@ -28,4 +29,5 @@ export const MIGRATIONS = [
   AuditRareTypeOutcomeIndexes1795740000000,
   AuditChainGuards1795750000000,
   DisableEndsCredentials1795760000000,
+  AuditCheckpoints1795770000000,
 ];
