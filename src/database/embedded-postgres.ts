@@ -22,6 +22,7 @@ import { createServer } from 'node:net';
 import { arch, platform } from 'node:os';
 import { dirname, join, resolve, sep } from 'node:path';
 import { promisify } from 'node:util';
+import pg from 'pg';
 
 const run = promisify(execFile);
 
@@ -76,6 +77,9 @@ export interface EmbeddedPostgresOptions {
  */
 export const SHARED_DIR = '/var/lib/hospiai/embedded-postgres';
 
+/** The role the service connects as to the embedded PostgreSQL. */
+export const SERVICE_ROLE = 'hospiai_service';
+
 /** A start-up refusal that says why and what to do, in one line (no bare EACCES). */
 export class EmbeddedPostgresError extends Error {
   constructor(message: string) {
@@ -106,6 +110,7 @@ export class EmbeddedPostgres {
   private adopted = false;
   port = 0;
   private password = '';
+  private servicePassword = '';
 
   constructor(private readonly options: EmbeddedPostgresOptions) {
     // Absolute: the server is given it as its socket folder, and resolves a relative one from its data folder.
@@ -121,6 +126,14 @@ export class EmbeddedPostgres {
    */
   get url(): string {
     return `postgres://postgres:${encodeURIComponent(this.password)}@127.0.0.1:${this.port}/postgres?host=${encodeURIComponent(this.clusterDir)}`;
+  }
+
+  /**
+   * The same cluster as the service's own role, SERVICE_ROLE: not a superuser, owning nothing; the
+   * migrations (run as the superuser, `url`) grant it what the service needs.
+   */
+  get serviceUrl(): string {
+    return `postgres://${SERVICE_ROLE}:${encodeURIComponent(this.servicePassword)}@127.0.0.1:${this.port}/postgres?host=${encodeURIComponent(this.clusterDir)}`;
   }
 
   /** Initialises the cluster on first use, then starts it (or adopts a running one). */
@@ -167,7 +180,28 @@ export class EmbeddedPostgres {
       ]);
     }
     this.started = true;
+    await this.ensureServiceRole();
     return this.url;
+  }
+
+  /** Creates the service's role, or sets its password again, with the one kept in the data folder. */
+  private async ensureServiceRole(): Promise<void> {
+    const file = join(this.options.dir, 'pg-service-password');
+    if (existsSync(file)) this.servicePassword = readFileSync(file, 'utf8').trim();
+    if (!this.servicePassword) {
+      this.servicePassword = randomBytes(24).toString('base64url');
+      writeFileSync(file, this.servicePassword + '\n', { mode: 0o600 });
+    }
+    const client = new pg.Client({ connectionString: this.url });
+    await client.connect();
+    try {
+      // base64url: nothing to escape in the literal. CREATE ROLE takes no parameters.
+      const attributes = `LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD '${this.servicePassword}'`;
+      const { rowCount } = await client.query(`SELECT 1 FROM pg_roles WHERE rolname = $1`, [SERVICE_ROLE]);
+      await client.query(`${rowCount ? 'ALTER' : 'CREATE'} ROLE ${SERVICE_ROLE} ${attributes}`);
+    } finally {
+      await client.end();
+    }
   }
 
   async stop(): Promise<void> {

@@ -93,26 +93,32 @@ describe('a checkout in a private folder (mode 700)', () => {
     child.stdout.on('data', (c: Buffer) => (output += c.toString()));
     child.stderr.on('data', (c: Buffer) => (output += c.toString()));
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-    expect({ code, output }).toEqual({ code: 0, output: expect.stringMatching(/e2e database: embedded PostgreSQL, template hospiai_tpl_\S+ ready/) });
+    expect({ code, output }).toEqual({
+      code: 0,
+      output: expect.stringMatching(/e2e database: embedded PostgreSQL, template hospiai_tpl_\S+ ready/),
+    });
   }, 180_000);
 
   // Only root has an account to switch to; any other user runs PostgreSQL as itself and always reaches its own folders.
-  (asRoot ? it : it.skip)('when no folder the postgres account can reach can be used, start-up stops with one line that says why and what to do', async () => {
-    const data = join(home, 'data');
-    // A shared folder that cannot be created: its parent is a file.
-    const embedded = new EmbeddedPostgres({ dir: data, sharedDir: join(checkout, 'package.json', 'shared') });
-    const err: unknown = await embedded.start().then(
-      async () => {
-        await embedded.stop();
-        return undefined;
-      },
-      (e: unknown) => e,
-    );
-    expect(err).toBeInstanceOf(Error);
-    const message = (err as Error).message;
-    expect(message).toMatch(
-      /^embedded PostgreSQL: the system account "postgres" cannot reach its data folder \S+, and \S+ cannot be created \(ENOTDIR\): move the project to a folder that account can enter, set DATA_DIR to one, or set DATABASE_URL$/,
-    );
-    expect(message).not.toContain('\n');
-  });
+  (asRoot ? it : it.skip)(
+    'when no folder the postgres account can reach can be used, start-up stops with one line that says why and what to do',
+    async () => {
+      const data = join(home, 'data');
+      // A shared folder that cannot be created: its parent is a file.
+      const embedded = new EmbeddedPostgres({ dir: data, sharedDir: join(checkout, 'package.json', 'shared') });
+      const err: unknown = await embedded.start().then(
+        async () => {
+          await embedded.stop();
+          return undefined;
+        },
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(Error);
+      const message = (err as Error).message;
+      expect(message).toMatch(
+        /^embedded PostgreSQL: the system account "postgres" cannot reach its data folder \S+, and \S+ cannot be created \(ENOTDIR\): move the project to a folder that account can enter, set DATA_DIR to one, or set DATABASE_URL$/,
+      );
+      expect(message).not.toContain('\n');
+    },
+  );
 });

@@ -13,6 +13,7 @@ import { AuditTopFailingIndexes1795720000000 } from './1795720000000-AuditTopFai
 import { AuditRollupsCatchUp1795730000000 } from './1795730000000-AuditRollupsCatchUp.js';
 import { AuditRareTypeOutcomeIndexes1795740000000 } from './1795740000000-AuditRareTypeOutcomeIndexes.js';
 import { AuditChainGuards1795750000000 } from './1795750000000-AuditChainGuards.js';
+import { AuditDefinerFunctions1795760000000 } from './1795760000000-AuditDefinerFunctions.js';
 
 /** Every migration, in order. New migrations are added here (see docs/operations.md, "Database and migrations"). */
 export const MIGRATIONS = [
@@ -26,4 +27,5 @@ export const MIGRATIONS = [
   AuditRollupsCatchUp1795730000000,
   AuditRareTypeOutcomeIndexes1795740000000,
   AuditChainGuards1795750000000,
+  AuditDefinerFunctions1795760000000,
 ];
