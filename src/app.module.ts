@@ -12,6 +12,7 @@ import { ConfigModule } from './config/config.module.js';
 import { DashboardModule } from './dashboard/dashboard.module.js';
 import { dataSourceOptions } from './database/data-source-options.js';
 import { runMigrationsLocked } from './database/run-migrations.js';
+import { migrateAsOwner } from './database/service-role.js';
 import { ENTITIES } from './entities.js';
 import { HealthModule } from './health/health.module.js';
 import { McpClientsModule } from './mcp-clients/mcp-clients.module.js';
@@ -28,11 +29,13 @@ export interface AppModuleOptions {
   config: AppConfig;
   /** The database to use: DATABASE_URL, or the embedded server's. */
   databaseUrl: string;
+  /** Set: the migrations run as this URL's role (the owner), which grants the pool's role what it needs. */
+  migrationUrl?: string;
 }
 
 @Module({})
 export class AppModule {
-  static forRoot({ config, databaseUrl }: AppModuleOptions): DynamicModule {
+  static forRoot({ config, databaseUrl, migrationUrl }: AppModuleOptions): DynamicModule {
     return {
       module: AppModule,
       imports: [
@@ -44,7 +47,8 @@ export class AppModule {
           dataSourceFactory: async (options) => {
             const dataSource = await new DataSource(options!).initialize();
             try {
-              await runMigrationsLocked(dataSource);
+              if (migrationUrl) await migrateAsOwner(migrationUrl, dataSource);
+              else await runMigrationsLocked(dataSource);
             } catch (err) {
               await dataSource.destroy().catch(() => undefined);
               throw err;

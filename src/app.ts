@@ -21,6 +21,8 @@ import { setupSwagger } from './swagger.js';
 export interface CreateAppOptions {
   config: AppConfig;
   databaseUrl: string;
+  /** The tables' owner, who runs the migrations: the embedded database's, or DATABASE_MIGRATION_URL (the default). */
+  migrationUrl?: string;
   /** Where log lines go (stdout by default); tests pass a stream to inspect them. */
   logDestination?: DestinationStream;
 }
@@ -98,7 +100,7 @@ function securityHeaders(): Record<string, string> {
 }
 
 /** Builds the application (not yet listening): Fastify, pino logs, request ids, metrics, errors, Swagger. */
-export async function createApp({ config, databaseUrl, logDestination }: CreateAppOptions): Promise<NestFastifyApplication> {
+export async function createApp({ config, databaseUrl, migrationUrl, logDestination }: CreateAppOptions): Promise<NestFastifyApplication> {
   const log = createPino(config, logDestination);
   const adapter = new FastifyAdapter({
     loggerInstance: log,
@@ -121,7 +123,7 @@ export async function createApp({ config, databaseUrl, logDestination }: CreateA
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
   });
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot({ config, databaseUrl }), adapter, {
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot({ config, databaseUrl, migrationUrl: migrationUrl ?? config.databaseMigrationUrl }), adapter, {
     logger: new PinoLoggerService(log),
     abortOnError: false,
     // JSON bodies are parsed by the parser registered below.

@@ -57,7 +57,7 @@ async function main(): Promise<void> {
 
   const db = await resolveDatabase(config, (m) => log.info({ context: 'EmbeddedPostgres' }, m));
   if (startupSignal) return exitAfter(async () => db.embedded?.stop());
-  const app = await createApp({ config, databaseUrl: db.url }).catch(async (err: unknown) => {
+  const app = await createApp({ config, databaseUrl: db.url, migrationUrl: db.migrationUrl }).catch(async (err: unknown) => {
     await db.embedded?.stop();
     throw db.embedded ? err : databaseError(err);
   });

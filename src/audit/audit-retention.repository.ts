@@ -22,8 +22,8 @@ export class AuditRetentionRepository {
   /** Makes the partitions of the months that hold these times, if they are missing. */
   async ensurePartitions(months: readonly Date[]): Promise<void> {
     await this.dataSource.transaction(async (m) => {
-      // The chain head lock serialises this DDL with the writers of every instance.
-      await m.query(`SELECT 1 FROM "audit_chain_head" WHERE "id" = 1 FOR UPDATE`);
+      // Each call takes the chain head's lock before it creates a partition, which serialises this
+      // DDL with the writers of every instance (src/database/sql/audit_ensure_partition.sql).
       for (const month of months) {
         await m.query(`SELECT "audit_ensure_partition"($1)`, [month.toISOString()]);
       }
@@ -62,27 +62,15 @@ export class AuditRetentionRepository {
     droppedUntil: Date,
   ): Promise<boolean> {
     const tables = names.map(partitionName);
-    return this.dataSource.transaction(async (m) => {
-      await m.query(`SELECT 1 FROM "audit_chain_head" WHERE "id" = 1 FOR UPDATE`);
-      await m.query(`SELECT "audit_rollup_catch_up"(true)`);
-      for (const table of tables) {
-        const [exists] = (await m.query(`SELECT to_regclass($1) AS r`, [`"${table}"`])) as { r: string | null }[];
-        if (!exists?.r) return false;
-      }
-      for (const table of tables) {
-        await m.query(`ALTER TABLE "audit_event" DETACH PARTITION "${table}"`);
-        await m.query(`DROP TABLE "${table}"`);
-      }
-      if (anchor) {
-        await m.query(
-          `UPDATE "audit_chain_anchor" SET "first_id" = $1, "prev_hash" = $2, "pruned_events" = "pruned_events" + $3, "updated_at" = now() WHERE "id" = 1`,
-          [anchor.firstId, anchor.prevHash, anchor.events],
-        );
-      }
-      const until = droppedUntil.toISOString();
-      await m.query(`DELETE FROM "audit_rollup_hourly" WHERE "bucket" < $1`, [until]);
-      await m.query(`DELETE FROM "audit_failure_rollup_daily" WHERE "day" < ($1::timestamptz AT TIME ZONE 'UTC')::date`, [until]);
-      return true;
-    });
+    // One function, run as the tables' owner (the service's role may not drop them): see
+    // src/database/sql/audit_drop_partitions.sql.
+    const [row] = (await this.dataSource.query(`SELECT "audit_drop_partitions"($1::text[], $2, $3, $4, $5) AS dropped`, [
+      tables,
+      anchor?.firstId ?? null,
+      anchor?.prevHash ?? null,
+      anchor?.events ?? 0,
+      droppedUntil.toISOString(),
+    ])) as { dropped: boolean }[];
+    return row.dropped;
   }
 }

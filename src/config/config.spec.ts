@@ -52,6 +52,7 @@ describe('loadConfig', () => {
         PORT: ' 8080 ',
         HOST: '0.0.0.0',
         DATABASE_URL: 'postgresql://app:pw@db.internal:5433/hospiai',
+        DATABASE_MIGRATION_URL: 'postgresql://owner:pw@db.internal:5433/hospiai',
         DATA_DIR: 'var/data',
         JWT_SECRET: SECRET,
         AUDIT_SIGNING_KEY: SIGNING_KEY,
@@ -70,6 +71,7 @@ describe('loadConfig', () => {
     expect(c.port).toBe(8080);
     expect(c.host).toBe('0.0.0.0');
     expect(c.databaseUrl).toBe('postgresql://app:pw@db.internal:5433/hospiai');
+    expect(c.databaseMigrationUrl).toBe('postgresql://owner:pw@db.internal:5433/hospiai');
     expect(c.dataDir).toBe(join(dir, 'var/data'));
     expect(c.jwt.previousSecrets.map((b) => b.toString())).toEqual([SECRET.toUpperCase()]);
     expect(c.jwt.issuer).toBe('chu-exemple');
@@ -84,6 +86,7 @@ describe('loadConfig', () => {
     const c = loadConfig({ JWT_SECRET: SECRET, PORT: '  ', DATABASE_URL: '', ALLOW_REGISTRATION: ' ' }, dir);
     expect(c.port).toBe(3000);
     expect(c.databaseUrl).toBeUndefined();
+    expect(c.databaseMigrationUrl).toBeUndefined();
     expect(c.allowRegistration).toBe(true);
   });
 
@@ -106,6 +109,8 @@ describe('loadConfig', () => {
       ['HOST=-bad.example', { HOST: '-bad.example' }, 'HOST'],
       ['DATABASE_URL=mysql://x', { DATABASE_URL: 'mysql://x' }, 'DATABASE_URL'],
       ['DATABASE_URL=not a url', { DATABASE_URL: 'not a url' }, 'DATABASE_URL'],
+      ['DATABASE_MIGRATION_URL=mysql://x', { DATABASE_URL: 'postgres://a:b@db/x', DATABASE_MIGRATION_URL: 'mysql://x' }, 'DATABASE_MIGRATION_URL'],
+      ['DATABASE_MIGRATION_URL without DATABASE_URL', { DATABASE_MIGRATION_URL: 'postgres://owner:pw@db/x' }, 'DATABASE_MIGRATION_URL'],
       ['JWT_SECRET shorter than 32 bytes', { JWT_SECRET: 'x'.repeat(31) }, 'JWT_SECRET'],
       ['NODE_ENV=production without JWT_SECRET', { NODE_ENV: 'production', JWT_SECRET: '' }, 'JWT_SECRET'],
       ['NODE_ENV=production with a low-entropy secret', { NODE_ENV: 'production', JWT_SECRET: 'a'.repeat(40) }, 'JWT_SECRET'],

@@ -12,6 +12,11 @@ export interface AppConfig {
   readonly host: string;
   /** Unset: an embedded PostgreSQL is started under `dataDir`. */
   readonly databaseUrl: string | undefined;
+  /**
+   * The tables' owner, for the migrations (the service's own role, DATABASE_URL's, then gets only
+   * what it needs); unset: DATABASE_URL's role runs them.
+   */
+  readonly databaseMigrationUrl: string | undefined;
   readonly dataDir: string;
   readonly jwt: {
     /** Key that signs API tokens (and, derived, sessions). */
@@ -113,6 +118,22 @@ function bool(env: Env, name: string, def: boolean): boolean {
   if (['true', '1', 'yes', 'on'].includes(v)) return true;
   if (['false', '0', 'no', 'off'].includes(v)) return false;
   throw new ConfigError(name, `must be true or false (got ${shown(raw)})`);
+}
+
+/** A postgres:// URL (never quoted back: it holds a password). */
+function postgresUrl(env: Env, name: string): string | undefined {
+  const raw = str(env, name);
+  if (raw === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(name, 'must be a URL such as postgres://user:password@host:5432/db');
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    throw new ConfigError(name, `must start with postgres:// or postgresql:// (got ${shown(url.protocol + '//')})`);
+  }
+  return raw;
 }
 
 /** false, true, or a comma-separated list of IP addresses or CIDR ranges (10.0.0.0/8, ::1). */
@@ -220,17 +241,10 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): AppConfig {
     throw new ConfigError('HOST', `must be an IP address or a host name (got ${shown(host)})`);
   }
 
-  const databaseUrl = str(env, 'DATABASE_URL');
-  if (databaseUrl !== undefined) {
-    let url: URL;
-    try {
-      url = new URL(databaseUrl);
-    } catch {
-      throw new ConfigError('DATABASE_URL', 'must be a URL such as postgres://user:password@host:5432/db');
-    }
-    if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
-      throw new ConfigError('DATABASE_URL', `must start with postgres:// or postgresql:// (got ${shown(url.protocol + '//')})`);
-    }
+  const databaseUrl = postgresUrl(env, 'DATABASE_URL');
+  const databaseMigrationUrl = postgresUrl(env, 'DATABASE_MIGRATION_URL');
+  if (databaseMigrationUrl !== undefined && databaseUrl === undefined) {
+    throw new ConfigError('DATABASE_MIGRATION_URL', 'needs DATABASE_URL (the embedded PostgreSQL makes its own roles)');
   }
 
   const dataDirRaw = str(env, 'DATA_DIR') ?? '.data';
@@ -327,6 +341,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): AppConfig {
     port,
     host,
     databaseUrl,
+    databaseMigrationUrl,
     dataDir,
     jwt: { secret, secretSource, previousSecrets, issuer, sessionTtlSeconds },
     admin,

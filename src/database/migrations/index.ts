@@ -15,6 +15,7 @@ import { AuditRareTypeOutcomeIndexes1795740000000 } from './1795740000000-AuditR
 import { AuditChainGuards1795750000000 } from './1795750000000-AuditChainGuards.js';
 import { DisableEndsCredentials1795760000000 } from './1795760000000-DisableEndsCredentials.js';
 import { AuditCheckpoints1795770000000 } from './1795770000000-AuditCheckpoints.js';
+import { AuditDefinerFunctions1795780000000 } from './1795780000000-AuditDefinerFunctions.js';
 
 /** Every migration, in order. New migrations are added here (see docs/operations.md, "Database and migrations"). */
 export const MIGRATIONS = [
@@ -30,4 +31,5 @@ export const MIGRATIONS = [
   AuditChainGuards1795750000000,
   DisableEndsCredentials1795760000000,
   AuditCheckpoints1795770000000,
+  AuditDefinerFunctions1795780000000,
 ];

@@ -1,11 +1,14 @@
 -- audit_append: numbers a batch of events, chains their hashes in id order and inserts them, while
 -- it holds the one row of audit_chain_head (so that every instance appends one after the other).
 -- The application hashes each event's content (the digests); this hashes the chain link.
--- Last defined by migration 1795730000000-AuditRollupsCatchUp.
+-- Runs as its owner (SECURITY DEFINER): the service's role may not write these tables itself.
+-- Last defined by migration 1795780000000-AuditDefinerFunctions.
 
 CREATE OR REPLACE FUNCTION public.audit_append(p_at timestamp with time zone[], p_type character varying[], p_outcome character varying[], p_actor uuid[], p_token uuid[], p_ip character varying[], p_user_agent character varying[], p_request_id character varying[], p_latency double precision[], p_details jsonb[], p_digest text[])
  RETURNS bigint
  LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'public', 'pg_temp'
 AS $function$
   DECLARE
     n int := cardinality("p_type");

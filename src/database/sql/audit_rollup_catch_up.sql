@@ -1,10 +1,13 @@
 -- audit_rollup_catch_up: brings the rollups up to the chain head, one session at a time; returns how
 -- many events it added (NULL when p_wait is false and another session is at it).
--- Defined by migration 1795730000000-AuditRollupsCatchUp.
+-- Runs as its owner (SECURITY DEFINER): the service's role may not write these tables itself.
+-- Last defined by migration 1795780000000-AuditDefinerFunctions.
 
 CREATE OR REPLACE FUNCTION public.audit_rollup_catch_up(p_wait boolean DEFAULT true)
  RETURNS bigint
  LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'public', 'pg_temp'
 AS $function$
   DECLARE
     s record;

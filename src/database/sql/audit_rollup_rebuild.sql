@@ -1,9 +1,12 @@
 -- audit_rollup_rebuild: recounts the rollups of a period from the events themselves.
--- Last defined by migration 1795730000000-AuditRollupsCatchUp.
+-- Runs as its owner (SECURITY DEFINER): the service's role may not write these tables itself.
+-- Last defined by migration 1795780000000-AuditDefinerFunctions.
 
 CREATE OR REPLACE FUNCTION public.audit_rollup_rebuild("from" timestamp with time zone, "to" timestamp with time zone)
  RETURNS void
  LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'public', 'pg_temp'
 AS $function$
   DECLARE
     hi bigint;
