@@ -14,6 +14,7 @@ import { AuditMaintenanceService } from '../../src/audit/audit-maintenance.servi
 import { AuditWriter } from '../../src/audit/audit.writer.js';
 import { SERVICE_ROLE } from '../../src/database/embedded-postgres.js';
 import { createToken, freePort, register, login, startService } from '../support/harness.js';
+import { AuditCheckpointService } from '../../src/audit/audit-checkpoint.service.js';
 import { createUser, startTestAppOnDatabase, type TestApp } from '../support/test-app.js';
 
 const DAY = 86_400_000;
@@ -109,6 +110,11 @@ describe('least privilege: the service role with DATABASE_URL and DATABASE_MIGRA
       const auditor = await createUser(t, { role: 'auditor' });
       const verify = await t.request('GET', '/api/audit/verify', { token: auditor.token });
       expect(verify.body).toMatchObject({ ok: true, firstBrokenId: null });
+      // As that role, the chain's head is signed into a checkpoint, which the owner sees stored.
+      const checkpoint = await t.app.get(AuditCheckpointService).checkpoint();
+      expect(checkpoint?.lastId).toBe(String(verify.body.toId));
+      const stored2 = await db.query(`SELECT "last_id" FROM "audit_checkpoint" ORDER BY "seq" DESC LIMIT 1`);
+      expect(stored2.rows).toEqual([{ last_id: String(verify.body.toId) }]);
     } finally {
       await db.end();
     }
