@@ -41,7 +41,10 @@ export interface AppConfig {
 export interface RateLimits {
   /** Login attempts per client address per minute. */
   readonly loginPerIpPerMinute: number;
-  /** Login attempts per account (email), from any address, per minute. */
+  /**
+   * Password checks per account (email) per minute, from every address together; past it, an address that has failed on the
+   * account is refused and any other waits its turn (LoginLockout).
+   */
   readonly loginPerAccountPerMinute: number;
   /** Registrations per client address per minute. */
   readonly registerPerIpPerMinute: number;
