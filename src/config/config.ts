@@ -225,7 +225,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): AppConfig {
       throw new ConfigError('ADMIN_EMAIL', 'must be an email address');
     }
     if (adminPassword.length < 12) throw new ConfigError('ADMIN_PASSWORD', 'must be at least 12 characters');
-    admin = { email: adminEmail.toLowerCase(), password: adminPassword };
+    admin = { email: adminEmail.toLowerCase().normalize('NFC'), password: adminPassword };
   }
 
   const logLevelRaw = (str(env, 'LOG_LEVEL') ?? 'info').toLowerCase();
