@@ -36,6 +36,8 @@ export interface AppConfig {
   readonly rateLimits: RateLimits;
   /** Origins allowed by CORS; empty: no CORS headers at all (browsers refuse cross-origin calls). */
   readonly corsOrigins: readonly string[];
+  /** When set, GET /metrics needs `Authorization: Bearer <metricsToken>`; null: /metrics is public. */
+  readonly metricsToken: string | null;
 }
 
 export interface RateLimits {
@@ -265,6 +267,12 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): AppConfig {
     }
   }
 
+  const metricsToken = str(env, 'METRICS_TOKEN') ?? null;
+  if (metricsToken !== null && !/^[\x21-\x7e]{16,256}$/.test(metricsToken)) {
+    // The value is a secret: never shown.
+    throw new ConfigError('METRICS_TOKEN', 'must be 16 to 256 printable ASCII characters without spaces (for example: openssl rand -hex 32)');
+  }
+
   return {
     nodeEnv,
     port,
@@ -279,5 +287,6 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): AppConfig {
     trustProxy: trustProxy(env),
     rateLimits,
     corsOrigins,
+    metricsToken,
   };
 }
