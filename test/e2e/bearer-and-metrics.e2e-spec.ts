@@ -36,6 +36,43 @@ describe('WWW-Authenticate on session routes', () => {
   });
 });
 
+describe('Swagger: the 401 answers of routes that take API tokens', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp();
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it('list the codes a refused API token really gets, with their messages', async () => {
+    const doc = (await t.request('GET', '/api/docs-json')).body;
+    const auditor = await createUser(t, { role: 'auditor' });
+    const created = await t.request('POST', '/api/tokens', { token: auditor.token, body: { name: 'a', scopes: ['read:audit'], durationDays: 1 } });
+    expect((await t.request('GET', '/api/audit/events', { token: created.body.token })).status).toBe(200);
+    const malformed = created.body.token.slice(0, -3) + 'AAA';
+    expect((await t.request('DELETE', `/api/tokens/${created.body.id}`, { token: auditor.token })).status).toBe(204);
+    const answers = [
+      await t.request('GET', '/api/audit/events', { token: malformed }),
+      await t.request('GET', '/api/audit/events', { token: created.body.token }),
+      await t.request('GET', '/api/audit/events'),
+    ];
+    expect(answers.map((a) => [a.status, a.body.code])).toEqual([
+      [401, 'invalid_token'],
+      [401, 'token_revoked'],
+      [401, 'unauthorized'],
+    ]);
+    for (const path of ['/api/audit/events', '/api/audit/events/export', '/api/audit/stats', '/api/audit/verify']) {
+      const content = doc.paths[path].get.responses['401'].content['application/json'];
+      const examples = Object.values(content.examples as Record<string, { value: { code: string; error: string } }>).map((e) => e.value);
+      for (const a of answers) expect(examples).toContainEqual({ ...a.body, requestId: 'req-7f3a2c' });
+      expect(examples.map((e) => e.code).sort()).toEqual(['invalid_token', 'token_expired', 'token_revoked', 'unauthorized']);
+    }
+    // A route only sessions may call keeps its one example.
+    expect(doc.paths['/api/users/me'].get.responses['401'].content['application/json'].example.code).toBe('unauthorized');
+  });
+});
+
 describe('GET /metrics with METRICS_TOKEN', () => {
   const SECRET = 'metrics-secret-0123456789abcdef';
   let t: TestApp;
