@@ -77,6 +77,30 @@ function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
 }
 
 /** True when a string (value or key) anywhere in a parsed JSON body holds a NUL character. */
+/** Arrays and objects nested deeper than this in a JSON body are refused (400): no body of the API needs more than a few. */
+const MAX_JSON_DEPTH = 32;
+
+/**
+ * True when the JSON text opens more than `max` arrays or objects inside one another. One pass over
+ * the text, without recursion; brackets inside strings do not count. Text that is not JSON may
+ * answer either way: the parser refuses it next.
+ */
+function nestsDeeperThan(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // a backslash: the next character is escaped
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
+}
+
 function hasNul(value: unknown, depth = 0): boolean {
   if (typeof value === 'string') return value.includes('\u0000');
   if (value === null || typeof value !== 'object' || depth > 32) return false;
@@ -166,6 +190,12 @@ export async function createApp({ config, databaseUrl, migrationUrl, logDestinat
   fastify.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: BODY_LIMIT }, (req, body, done) => {
     const text = typeof body === 'string' ? body : body.toString('utf8');
     if (text.trim() === '') return done(null, undefined);
+    if (nestsDeeperThan(text, MAX_JSON_DEPTH)) {
+      // Refused before parsing: the pipes that walk a body (class-transformer) recurse once per level.
+      const own = ownBodyAnswerOf(req);
+      if (own) return done(null, own.notJson);
+      return done(Object.assign(new Error('body nested too deep'), { statusCode: 400, code: 'FST_ERR_BODY_TOO_DEEP' }), undefined);
+    }
     try {
       const value: unknown = secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' });
       // PostgreSQL text cannot hold NUL: a string with one is refused here rather than failing in a query.

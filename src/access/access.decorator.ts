@@ -44,6 +44,35 @@ function forbiddenAnswers(rule: Omit<AccessRule, 'public'>): ForbiddenExamples {
   return everySession ? { csrf_failed: CSRF_FAILED } : { forbidden, csrf_failed: CSRF_FAILED };
 }
 
+const UNAUTHORIZED = { error: 'Authentication required', code: 'unauthorized', requestId: 'req-7f3a2c' };
+
+/** The 401 of a route only sessions may call. */
+const SESSION_UNAUTHORIZED = {
+  description: 'Missing, invalid or expired credentials (`WWW-Authenticate: Bearer error="invalid_token"` when a bearer was sent)',
+  type: ErrorBody,
+  example: UNAUTHORIZED,
+};
+
+/**
+ * The 401s of a route that also takes API tokens: a refused API token is answered with the
+ * validate route's codes and messages (McpValidationService.authenticate), a session as above.
+ */
+const TOKEN_OR_SESSION_UNAUTHORIZED = {
+  description:
+    'A refused API token: `invalid_token`, `token_expired` or `token_revoked` (with `WWW-Authenticate: Bearer error="invalid_token"`); ' +
+    'no credentials or a refused session: `unauthorized`',
+  type: ErrorBody,
+  examples: {
+    invalid_token: { summary: 'an API token that is malformed, badly signed or not an API token', value: { error: 'Token invalide', code: 'invalid_token', requestId: 'req-7f3a2c' } },
+    token_expired: { summary: 'an API token past its expiry', value: { error: 'Token expiré', code: 'token_expired', requestId: 'req-7f3a2c' } },
+    token_revoked: {
+      summary: 'an API token revoked or rotated, or whose owner is disabled',
+      value: { error: 'Token révoqué ou inexistant', code: 'token_revoked', requestId: 'req-7f3a2c' },
+    },
+    unauthorized: { summary: 'no credentials, or a session that is refused', value: UNAUTHORIZED },
+  },
+};
+
 /**
  * States who may call a route, enforces it through the global guard and
  * documents it in Swagger (security scheme, 401/403/503 answers, `x-access`).
@@ -54,11 +83,7 @@ export function Access(rule: Omit<AccessRule, 'public'>): MethodDecorator & Clas
   if (rule.roles?.length) decorators.push(ApiBearerAuth(SESSION_SCHEME));
   if (rule.scopes?.length) decorators.push(ApiBearerAuth(API_TOKEN_SCHEME));
   decorators.push(
-    ApiUnauthorizedResponse({
-      description: 'Missing, invalid or expired credentials',
-      type: ErrorBody,
-      example: { error: 'Authentication required', code: 'unauthorized', requestId: 'req-7f3a2c' },
-    }),
+    ApiUnauthorizedResponse(rule.scopes?.length ? TOKEN_OR_SESSION_UNAUTHORIZED : SESSION_UNAUTHORIZED),
     ApiForbiddenResponse(forbiddenResponse(forbiddenAnswers(rule))),
     ApiServiceUnavailableResponse({
       ...DATABASE_UNAVAILABLE,

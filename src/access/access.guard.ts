@@ -76,9 +76,13 @@ export class AccessGuard extends AuthGuard('session') {
    * cannot be reached while the session's user is read is no verdict on the session: that error goes
    * on to the global filter, which answers 503 with Retry-After.
    */
-  override handleRequest<T>(err: unknown, user: T): T {
+  override handleRequest<T>(err: unknown, user: T, _info?: unknown, context?: ExecutionContext): T {
     if (err && isDatabaseUnavailable(err)) throw err;
-    if (err || !user) throw AppError.unauthorized();
+    if (err || !user) {
+      // A bearer that was sent and refused is named invalid (RFC 6750); without one, the client is only told to authenticate.
+      const authorization = context?.switchToHttp().getRequest<{ headers: Record<string, string | string[] | undefined> }>().headers.authorization;
+      throw bearerTokenOf(authorization) ? AppError.invalidBearer() : AppError.unauthorized();
+    }
     return user;
   }
 }

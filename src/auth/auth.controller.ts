@@ -73,12 +73,13 @@ export class AuthController {
   @Post('login')
   @Public()
   @ApiServiceUnavailableResponse(DATABASE_UNAVAILABLE)
-  @RateLimit('login-ip', 'login-account')
+  @RateLimit('login-ip')
   @ApiTooManyRequestsResponse({
     type: ErrorBody,
     description:
-      'Too many attempts from this address or for this account (RATE_LIMIT_LOGIN_PER_MINUTE, RATE_LIMIT_LOGIN_ACCOUNT_PER_MINUTE), ' +
-      'or this account is locked out for this address after repeated failures (LOGIN_LOCKOUT_*); with Retry-After',
+      'Too many attempts from this address (RATE_LIMIT_LOGIN_PER_MINUTE), this account locked out for this address after repeated ' +
+      'failures (LOGIN_LOCKOUT_*), or the account\'s budget of checks spent (RATE_LIMIT_LOGIN_ACCOUNT_PER_MINUTE) while this address ' +
+      'has failed on it; an address that has not failed on the account waits its turn instead. With Retry-After',
     example: { error: 'Too many failed logins: try again later', code: 'too_many_requests', requestId: 'req-7f3a2c', retryAfter: 30 },
     headers: RETRY_AFTER_HEADER,
   })

@@ -1,13 +1,13 @@
 import { IsEmail, isEmail, IsOptional, IsString, Length, Matches, MaxLength, MinLength } from 'class-validator';
-import { PlainText } from '../common/plain-text.js';
+import { isPlainText, PlainText } from '../common/plain-text.js';
 import { FitsColumn } from '../common/text-length.js';
 import { Trim, TrimLower } from '../common/transforms.js';
 import { PHONE_MESSAGE, PHONE_PATTERN } from '../users/users.dto.js';
 import { UserView } from '../users/user.view.js';
 
-/** Whether `value` is an email address register accepts: RegisterDto.email's checks (IsEmail with its default options, at most 254 characters). */
+/** Whether `value` is an email address register accepts: RegisterDto.email's checks (IsEmail with its default options, at most 254 characters, plain text). */
 export function isWellFormedEmail(value: string): boolean {
-  return value.length <= 254 && isEmail(value);
+  return value.length <= 254 && isEmail(value) && isPlainText(value);
 }
 
 export class RegisterDto {
@@ -15,6 +15,7 @@ export class RegisterDto {
   @TrimLower()
   @IsEmail({}, { message: 'email must be an email address' })
   @MaxLength(254)
+  @PlainText()
   email: string;
 
   /**

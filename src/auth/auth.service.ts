@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Injectable } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
 import type { AppConfig } from '../config/config.js';
@@ -68,14 +69,17 @@ export class AuthService {
    * give the same error, after the same Argon2 work.
    */
   async login(email: string, password: string, ctx: RequestContext): Promise<{ user: User; accessToken: string; expiresIn: number }> {
-    const locked = this.lockout.begin(email, ctx.ip);
-    if (locked > 0) {
+    const admission = this.lockout.begin(email, ctx.ip);
+    if (admission.refusedFor > 0) {
       // Refused without looking at the password: guesses during a lockout teach nothing and do not extend it.
-      await this.audit.record({ type: 'auth.login', outcome: 'failure', ...ctx, details: { ...loginEmail(email), reason: 'locked_out' } });
-      throw tooManyRequests(locked, 'Too many failed logins: try again later');
+      const reason = admission.reason ?? 'locked_out';
+      await this.audit.record({ type: 'auth.login', outcome: 'failure', ...ctx, details: { ...loginEmail(email), reason } });
+      throw tooManyRequests(admission.refusedFor, 'Too many failed logins: try again later');
     }
     let outcome: LoginOutcome = 'error';
     try {
+      // The account's budget of checks is spent: this address has not failed on it, so it waits its turn rather than being refused.
+      if (admission.waitMs > 0) await sleep(admission.waitMs);
       const found = await this.users.findByEmailWithPassword(email);
       const ok = await this.hasher.verify(found?.passwordHash, password);
       const failure = !found ? 'unknown_email' : !ok ? 'wrong_password' : found.disabledAt !== null ? 'disabled' : undefined;
@@ -85,7 +89,10 @@ export class AuthService {
         outcome,
         actorUserId: found?.id ?? null,
         ...ctx,
-        details: failure ? { ...loginEmail(email), reason: failure } : { email },
+        details: {
+          ...(failure ? { ...loginEmail(email), reason: failure } : { email }),
+          ...(admission.waitMs > 0 ? { delayedMs: admission.waitMs } : {}),
+        },
       });
       if (failure || !found) throw new AppError(401, ErrorCode.InvalidCredentials, INVALID_CREDENTIALS);
       return { user: found, ...this.issueSession(found) };

@@ -47,6 +47,11 @@ export class AppError extends Error {
     return new AppError(401, ErrorCode.Unauthorized, message, {}, { 'WWW-Authenticate': 'Bearer' });
   }
 
+  /** 401 for a bearer token that was sent and refused: RFC 6750's `error="invalid_token"` tells a client not to retry it. */
+  static invalidBearer(message = 'Authentication required'): AppError {
+    return new AppError(401, ErrorCode.Unauthorized, message, {}, { 'WWW-Authenticate': 'Bearer error="invalid_token"' });
+  }
+
   static forbidden(message = 'You are not allowed to do this'): AppError {
     return new AppError(403, ErrorCode.Forbidden, message);
   }

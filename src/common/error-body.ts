@@ -94,6 +94,9 @@ export function describeError(err: unknown, requestId: string): ErrorAnswer {
         unexpected: false,
       };
     }
+    if (fastifyCode === 'FST_ERR_BODY_TOO_DEEP') {
+      return { status, body: { error: 'The request body nests arrays and objects deeper than 32 levels, which is not accepted', code: ErrorCode.ValidationFailed, requestId }, headers: {}, unexpected: false };
+    }
     if (fastifyCode === 'FST_ERR_NUL_IN_BODY') {
       return { status, body: { error: 'The request body holds a NUL character (\\u0000), which is not accepted', code: ErrorCode.ValidationFailed, requestId }, headers: {}, unexpected: false };
     }

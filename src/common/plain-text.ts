@@ -2,21 +2,28 @@ import { ValidateBy } from 'class-validator';
 
 /**
  * Control characters (C0, DEL, C1: line breaks, tabs, terminal escapes), the line and paragraph
- * separators, and the bidirectional formatting characters (marks, embeddings, overrides, isolates).
+ * separators, and the format characters: the bidirectional controls (marks, embeddings, overrides,
+ * isolates) and the invisible ones (zero-width spaces and joiners, word joiners, soft hyphens,
+ * byte-order marks, tags).
  */
-const CONTROL = /[\p{Cc}\u2028\u2029\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/u;
+const NOT_PLAIN = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u;
 
 /**
- * For a name that other programs show or log (a token's name, a person's names: the validate
- * answer gives both to MCP servers): refuses control and bidirectional formatting characters, so
- * that a name cannot forge a log line, drive a terminal or show other text than it holds.
+ * The one rule for text that other programs show or log (an email, a person's names, a token's
+ * name: the validate and introspection answers give them to MCP servers): no character that could
+ * forge a log line, drive a terminal, or show other text than it holds or two different texts alike.
  */
+export function isPlainText(value: string): boolean {
+  return !NOT_PLAIN.test(value);
+}
+
+/** Refuses a string that is not plain text (`isPlainText`), naming the field. */
 export const PlainText = (): PropertyDecorator =>
   ValidateBy({
     name: 'plainText',
     validator: {
-      validate: (v: unknown) => typeof v !== 'string' || !CONTROL.test(v),
+      validate: (v: unknown) => typeof v !== 'string' || isPlainText(v),
       defaultMessage: (args) =>
-        `${args?.property} must not contain control characters (line breaks, tabs, escapes, bidirectional controls)`,
+        `${args?.property} must not contain control or invisible characters (line breaks, tabs, escapes, bidirectional controls, zero-width characters)`,
     },
   });

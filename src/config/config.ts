@@ -43,12 +43,17 @@ export interface AppConfig {
   readonly rateLimits: RateLimits;
   /** Origins allowed by CORS; empty: no CORS headers at all (browsers refuse cross-origin calls). */
   readonly corsOrigins: readonly string[];
+  /** When set, GET /metrics needs `Authorization: Bearer <metricsToken>`; null: /metrics is public. */
+  readonly metricsToken: string | null;
 }
 
 export interface RateLimits {
   /** Login attempts per client address per minute. */
   readonly loginPerIpPerMinute: number;
-  /** Login attempts per account (email), from any address, per minute. */
+  /**
+   * Password checks per account (email) per minute, from every address together; past it, an address that has failed on the
+   * account is refused and any other waits its turn (LoginLockout).
+   */
   readonly loginPerAccountPerMinute: number;
   /** Registrations per client address per minute. */
   readonly registerPerIpPerMinute: number;
@@ -284,7 +289,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): AppConfig {
       throw new ConfigError('ADMIN_EMAIL', 'must be an email address');
     }
     if (adminPassword.length < 12) throw new ConfigError('ADMIN_PASSWORD', 'must be at least 12 characters');
-    admin = { email: adminEmail.toLowerCase(), password: adminPassword };
+    admin = { email: adminEmail.toLowerCase().normalize('NFC'), password: adminPassword };
   }
 
   const logLevelRaw = (str(env, 'LOG_LEVEL') ?? 'info').toLowerCase();
@@ -336,6 +341,12 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): AppConfig {
     }
   }
 
+  const metricsToken = str(env, 'METRICS_TOKEN') ?? null;
+  if (metricsToken !== null && !/^[\x21-\x7e]{16,256}$/.test(metricsToken)) {
+    // The value is a secret: never shown.
+    throw new ConfigError('METRICS_TOKEN', 'must be 16 to 256 printable ASCII characters without spaces (for example: openssl rand -hex 32)');
+  }
+
   return {
     nodeEnv,
     port,
@@ -352,5 +363,6 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): AppConfig {
     trustProxy: trustProxy(env),
     rateLimits,
     corsOrigins,
+    metricsToken,
   };
 }

@@ -1,7 +1,7 @@
 import { SetMetadata } from '@nestjs/common';
 
 /** The named limits of this service (see RateLimitGuard); each is configured in src/config/config.ts. */
-export type RateLimitName = 'login-ip' | 'login-account' | 'register-ip';
+export type RateLimitName = 'login-ip' | 'register-ip';
 
 export const RATE_LIMITS = 'hospiai:rate-limits';
 

@@ -8,23 +8,16 @@ import { ValidateFailureLimit } from './validate-failure-limit.js';
 
 const MINUTE = 60_000;
 
-/** The email of a login body, lower-cased: the key of the per-account limit. */
-function accountOf(req: Record<string, unknown>): string {
-  const body = req.body as { email?: unknown } | undefined;
-  return typeof body?.email === 'string' ? body.email.trim().toLowerCase().slice(0, 254) : '';
-}
-
 function throttlers(config: AppConfig): ThrottlerOptions[] {
   const r = config.rateLimits;
   const named: (ThrottlerOptions & { name: RateLimitName })[] = [
     { name: 'login-ip', ttl: MINUTE, limit: r.loginPerIpPerMinute },
-    { name: 'login-account', ttl: MINUTE, limit: r.loginPerAccountPerMinute, getTracker: accountOf },
     { name: 'register-ip', ttl: MINUTE, limit: r.registerPerIpPerMinute },
   ];
   return named;
 }
 
-/** Abuse limits, kept in memory (per instance): @nestjs/throttler's store, the login lockout. */
+/** Abuse limits, kept in memory (per instance): @nestjs/throttler's store, the login lockout and per-account budget. */
 @Global()
 @Module({
   imports: [

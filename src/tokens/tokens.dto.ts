@@ -8,8 +8,8 @@ import { REVOKED_REASONS, type RevokedReason, type TokenStatus } from './api-tok
 
 export class CreateTokenDto {
   /**
-   * A name to recognise the token by, 1–100 characters, without control characters (line breaks,
-   * tabs, escapes, bidirectional controls).
+   * A name to recognise the token by, 1–100 characters, without control or invisible characters
+   * (line breaks, tabs, escapes, bidirectional controls, zero-width characters).
    * @example "Serveur FastMCP production"
    */
   @Trim()

@@ -4,6 +4,7 @@ import { request as httpRequest } from 'node:http';
 import { createUser, PASSWORD, startTestApp, uniqueEmail, type TestApp, type User } from '../support/test-app.js';
 import { rawRequest } from '../support/hostile.js';
 import { ThrottledValidations } from '../../src/mcp-validation/throttled-validations.js';
+import { until } from '../support/until.js';
 
 interface Answer {
   status: number;
@@ -68,13 +69,16 @@ describe('login limits', () => {
     await t.close();
   });
 
-  it('per account: the 5th attempt in a minute on one account is 429 with Retry-After, from any address; another account is not affected', async () => {
+  it('per account: past 4 failures in a minute, an address that failed on the account is 429 with Retry-After; another account is not affected', async () => {
     const login = (ip: string, email: string, password = 'wrong password, twelve+') =>
       from(ip, t.baseUrl, 'POST', '/api/auth/login', { email, password });
     expect((await login('127.0.0.2', marie.email)).status).toBe(401);
     expect((await login('127.0.0.3', marie.email)).status).toBe(401);
+    // A success does not spend the account's budget.
     expect((await login('127.0.0.4', marie.email, PASSWORD)).status).toBe(200);
-    // marie: createUser's login + 3 here = 4 of 4.
+    expect((await login('127.0.0.4', marie.email)).status).toBe(401);
+    expect((await login('127.0.0.5', marie.email)).status).toBe(401);
+    // marie: 4 failures of 4. An address that failed on her account is refused, even with her password.
     const refused = await login('127.0.0.5', marie.email, PASSWORD);
     expect429(refused, refused.headers['retry-after']);
     expect((await login('127.0.0.5', paul.email, PASSWORD)).status).toBe(200);
@@ -162,6 +166,91 @@ describe('login lockout (exponential backoff, capped, per account and address)',
       `SELECT count(*)::int AS n FROM audit_event WHERE type = 'auth.login' AND details->>'reason' = 'locked_out'`,
     );
     expect(rows[0].n).toBeGreaterThanOrEqual(1);
+  });
+});
+
+// The attack of an address that guesses at an account to keep its owner out: the owner's correct
+// password from an address that has not failed is let through, and guesses from many addresses at
+// one account stay within RATE_LIMIT_LOGIN_ACCOUNT_PER_MINUTE checks a minute.
+describe('login limits never lock the owner out from another address (TRUST_PROXY)', () => {
+  const behindProxy = (t: TestApp, client: string, email: string, password: string) =>
+    t.request('POST', '/api/auth/login', { body: { email, password }, headers: { 'x-forwarded-for': client } });
+
+  describe('with the default limits', () => {
+    let t: TestApp;
+    let carol: User;
+    beforeAll(async () => {
+      t = await startTestApp({
+        TRUST_PROXY: 'true',
+        RATE_LIMIT_LOGIN_PER_MINUTE: '20',
+        RATE_LIMIT_LOGIN_ACCOUNT_PER_MINUTE: '10',
+        LOGIN_LOCKOUT_AFTER: '5',
+      });
+      carol = await createUser(t, { email: uniqueEmail('carol') });
+    });
+    afterAll(async () => {
+      await t.close();
+    });
+
+    it("ten wrong passwords from address A: Carol's password from address B is 200, while A stays throttled", async () => {
+      const statuses: number[] = [];
+      for (let i = 0; i < 10; i++) statuses.push((await behindProxy(t, '203.0.113.66', carol.email, 'wrong password, twelve+')).status);
+      expect(statuses).toEqual([401, 401, 401, 401, 401, 429, 429, 429, 429, 429]);
+      const started = Date.now();
+      const owner = await behindProxy(t, '198.51.100.7', carol.email, PASSWORD);
+      expect(owner.status).toBe(200);
+      expect(typeof owner.body.accessToken).toBe('string');
+      expect(Date.now() - started).toBeLessThan(5_000);
+      const attacker = await behindProxy(t, '203.0.113.66', carol.email, PASSWORD);
+      expect429(attacker, attacker.headers.get('retry-after'));
+      // The lockout is keyed on the forwarded address, not the proxy's (127.0.0.1).
+      const { rows } = await t.db.query(
+        `SELECT ip, details->>'reason' AS reason FROM audit_event WHERE type = 'auth.login' AND details->>'email' = $1 ORDER BY id`,
+        [carol.email],
+      );
+      expect(rows.filter((r) => r.reason === 'locked_out').map((r) => r.ip)).toEqual(Array(6).fill('203.0.113.66'));
+    });
+  });
+
+  describe('guesses from many addresses at one account', () => {
+    let t: TestApp;
+    let dave: User;
+    beforeAll(async () => {
+      // 30 checks a minute: 30 at once, then one every 2 s.
+      t = await startTestApp({ TRUST_PROXY: 'true', RATE_LIMIT_LOGIN_ACCOUNT_PER_MINUTE: '30', LOGIN_LOCKOUT_AFTER: '5' });
+      dave = await createUser(t, { email: uniqueEmail('dave') });
+    });
+    afterAll(async () => {
+      await t.close();
+    });
+
+    it('are checked no faster than the budget; an address that failed is refused, the owner from a clean one waits and logs in', async () => {
+      const t0 = Date.now();
+      const guesses = Array.from({ length: 33 }, (_, i) => behindProxy(t, `203.0.113.${i + 1}`, dave.email, 'wrong password, twelve+'));
+      await until('the first 30 guesses are checked', async () => {
+        const { rows } = await t.db.query(
+          `SELECT count(*)::int AS n FROM audit_event WHERE type = 'auth.login' AND details->>'email' = $1 AND details->>'reason' = 'wrong_password'`,
+          [dave.email],
+        );
+        return rows[0].n >= 30;
+      });
+      // 203.0.113.1 has failed on the account: with the budget spent, it is refused at once.
+      const again = await behindProxy(t, '203.0.113.1', dave.email, 'wrong password, twelve+');
+      expect429(again, again.headers.get('retry-after'));
+      const owner = await behindProxy(t, '198.51.100.8', dave.email, PASSWORD);
+      expect(owner.status).toBe(200);
+      expect((await Promise.all(guesses)).map((g) => g.status)).toEqual(Array(33).fill(401));
+      // Every password check is audited after it ran: 30 at once, then no more than one per 2 s.
+      const { rows } = await t.db.query(
+        `SELECT extract(epoch FROM occurred_at) * 1000 AS at, details->>'reason' AS reason FROM audit_event
+          WHERE type = 'auth.login' AND details->>'email' = $1 AND occurred_at >= to_timestamp($2 / 1000.0)
+            AND coalesce(details->>'reason', '') NOT IN ('locked_out', 'account_rate') ORDER BY occurred_at`,
+        [dave.email, t0],
+      );
+      expect(rows).toHaveLength(34);
+      rows.forEach((r, k) => expect(Number(r.at) - t0).toBeGreaterThanOrEqual(Math.max(0, k - 30) * 2_000 - 100));
+      expect(rows[33].reason).toBeNull();
+    }, 30_000);
   });
 });
 

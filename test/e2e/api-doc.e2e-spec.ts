@@ -241,7 +241,12 @@ describe('docs/api.md', () => {
       'error message of POST /api/auth/register 409 not in docs/api.md: An account with this email already exists',
     ]);
     const message = doc.replaceAll('Token expiré', 'Token expire');
-    expect(problems(message, openapi, variables)).toEqual(['error message of POST /api/mcp/validate 401 not in docs/api.md: Token expiré']);
+    expect(problems(message, openapi, variables)).toEqual([
+      ...['/api/audit/events', '/api/audit/events/export', '/api/audit/stats', '/api/audit/verify'].map(
+        (path) => `error message of GET ${path} 401 not in docs/api.md: Token expiré`,
+      ),
+      'error message of POST /api/mcp/validate 401 not in docs/api.md: Token expiré',
+    ]);
     const header = doc.replace(/^\| `Retry-After` \|.*\n/m, '');
     expect(problems(header, openapi, variables)).toEqual(['header Retry-After (OpenAPI) has no row in the Headers table']);
     expect(problems(doc, openapi, [...variables, 'NEW_SETTING'])).toEqual([
