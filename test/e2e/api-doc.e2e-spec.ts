@@ -242,7 +242,14 @@ describe('docs/api.md', () => {
     ]);
     const message = doc.replaceAll('Token expiré', 'Token expire');
     expect(problems(message, openapi, variables)).toEqual([
-      ...['/api/audit/events', '/api/audit/events/export', '/api/audit/stats', '/api/audit/verify'].map(
+      ...[
+        '/api/audit/events',
+        '/api/audit/events/export',
+        '/api/audit/stats',
+        '/api/audit/verify',
+        '/api/audit/checkpoints',
+        '/api/audit/checkpoints/public-key',
+      ].map(
         (path) => `error message of GET ${path} 401 not in docs/api.md: Token expiré`,
       ),
       'error message of POST /api/mcp/validate 401 not in docs/api.md: Token expiré',
