@@ -249,9 +249,7 @@ describe('docs/api.md', () => {
         '/api/audit/verify',
         '/api/audit/checkpoints',
         '/api/audit/checkpoints/public-key',
-      ].map(
-        (path) => `error message of GET ${path} 401 not in docs/api.md: Token expiré`,
-      ),
+      ].map((path) => `error message of GET ${path} 401 not in docs/api.md: Token expiré`),
       'error message of POST /api/mcp/validate 401 not in docs/api.md: Token expiré',
     ]);
     const header = doc.replace(/^\| `Retry-After` \|.*\n/m, '');
