@@ -42,11 +42,12 @@ const OUTCOME_NAMES: Record<string, string> = {
   failure: 'Échec',
   already_revoked: 'Déjà révoqué',
   invalid_client: 'Serveur MCP non reconnu',
+  throttled: 'Refusés par la limite (comptés par minute)',
 };
 
 /** Outcomes that went well, went badly, or neither; shown with a word and a symbol, not colour alone. */
 const GOOD = new Set(['valid', 'success']);
-const BAD = new Set(['invalid', 'expired', 'revoked', 'insufficient_scope', 'error', 'failure', 'invalid_client']);
+const BAD = new Set(['invalid', 'expired', 'revoked', 'insufficient_scope', 'error', 'failure', 'invalid_client', 'throttled']);
 
 /** Filters the API may refuse: where to say so, and what. */
 const FILTER_ERRORS: Record<string, { id: string; input: string; message: string }> = {
