@@ -11,7 +11,7 @@ import { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
 import { AppModule } from './app.module.js';
 import { createPino, PinoLoggerService } from './common/logger.js';
 import { ownBodyAnswerOf } from './common/own-body-answer.js';
-import { isRoutedTo } from './common/request-context.js';
+import { clientRequestIdOf, isRoutedTo } from './common/request-context.js';
 import type { AppConfig } from './config/config.js';
 import { setUpValidateRoute } from './mcp-validation/validate-route.js';
 import { MetricsService } from './metrics/metrics.service.js';
@@ -27,7 +27,6 @@ export interface CreateAppOptions {
   logDestination?: DestinationStream;
 }
 
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 const START = Symbol('start');
 
 /** Request body limit: every body of this API is small JSON (or a small form, for introspection). */
@@ -142,10 +141,9 @@ export async function createApp({ config, databaseUrl, migrationUrl, logDestinat
     return503OnClosing: false,
     // Behind a reverse proxy (TRUST_PROXY): the client's address and protocol come from X-Forwarded-*.
     trustProxy: typeof config.trustProxy === 'boolean' ? config.trustProxy : [...config.trustProxy],
-    genReqId: (req: { headers: Record<string, string | string[] | undefined> }) => {
-      const given = req.headers['x-request-id'];
-      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
-    },
+    // The request id is always the service's own: a client's X-Request-Id, which could repeat another request's
+    // id, is kept apart as clientRequestId (src/common/request-context.ts), in the log line and the audit event.
+    genReqId: () => randomUUID(),
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot({ config, databaseUrl, migrationUrl: migrationUrl ?? config.databaseMigrationUrl }), adapter, {
     logger: new PinoLoggerService(log),
@@ -181,7 +179,9 @@ export async function createApp({ config, databaseUrl, migrationUrl, logDestinat
     const seconds = start ? Number(process.hrtime.bigint() - start) / 1e9 : 0;
     const route = req.routeOptions?.url ?? 'unmatched';
     metrics.observe(req.method, route, reply.statusCode, seconds);
-    req.log.info({ method: req.method, route, status: reply.statusCode, ms: Math.round(seconds * 1e4) / 10 }, 'request');
+    const clientRequestId = clientRequestIdOf(req);
+    const line = { method: req.method, route, status: reply.statusCode, ms: Math.round(seconds * 1e4) / 10 };
+    req.log.info(clientRequestId === null ? line : { ...line, clientRequestId }, 'request');
   });
   // JSON bodies: an empty body with a JSON content type is no body (curl -H 'Content-Type: application/json'
   // without -d is common); prototype-poisoning keys are refused. A route that answers every body itself

@@ -41,6 +41,8 @@ export interface AuditInput {
   ip?: string | null;
   userAgent?: string | null;
   requestId?: string | null;
+  /** The client's own X-Request-Id (RequestContext): stored as details.clientRequestId. */
+  clientRequestId?: string | null;
   latencyMs?: number | null;
   /** Never a token, a password or a secret. */
   details?: Record<string, unknown>;

@@ -26,8 +26,15 @@ function toBatchEvent(input: AuditInput): BatchEvent {
     userAgent: clean(input.userAgent, 512),
     requestId: clean(input.requestId, 64),
     latencyMs: input.latencyMs === undefined || input.latencyMs === null ? null : Math.round(input.latencyMs * 1000) / 1000,
-    details: cleanDetails(input.details ?? {}) as Record<string, unknown>,
+    details: cleanDetails(detailsOf(input)) as Record<string, unknown>,
   };
+}
+
+/** The caller's details, with the client's X-Request-Id when it sent one (details stay as given otherwise). */
+function detailsOf(input: AuditInput): Record<string, unknown> {
+  const details = input.details ?? {};
+  if (input.clientRequestId === undefined || input.clientRequestId === null) return details;
+  return { ...details, clientRequestId: input.clientRequestId };
 }
 
 const MAX_BATCH = 1000;

@@ -6,7 +6,10 @@ import type { FastifyRequest } from 'fastify';
 export interface RequestContext {
   ip: string | null;
   userAgent: string | null;
+  /** The service's own request id (also the answer's X-Request-Id). */
   requestId: string;
+  /** The X-Request-Id the client sent, if any and if clean (see clientRequestIdOf): never taken as the request id. */
+  clientRequestId: string | null;
 }
 
 const MAX_USER_AGENT = 512;
@@ -28,12 +31,26 @@ export function isRoutedTo(req: { method: string; routeOptions?: { url?: string 
   return req.method === method && req.routeOptions?.url === url;
 }
 
+/** Printable ASCII, 1 to 64 characters: the X-Request-Id values kept from a client. */
+const CLIENT_REQUEST_ID = /^[\x20-\x7e]{1,64}$/;
+
+/**
+ * The X-Request-Id the client sent, kept only as a reference of its own (log line, audit details): a
+ * value a client chooses can repeat another request's, so it is never the request id. Printable ASCII
+ * of at most 64 characters, else dropped (null), so that it cannot forge log lines or fill the log.
+ */
+export function clientRequestIdOf(req: Pick<FastifyRequest, 'headers'>): string | null {
+  const given = req.headers['x-request-id'];
+  return typeof given === 'string' && CLIENT_REQUEST_ID.test(given) ? given : null;
+}
+
 export function requestContextOf(req: FastifyRequest): RequestContext {
   const ua = req.headers['user-agent'];
   return {
     ip: clientIpOf(req),
     userAgent: typeof ua === 'string' && ua !== '' ? ua.slice(0, MAX_USER_AGENT) : null,
     requestId: req.id,
+    clientRequestId: clientRequestIdOf(req),
   };
 }
 

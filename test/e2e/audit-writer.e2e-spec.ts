@@ -9,6 +9,7 @@ import { DataSource } from 'typeorm';
 import { AuditWriter } from '../../src/audit/audit.writer.js';
 import { toAuditEvent } from '../support/audit.js';
 import { decodeJwt, sha256Hex, signJwt } from '../support/jwt.js';
+import { UUID } from '../support/formats.js';
 import {
   createUser,
   PASSWORD,
@@ -16,6 +17,7 @@ import {
   startTestAppOnDatabase,
   TEST_JWT_SECRET,
   uniqueEmail,
+  type HttpAnswer,
   type TestApp,
   type User,
 } from '../support/test-app.js';
@@ -76,7 +78,7 @@ describe('audit writer', () => {
   const chainHead = async () =>
     (await t.db.query(`SELECT last_id, last_hash FROM audit_chain_head`)).rows[0] as { last_id: string; last_hash: string };
 
-  /** Headers a careful MCP server sends: its user agent and its own request id. */
+  /** Headers a careful MCP server sends: its user agent and its own request id (kept as details.clientRequestId). */
   const ctx = (requestId: string) => ({ 'user-agent': USER_AGENT, 'x-request-id': requestId });
 
   async function newToken(owner: User = user, body: Record<string, unknown> = {}): Promise<Created> {
@@ -96,15 +98,20 @@ describe('audit writer', () => {
     });
   }
 
-  /** The single event a request wrote, found by its request id. */
-  async function onlyEventOf(requestId: string): Promise<AuditEvent> {
-    const rows = (await t.db.query(`SELECT * FROM audit_event WHERE request_id = $1`, [requestId])).rows.map(toAuditEvent);
+  /** The single event a request wrote, found by the request id its client sent (details.clientRequestId). */
+  async function onlyEventOf(clientRequestId: string): Promise<AuditEvent> {
+    const rows = (await t.db.query(`SELECT * FROM audit_event WHERE details->>'clientRequestId' = $1`, [clientRequestId])).rows.map(
+      toAuditEvent,
+    );
     expect(rows).toHaveLength(1);
     return rows[0];
   }
 
-  function expectContext(e: AuditEvent, requestId: string): void {
-    expect(e.requestId).toBe(requestId);
+  /** The event carries the service's request id (the answer's X-Request-Id) and, apart, the one its client sent. */
+  function expectContext(e: AuditEvent, clientRequestId: string, answer: HttpAnswer): void {
+    expect(e.requestId).toMatch(UUID);
+    expect(e.requestId).toBe(answer.headers.get('x-request-id'));
+    expect(e.details.clientRequestId).toBe(clientRequestId);
     expect(e.ip).toBe('127.0.0.1');
     expect(e.userAgent).toBe(USER_AGENT);
     expect(new Date(e.occurredAt).toISOString()).toBe(e.occurredAt);
@@ -262,7 +269,8 @@ describe('audit writer', () => {
       const before = await maxId();
       const res = await validate(t, requestId, c.auth(), c.body);
       expect(res.status).toBe(c.status);
-      expect(res.headers.get('x-request-id')).toBe(requestId);
+      expect(res.headers.get('x-request-id')).toMatch(UUID);
+      expect(res.headers.get('x-request-id')).not.toBe(requestId);
 
       const events = await eventsAfter(before);
       expect(events).toHaveLength(1);
@@ -272,10 +280,10 @@ describe('audit writer', () => {
       expect(e.outcome).toBe(c.outcome);
       expect(e.tokenId).toBe(c.tokenId());
       expect(e.actorUserId).toBe(c.actor());
-      expectContext(e, requestId);
+      expectContext(e, requestId, res);
       expect(typeof e.latencyMs).toBe('number');
       expect(e.latencyMs).toBeGreaterThanOrEqual(0);
-      expect(e.details).toEqual(c.details());
+      expect(e.details).toEqual({ ...c.details(), clientRequestId: requestId });
     });
 
     it('records the generated request id when the caller sends none', async () => {
@@ -287,16 +295,19 @@ describe('audit writer', () => {
       const events = await eventsAfter(before);
       expect(events).toHaveLength(1);
       expect(events[0].requestId).toBe(generated);
+      expect(events[0].details).not.toHaveProperty('clientRequestId');
     });
 
-    it('ignores a request id that is not safe to store and generates one', async () => {
+    it('drops a client request id that is not safe to store: the event has the generated id alone', async () => {
       const before = await maxId();
-      const res = await validate(t, 'bad id with spaces', `Bearer ${valid.token}`);
+      const unsafe = 'x'.repeat(65);
+      const res = await validate(t, unsafe, `Bearer ${valid.token}`);
       const generated = res.headers.get('x-request-id');
-      expect(generated).not.toBe('bad id with spaces');
+      expect(generated).toMatch(UUID);
       const events = await eventsAfter(before);
       expect(events).toHaveLength(1);
       expect(events[0].requestId).toBe(generated);
+      expect(events[0].details).not.toHaveProperty('clientRequestId');
     });
 
     // A body that is not JSON reaches no handler today: the call gets Fastify's generic 400 and no event.
@@ -311,7 +322,12 @@ describe('audit writer', () => {
       expect(res.status).toBe(400);
       const events = await eventsAfter(before);
       expect(events).toHaveLength(1);
-      expect(events[0]).toMatchObject({ type: 'token.validate', outcome: 'invalid', requestId });
+      expect(events[0]).toMatchObject({
+        type: 'token.validate',
+        outcome: 'invalid',
+        requestId: res.headers.get('x-request-id'),
+        details: { clientRequestId: requestId },
+      });
     });
   });
 
@@ -345,7 +361,11 @@ describe('audit writer', () => {
       expect(events.every((e) => e.type === 'token.validate')).toBe(true);
       const byRequest = new Map(events.map((e) => [e.requestId, e]));
       expect(byRequest.size).toBe(200);
-      for (const c of calls) expect(byRequest.get(c.requestId)?.outcome).toBe(c.kind.outcome);
+      calls.forEach((c, i) => {
+        const e = byRequest.get(answers[i].headers.get('x-request-id'));
+        expect(e?.outcome).toBe(c.kind.outcome);
+        expect(e?.details.clientRequestId).toBe(c.requestId);
+      });
 
       const all = await allEvents();
       const check = verifyChain(all);
@@ -510,7 +530,8 @@ describe('audit writer', () => {
       const events = await eventsAfter(before);
       expect(events).toHaveLength(200);
       expect(events.map((e) => e.id)).toEqual(calls.map((_, i) => (before + 1n + BigInt(i)).toString()));
-      expect(new Set(events.map((e) => e.requestId))).toEqual(new Set(calls.map((c) => c.requestId)));
+      expect(new Set(events.map((e) => e.requestId))).toEqual(new Set(answers.map((res) => res.headers.get('x-request-id'))));
+      expect(new Set(events.map((e) => e.details.clientRequestId))).toEqual(new Set(calls.map((c) => c.requestId)));
 
       const all = await allEvents();
       const check = verifyChain(all);
@@ -536,20 +557,22 @@ describe('audit writer', () => {
         scopes: ['read:bookings', 'write:bookings'],
         durationDays: 45,
         fingerprint: sha256Hex(res.body.token),
+        clientRequestId: requestId,
       });
-      expectContext(e, requestId);
+      expectContext(e, requestId, res);
     });
 
     it('token.revoke: success, then already_revoked; an admin revoking is the actor', async () => {
       const created = await newToken();
       const first = `req-revoke-1-${randomUUID().slice(0, 8)}`;
       const again = `req-revoke-2-${randomUUID().slice(0, 8)}`;
-      expect((await t.request('DELETE', `/api/tokens/${created.id}`, { token: user.token, headers: ctx(first) })).status).toBe(204);
+      const revoked = await t.request('DELETE', `/api/tokens/${created.id}`, { token: user.token, headers: ctx(first) });
+      expect(revoked.status).toBe(204);
       expect((await t.request('DELETE', `/api/tokens/${created.id}`, { token: admin.token, headers: ctx(again) })).status).toBe(204);
       const e1 = await onlyEventOf(first);
       expect(e1).toMatchObject({ type: 'token.revoke', outcome: 'success', actorUserId: user.id, tokenId: created.id });
       expect(e1.details).toMatchObject({ ownerId: user.id });
-      expectContext(e1, first);
+      expectContext(e1, first, revoked);
       const e2 = await onlyEventOf(again);
       expect(e2).toMatchObject({ type: 'token.revoke', outcome: 'already_revoked', actorUserId: admin.id, tokenId: created.id });
       expect(e2.details).toMatchObject({ ownerId: user.id });
@@ -570,7 +593,7 @@ describe('audit writer', () => {
         scopes: ['read:data'],
         fingerprint: sha256Hex(res.body.token),
       });
-      expectContext(e, requestId);
+      expectContext(e, requestId, res);
     });
 
     it('auth.register: success with the new user as actor; a duplicate email is a failure', async () => {
@@ -589,7 +612,7 @@ describe('audit writer', () => {
         tokenId: null,
         details: { email },
       });
-      expectContext(e, ok);
+      expectContext(e, ok, res);
 
       const dup = `req-register-dup-${randomUUID().slice(0, 8)}`;
       const again = await t.request('POST', '/api/auth/register', {
@@ -619,7 +642,7 @@ describe('audit writer', () => {
         tokenId: null,
         details: { email: louise.email },
       });
-      expectContext(e, ok);
+      expectContext(e, ok, login);
 
       const wrong = `req-login-wrong-${randomUUID().slice(0, 8)}`;
       expect(
@@ -671,18 +694,20 @@ describe('audit writer', () => {
       expect(patched.status).toBe(200);
       const e = await onlyEventOf(own);
       expect(e).toMatchObject({ type: 'user.update', outcome: 'success', actorUserId: jules.id, tokenId: null });
-      expect(e.details).toEqual({ targetUserId: jules.id, changed: ['phoneNumber', 'profileCompletedAt'] });
-      expectContext(e, own);
+      expect(e.details).toEqual({ targetUserId: jules.id, changed: ['phoneNumber', 'profileCompletedAt'], clientRequestId: own });
+      expectContext(e, own, patched);
 
       const byAdmin = `req-role-${randomUUID().slice(0, 8)}`;
-      expect(
-        (await t.request('PATCH', `/api/users/${jules.id}`, { token: admin.token, headers: ctx(byAdmin), body: { role: 'auditor' } }))
-          .status,
-      ).toBe(200);
+      const promoted = await t.request('PATCH', `/api/users/${jules.id}`, {
+        token: admin.token,
+        headers: ctx(byAdmin),
+        body: { role: 'auditor' },
+      });
+      expect(promoted.status).toBe(200);
       const e2 = await onlyEventOf(byAdmin);
       expect(e2).toMatchObject({ type: 'user.update', outcome: 'success', actorUserId: admin.id });
-      expect(e2.details).toEqual({ targetUserId: jules.id, changed: ['role'], role: 'auditor', disabled: false });
-      expectContext(e2, byAdmin);
+      expect(e2.details).toEqual({ targetUserId: jules.id, changed: ['role'], role: 'auditor', disabled: false, clientRequestId: byAdmin });
+      expectContext(e2, byAdmin, promoted);
     });
 
     it('the chain still recomputes after all of these', async () => {

@@ -1,8 +1,7 @@
 // The client address behind a reverse proxy (TRUST_PROXY): an X-Forwarded-For entry is believed
 // only when it is an IP address; any other text a client writes there gives way to the TCP peer,
 // in audit events, in a token's last use and in the abuse limits' counts.
-import { randomUUID } from 'node:crypto';
-import { createUser, PASSWORD, startTestApp, uniqueEmail, type TestApp, type User } from '../support/test-app.js';
+import { createUser, PASSWORD, startTestApp, uniqueEmail, type HttpAnswer, type TestApp, type User } from '../support/test-app.js';
 
 /** The loopback peer as the service sees the test client (it listens on 127.0.0.1). */
 const PEER = /^(127\.0\.0\.1|::1|::ffff:127\.0\.0\.1)$/;
@@ -28,14 +27,12 @@ async function createToken(t: TestApp, sessionToken: string): Promise<{ id: stri
   return res.body;
 }
 
-/** The address stored in the one audit event of a request. */
-async function ipOfRequest(t: TestApp, requestId: string): Promise<string | null> {
-  const { rows } = await t.db.query(`SELECT ip FROM audit_event WHERE request_id = $1`, [requestId]);
+/** The address stored in the one audit event of a request, found by its request id (the answer's X-Request-Id). */
+async function ipOfRequest(t: TestApp, answer: HttpAnswer): Promise<string | null> {
+  const { rows } = await t.db.query(`SELECT ip FROM audit_event WHERE request_id = $1`, [answer.headers.get('x-request-id')]);
   expect(rows).toHaveLength(1);
   return rows[0].ip;
 }
-
-const requestId = (what: string): string => `addr-${what}-${randomUUID().slice(0, 8)}`;
 
 describe('client address with TRUST_PROXY=true', () => {
   let t: TestApp;
@@ -51,21 +48,21 @@ describe('client address with TRUST_PROXY=true', () => {
     await t?.close();
   });
 
-  const validate = (id: string, forwardedFor: string) =>
-    t.request('POST', '/api/mcp/validate', { token: token.token, headers: { 'x-request-id': id, 'x-forwarded-for': forwardedFor } });
+  const validate = (forwardedFor: string) =>
+    t.request('POST', '/api/mcp/validate', { token: token.token, headers: { 'x-forwarded-for': forwardedFor } });
 
   it.each(NOT_AN_IP)('X-Forwarded-For: %s is not an IP address: the validation event holds the peer address', async (forwardedFor) => {
-    const id = requestId('validate');
-    expect((await validate(id, forwardedFor)).status).toBe(200);
-    expect(await ipOfRequest(t, id)).toMatch(PEER);
+    const res = await validate(forwardedFor);
+    expect(res.status).toBe(200);
+    expect(await ipOfRequest(t, res)).toMatch(PEER);
   });
 
   it.each(['203.0.113.7', '2001:db8::7', '203.0.113.7, 10.0.0.2'])(
     'X-Forwarded-For: %s: its leftmost address is used',
     async (forwardedFor) => {
-      const id = requestId('validate-ok');
-      expect((await validate(id, forwardedFor)).status).toBe(200);
-      expect(await ipOfRequest(t, id)).toBe(forwardedFor.split(',')[0]);
+      const res = await validate(forwardedFor);
+      expect(res.status).toBe(200);
+      expect(await ipOfRequest(t, res)).toBe(forwardedFor.split(',')[0]);
     },
   );
 
@@ -75,29 +72,27 @@ describe('client address with TRUST_PROXY=true', () => {
       expect(res.status).toBe(200);
       return res.body.lastUsedIp;
     };
-    expect((await validate(requestId('last-use'), '203.0.113.40')).status).toBe(200);
+    expect((await validate('203.0.113.40')).status).toBe(200);
     expect(await lastUsedIp()).toBe('203.0.113.40');
-    expect((await validate(requestId('last-use'), '=HYPERLINK("x")')).status).toBe(200);
+    expect((await validate('=HYPERLINK("x")')).status).toBe(200);
     expect(await lastUsedIp()).toMatch(PEER);
   });
 
   it('events of other routes (a failed login, a token creation) hold the checked address too', async () => {
-    const login = requestId('login');
     const failed = await t.request('POST', '/api/auth/login', {
-      headers: { 'x-request-id': login, 'x-forwarded-for': '=HYPERLINK("x")' },
+      headers: { 'x-forwarded-for': '=HYPERLINK("x")' },
       body: { email: user.email, password: 'not the right password at all' },
     });
     expect(failed.status).toBe(401);
-    expect(await ipOfRequest(t, login)).toMatch(PEER);
+    expect(await ipOfRequest(t, failed)).toMatch(PEER);
 
-    const create = requestId('create');
     const created = await t.request('POST', '/api/tokens', {
       token: user.token,
-      headers: { 'x-request-id': create, 'x-forwarded-for': 'not-an-ip' },
+      headers: { 'x-forwarded-for': 'not-an-ip' },
       body: { name: 'mcp', scopes: ['read:data'], durationDays: 7 },
     });
     expect(created.status).toBe(201);
-    expect(await ipOfRequest(t, create)).toMatch(PEER);
+    expect(await ipOfRequest(t, created)).toMatch(PEER);
   });
 
   it('no stored event holds an address that is not an IP address', async () => {
@@ -163,12 +158,11 @@ describe('client address with TRUST_PROXY set to the proxy addresses', () => {
     ['203.0.113.7', /^203\.0\.113\.7$/],
     ['=HYPERLINK("x"), 203.0.113.8', /^203\.0\.113\.8$/],
   ])('X-Forwarded-For: %s', async (forwardedFor, want) => {
-    const id = requestId('list');
     const res = await t.request('POST', '/api/mcp/validate', {
       token: token.token,
-      headers: { 'x-request-id': id, 'x-forwarded-for': forwardedFor },
+      headers: { 'x-forwarded-for': forwardedFor },
     });
     expect(res.status).toBe(200);
-    expect(await ipOfRequest(t, id)).toMatch(want);
+    expect(await ipOfRequest(t, res)).toMatch(want);
   });
 });

@@ -138,12 +138,18 @@ describe('errors', () => {
       expect(a.headers.get('x-request-id')).not.toBe(b.headers.get('x-request-id'));
     });
 
-    it.each(['trace-7f3a2c', 'req_01J9Z.x:y', 'a'.repeat(64)])('echoes a valid incoming X-Request-Id (%s)', async (id) => {
-      const ok = await t.request('GET', '/api/health', { headers: { 'x-request-id': id } });
-      expect(ok.headers.get('x-request-id')).toBe(id);
-      const err = expectError(await t.request('GET', '/api/users/me', { headers: { 'x-request-id': id } }), 401, 'unauthorized');
-      expect(err.body.requestId).toBe(id);
-    });
+    // A client's X-Request-Id could repeat another request's: the request id is always the service's own.
+    it.each(['trace-7f3a2c', 'req_01J9Z.x:y', 'a'.repeat(64)])(
+      'does not take a valid incoming X-Request-Id as its own (%s)',
+      async (id) => {
+        const ok = await t.request('GET', '/api/health', { headers: { 'x-request-id': id } });
+        expect(ok.headers.get('x-request-id')).toMatch(UUID);
+        expect(ok.headers.get('x-request-id')).not.toBe(id);
+        const err = expectError(await t.request('GET', '/api/users/me', { headers: { 'x-request-id': id } }), 401, 'unauthorized');
+        expect(err.body.requestId).toMatch(UUID);
+        expect(err.body.requestId).not.toBe(id);
+      },
+    );
 
     it.each([
       ['200 characters', 'a'.repeat(200)],
@@ -157,11 +163,15 @@ describe('errors', () => {
       expect(err.body.requestId).toMatch(UUID);
     });
 
-    it('writes the request id in the log line of the request', async () => {
+    it("writes the request id in the log line of the request, and the client's apart", async () => {
       const id = 'log-check-4242';
-      await t.request('GET', '/api/users/me', { headers: { 'x-request-id': id } });
-      const lines = t.logs.filter((l) => l.includes(id)).map((l) => JSON.parse(l));
-      expect(lines.some((l) => l.msg === 'request' && l.status === 401 && l.route === '/api/users/me')).toBe(true);
+      const res = await t.request('GET', '/api/users/me', { headers: { 'x-request-id': id } });
+      const requestId = res.headers.get('x-request-id');
+      expect(requestId).toMatch(UUID);
+      const lines = t.logs.filter((l) => l.includes(requestId as string)).map((l) => JSON.parse(l));
+      expect(lines).toContainEqual(
+        expect.objectContaining({ msg: 'request', reqId: requestId, clientRequestId: id, status: 401, route: '/api/users/me' }),
+      );
     });
   });
 

@@ -1,7 +1,7 @@
 // Form bodies (application/x-www-form-urlencoded) are for token introspection (RFC 7662) alone.
 // Any other route refuses them with 415: an HTML form of another site posts such a body without a
 // CORS preflight, and must not log a browser into an account (login CSRF) or reach any other route.
-import { randomUUID } from 'node:crypto';
+import { UUID } from '../support/formats.js';
 import { basic, createToken, registerClient, type RegisteredClient } from '../support/mcp.js';
 import { createUser, PASSWORD, startTestApp, uniqueEmail, type TestApp, type User } from '../support/test-app.js';
 
@@ -52,15 +52,18 @@ describe('form bodies', () => {
     });
   }
 
-  const eventsOf = async (requestId: string) =>
-    (await t.db.query(`SELECT type, outcome FROM audit_event WHERE request_id = $1`, [requestId])).rows;
+  /** The events of an answered request, found by its request id (the answer's X-Request-Id). */
+  const eventsOf = async (headers: Headers) => {
+    const requestId = headers.get('x-request-id');
+    expect(requestId).toMatch(UUID);
+    return (await t.db.query(`SELECT type, outcome FROM audit_event WHERE request_id = $1`, [requestId])).rows;
+  };
 
   it('a form login with the right credentials is 415: no session, no cookie, no login', async () => {
-    const requestId = `form-login-${randomUUID().slice(0, 8)}`;
-    const res = await postForm('/api/auth/login', { email: user.email, password: user.password }, { 'x-request-id': requestId });
+    const res = await postForm('/api/auth/login', { email: user.email, password: user.password });
     expect415(res);
     expect(res.text).not.toMatch(/accessToken|eyJ/);
-    expect(await eventsOf(requestId)).toEqual([]);
+    expect(await eventsOf(res.headers)).toEqual([]);
     // The same credentials as JSON still log in, with the session cookies.
     const json = await t.request('POST', '/api/auth/login', { body: { email: user.email, password: user.password } });
     expect(json.status).toBe(200);
@@ -75,15 +78,10 @@ describe('form bodies', () => {
 
   it('a form registration is 415 and creates no account', async () => {
     const email = uniqueEmail('form');
-    const requestId = `form-register-${randomUUID().slice(0, 8)}`;
-    const res = await postForm(
-      '/api/auth/register',
-      { email, password: PASSWORD, firstname: 'Marie', surname: 'Curie' },
-      { 'x-request-id': requestId },
-    );
+    const res = await postForm('/api/auth/register', { email, password: PASSWORD, firstname: 'Marie', surname: 'Curie' });
     expect415(res);
     expect((await t.db.query(`SELECT count(*)::int AS n FROM users WHERE email = $1`, [email])).rows[0].n).toBe(0);
-    expect(await eventsOf(requestId)).toEqual([]);
+    expect(await eventsOf(res.headers)).toEqual([]);
   });
 
   it('other JSON routes refuse forms too (415), before authentication', async () => {
@@ -96,11 +94,10 @@ describe('form bodies', () => {
 
   it('plain-text bodies (fetch with a string body, enctype="text/plain" forms) are 415 too, not a 400 per field', async () => {
     const json = JSON.stringify({ email: user.email, password: user.password });
-    const requestId = `text-login-${randomUUID().slice(0, 8)}`;
     // fetch sends a string body as text/plain;charset=UTF-8 when no Content-Type is given.
-    const login = await fetch(`${t.baseUrl}/api/auth/login`, { method: 'POST', headers: { 'x-request-id': requestId }, body: json });
+    const login = await fetch(`${t.baseUrl}/api/auth/login`, { method: 'POST', body: json });
     expect415({ status: login.status, headers: login.headers, text: '', body: await login.json() });
-    expect(await eventsOf(requestId)).toEqual([]);
+    expect(await eventsOf(login.headers)).toEqual([]);
     const created = await fetch(`${t.baseUrl}/api/tokens`, {
       method: 'POST',
       headers: { authorization: `Bearer ${user.token}`, 'content-type': 'text/plain' },
@@ -109,28 +106,22 @@ describe('form bodies', () => {
     expect415({ status: created.status, headers: created.headers, text: '', body: await created.json() });
     // The validate route still answers it as a body it cannot read: 400, audited.
     const token = await createToken(t, user.token);
-    const validateId = `text-validate-${randomUUID().slice(0, 8)}`;
     const validated = await fetch(`${t.baseUrl}/api/mcp/validate`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${token.token}`, 'content-type': 'text/plain', 'x-request-id': validateId },
+      headers: { authorization: `Bearer ${token.token}`, 'content-type': 'text/plain' },
       body: JSON.stringify({ requiredScopes: ['read:data'] }),
     });
     expect(validated.status).toBe(400);
     expect(await validated.json()).toEqual({ error: 'Requête invalide', code: 'invalid_request' });
-    expect(await eventsOf(validateId)).toEqual([{ type: 'token.validate', outcome: 'invalid' }]);
+    expect(await eventsOf(validated.headers)).toEqual([{ type: 'token.validate', outcome: 'invalid' }]);
   });
 
   it('the validate route answers a form body as any body it cannot read: 400 invalid_request, audited', async () => {
     const token = await createToken(t, user.token);
-    const requestId = `form-validate-${randomUUID().slice(0, 8)}`;
-    const res = await postForm(
-      '/api/mcp/validate',
-      { requiredScopes: 'read:data' },
-      { authorization: `Bearer ${token.token}`, 'x-request-id': requestId },
-    );
+    const res = await postForm('/api/mcp/validate', { requiredScopes: 'read:data' }, { authorization: `Bearer ${token.token}` });
     expect(res.status).toBe(400);
     expect(res.body).toEqual({ error: 'Requête invalide', code: 'invalid_request' });
-    expect(await eventsOf(requestId)).toEqual([{ type: 'token.validate', outcome: 'invalid' }]);
+    expect(await eventsOf(res.headers)).toEqual([{ type: 'token.validate', outcome: 'invalid' }]);
   });
 
   it('token introspection still takes its form (client_secret_basic and client_secret_post), with a query string too', async () => {

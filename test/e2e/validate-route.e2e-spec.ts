@@ -3,6 +3,7 @@
 // Fastify's hooks, and Nest's exception filter for an error nobody expected.
 import { jest } from '@jest/globals';
 import { McpValidationService } from '../../src/mcp-validation/mcp-validation.service.js';
+import { UUID } from '../support/formats.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
 
 describe('validate: the route bound to its controller', () => {
@@ -19,12 +20,21 @@ describe('validate: the route bound to its controller', () => {
     const before = t.logs.length;
     const res = await t.request('POST', '/api/mcp/validate', { headers: { 'x-request-id': 'bound-route-1' } });
     expect(res.status).toBe(401);
-    expect(res.headers.get('x-request-id')).toBe('bound-route-1');
+    // The request id is the service's own; the client's is logged apart.
+    const requestId = res.headers.get('x-request-id');
+    expect(requestId).toMatch(UUID);
     expect(res.headers.get('x-content-type-options')).toBe('nosniff');
     expect(res.headers.get('content-security-policy')).toContain("default-src 'none'");
     const lines = t.logs.slice(before).map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines).toContainEqual(
-      expect.objectContaining({ msg: 'request', reqId: 'bound-route-1', method: 'POST', route: '/api/mcp/validate', status: 401 }),
+      expect.objectContaining({
+        msg: 'request',
+        reqId: requestId,
+        clientRequestId: 'bound-route-1',
+        method: 'POST',
+        route: '/api/mcp/validate',
+        status: 401,
+      }),
     );
   });
 
@@ -35,7 +45,9 @@ describe('validate: the route bound to its controller', () => {
       const before = t.logs.length;
       const res = await t.request('POST', '/api/mcp/validate', { headers: { 'x-request-id': 'bound-route-2' } });
       expect(res.status).toBe(500);
-      expect(res.body).toEqual({ error: 'Internal server error', code: 'internal_error', requestId: 'bound-route-2' });
+      const requestId = res.headers.get('x-request-id');
+      expect(requestId).toMatch(UUID);
+      expect(res.body).toEqual({ error: 'Internal server error', code: 'internal_error', requestId });
       const failed = t.logs
         .slice(before)
         .map((l) => JSON.parse(l) as Record<string, unknown>)
@@ -43,7 +55,7 @@ describe('validate: the route bound to its controller', () => {
       expect(failed).toEqual([
         expect.objectContaining({
           level: 'error',
-          reqId: 'bound-route-2',
+          reqId: requestId,
           route: '/api/mcp/validate',
           err: expect.objectContaining({ message: 'unexpected failure inside the route' }),
         }),

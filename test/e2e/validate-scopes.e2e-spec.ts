@@ -21,11 +21,10 @@ describe('privileged scopes after a change of role', () => {
     await t.close();
   });
 
-  const validate = (token: string, requiredScopes?: string[], requestId?: string) =>
+  const validate = (token: string, requiredScopes?: string[]) =>
     t.request('POST', '/api/mcp/validate', {
       token,
       ...(requiredScopes ? { body: { requiredScopes } } : {}),
-      ...(requestId ? { headers: { 'x-request-id': requestId } } : {}),
     });
 
   async function introspectedScope(token: string): Promise<string> {
@@ -60,11 +59,11 @@ describe('privileged scopes after a change of role', () => {
 
     await setRole(auditor.id, 'user');
 
-    const refused = await validate(apiToken.token, ['read:audit'], 'demoted-read-audit');
+    const refused = await validate(apiToken.token, ['read:audit']);
     expect(refused.status).toBe(403);
     expect(refused.body).toEqual({ ...INSUFFICIENT, requiredScopes: ['read:audit'], scopes: ['read:data'] });
     expect(refused.headers.get('www-authenticate')).toBe('Bearer error="insufficient_scope", scope="read:audit"');
-    const [event] = (await storedEvents(t)).filter((e) => e.requestId === 'demoted-read-audit');
+    const [event] = (await storedEvents(t)).filter((e) => e.requestId === refused.headers.get('x-request-id'));
     expect(event).toMatchObject({ type: 'token.validate', outcome: 'insufficient_scope', tokenId: apiToken.id });
 
     const plain = await validate(apiToken.token);

@@ -63,15 +63,13 @@ describe('token-state lookup failing on a database that answers', () => {
     const token = await createToken(t, auditor.token);
     const logsBefore = lookupLogLines().length;
 
-    const res = await whileTokensLocked(() =>
-      t.request('POST', '/api/mcp/validate', { token: token.token, headers: { 'x-request-id': 'state-lookup-validate' } }),
-    );
+    const res = await whileTokensLocked(() => t.request('POST', '/api/mcp/validate', { token: token.token }));
     expect(res.status).toBe(503);
     expect(res.body).toEqual({ error: 'Service indisponible' });
     expect(res.headers.get('retry-after')).toBe('5');
     expectLoggedWithoutQuery(lookupLogLines().slice(logsBefore), token);
 
-    const events = (await storedEvents(t)).filter((e) => e.requestId === 'state-lookup-validate');
+    const events = (await storedEvents(t)).filter((e) => e.requestId === res.headers.get('x-request-id'));
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({ type: 'token.validate', outcome: 'error', details: { reason: 'unavailable' } });
     expect(JSON.stringify(events[0])).not.toContain(token.token);
@@ -91,7 +89,6 @@ describe('token-state lookup failing on a database that answers', () => {
         headers: {
           authorization: basic(client.clientId, client.clientSecret),
           'content-type': 'application/x-www-form-urlencoded',
-          'x-request-id': 'state-lookup-introspect',
         },
         body: new URLSearchParams({ token: token.token }).toString(),
       }),
@@ -101,7 +98,7 @@ describe('token-state lookup failing on a database that answers', () => {
     expect(res.headers.get('retry-after')).toBe('5');
     expectLoggedWithoutQuery(lookupLogLines().slice(logsBefore), token);
 
-    const events = (await storedEvents(t)).filter((e) => e.requestId === 'state-lookup-introspect');
+    const events = (await storedEvents(t)).filter((e) => e.requestId === res.headers.get('x-request-id'));
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({
       type: 'token.introspect',

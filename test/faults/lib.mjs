@@ -177,7 +177,10 @@ export async function prepareTokens(base) {
 /** The three kinds of validation the load sends, in turn. */
 export const KINDS = ['valid', 'invalid', 'insufficient'];
 
-/** One validation with its own request id (kept in the audit event), timed. */
+/**
+ * One validation with its own client request id (the X-Request-Id it sends, kept in the audit event's
+ * details.clientRequestId: a request cut off unanswered has no id of the service's to look for), timed.
+ */
 export async function validateOnce(base, tokens, kind, timeoutMs = 30_000) {
   const requestId = `fault-${randomUUID()}`;
   const started = performance.now();
@@ -265,15 +268,16 @@ export function histogram(results) {
   return Object.fromEntries(Object.entries(h).sort());
 }
 
-/** Request ids among `ids` that have a token.validate audit event. */
+/** Client request ids (validateOnce) among `ids` that have a token.validate audit event. */
 export async function auditedIds(client, ids) {
   const found = new Set();
   for (let i = 0; i < ids.length; i += 5000) {
     const { rows } = await client.query(
-      `SELECT "request_id" FROM "audit_event" WHERE "type" = 'token.validate' AND "request_id" = ANY($1)`,
+      `SELECT "details"->>'clientRequestId' AS "id" FROM "audit_event"
+        WHERE "type" = 'token.validate' AND "details"->>'clientRequestId' = ANY($1)`,
       [ids.slice(i, i + 5000)],
     );
-    for (const r of rows) found.add(r.request_id);
+    for (const r of rows) found.add(r.id);
   }
   return found;
 }
