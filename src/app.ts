@@ -75,7 +75,6 @@ function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
   socket.destroy();
 }
 
-/** True when a string (value or key) anywhere in a parsed JSON body holds a NUL character. */
 /** Arrays and objects nested deeper than this in a JSON body are refused (400): no body of the API needs more than a few. */
 const MAX_JSON_DEPTH = 32;
 
@@ -100,9 +99,10 @@ function nestsDeeperThan(text: string, max: number): boolean {
   return false;
 }
 
+/** True when a string (value or key) anywhere in a parsed JSON body holds a NUL character. */
 function hasNul(value: unknown, depth = 0): boolean {
   if (typeof value === 'string') return value.includes('\u0000');
-  if (value === null || typeof value !== 'object' || depth > 32) return false;
+  if (value === null || typeof value !== 'object' || depth > MAX_JSON_DEPTH) return false;
   for (const [k, v] of Object.entries(value)) if (k.includes('\u0000') || hasNul(v, depth + 1)) return true;
   return false;
 }

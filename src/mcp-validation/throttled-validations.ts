@@ -54,12 +54,17 @@ export class ThrottledValidations implements BeforeApplicationShutdown, OnApplic
     c.count += n;
     c.outcomes[outcome] = (c.outcomes[outcome] ?? 0) + n;
     c.last = now;
+    this.scheduleFlush(now);
+  }
+
+  /** Writes the counts held once the minute of `now` has ended, unless a write is already scheduled. */
+  private scheduleFlush(now: number): void {
     this.timer ??= setTimeout(
       () => {
         this.timer = undefined;
         void this.flush(false);
       },
-      (minute + 1) * MINUTE_MS - now + FLUSH_DELAY_MS,
+      (Math.floor(now / MINUTE_MS) + 1) * MINUTE_MS - now + FLUSH_DELAY_MS,
     ).unref();
   }
 
@@ -76,15 +81,7 @@ export class ThrottledValidations implements BeforeApplicationShutdown, OnApplic
         this.counts.delete(key);
       }
     }
-    if (this.counts.size > 0 && !this.timer) {
-      this.timer = setTimeout(
-        () => {
-          this.timer = undefined;
-          void this.flush(false);
-        },
-        (current + 1) * MINUTE_MS - Date.now() + FLUSH_DELAY_MS,
-      ).unref();
-    }
+    if (this.counts.size > 0) this.scheduleFlush(Date.now());
     if (due.length === 0) return this.writing;
     const write = Promise.all(due.map((c) => this.write(c))).then(() => undefined);
     this.writing = Promise.all([this.writing, write]).then(() => undefined);
