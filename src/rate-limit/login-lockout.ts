@@ -163,9 +163,14 @@ export class LoginLockout {
       this.budgets.set(account, b);
       return b;
     }
-    b.tokens = Math.min(perMinute, b.tokens + ((now - b.updatedAt) * perMinute) / MINUTE_MS);
+    b.tokens = Math.min(perMinute, this.refilled(b, now));
     b.updatedAt = Math.max(b.updatedAt, now);
     return b;
+  }
+
+  /** The checks `b` holds at `now`, its refill since it was last used counted (uncapped). */
+  private refilled(b: Budget, now: number): number {
+    return b.tokens + ((now - b.updatedAt) * this.perMinute) / MINUTE_MS;
   }
 
   /** The pair's entry, or undefined once its failures are forgotten (and nothing is under way). */
@@ -200,7 +205,7 @@ export class LoginLockout {
   private sweepBudgets(now: number): void {
     const perMinute = this.perMinute;
     for (const [account, b] of this.budgets) {
-      if (b.tokens + ((now - b.updatedAt) * perMinute) / MINUTE_MS >= perMinute) this.budgets.delete(account);
+      if (this.refilled(b, now) >= perMinute) this.budgets.delete(account);
     }
     for (const account of this.budgets.keys()) {
       if (this.budgets.size < MAX_ENTRIES) break;
