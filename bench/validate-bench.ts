@@ -18,6 +18,7 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { EmbeddedPostgres } from '../src/database/embedded-postgres.js';
+import { steadyLoad, type SteadyResult } from './steady-load.js';
 import { createToken, freePort, login, register, startService, type RunningService } from '../test/support/harness.js';
 
 const { values } = parseArgs({
@@ -44,6 +45,10 @@ const { values } = parseArgs({
      * the ceiling's bounds what the validate route could reach on this machine.
      */
     floor: { type: 'boolean', default: false },
+    /** Skip the introspection runs (the service's and the peer's). */
+    'skip-introspection': { type: 'boolean', default: false },
+    /** Seconds of each steady-rate run (0: none). */
+    'steady-seconds': { type: 'string', default: '30' },
   },
 });
 const LOG_LEVEL = values['log-level'] ?? 'info';
@@ -60,8 +65,13 @@ const DURATION = Number(values.duration);
 const WARMUP = Number(values.warmup);
 const TRIALS = Number(values.trials);
 const ROUNDS = Number(values.rounds);
+const STEADY_SECONDS = Number(values['steady-seconds']);
+const INTROSPECTION = !values['skip-introspection'];
 if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error(`--rounds expects a whole number of at least 1, got ${values.rounds}`);
 const USERS = 200;
+const PEER_VERSION = (
+  JSON.parse(readFileSync(join(process.cwd(), 'node_modules/oidc-provider/package.json'), 'utf8')) as { version: string }
+).version;
 const TOKENS = 2000;
 const here = dirname(fileURLToPath(import.meta.url));
 const distRoot = join(here, '..');
@@ -91,16 +101,48 @@ interface LoadResult {
   statuses: Record<string, number>;
 }
 
+/** What a run drives: the validate route, the floor, the service's introspection, or the peer's. */
+type Kind = 'validate' | 'floor' | 'introspect' | 'peer';
+
+/** A token mix and, for introspection, the client's Basic credentials. */
+interface Mix {
+  valid: string[];
+  revoked: string[];
+  forged: string[];
+  basic?: string;
+}
+
+const PATHS: Record<Kind, string> = {
+  validate: '/api/mcp/validate',
+  floor: '/api/health',
+  introspect: '/api/oauth/introspect',
+  peer: '/token/introspection',
+};
+
+/** The i-th token of the mix: 18/20 valid, 1/20 revoked, 1/20 bad (a bad signature, or garbage for the peer). */
+function tokenOf(mix: Mix, i: number): string {
+  const r = i % 20;
+  const pool = r < 18 ? mix.valid : r === 18 ? mix.revoked : mix.forged;
+  return pool[(i * 7919) % pool.length];
+}
+
+/** The i-th request of a run of this kind: method, headers and body. */
+function requestOf(kind: Kind, mix: Mix, i: number): { method: string; headers: Record<string, string>; body?: string } {
+  if (kind === 'floor') return { method: 'GET', headers: { 'user-agent': 'hospiai-bench' } };
+  const token = tokenOf(mix, i);
+  if (kind === 'validate') return { method: 'POST', headers: { authorization: `Bearer ${token}`, 'user-agent': 'hospiai-bench' } };
+  return {
+    method: 'POST',
+    headers: { authorization: `Basic ${mix.basic}`, 'content-type': 'application/x-www-form-urlencoded', 'user-agent': 'hospiai-bench' },
+    body: `token=${encodeURIComponent(token)}`,
+  };
+}
+
 /**
  * Drives one or several targets at once (connections split between them): POST /api/mcp/validate
- * with the token mix, or (`floor`) GET /api/health.
+ * with the token mix, GET /api/health (`floor`), or an introspection endpoint with the mix.
  */
-async function load(
-  targets: string[],
-  tokens: { valid: string[]; revoked: string[]; forged: string[] },
-  seconds: number,
-  floor = false,
-): Promise<LoadResult> {
+async function load(targets: string[], tokens: Mix, seconds: number, kind: Kind = 'validate'): Promise<LoadResult> {
   const per = Math.max(1, Math.floor(CONNECTIONS / targets.length));
   const runs = await Promise.all(
     targets.map(
@@ -109,23 +151,18 @@ async function load(
           let i = Math.floor(Math.random() * 1e6);
           autocannon(
             {
-              url: `${url}${floor ? '/api/health' : '/api/mcp/validate'}`,
+              url: `${url}${PATHS[kind]}`,
               connections: per,
               duration: seconds,
-              requests: floor
-                ? [{ method: 'GET', headers: { 'user-agent': 'hospiai-bench' } }]
-                : [
-                    {
-                      method: 'POST',
-                      setupRequest: (req: autocannon.Request) => {
-                        i += 1;
-                        const r = i % 20; // 18/20 valid, 1/20 revoked, 1/20 bad signature
-                        const pool = r < 18 ? tokens.valid : r === 18 ? tokens.revoked : tokens.forged;
-                        const token = pool[(i * 7919) % pool.length];
-                        return { ...req, headers: { authorization: `Bearer ${token}`, 'user-agent': 'hospiai-bench' } };
-                      },
-                    },
-                  ],
+              requests: [
+                {
+                  method: kind === 'floor' ? 'GET' : 'POST',
+                  setupRequest: (req: autocannon.Request) => {
+                    i += 1;
+                    return { ...req, ...requestOf(kind, tokens, i) } as autocannon.Request;
+                  },
+                },
+              ],
             },
             (err: Error | null, result: autocannon.Result) => (err ? reject(err) : resolve(result)),
           );
@@ -397,6 +434,75 @@ async function startCeiling(run: RunState, secret: string): Promise<RunningServi
   });
 }
 
+const PEER_CLIENT_ID = 'hospiai-bench';
+
+/** The peer (oidc-provider, bench/peer-oidc-provider.mjs), on a port of its own, with a client of its own. */
+async function startPeer(run: RunState): Promise<{ service: RunningService; secret: string }> {
+  const port = await freePort();
+  const secret = randomBytes(32).toString('base64url');
+  const service = await startService({
+    name: 'the peer (oidc-provider)',
+    script: join(process.cwd(), 'bench/peer-oidc-provider.mjs'),
+    cwd: process.cwd(),
+    env: { PATH: process.env.PATH ?? '', PORT: String(port), CLIENT_ID: PEER_CLIENT_ID, CLIENT_SECRET: secret },
+    port,
+    onSpawn: (s) => run.children.push(s),
+    readyLine: 'peer listening',
+    timeoutMs: 60_000,
+    intervalMs: 200,
+    tailLines: 5,
+  });
+  return { service, secret };
+}
+
+const basicOf = (id: string, secret: string): string =>
+  Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64');
+
+/** Runs `task` over 0..n-1, `width` at a time. */
+async function inParallel(n: number, width: number, task: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < n) await task(next++);
+    }),
+  );
+}
+
+/**
+ * As many tokens as the service gets, issued by the peer's client_credentials grant; one in 20
+ * revoked through its revocation endpoint (RFC 7009); garbage for the bad ones.
+ */
+async function seedPeer(base: string, secret: string): Promise<Mix> {
+  const basic = basicOf(PEER_CLIENT_ID, secret);
+  const form = { authorization: `Basic ${basic}`, 'content-type': 'application/x-www-form-urlencoded' };
+  const all: string[] = new Array(TOKENS);
+  await inParallel(TOKENS, 8, async (t) => {
+    const res = await fetch(`${base}/token`, {
+      method: 'POST',
+      headers: form,
+      body: 'grant_type=client_credentials&scope=read%3Adata%20write%3Abookings',
+    });
+    if (res.status !== 200) throw new Error(`peer token: ${res.status} ${await res.text()}`);
+    all[t] = ((await res.json()) as { access_token: string }).access_token;
+  });
+  const revoked = all.filter((_, i) => i % 20 === 0);
+  for (const token of revoked) {
+    const res = await fetch(`${base}/token/revocation`, { method: 'POST', headers: form, body: `token=${encodeURIComponent(token)}` });
+    if (res.status !== 200) throw new Error(`peer revocation: ${res.status}`);
+  }
+  const valid = all.filter((_, i) => i % 20 !== 0);
+  const forged = valid.slice(0, 100).map(() => randomBytes(32).toString('base64url').slice(0, 43));
+  return { valid, revoked, forged, basic };
+}
+
+/** An MCP client of the service (registered by the admin), for its introspection endpoint. */
+async function serviceClient(api: string): Promise<string> {
+  const admin = await login(api, { email: 'bench-admin@chu-exemple.fr', password: 'bench admin passphrase' });
+  const created = await json('POST', `${api}/api/mcp/clients`, { name: 'bench introspection' }, admin.accessToken);
+  if (created.status !== 201) throw new Error(`MCP client: ${created.status} ${JSON.stringify(created.body)}`);
+  return basicOf(created.body.clientId as string, created.body.clientSecret as string);
+}
+
 interface Tokens {
   valid: string[];
   revoked: string[];
@@ -430,6 +536,8 @@ interface Probes {
   db: pg.Client;
   auditCount: () => Promise<number>;
   served: () => Promise<number>;
+  introspectServed: () => Promise<number>;
+  introspectEvents: () => Promise<number>;
   postmaster: () => number[];
   appPids: number[];
   /** Whether the database is the embedded one, whose processes' CPU time can be read. */
@@ -463,16 +571,30 @@ async function openProbes(run: RunState, databaseUrl: string, apps: App[]): Prom
     }
     return n;
   };
+  // Introspection answers (the HTTP counter of its route) and their events.
+  const introspectServed = async (): Promise<number> => {
+    let n = 0;
+    for (const a of apps) {
+      const text = await (await fetch(`${a.url}/metrics`)).text();
+      for (const m of text.matchAll(/^http_requests_total\{[^}]*route="\/api\/oauth\/introspect"[^}]*\} (\d+)$/gm)) n += Number(m[1]);
+    }
+    return n;
+  };
+  const introspectEvents = async (): Promise<number> =>
+    Number((await db.query(`SELECT count(*) AS n FROM "audit_event" WHERE "type" = 'token.introspect'`)).rows[0].n);
   const postmaster = (): number[] => {
     const pidFile = run.embedded ? join(run.work, 'db', 'pg', 'postmaster.pid') : undefined;
     return pidFile && existsSync(pidFile) ? [Number(readFileSync(pidFile, 'utf8').split('\n')[0])] : [];
   };
   const appPids = apps.map((a) => a.child.pid!).filter(Boolean);
-  return { db, auditCount, served, postmaster, appPids, embedded: Boolean(run.embedded) };
+  return { db, auditCount, served, introspectServed, introspectEvents, postmaster, appPids, embedded: Boolean(run.embedded) };
 }
 
 interface Round {
   service: LoadResult;
+  /** The service's POST /api/oauth/introspect and the peer's introspection, same mix, connections and duration. */
+  introspect?: LoadResult;
+  peer?: LoadResult;
   ceiling?: LoadResult;
   ratio?: number;
   floor?: LoadResult;
@@ -541,7 +663,14 @@ async function printPgStats(db: pg.Client): Promise<void> {
 }
 
 /** One round: warm-up and measured run on the service, then on the floor (--floor) and on the ceiling (unless --skip-ceiling). */
-async function measureRound(r: number, targets: string[], tokens: Tokens, probes: Probes, ceiling: RunningService): Promise<Round> {
+async function measureRound(
+  r: number,
+  targets: string[],
+  tokens: Tokens,
+  probes: Probes,
+  ceiling: RunningService,
+  intro?: { mix: Mix; peerUrl: string; peerMix: Mix },
+): Promise<Round> {
   const { db, served, postmaster, appPids } = probes;
   const ceilingUrl = ceiling.base;
   const of = ROUNDS > 1 ? ` (round ${r} of ${ROUNDS})` : '';
@@ -573,10 +702,20 @@ async function measureRound(r: number, targets: string[], tokens: Tokens, probes
   let floorCost: RunCost | undefined;
   if (values.floor) {
     log(`warm-up ${WARMUP} s, then ${DURATION} s at ${CONNECTIONS} connections on GET /api/health (the floor)${of}…`);
-    await load(targets, tokens, WARMUP, true);
+    await load(targets, tokens, WARMUP, 'floor');
     const floorBefore = cpuSeconds(appPids);
-    ({ result: floorRun, cost: floorCost } = await costOf(() => load(targets, tokens, DURATION, true)));
+    ({ result: floorRun, cost: floorCost } = await costOf(() => load(targets, tokens, DURATION, 'floor')));
     cpu.floorMicrosPerRequest = Math.round(((cpuSeconds(appPids) - floorBefore) / floorRun.answered) * 1e6);
+  }
+  let introspect: LoadResult | undefined;
+  let peer: LoadResult | undefined;
+  if (intro) {
+    log(`warm-up ${WARMUP} s, then ${DURATION} s at ${CONNECTIONS} connections on the service's introspection${of}…`);
+    await load(targets, intro.mix, WARMUP, 'introspect');
+    introspect = await load(targets, intro.mix, DURATION, 'introspect');
+    log(`warm-up ${WARMUP} s, then ${DURATION} s at ${CONNECTIONS} connections on the peer's introspection (oidc-provider)${of}…`);
+    await load([intro.peerUrl], intro.peerMix, WARMUP, 'peer');
+    peer = await load([intro.peerUrl], intro.peerMix, DURATION, 'peer');
   }
   let ceilingRun: LoadResult | undefined;
   let ceilingCost: RunCost | undefined;
@@ -588,7 +727,7 @@ async function measureRound(r: number, targets: string[], tokens: Tokens, probes
     cpu.ceilingMicrosPerRequest = Math.round(((cpuSeconds([ceiling.child.pid!]) - ceilingBefore) / ceilingRun.answered) * 1e6);
   }
   const ratio = ceilingRun ? +(service.requestsPerSecond / ceilingRun.requestsPerSecond).toFixed(3) : undefined;
-  return { service, ceiling: ceilingRun, ratio, floor: floorRun, cpu, serviceCost, ceilingCost, floorCost };
+  return { service, introspect, peer, ceiling: ceilingRun, ratio, floor: floorRun, cpu, serviceCost, ceilingCost, floorCost };
 }
 
 interface Revocation {
@@ -609,12 +748,7 @@ async function measureRevocation(apps: App[], session: string): Promise<Revocati
   let acceptedAfterOnSameInstance = 0;
   let nextCallRejected = 0;
   for (let i = 0; i < TRIALS; i++) {
-    const created = await json(
-      'POST',
-      `${apps[0].url}/api/tokens`,
-      { name: `rev ${i}`, scopes: ['read:data'], durationDays: 1 },
-      session,
-    );
+    const created = await json('POST', `${apps[0].url}/api/tokens`, { name: `rev ${i}`, scopes: ['read:data'], durationDays: 1 }, session);
     if (created.status !== 201) throw new Error(`token: ${created.status}`);
     const tok = created.body.token as string;
     // The other instance must accept the token before the revoke (the second call from its cache):
@@ -657,6 +791,31 @@ function medianRound(rounds: Round[]): Round {
   return ranked[Math.floor((ranked.length - 1) / 2)];
 }
 
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor((s.length - 1) / 2)];
+};
+
+/** Validate, introspection and the peer: medians over the rounds, and the ratios of each round's runs (their medians). */
+function peerComparison(rounds: Round[]) {
+  const of = (pick: (r: Round) => LoadResult | undefined) => {
+    const runs = rounds.map(pick).filter((x): x is LoadResult => x !== undefined);
+    return runs.length ? { rps: median(runs.map((x) => x.requestsPerSecond)), p99: median(runs.map((x) => x.p99)) } : undefined;
+  };
+  const withPeer = rounds.filter((r) => r.peer && r.introspect);
+  return {
+    validate: of((r) => r.service)!,
+    introspect: of((r) => r.introspect),
+    peer: of((r) => r.peer),
+    ratios: withPeer.length
+      ? {
+          validateOverPeer: +median(withPeer.map((r) => r.service.requestsPerSecond / r.peer!.requestsPerSecond)).toFixed(3),
+          introspectOverPeer: +median(withPeer.map((r) => r.introspect!.requestsPerSecond / r.peer!.requestsPerSecond)).toFixed(3),
+        }
+      : undefined,
+  };
+}
+
 /** The figures of the run, as bench/results/latest.json holds them. */
 function resultsOf(
   rounds: Round[],
@@ -664,8 +823,11 @@ function resultsOf(
   audit: { answered: number; events: number },
   revocation: Revocation | undefined,
   embedded: boolean,
+  introAudit: { answered: number; events: number },
+  steady: SteadyResult[],
 ) {
   const { service, ceiling: top, floor, cpu, serviceCost, ceilingCost, floorCost } = shown;
+  const versus = peerComparison(rounds);
   const floorRatio = floor && top ? +(floor.requestsPerSecond / top.requestsPerSecond).toFixed(3) : undefined;
   const ceilingMicros = cpu.ceilingMicrosPerRequest;
   const { bounds, bound, ratio: boundRatio } = boundOf(shown);
@@ -693,9 +855,31 @@ function resultsOf(
       ceiling: r.ceiling?.requestsPerSecond,
       floor: r.floor?.requestsPerSecond,
       p99: r.service.p99,
+      introspect: r.introspect?.requestsPerSecond,
+      introspectP99: r.introspect?.p99,
+      peer: r.peer?.requestsPerSecond,
+      peerP99: r.peer?.p99,
       cpuMicrosPerRequest: r.cpu,
     })),
-    audit: { answeredRequests: answered, tokenValidateEvents: events, equal: answered === events },
+    audit: {
+      answeredRequests: answered,
+      tokenValidateEvents: events,
+      equal: answered === events,
+      introspect: {
+        answeredRequests: introAudit.answered,
+        tokenIntrospectEvents: introAudit.events,
+        equal: introAudit.answered === introAudit.events,
+      },
+    },
+    // The figures the goals read (medians over the rounds; p99 in ms).
+    validate: { rps: versus.validate.rps, p99: versus.validate.p99 },
+    introspect: versus.introspect,
+    peer: versus.peer,
+    ratios: versus.ratios,
+    ceilingMedian: top
+      ? { rps: median(rounds.map((r) => r.ceiling?.requestsPerSecond ?? NaN)), p99: median(rounds.map((r) => r.ceiling?.p99 ?? NaN)) }
+      : undefined,
+    steady,
     cpuMicrosPerRequest: {
       service: cpu.appMicrosPerRequest,
       serviceMainThread: cpu.appMainThreadMicrosPerRequest,
@@ -742,7 +926,30 @@ function printResults(out: Results, rounds: Round[], shown: Round): void {
       `validate benchmark: ${out.machine.cpus} cores (${out.machine.cpuModel}), ${out.machine.memoryGb} GiB, Node ${out.machine.node}, ${out.database}`,
       `${INSTANCES} instance(s), ${CONNECTIONS} connections, ${DURATION} s after ${WARMUP} s warm-up; mix ${out.mix}; log level ${LOG_LEVEL}, to a file`,
       line('validate (service)', service),
-      ...(top ? [line('ceiling (HS256 only)', top), `ratio validate/ceiling: ${out.ratio}`] : ['ceiling: skipped (--skip-ceiling)']),
+      ...(shown.introspect ? [line('introspect (service)', shown.introspect)] : []),
+      ...(shown.peer ? [line('introspect (peer)', shown.peer)] : []),
+      ...(top
+        ? [line('ceiling (HS256 only)', top), `ratio validate/ceiling: ${out.ratio} (information)`]
+        : ['ceiling: skipped (--skip-ceiling)']),
+      ...(out.ratios
+        ? [
+            `against the peer (oidc-provider ${PEER_VERSION} introspection, in-memory, no audit), medians of the rounds' ratios: ` +
+              `validate/peer ${out.ratios.validateOverPeer} (goal ≥ 1.5), introspect/peer ${out.ratios.introspectOverPeer} (goal ≥ 1.0)`,
+            `rounds (validate, introspect, peer): ` +
+              rounds
+                .map(
+                  (r, i) =>
+                    `${i + 1}: ${r.service.requestsPerSecond} / ${r.introspect?.requestsPerSecond} / ${r.peer?.requestsPerSecond} req/s, p99 ${r.service.p99} / ${r.introspect?.p99} / ${r.peer?.p99} ms`,
+                )
+                .join('; '),
+          ]
+        : []),
+      ...out.steady.map(
+        (st) =>
+          `steady ${String(st.targetRate).padStart(5)} req/s (validate, ${st.seconds} s, latency from the scheduled time): answered ${st.rps} req/s, ` +
+          `p50 ${st.p50} ms, p90 ${st.p90} ms, p99 ${st.p99} ms, p99.9 ${st.p999} ms, max ${st.max} ms; errors ${st.errors}; statuses ${JSON.stringify(st.statuses)}; ` +
+          `generator lag p99 ${st.lagP99} ms, max ${st.lagMax} ms`,
+      ),
       ...(floor
         ? [
             line('floor (GET /api/health)', floor) +
@@ -776,9 +983,7 @@ function printResults(out: Results, rounds: Round[], shown: Round): void {
           : '') +
         (cpu.databaseMicrosPerRequest === undefined ? '' : `, PostgreSQL ${cpu.databaseMicrosPerRequest} µs`) +
         `, load generator ${serviceCost.generatorMicrosPerRequest} µs` +
-        (ceilingMicros === undefined
-          ? ''
-          : `; ceiling ${ceilingMicros} µs, load generator ${ceilingCost?.generatorMicrosPerRequest} µs`) +
+        (ceilingMicros === undefined ? '' : `; ceiling ${ceilingMicros} µs, load generator ${ceilingCost?.generatorMicrosPerRequest} µs`) +
         ' (user + system time over the measured run)',
       ...(serviceCost.machineBusyPercent === undefined
         ? []
@@ -804,6 +1009,7 @@ function printResults(out: Results, rounds: Round[], shown: Round): void {
               ` (${freeValidation.microsPerRequest} µs per answer), a ratio of at most ${freeValidation.ratio} against this round's ceiling`,
           ]
         : []),
+      `audit: ${out.audit.introspect.answeredRequests} introspection requests answered by the service (its http_requests_total), ${out.audit.introspect.tokenIntrospectEvents} token.introspect events: ${out.audit.introspect.equal ? 'equal' : 'DIFFERENT'}`,
       `audit: ${answered} validate requests answered by the service (warm-up included, from its hospiai_validate_answers_total), ${events} accounted for by token.validate events (one per checked validation, plus the counts of throttled ones): ${answered === events ? 'equal' : 'DIFFERENT'}`,
       ...(revocation
         ? [
@@ -812,6 +1018,26 @@ function printResults(out: Results, rounds: Round[], shown: Round): void {
         : []),
     ].join('\n') + '\n',
   );
+}
+
+/**
+ * Latency at a steady arrival rate on POST /api/mcp/validate (the same mix): at 1 000 req/s and
+ * at half the most the service answered in the rounds (their median), STEADY_SECONDS each.
+ */
+async function measureSteady(url: string, tokens: Mix, rounds: Round[]): Promise<SteadyResult[]> {
+  const most = [...rounds.map((r) => r.service.requestsPerSecond)].sort((a, b) => a - b)[Math.floor((rounds.length - 1) / 2)];
+  const out: SteadyResult[] = [];
+  for (const rate of [1000, Math.round(most / 2)]) {
+    log(`steady rate: ${rate} req/s for ${STEADY_SECONDS} s on the service's validate (after 3 s at that rate)…`);
+    let j = Math.floor(Math.random() * 1e6);
+    const next = (): { method: string; path: string; headers: Record<string, string> } => ({
+      path: '/api/mcp/validate',
+      ...requestOf('validate', tokens, ++j),
+    });
+    await steadyLoad({ base: url, rate, seconds: 3, connections: CONNECTIONS, next });
+    out.push(await steadyLoad({ base: url, rate, seconds: STEADY_SECONDS, connections: CONNECTIONS, next }));
+  }
+  return out;
 }
 
 async function main(): Promise<void> {
@@ -827,19 +1053,32 @@ async function main(): Promise<void> {
     const targets = apps.map((a) => a.url);
     const before = await probes.auditCount();
     const servedBefore = await probes.served();
+    const introBefore = { served: await probes.introspectServed(), events: await probes.introspectEvents() };
+    let intro: { mix: Mix; peerUrl: string; peerMix: Mix } | undefined;
+    if (INTROSPECTION) {
+      const peer = await startPeer(run);
+      log(`the peer is up; issuing ${TOKENS} tokens through its client_credentials grant, revoking one in 20…`);
+      const peerMix = await seedPeer(peer.service.base, peer.secret);
+      intro = { mix: { ...tokens, basic: await serviceClient(apps[0].url) }, peerUrl: peer.service.base, peerMix };
+    }
     const rounds: Round[] = [];
-    for (let r = 1; r <= ROUNDS; r++) rounds.push(await measureRound(r, targets, tokens, probes, ceiling));
+    for (let r = 1; r <= ROUNDS; r++) rounds.push(await measureRound(r, targets, tokens, probes, ceiling, intro));
+    const steady = STEADY_SECONDS > 0 ? await measureSteady(targets[0], tokens, rounds) : [];
     await new Promise((r) => setTimeout(r, 500));
     const events = (await probes.auditCount()) - before;
     const answered = (await probes.served()) - servedBefore;
+    const introAudit = {
+      answered: (await probes.introspectServed()) - introBefore.served,
+      events: (await probes.introspectEvents()) - introBefore.events,
+    };
     const shown = medianRound(rounds);
     const revocation = INSTANCES >= 2 ? await measureRevocation(apps, sessions[0]) : undefined;
     await probes.db.end();
 
-    const out = resultsOf(rounds, shown, { answered, events }, revocation, probes.embedded);
+    const out = resultsOf(rounds, shown, { answered, events }, revocation, probes.embedded, introAudit, steady);
     writeResults(out);
     printResults(out, rounds, shown);
-    if (answered !== events) process.exitCode = 1;
+    if (answered !== events || introAudit.answered !== introAudit.events) process.exitCode = 1;
     // Like the audit count, the revocation's guarantees fail the run; its delay is a goal, printed.
     if (revocation && (revocation.nextCallRejected !== revocation.trials || revocation.acceptedAfterRevokeOnSameInstance !== 0)) {
       process.stderr.write(`revocation not effective at once: ${JSON.stringify(revocation)}\n`);

@@ -6,12 +6,13 @@ import { McpClientsRepository } from './mcp-clients.repository.js';
 import { McpClientsService } from './mcp-clients.service.js';
 import { RevocationStreamController } from './revocation-stream.controller.js';
 import { RevocationStreamService } from './revocation-stream.service.js';
+import { VerifiedClientsCache } from './verified-clients.cache.js';
 
 /** Registered MCP servers (admin routes) and the revocation stream they follow. */
 @Module({
   imports: [AuditModule, TokensModule],
   controllers: [McpClientsController, RevocationStreamController],
-  providers: [McpClientsService, McpClientsRepository, RevocationStreamService],
+  providers: [McpClientsService, McpClientsRepository, RevocationStreamService, VerifiedClientsCache],
   exports: [McpClientsService],
 })
 export class McpClientsModule {}

@@ -12,13 +12,13 @@ import type { ClientCredentials } from './client-credentials.js';
 import type { CreatedMcpClientView, McpClientView } from './mcp-clients.dto.js';
 import { McpClientsRepository, type McpClientRow } from './mcp-clients.repository.js';
 import { UUID_PATTERN } from '../common/uuid.js';
+import { RevocationBus } from '../revocation/revocation.bus.js';
+import { VerifiedClientsCache, type AuthenticatedClient } from './verified-clients.cache.js';
 
-/** A registered MCP server that has just proved who it is. */
-export interface AuthenticatedClient {
-  id: string;
-  clientId: string;
-  name: string;
-}
+export type { AuthenticatedClient } from './verified-clients.cache.js';
+
+/** A stored last use is refreshed at most this often by one instance (it is kept to the minute). */
+const TOUCH_EVERY_MS = 60_000;
 
 /**
  * The secret is 32 random bytes: 256 bits that no one can guess or brute-force,
@@ -51,11 +51,15 @@ const DUMMY_HASH = secretHash('hospiai-unknown-client');
 export class McpClientsService {
   private readonly logger = new Logger(McpClientsService.name);
   private readonly emitter = new EventEmitter();
+  /** When this instance last recorded each client's use (by internal id). */
+  private readonly touched = new Map<string, number>();
 
   constructor(
     private readonly clients: McpClientsRepository,
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly audit: AuditWriter,
+    private readonly verified: VerifiedClientsCache,
+    private readonly revocations: RevocationBus,
   ) {
     this.emitter.setMaxListeners(0);
   }
@@ -86,11 +90,15 @@ export class McpClientsService {
     return rows.map(view);
   }
 
-  /** Revokes a client: its credentials stop working at once and its open streams close. Twice is not an error. */
+  /**
+   * Revokes a client: its credentials stop working at once, on every instance (the revocation is
+   * notified in the revoking transaction and acknowledged by every listening instance before this
+   * answers), and its open streams close. Twice is not an error.
+   */
   async revoke(p: Principal, id: string, ctx: RequestContext): Promise<void> {
     const row = await this.clients.findById(id);
     if (!row) throw AppError.notFound('MCP client');
-    const revoked = await this.dataSource.transaction(async (m) => {
+    const published = await this.dataSource.transaction(async (m) => {
       const changed = await this.clients.revoke(id, m);
       await this.audit.recordWithin(m, {
         type: 'mcp_client.revoke',
@@ -99,9 +107,13 @@ export class McpClientsService {
         ...ctx,
         details: { id: row.id, clientId: row.client_id, name: row.name },
       });
-      return changed;
+      return changed ? await this.revocations.publishClient(m, row.id) : undefined;
     });
-    if (revoked) this.emitter.emit('revoked', row.id);
+    this.verified.drop(row.id);
+    if (published) {
+      await this.revocations.settled(published);
+      this.emitter.emit('revoked', row.id);
+    }
   }
 
   /** Called with the id of each client revoked by this instance. */
@@ -115,20 +127,35 @@ export class McpClientsService {
    * Throws a 503 AppError when the database cannot be reached.
    */
   async authenticate(credentials: ClientCredentials): Promise<AuthenticatedClient | undefined> {
+    const client = await this.verified.get(credentials, () => this.verify(credentials));
+    if (client) this.touch(client.id);
+    return client;
+  }
+
+  /** Checks credentials against the database (the cache's miss). */
+  private async verify(credentials: ClientCredentials): Promise<AuthenticatedClient | undefined> {
     let row: McpClientRow | undefined;
     try {
       row = await this.clients.findByClientId(credentials.clientId);
     } catch (err) {
-      if (isDatabaseUnavailable(err)) throw new AppError(503, ErrorCode.ServiceUnavailable, 'Service indisponible', {}, { 'Retry-After': '5' });
+      if (isDatabaseUnavailable(err))
+        throw new AppError(503, ErrorCode.ServiceUnavailable, 'Service indisponible', {}, { 'Retry-After': '5' });
       throw err;
     }
     const given = Buffer.from(secretHash(credentials.clientSecret), 'hex');
     const stored = Buffer.from(row?.secret_hash ?? DUMMY_HASH, 'hex');
     const matches = given.length === stored.length && timingSafeEqual(given, stored);
     if (!row || !matches || row.revoked_at) return undefined;
-    // Last use to the minute: no write on every call.
-    this.clients.touchLastUsed(row.id).catch((err: unknown) => this.logger.warn({ err }, 'could not record the last use of an MCP client'));
     return { id: row.id, clientId: row.client_id, name: row.name };
+  }
+
+  /** Last use to the minute: at most one write a minute per client and instance, none on most calls. */
+  private touch(id: string): void {
+    const now = Date.now();
+    if (now - (this.touched.get(id) ?? 0) < TOUCH_EVERY_MS) return;
+    this.touched.set(id, now);
+    if (this.touched.size > 10_000) this.touched.delete(this.touched.keys().next().value as string);
+    this.clients.touchLastUsed(id).catch((err: unknown) => this.logger.warn({ err }, 'could not record the last use of an MCP client'));
   }
 
   /** Whether a client is still registered and not revoked (streams check it now and then). */

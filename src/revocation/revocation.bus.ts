@@ -22,6 +22,22 @@ const MAX_RECONNECT_MS = 5000;
 export const HEARTBEAT_MS = 1000;
 export const HEARTBEAT_DEADLINE_MS = 3000;
 
+/**
+ * A revoked MCP client, on the same channel as the token and user revocations (and acknowledged the
+ * same way), so that every instance drops the client's cached credentials before the revoke is
+ * answered. Not a revocation_event row: the revocation stream, which replays those, is about
+ * tokens; its id is `client:<uuid>` (never a sequence number).
+ */
+export interface ClientRevocation {
+  id: string;
+  kind: 'mcp_client';
+  /** The client's internal id (mcp_client.id). */
+  subjectId: string;
+  occurredAt: string;
+}
+
+type BusEvent = RevocationEvent | ClientRevocation;
+
 /** How many of the latest revocations an instance remembers (seen, acknowledged). */
 const REMEMBERED_REVOCATIONS = 1000;
 
@@ -127,6 +143,12 @@ export class RevocationBus implements OnApplicationBootstrap, OnApplicationShutd
     return () => this.emitter.off('revocation', listener);
   }
 
+  /** MCP client revocations (from this instance or any other), as they are committed. */
+  onClientRevocation(listener: (e: ClientRevocation) => void): () => void {
+    this.emitter.on('client-revocation', listener);
+    return () => this.emitter.off('client-revocation', listener);
+  }
+
   /** Called when the channel (re)connects or drops: what was cached may be stale. */
   onReset(listener: () => void): () => void {
     this.emitter.on('reset', listener);
@@ -147,11 +169,23 @@ export class RevocationBus implements OnApplicationBootstrap, OnApplicationShutd
     return event;
   }
 
+  /** Notifies an MCP client's revocation inside the caller's transaction (sent only if it commits). */
+  async publishClient(manager: EntityManager, clientId: string): Promise<ClientRevocation> {
+    const event: ClientRevocation = {
+      id: `client:${randomUUID()}`,
+      kind: 'mcp_client',
+      subjectId: clientId,
+      occurredAt: new Date().toISOString(),
+    };
+    await this.channels.notify(REVOCATION_CHANNEL, JSON.stringify(event), manager);
+    return event;
+  }
+
   /**
    * After the revoking transaction committed: applies the revocation here at once, then waits
    * until every listening instance (this one included) has applied it too, ACK_WAIT_MS at most.
    */
-  async settled(event: RevocationEvent): Promise<void> {
+  async settled(event: BusEvent): Promise<void> {
     if (!this.healthy) {
       this.deliver(event);
       // Our channel is down, so no acknowledgement can reach us; the other instances still hear of
@@ -207,9 +241,9 @@ export class RevocationBus implements OnApplicationBootstrap, OnApplicationShutd
     return expected.every((pid) => by?.has(pid));
   }
 
-  private deliver(event: RevocationEvent): void {
+  private deliver(event: BusEvent): void {
     this.epoch += 1;
-    this.emitter.emit('revocation', event);
+    this.emitter.emit(event.kind === 'mcp_client' ? 'client-revocation' : 'revocation', event);
   }
 
   private notified(channel: string, payload: string | undefined, via: ListeningConnection): void {
@@ -225,9 +259,9 @@ export class RevocationBus implements OnApplicationBootstrap, OnApplicationShutd
       return;
     }
     if (channel !== REVOCATION_CHANNEL || !payload) return;
-    let event: RevocationEvent;
+    let event: BusEvent;
     try {
-      event = JSON.parse(payload) as RevocationEvent;
+      event = JSON.parse(payload) as BusEvent;
     } catch {
       return;
     }
