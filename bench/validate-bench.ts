@@ -576,7 +576,7 @@ async function openProbes(run: RunState, databaseUrl: string, apps: App[]): Prom
     let n = 0;
     for (const a of apps) {
       const text = await (await fetch(`${a.url}/metrics`)).text();
-      for (const m of text.matchAll(/^http_requests_total\{[^}]*route="\/api\/oauth\/introspect"[^}]*\} (\d+)$/gm)) n += Number(m[1]);
+      for (const m of text.matchAll(/^hospiai_introspect_answers_total\{status="\d+"\} (\d+)$/gm)) n += Number(m[1]);
     }
     return n;
   };
@@ -1009,7 +1009,7 @@ function printResults(out: Results, rounds: Round[], shown: Round): void {
               ` (${freeValidation.microsPerRequest} µs per answer), a ratio of at most ${freeValidation.ratio} against this round's ceiling`,
           ]
         : []),
-      `audit: ${out.audit.introspect.answeredRequests} introspection requests answered by the service (its http_requests_total), ${out.audit.introspect.tokenIntrospectEvents} token.introspect events: ${out.audit.introspect.equal ? 'equal' : 'DIFFERENT'}`,
+      `audit: ${out.audit.introspect.answeredRequests} introspection requests answered by the service (its hospiai_introspect_answers_total), ${out.audit.introspect.tokenIntrospectEvents} token.introspect events: ${out.audit.introspect.equal ? 'equal' : 'DIFFERENT'}`,
       `audit: ${answered} validate requests answered by the service (warm-up included, from its hospiai_validate_answers_total), ${events} accounted for by token.validate events (one per checked validation, plus the counts of throttled ones): ${answered === events ? 'equal' : 'DIFFERENT'}`,
       ...(revocation
         ? [

@@ -26,6 +26,13 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  private readonly introspections = new Counter({
+    name: 'hospiai_introspect_answers_total',
+    help: 'POST /api/oauth/introspect answers handed to the HTTP server (each one audited first), by status',
+    labelNames: ['status'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }
@@ -47,6 +54,17 @@ export class MetricsService {
     }
     s.requests.inc();
     s.durations.observe(seconds);
+  }
+
+  private readonly introspectStatuses = new Map<number, { inc(): void }>();
+
+  introspectionAnswered(status: number): void {
+    let c = this.introspectStatuses.get(status);
+    if (!c) {
+      c = this.introspections.labels({ status: String(status) });
+      this.introspectStatuses.set(status, c);
+    }
+    c.inc();
   }
 
   validationAnswered(outcome: string): void {

@@ -18,6 +18,7 @@ import { RETRY_AFTER_HEADER } from '../common/error-body.dto.js';
 import type { FastifyReply } from 'fastify';
 import { Public } from '../access/access.decorator.js';
 import { ReqContext, type RequestContext } from '../common/request-context.js';
+import { MetricsService } from '../metrics/metrics.service.js';
 import { MCP_CLIENT_SCHEME } from '../mcp-clients/client-credentials.js';
 import { IntrospectActiveDto, IntrospectInactiveDto, IntrospectRequestDto, OAuthErrorDto } from './introspection.dto.js';
 import { IntrospectionService } from './introspection.service.js';
@@ -25,7 +26,10 @@ import { IntrospectionService } from './introspection.service.js';
 @ApiTags('oauth')
 @Controller('api/oauth')
 export class IntrospectionController {
-  constructor(private readonly introspection: IntrospectionService) {}
+  constructor(
+    private readonly introspection: IntrospectionService,
+    private readonly metrics: MetricsService,
+  ) {}
 
   @Post('introspect')
   @Public()
@@ -98,6 +102,7 @@ export class IntrospectionController {
     @Res() reply: FastifyReply,
   ): Promise<void> {
     const answer = await this.introspection.introspect(contentType, authorization, body, ctx);
+    this.metrics.introspectionAnswered(answer.status);
     await reply.status(answer.status).headers(answer.headers).send(answer.body);
   }
 }

@@ -300,10 +300,15 @@ export async function memoryOf(service) {
   }
   const metrics = await (await fetch(`${service.base}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
   const value = (name) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)$`, 'm').exec(metrics)?.[1] ?? NaN);
+  const space = (kind, name) => Number(new RegExp(`^nodejs_heap_space_size_${kind}_bytes\\{space="${name}"\\} ([0-9.e+]+)$`, 'm').exec(metrics)?.[1] ?? NaN);
   return {
     rss: rss || value('process_resident_memory_bytes'),
     heapUsed: value('nodejs_heap_size_used_bytes'),
     heapTotal: value('nodejs_heap_size_total_bytes'),
+    external: value('nodejs_external_memory_bytes'),
+    /** V8's young generation (its semi-spaces), committed, and the compiled code. */
+    newSpaceTotal: space('total', 'new'),
+    codeSpaceTotal: space('total', 'code'),
   };
 }
 

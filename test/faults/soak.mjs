@@ -37,9 +37,10 @@ try {
     dataDir,
     port,
     // Memory is read after a full collection: V8 collects before writing a heap snapshot (deleted at once).
-    env: { NODE_OPTIONS: `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${dataDir}` },
+    // SOAK_NODE_OPTIONS: Node flags to compare (e.g. those `npm start` sets).
+    env: { NODE_OPTIONS: `${process.env.SOAK_NODE_OPTIONS ?? ''} --heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${dataDir}`.trim() },
   });
-  console.log(`soak: ${SECONDS} s at ${RATE} validations/s (warm-up ${WARMUP_SECONDS} s), service pid ${service.child.pid}`);
+  console.log(`soak: ${SECONDS} s at ${RATE} validations/s (warm-up ${WARMUP_SECONDS} s), service pid ${service.child.pid}, Node flags: ${process.env.SOAK_NODE_OPTIONS || 'none'}`);
   const tokens = await prepareTokens(service.base);
   const workers = Math.max(2, Math.ceil(RATE / 50));
   const load = startLoad(service.base, tokens, {
@@ -63,6 +64,9 @@ try {
   const elapsed = (Date.now() - t0) / 1000;
   const results = await load.stop();
   const measured = results.slice(countAtStart);
+  // Read as it is, then after a full collection: writing the heap snapshot that forces the collection
+  // itself takes memory, which the process may keep (resident) for a while after.
+  const endAsIs = await memoryOf(service);
   const end = await memoryAfterGc(service);
   const rate = measured.length / elapsed;
   const latencies = measured.map((r) => r.ms).sort((a, b) => a - b);
@@ -74,6 +78,11 @@ try {
   console.log(`latency ms: p50 ${pct(50)}, p99 ${pct(99)}, max ${Math.round(latencies.at(-1) ?? 0)}`);
   console.log(`memory at start: RSS ${mib(start.rss)}, heap used ${mib(start.heapUsed)} (of ${mib(start.heapTotal)})`);
   console.log(`memory at end:   RSS ${mib(end.rss)}, heap used ${mib(end.heapUsed)} (of ${mib(end.heapTotal)})`);
+  const parts = (m) =>
+    `RSS ${mib(m.rss)}: V8 heap ${mib(m.heapTotal)} committed (${mib(m.heapUsed)} used; young generation ${mib(m.newSpaceTotal)}, code ${mib(m.codeSpaceTotal)}), ` +
+    `external ${mib(m.external)}, the rest (the binary, native libraries, stacks, malloc) ${mib(m.rss - m.heapTotal - m.external)}`;
+  console.log(`memory at end, before the forced collection: ${parts(endAsIs)}`);
+  console.log(`memory at end, after it:                     ${parts(end)}`);
 
   checks.check(
     measured.every((r) => !r.error),
