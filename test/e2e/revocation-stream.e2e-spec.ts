@@ -120,6 +120,9 @@ describe('GET /api/mcp/revocations', () => {
 
   it('sends keep-alive comments', async () => {
     const service = t.app.get(RevocationStreamService);
+    // The earlier tests' streams gone (closed by the client, forgotten by the server once it sees
+    // the connection close): the keep-alive timer starts again, at the new interval, with the next stream.
+    await until('the earlier streams are forgotten', () => service.openStreams === 0);
     const before = service.keepAliveMs;
     service.keepAliveMs = 100;
     try {
