@@ -843,7 +843,7 @@ function resultsOf(
     logLevel: LOG_LEVEL,
     mix: '90% valid (1900 tokens), 5% revoked (100), 5% bad signature',
     service,
-    ceiling: top,
+    ceiling: top ? { ...top, rps: top.requestsPerSecond } : undefined,
     ratio,
     floor,
     floorRatio,
