@@ -394,6 +394,7 @@ describe('Swagger', () => {
       'DELETE /api/mcp/clients/{id}',
       'DELETE /api/tokens/{id}',
       'GET /api/tokens/{id}',
+      'PATCH /api/mcp/clients/{id}',
       'PATCH /api/users/{id}',
       'POST /api/tokens/{id}/rotate',
     ]);
