@@ -12,6 +12,7 @@ export const AUDIT_TYPES = [
   'token.introspect',
   'mcp_client.create',
   'mcp_client.revoke',
+  'mcp_client.update',
 ] as const;
 export type AuditType = (typeof AUDIT_TYPES)[number];
 

@@ -1,4 +1,6 @@
-import { IsString, Length } from 'class-validator';
+import { ApiProperty } from '@nestjs/swagger';
+import { ArrayMaxSize, ArrayNotEmpty, ArrayUnique, IsArray, IsIn, IsOptional, IsString, Length, ValidateIf } from 'class-validator';
+import { SCOPE_NAMES, type Scope } from '../../libs/scopes/src/index.js';
 import { FitsColumn } from '../common/text-length.js';
 import { Trim } from '../common/transforms.js';
 
@@ -12,6 +14,66 @@ export class CreateMcpClientDto {
   @Length(1, 100)
   @FitsColumn(100)
   name: string;
+
+  /**
+   * The server's canonical resource URI (RFC 8707; docs/api.md, "Audience binding"): an absolute https
+   * URL (http only on loopback), without fragment, unique among active servers. Stored in canonical
+   * form (scheme and host in lower case, no trailing slash unless the path is just "/"). Optional:
+   * a server without one introspects unbound tokens only.
+   * @example "https://mcp-rdv.chu-exemple.fr/mcp"
+   */
+  @IsOptional()
+  @IsString()
+  @Length(1, 2048)
+  resourceUri?: string;
+
+  /**
+   * The scopes a token for this server may carry; by default every scope of the catalogue.
+   * @example ["read:bookings", "write:bookings"]
+   */
+  @IsOptional()
+  @IsArray()
+  @ArrayNotEmpty()
+  @ArrayUnique({ message: 'acceptedScopes must not contain duplicates' })
+  @ArrayMaxSize(SCOPE_NAMES.length)
+  @IsIn(SCOPE_NAMES, { each: true, message: `each value in acceptedScopes must be one of: ${SCOPE_NAMES.join(', ')}` })
+  acceptedScopes?: Scope[];
+}
+
+export class UpdateMcpClientDto {
+  /**
+   * A new name, 1–100 characters.
+   * @example "Serveur FastMCP rendez-vous (production)"
+   */
+  @IsOptional()
+  @Trim()
+  @IsString()
+  @Length(1, 100)
+  @FitsColumn(100)
+  name?: string;
+
+  /**
+   * A new canonical resource URI (as on creation), or null to remove it. Tokens already bound to
+   * the old one stay bound to it.
+   * @example "https://mcp-rdv.chu-exemple.fr/mcp"
+   */
+  @ApiProperty({ type: String, nullable: true, required: false })
+  @ValidateIf((_o, v) => v !== null && v !== undefined)
+  @IsString()
+  @Length(1, 2048)
+  resourceUri?: string | null;
+
+  /**
+   * The scopes a token for this server may carry.
+   * @example ["read:bookings", "write:bookings"]
+   */
+  @IsOptional()
+  @IsArray()
+  @ArrayNotEmpty()
+  @ArrayUnique({ message: 'acceptedScopes must not contain duplicates' })
+  @ArrayMaxSize(SCOPE_NAMES.length)
+  @IsIn(SCOPE_NAMES, { each: true, message: `each value in acceptedScopes must be one of: ${SCOPE_NAMES.join(', ')}` })
+  acceptedScopes?: Scope[];
 }
 
 export class McpClientView {
@@ -43,6 +105,16 @@ export class McpClientView {
   lastUsedAt: string | null;
   /** @example "active" */
   status: 'active' | 'revoked';
+  /**
+   * Its canonical resource URI, null if none was given: tokens bound to it are accepted by this server only.
+   * @example "https://mcp-rdv.chu-exemple.fr/mcp"
+   */
+  resourceUri: string | null;
+  /**
+   * The scopes a token for this server may carry.
+   * @example ["read:data", "write:data", "read:bookings", "write:bookings", "read:audit"]
+   */
+  acceptedScopes: string[];
 }
 
 export class CreatedMcpClientView extends McpClientView {

@@ -12,9 +12,16 @@ export interface McpClientRow {
   created_at: Date;
   revoked_at: Date | null;
   last_used_at: Date | null;
+  /** The canonical resource URI (see ./resource-uri.ts); null for a server registered without one. */
+  resource_uri: string | null;
+  /** The scopes a token for this server may carry. */
+  accepted_scopes: string[];
 }
 
-const COLUMNS = `"id", "client_id", "name", "secret_hash", "created_by", "created_at", "revoked_at", "last_used_at"`;
+const COLUMNS = `"id", "client_id", "name", "secret_hash", "created_by", "created_at", "revoked_at", "last_used_at", "resource_uri", "accepted_scopes"`;
+
+/** The unique index that keeps a resource URI to one active server (a 23505 on it is a conflict). */
+export const RESOURCE_URI_INDEX = 'UQ_mcp_client_resource_uri_active';
 
 /**
  * Every query on `mcp_client` (a table without an entity: plain parameterised SQL). Each method
@@ -26,14 +33,56 @@ export class McpClientsRepository {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
   async insert(
-    row: Pick<McpClientRow, 'id' | 'client_id' | 'name' | 'secret_hash' | 'created_by'>,
+    row: Pick<McpClientRow, 'id' | 'client_id' | 'name' | 'secret_hash' | 'created_by' | 'resource_uri' | 'accepted_scopes'>,
     m: EntityManager = this.dataSource.manager,
   ): Promise<McpClientRow> {
     const [created] = (await m.query(
-      `INSERT INTO "mcp_client" ("id", "client_id", "name", "secret_hash", "created_by") VALUES ($1, $2, $3, $4, $5) RETURNING ${COLUMNS}`,
-      [row.id, row.client_id, row.name, row.secret_hash, row.created_by],
+      `INSERT INTO "mcp_client" ("id", "client_id", "name", "secret_hash", "created_by", "resource_uri", "accepted_scopes")
+       VALUES ($1, $2, $3, $4, $5, $6, $7::text[]) RETURNING ${COLUMNS}`,
+      [row.id, row.client_id, row.name, row.secret_hash, row.created_by, row.resource_uri, row.accepted_scopes],
     )) as McpClientRow[];
     return created;
+  }
+
+  /** The row locked FOR UPDATE until the caller's transaction ends. */
+  async lockById(id: string, m: EntityManager): Promise<McpClientRow | undefined> {
+    const [row] = (await m.query(`SELECT ${COLUMNS} FROM "mcp_client" WHERE "id" = $1 FOR UPDATE`, [id])) as McpClientRow[];
+    return row;
+  }
+
+  /** Writes the columns `set` names (name, resource URI, accepted scopes) and gives the row back. */
+  async update(
+    id: string,
+    set: Partial<Pick<McpClientRow, 'name' | 'resource_uri' | 'accepted_scopes'>>,
+    m: EntityManager,
+  ): Promise<McpClientRow | undefined> {
+    const [rows] = (await m.query(
+      `UPDATE "mcp_client"
+          SET "name" = CASE WHEN $2::boolean THEN $3 ELSE "name" END,
+              "resource_uri" = CASE WHEN $4::boolean THEN $5 ELSE "resource_uri" END,
+              "accepted_scopes" = CASE WHEN $6::boolean THEN $7::text[] ELSE "accepted_scopes" END
+        WHERE "id" = $1
+        RETURNING ${COLUMNS}`,
+      [
+        id,
+        set.name !== undefined,
+        set.name ?? null,
+        set.resource_uri !== undefined,
+        set.resource_uri ?? null,
+        set.accepted_scopes !== undefined,
+        set.accepted_scopes ?? null,
+      ],
+    )) as [McpClientRow[], number];
+    return rows[0];
+  }
+
+  /** The active server whose canonical resource URI is `resourceUri`. */
+  async findActiveByResource(resourceUri: string): Promise<McpClientRow | undefined> {
+    const [row] = (await this.dataSource.query(
+      `SELECT ${COLUMNS} FROM "mcp_client" WHERE "resource_uri" = $1 AND "revoked_at" IS NULL`,
+      [resourceUri],
+    )) as McpClientRow[];
+    return row;
   }
 
   /** Newest first. */

@@ -8,6 +8,8 @@ export interface AuthenticatedClient {
   id: string;
   clientId: string;
   name: string;
+  /** Its canonical resource URI: introspection refuses tokens bound to another one. */
+  resourceUri: string | null;
 }
 
 const MAX_ENTRIES = 1_000;

@@ -50,6 +50,17 @@ export class ApiToken {
   @Column({ name: 'replaced_by', type: 'uuid', nullable: true })
   replacedBy: string | null;
 
+  /** The canonical resource URI of the one MCP server the token is for; null: any (unbound). */
+  @Column({ type: 'text', nullable: true })
+  audience: string | null;
+
+  /** For a token issued through OAuth: the client's id (a URL for a Client ID Metadata Document) and name. */
+  @Column({ name: 'via_client_id', type: 'text', nullable: true })
+  viaClientId: string | null;
+
+  @Column({ name: 'via_client_name', type: 'text', nullable: true })
+  viaClientName: string | null;
+
   /** Creation order (several tokens can share a created_at second). */
   @Column({ type: 'bigint', insert: false, update: false, select: false })
   seq?: string;

@@ -103,7 +103,11 @@ export class TokenCodec {
     return { result, fingerprint };
   }
 
-  sign(input: { userId: string; tokenId: string; scopes: readonly Scope[]; issuedAt: Date; expiresAt: Date }): string {
+  /**
+   * A bound token (`audience` set) carries `aud: ["hospiai:api", <resource>]`: every check of
+   * `hospiai:api` still holds, and validation decides on the row's audience, not on this claim.
+   */
+  sign(input: { userId: string; tokenId: string; scopes: readonly Scope[]; issuedAt: Date; expiresAt: Date; audience?: string | null }): string {
     const signing = this.keys.signing;
     if (!signing) throw new Error('no signing key');
     return this.jwt.sign(
@@ -118,7 +122,7 @@ export class TokenCodec {
         algorithm: 'HS256',
         header: { alg: 'HS256', typ: 'JWT', kid: signing.kid },
         issuer: this.config.jwt.issuer,
-        audience: API_TOKEN_AUDIENCE,
+        audience: input.audience ? [API_TOKEN_AUDIENCE, input.audience] : API_TOKEN_AUDIENCE,
         subject: input.userId,
         jwtid: input.tokenId,
       },

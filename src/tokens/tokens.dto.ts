@@ -39,6 +39,17 @@ export class CreateTokenDto {
   @Min(1)
   @Max(365)
   durationDays: number;
+
+  /**
+   * Optional: binds the token to one MCP server, the canonical resource URI of a registered active
+   * server (GET /api/mcp/clients, `resourceUri`). Such a token is accepted only by that server (it
+   * sends the same `resource` to POST /api/mcp/validate); without one the token is accepted by every server.
+   * @example "https://mcp-rdv.chu-exemple.fr/mcp"
+   */
+  @IsOptional()
+  @IsString()
+  @Length(1, 2048)
+  audience?: string;
 }
 
 export class RotateTokenDto {
@@ -98,6 +109,26 @@ export class TokenView {
   /** @example "active" */
   @IsIn(['active', 'expired', 'revoked'])
   status: TokenStatus;
+  /**
+   * The resource URI of the one MCP server the token is for; null: accepted by every server.
+   * @example "https://mcp-rdv.chu-exemple.fr/mcp"
+   */
+  audience: string | null;
+  /**
+   * For a token issued through OAuth, the client that asked for it (shown as "via <client>"); null for a token made by hand.
+   * @example null
+   */
+  viaClient: TokenViaClientView | null;
+}
+
+export class TokenViaClientView {
+  /**
+   * The OAuth client id (for a Client ID Metadata Document, its URL).
+   * @example "https://agent.example.org/oauth/client.json"
+   */
+  clientId: string;
+  /** @example "Agent de planification" */
+  name: string;
 }
 
 export class CreatedTokenView {
@@ -111,6 +142,11 @@ export class CreatedTokenView {
   createdAt: string;
   /** @example "2027-02-24T09:00:00.000Z" */
   expiresAt: string;
+  /**
+   * The resource URI the token is bound to, or null.
+   * @example null
+   */
+  audience: string | null;
   /**
    * The API token. Shown this once: only its id and a SHA-256 fingerprint are kept.
    * @example "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6Ii4uLiJ9.eyJ0b2tlbl91c2UiOiJhcGkifQ.c2lnbmF0dXJl"

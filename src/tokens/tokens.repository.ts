@@ -17,6 +17,8 @@ export interface TokenState {
   fingerprint: string;
   expiresAt: Date;
   revokedAt: Date | null;
+  /** The canonical resource URI the token is bound to, or null (unbound): the decision uses this, not the JWT's `aud`. */
+  audience: string | null;
   owner: {
     id: string;
     email: string;
@@ -108,7 +110,7 @@ export class TokensRepository {
    */
   async stateOf(tokenId: string): Promise<TokenState | undefined> {
     const rows = (await this.repo.query(
-      `SELECT t."id", t."user_id", t."name", t."scopes", t."fingerprint", t."expires_at", t."revoked_at",
+      `SELECT t."id", t."user_id", t."name", t."scopes", t."fingerprint", t."expires_at", t."revoked_at", t."audience",
               u."email", u."firstname", u."surname", u."phone_number", u."profile_completed_at", u."role", u."disabled_at"
          FROM "api_tokens" t JOIN "users" u ON u."id" = t."user_id"
         WHERE t."id" = $1`,
@@ -125,6 +127,7 @@ export class TokensRepository {
       fingerprint: r.fingerprint as string,
       expiresAt: r.expires_at as Date,
       revokedAt: (r.revoked_at as Date | null) ?? null,
+      audience: (r.audience as string | null) ?? null,
       owner: {
         id: r.user_id as string,
         email: r.email as string,
@@ -136,6 +139,18 @@ export class TokensRepository {
         disabled: r.disabled_at !== null,
       },
     };
+  }
+
+  /**
+   * The scopes accepted by the active registered MCP server whose resource URI is `resourceUri`
+   * (canonical), or undefined when there is none: a token may be bound only to such a server.
+   */
+  async acceptedScopesOfResource(resourceUri: string, m?: EntityManager): Promise<string[] | undefined> {
+    const rows = (await this.tokens(m).query(
+      `SELECT "accepted_scopes" FROM "mcp_client" WHERE "resource_uri" = $1 AND "revoked_at" IS NULL`,
+      [resourceUri],
+    )) as { accepted_scopes: string[] }[];
+    return rows[0]?.accepted_scopes;
   }
 
   /**

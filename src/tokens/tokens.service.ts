@@ -14,10 +14,17 @@ import { UsersService } from '../users/users.service.js';
 import { type ApiToken, tokenStatus } from './api-token.entity.js';
 import { fingerprintOf, TokenCodec } from './token-codec.js';
 import { refusedScopes } from './token-scopes.js';
+import { canonicalResource } from '../common/resource-uri.js';
 import type { CreatedTokenView, TokenView } from './tokens.dto.js';
 import { TokensRepository } from './tokens.repository.js';
 
 const DAY_MS = 86_400_000;
+
+function audienceRefused(): AppError {
+  return AppError.badRequest(AUDIENCE_REFUSED, [
+    { field: 'audience', message: 'audience must be the resource URI of a registered active MCP server' },
+  ]);
+}
 /** The 403 code of a rotation asked for by an admin who does not own the token. */
 export const NOT_TOKEN_OWNER = 'not_token_owner';
 
@@ -33,8 +40,34 @@ export function toTokenView(t: ApiToken, now = Date.now()): TokenView {
     lastUsedAt: t.lastUsedAt ? t.lastUsedAt.toISOString() : null,
     lastUsedIp: t.lastUsedIp,
     status: tokenStatus(t, now),
+    audience: t.audience,
+    viaClient: t.viaClientId ? { clientId: t.viaClientId, name: t.viaClientName ?? t.viaClientId } : null,
   };
 }
+
+/** A token to issue inside the caller's transaction (TokensService.issueWithin): the authorization server's access tokens. */
+export interface IssueWithinInput {
+  userId: string;
+  /** The token's name (for an OAuth token, the client's name), 1–100 characters. */
+  name: string;
+  scopes: Scope[];
+  /** Lifetime in whole seconds, 1 to 365 days' worth: OAuth access tokens are short (an hour). */
+  lifetimeSeconds: number;
+  /** The resource the token is bound to (an active registered server's resource URI), or null. */
+  audience: string | null;
+  /** The OAuth client it is issued to, listed as "via <name>". */
+  viaClient?: { clientId: string; name: string };
+}
+
+/** What issueWithin gives: the token's text (never stored), its id and expiry. */
+export interface IssuedToken {
+  token: string;
+  id: string;
+  expiresAt: Date;
+}
+
+const MAX_LIFETIME_SECONDS = 365 * 86_400;
+const AUDIENCE_REFUSED = 'Audience invalide : elle doit être l’URI de ressource d’un serveur MCP enregistré et actif (GET /api/mcp/clients)';
 
 /**
  * How close together two uses of a token may be for the second not to be written: lastUsedAt is
@@ -69,7 +102,7 @@ export class TokensService implements OnModuleInit {
 
   async create(
     p: Principal,
-    input: { name: string; scopes: Scope[]; durationDays: number },
+    input: { name: string; scopes: Scope[]; durationDays: number; audience?: string | null },
     ctx: RequestContext,
   ): Promise<CreatedTokenView> {
     const refused = refusedScopes(p.role, input.scopes);
@@ -78,9 +111,19 @@ export class TokensService implements OnModuleInit {
         fields: [{ field: 'scopes', message: `${refused.join(', ')} may only be granted by auditors and admins` }],
       });
     }
+    const audience = input.audience ? canonicalResource(input.audience) : null;
+    if (input.audience && !audience) throw audienceRefused();
     const { entity, token } = await this.dataSource.transaction(async (m) => {
       await this.lockEnabledOwner(p.userId, m);
-      const issued = await this.issue(m, p.userId, input.name, input.scopes, input.durationDays);
+      if (audience) await this.checkAudience(audience, input.scopes, m);
+      const issued = await this.issue(m, {
+        userId: p.userId,
+        name: input.name,
+        scopes: input.scopes,
+        lifetimeMs: input.durationDays * DAY_MS,
+        audience,
+        viaClient: null,
+      });
       await this.audit.recordWithin(m, {
         type: 'token.create',
         outcome: 'success',
@@ -92,11 +135,69 @@ export class TokensService implements OnModuleInit {
           scopes: issued.entity.scopes,
           durationDays: input.durationDays,
           fingerprint: issued.entity.fingerprint,
+          ...(audience ? { audience } : {}),
         },
       });
       return issued;
     });
     return this.created(entity, token);
+  }
+
+  /**
+   * Issues a token inside the caller's transaction `m` (the authorization server's code and refresh
+   * grants): a token like any other, owned by `userId`, optionally bound to `audience` and naming
+   * the client it was issued to; audited as token.create (with the client) in the same transaction.
+   * Locks the owner's row for share (an account disabled meanwhile is refused with 401) and refuses
+   * what the owner may not hold or the resource does not accept (403 scope_not_allowed), an unknown
+   * or revoked resource (400), a lifetime outside 1 s – 365 days.
+   */
+  async issueWithin(m: EntityManager, input: IssueWithinInput, ctx: RequestContext): Promise<IssuedToken> {
+    if (!Number.isSafeInteger(input.lifetimeSeconds) || input.lifetimeSeconds < 1 || input.lifetimeSeconds > MAX_LIFETIME_SECONDS) {
+      throw new RangeError('lifetimeSeconds must be a whole number of seconds, 1 to 365 days');
+    }
+    if (input.name.length < 1 || input.name.length > 100) throw new RangeError('name must be 1–100 characters');
+    const audience = input.audience === null ? null : canonicalResource(input.audience);
+    if (input.audience !== null && !audience) throw audienceRefused();
+    const role = await this.lockEnabledOwner(input.userId, m);
+    const refused = refusedScopes(role, input.scopes);
+    if (refused.length > 0) throw new AppError(403, ErrorCode.ScopeNotAllowed, `Only auditors and admins may hold ${refused.join(', ')}`);
+    if (audience) await this.checkAudience(audience, input.scopes, m);
+    const viaClient = input.viaClient ? { clientId: input.viaClient.clientId, name: input.viaClient.name.slice(0, 200) } : null;
+    const { entity, token } = await this.issue(m, {
+      userId: input.userId,
+      name: input.name,
+      scopes: input.scopes,
+      lifetimeMs: input.lifetimeSeconds * 1000,
+      audience,
+      viaClient,
+    });
+    await this.audit.recordWithin(m, {
+      type: 'token.create',
+      outcome: 'success',
+      actorUserId: input.userId,
+      tokenId: entity.id,
+      ...ctx,
+      details: {
+        name: entity.name,
+        scopes: entity.scopes,
+        lifetimeSeconds: input.lifetimeSeconds,
+        fingerprint: entity.fingerprint,
+        ...(audience ? { audience } : {}),
+        ...(viaClient ? { viaClient } : {}),
+      },
+    });
+    return { token, id: entity.id, expiresAt: entity.expiresAt };
+  }
+
+  /** A bound token's resource is an active registered server that accepts every one of its scopes; 400 otherwise. */
+  private async checkAudience(audience: string, scopes: readonly Scope[], m: EntityManager): Promise<void> {
+    const accepted = await this.tokens.acceptedScopesOfResource(audience, m);
+    if (!accepted) throw audienceRefused();
+    const notAccepted = scopes.filter((s) => !accepted.includes(s));
+    if (notAccepted.length > 0) {
+      const message = `Ce serveur MCP n’accepte pas ${notAccepted.join(', ')}`;
+      throw AppError.badRequest(message, [{ field: 'scopes', message: `${notAccepted.join(', ')} not accepted by the audience's MCP server` }]);
+    }
   }
 
   async list(userId: string): Promise<TokenView[]> {
@@ -154,7 +255,15 @@ export class TokensService implements OnModuleInit {
       }
       const days =
         durationDays ?? Math.min(365, Math.max(1, Math.round((current.expiresAt.getTime() - current.createdAt.getTime()) / DAY_MS)));
-      const issued = await this.issue(m, current.userId, current.name, current.scopes, days);
+      // The new token keeps the old one's audience and client.
+      const issued = await this.issue(m, {
+        userId: current.userId,
+        name: current.name,
+        scopes: current.scopes,
+        lifetimeMs: days * DAY_MS,
+        audience: current.audience,
+        viaClient: current.viaClientId ? { clientId: current.viaClientId, name: current.viaClientName ?? current.viaClientId } : null,
+      });
       await this.tokens.update(current.id, { revokedAt: new Date(), revokedReason: 'rotated', replacedBy: issued.entity.id }, m);
       const revocation = await this.revocations.publish(m, 'token', current.id);
       const { entity } = issued;
@@ -189,12 +298,23 @@ export class TokensService implements OnModuleInit {
     return role;
   }
 
-  private async issue(m: EntityManager, userId: string, name: string, scopes: Scope[], durationDays: number) {
+  private async issue(
+    m: EntityManager,
+    input: {
+      userId: string;
+      name: string;
+      scopes: Scope[];
+      lifetimeMs: number;
+      audience: string | null;
+      viaClient: { clientId: string; name: string } | null;
+    },
+  ) {
+    const { userId, name, scopes, audience } = input;
     // Whole seconds, as the JWT's iat and exp; tokens of the same second are ordered by `seq`.
     const now = new Date(Math.floor(Date.now() / 1000) * 1000);
-    const expiresAt = new Date(now.getTime() + durationDays * DAY_MS);
+    const expiresAt = new Date(now.getTime() + input.lifetimeMs);
     const id = randomUUID();
-    const token = this.codec.sign({ userId, tokenId: id, scopes, issuedAt: now, expiresAt });
+    const token = this.codec.sign({ userId, tokenId: id, scopes, issuedAt: now, expiresAt, audience });
     const entity = await this.tokens.insert(
       {
         id,
@@ -209,6 +329,9 @@ export class TokensService implements OnModuleInit {
         lastUsedAt: null,
         lastUsedIp: null,
         replacedBy: null,
+        audience,
+        viaClientId: input.viaClient?.clientId ?? null,
+        viaClientName: input.viaClient?.name ?? null,
       },
       m,
     );
@@ -216,7 +339,15 @@ export class TokensService implements OnModuleInit {
   }
 
   private created(t: ApiToken, token: string): CreatedTokenView {
-    return { id: t.id, name: t.name, scopes: t.scopes, createdAt: t.createdAt.toISOString(), expiresAt: t.expiresAt.toISOString(), token };
+    return {
+      id: t.id,
+      name: t.name,
+      scopes: t.scopes,
+      createdAt: t.createdAt.toISOString(),
+      expiresAt: t.expiresAt.toISOString(),
+      audience: t.audience,
+      token,
+    };
   }
 
   /**
