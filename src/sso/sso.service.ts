@@ -249,7 +249,9 @@ export class SsoService {
     }
     const user = await this.users.findById(identity.userId);
     if (!user || user.disabledAt !== null) throw await this.refuse(p, 'disabled', ctx, { ...who, ...(user ? { email: user.email } : {}) });
-    if (user.role !== admission.role) {
+    // A provider without a role map (Pro Santé Connect) says who people are, not what they may do: the
+    // role it gives applies at the account's creation only, and admins manage it in HospiAI afterwards.
+    if (Object.keys(p.roleMap).length > 0 && user.role !== admission.role) {
       try {
         await this.users.applyProvidedRole(user.id, admission.role, { provider: p.id, claim: p.roleClaim, previousRole: user.role }, ctx);
       } catch (err) {
