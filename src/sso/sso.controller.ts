@@ -20,7 +20,7 @@ import { isHttps, parseCookies, SessionCookies } from '../auth/session-cookie.js
 import type { LoginAnswer } from '../auth/auth.dto.js';
 import { DATABASE_UNAVAILABLE, ErrorBody, RETRY_AFTER_HEADER } from '../common/error-body.dto.js';
 import { ReqContext, type RequestContext } from '../common/request-context.js';
-import { UUID_ID } from '../common/validation.js';
+import { BAD_ID_BODY, UUID_ID } from '../common/validation.js';
 import type { AppConfig } from '../config/config.js';
 import { InjectConfig } from '../config/config.module.js';
 import { toUserView } from '../users/user.view.js';
@@ -289,6 +289,7 @@ export class SsoController {
     summary: 'The identity-provider identities of an account, with its professional identifier (RPPS) (auditors and admins)',
   })
   @ApiOkResponse({ type: IdentityList })
+  @ApiBadRequestResponse({ type: ErrorBody, example: BAD_ID_BODY })
   @ApiServiceUnavailableResponse(DATABASE_UNAVAILABLE)
   async identities(@Param('id', UUID_ID) id: string): Promise<IdentityList> {
     return { items: (await this.sso.identitiesOf(id)).map(toIdentityView) };
@@ -304,11 +305,17 @@ export class SsoController {
   @ApiCreatedResponse({ type: IdentityEnvelope })
   @ApiBadRequestResponse({
     type: ErrorBody,
-    example: {
-      error: 'Invalid request: subject must be longer than or equal to 1 characters',
-      code: 'validation_failed',
-      requestId: 'req-7f3a2c',
-      fields: [{ field: 'subject', message: 'subject must be longer than or equal to 1 characters' }],
+    examples: {
+      body: {
+        summary: 'A field of the body is invalid',
+        value: {
+          error: 'Invalid request: subject must be longer than or equal to 1 characters',
+          code: 'validation_failed',
+          requestId: 'req-7f3a2c',
+          fields: [{ field: 'subject', message: 'subject must be longer than or equal to 1 characters' }],
+        },
+      },
+      id: { summary: 'The id is not a UUID', value: BAD_ID_BODY },
     },
   })
   @ApiNotFoundResponse({ type: ErrorBody, example: { error: 'User not found', code: 'not_found', requestId: 'req-7f3a2c' } })
