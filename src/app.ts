@@ -16,6 +16,7 @@ import type { AppConfig } from './config/config.js';
 import { setUpValidateRoute } from './mcp-validation/validate-route.js';
 import { MetricsService } from './metrics/metrics.service.js';
 import { FORM_CONTENT_TYPE, INTROSPECTION_PATH, parseFormBody } from './oauth/form-body.js';
+import { BACKCHANNEL_LOGOUT_PATH } from './sso/sso-paths.js';
 import { setupSwagger } from './swagger.js';
 
 export interface CreateAppOptions {
@@ -228,11 +229,11 @@ export async function createApp({ config, databaseUrl, migrationUrl, logDestinat
       else res.once('finish', () => socket.end());
     }
   });
-  // Form bodies, for OAuth token introspection (RFC 7662) only, under the same limit as JSON. Every other
+  // Form bodies, for OAuth token introspection (RFC 7662) and OIDC back-channel logout only, under the same limit as JSON. Every other
   // route refuses them with 415: an HTML form of another site can post a form body without a CORS
   // preflight, and must not reach login or register (login CSRF) or any other route.
   fastify.addContentTypeParser(FORM_CONTENT_TYPE, { parseAs: 'string', bodyLimit: BODY_LIMIT }, (req, body, done) => {
-    if (!isRoutedTo(req, 'POST', INTROSPECTION_PATH)) {
+    if (!isRoutedTo(req, 'POST', INTROSPECTION_PATH) && !isRoutedTo(req, 'POST', BACKCHANNEL_LOGOUT_PATH)) {
       const err = Object.assign(new Error('Unsupported Media Type: this route takes application/json'), {
         statusCode: 415,
         code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE',

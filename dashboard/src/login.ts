@@ -1,5 +1,6 @@
 // /dashboard/login: email and password; the answer sets the session cookies.
 import { api, ApiError, byId, csrfToken, frenchError, showText } from './common.js';
+import { setupSso } from './sso.js';
 
 const FIELD_MESSAGES: Record<string, string> = {
   email: 'Saisissez votre adresse e-mail.',
@@ -40,6 +41,7 @@ async function alreadyLoggedIn(): Promise<boolean> {
 
 function main(): void {
   showNotice();
+  void setupSso(nextPage());
   const form = byId<HTMLFormElement>('login-form');
   const submit = form.querySelector<HTMLButtonElement>('button[type="submit"]');
   void alreadyLoggedIn().then((yes) => {

@@ -7,6 +7,7 @@ export const AUDIT_TYPES = [
   'token.rotate',
   'auth.login',
   'auth.register',
+  'auth.logout',
   'user.update',
   'audit.prune',
   'token.introspect',

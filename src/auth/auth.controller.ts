@@ -19,7 +19,7 @@ import { RateLimit } from '../rate-limit/rate-limit.decorator.js';
 import { toUserView, UserEnvelope } from '../users/user.view.js';
 import { Access, Public } from '../access/access.decorator.js';
 import { LoginAnswer, LoginDto, RegisterDto } from './auth.dto.js';
-import { AuthService, INVALID_CREDENTIALS } from './auth.service.js';
+import { AuthService, INVALID_CREDENTIALS, SSO_ONLY_MESSAGE } from './auth.service.js';
 import { CSRF_COOKIE, isHttps, SESSION_COOKIE, SessionCookies } from './session-cookie.js';
 
 const USER_EXAMPLE = {
@@ -106,6 +106,11 @@ export class AuthController {
     },
   })
   @ApiUnauthorizedResponse({ type: ErrorBody, example: { error: INVALID_CREDENTIALS, code: 'invalid_credentials', requestId: 'req-7f3a2c' } })
+  @ApiForbiddenResponse({
+    type: ErrorBody,
+    description: 'SSO_ONLY is on: password logins are refused, except for the break-glass admin (ADMIN_EMAIL)',
+    example: { error: SSO_ONLY_MESSAGE, code: 'sso_only', requestId: 'req-7f3a2c' },
+  })
   @ApiBadRequestResponse({
     type: ErrorBody,
     description: 'Missing or malformed fields',

@@ -16,6 +16,8 @@ import { PasswordHasher } from './password-hasher.js';
 import { credentialsTag, SESSION_AUDIENCE, SESSION_CREDENTIALS_CLAIM, SESSION_JWT_TYPE, SESSION_TOKEN_USE } from './session.strategy.js';
 
 export const INVALID_CREDENTIALS = 'Email or password is incorrect';
+/** SSO_ONLY=true: the answer to a password login of anyone but the break-glass admin. */
+export const SSO_ONLY_MESSAGE = 'Connexion par mot de passe désactivée : connectez-vous avec le fournisseur d’identité de votre établissement.';
 
 /**
  * The email of a failed login, as its audit event holds it. What was typed in the email field is
@@ -40,7 +42,7 @@ export class AuthService {
   ) {}
 
   async register(dto: RegisterDto, ctx: RequestContext): Promise<User> {
-    if (!this.config.allowRegistration) {
+    if (!this.config.allowRegistration || this.config.sso.ssoOnly) {
       throw new AppError(403, ErrorCode.RegistrationClosed, 'Registration is closed: ask an administrator for an account');
     }
     let user: User;
@@ -69,6 +71,11 @@ export class AuthService {
    * give the same error, after the same Argon2 work.
    */
   async login(email: string, password: string, ctx: RequestContext): Promise<{ user: User; accessToken: string; expiresIn: number }> {
+    if (this.config.sso.ssoOnly && email.normalize('NFC') !== this.config.admin?.email) {
+      // Refused before any password check: with SSO_ONLY, only the break-glass admin (ADMIN_EMAIL) has a password.
+      await this.audit.record({ type: 'auth.login', outcome: 'failure', ...ctx, details: { ...loginEmail(email), method: 'password', reason: 'sso_only' } });
+      throw new AppError(403, ErrorCode.SsoOnly, SSO_ONLY_MESSAGE);
+    }
     const admission = this.lockout.begin(email, ctx.ip);
     if (admission.refusedFor > 0) {
       // Refused without looking at the password: guesses during a lockout teach nothing and do not extend it.

@@ -13,8 +13,12 @@ export class PasswordHasher {
     return hash(password, OPTIONS);
   }
 
+  /**
+   * Whether `password` matches. An account without a password hash, or whose hash is not Argon2's
+   * (an account of single sign-on, src/sso), takes the same time as a wrong password and fails.
+   */
   async verify(passwordHash: string | undefined, password: string): Promise<boolean> {
-    if (!passwordHash) {
+    if (!passwordHash || !passwordHash.startsWith('$argon2')) {
       await verify(await this.dummy, password).catch(() => false);
       return false;
     }

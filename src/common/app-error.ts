@@ -15,6 +15,7 @@ export enum ErrorCode {
   Internal = 'internal_error',
   ScopeNotAllowed = 'scope_not_allowed',
   CsrfFailed = 'csrf_failed',
+  SsoOnly = 'sso_only',
 }
 
 export interface FieldError {

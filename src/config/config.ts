@@ -45,6 +45,52 @@ export interface AppConfig {
   readonly corsOrigins: readonly string[];
   /** When set, GET /metrics needs `Authorization: Bearer <metricsToken>`; null: /metrics is public. */
   readonly metricsToken: string | null;
+  /** Staff single sign-on with OpenID Connect (docs/sso.md). */
+  readonly sso: SsoConfig;
+}
+
+/** The roles a provider's claim may map to (the `user_role` enum). */
+export type SsoRole = 'user' | 'auditor' | 'admin';
+const SSO_ROLES: readonly SsoRole[] = ['user', 'auditor', 'admin'];
+
+/** One OpenID Connect provider (the hospital's Keycloak, Entra ID, Pro Santé Connect…). */
+export interface OidcProviderConfig {
+  /** In the routes' paths: /api/auth/oidc/{id}/login. Lower-case letters, digits and hyphens. */
+  readonly id: string;
+  /** The button's text: « Se connecter avec <displayName> ». */
+  readonly displayName: string;
+  /** Discovery: <issuer>/.well-known/openid-configuration. */
+  readonly issuer: string;
+  readonly clientId: string;
+  /** client_secret_basic; a secret, never logged nor shown. */
+  readonly clientSecret: string | undefined;
+  /** private_key_jwt instead of a secret: the client's private key. */
+  readonly clientPrivateKey: KeyObject | undefined;
+  readonly scopes: readonly string[];
+  /** The claim the roles come from (a dotted path such as realm_access.roles is followed). */
+  readonly roleClaim: string;
+  /** Claim value → role; the highest role matched wins. */
+  readonly roleMap: Readonly<Record<string, SsoRole>>;
+  /** The role when no value of the claim is in the map; null refuses the login. */
+  readonly defaultRole: SsoRole | null;
+  /** When set, a value the role claim must hold to be let in at all. */
+  readonly requiredGroup: string | undefined;
+  /** Email domains let in (empty: any). */
+  readonly allowedDomains: readonly string[];
+  /** Email domains for which this provider may take over a local account with the same email. */
+  readonly trustedEmailDomains: readonly string[];
+  /** A claim kept on the account as the professional identifier (Pro Santé Connect: SubjectNameID). */
+  readonly professionalIdClaim: string | undefined;
+  /** Plain http to the issuer: allowed only for a loopback issuer (tests, a local IdP). */
+  readonly loopbackIssuer: boolean;
+}
+
+export interface SsoConfig {
+  readonly providers: readonly OidcProviderConfig[];
+  /** Local passwords refused, except the break-glass admin of ADMIN_EMAIL. */
+  readonly ssoOnly: boolean;
+  /** The service's public URL, for the redirect URIs; unset: taken from the request. */
+  readonly redirectBaseUrl: string | undefined;
 }
 
 export interface RateLimits {
@@ -228,6 +274,208 @@ function keptSigningKey(dataDir: string): KeyObject {
   return privateKey;
 }
 
+const PROVIDER_ID = /^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$/;
+const CLAIM_NAME = /^[A-Za-z0-9_:.-]{1,100}$/;
+
+function isLoopbackHost(hostname: string): boolean {
+  const h = hostname.replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
+function listOf(value: unknown, name: string, split = /[\s,]+/): string[] {
+  if (value === undefined || value === null) return [];
+  const items = Array.isArray(value) ? value : typeof value === 'string' ? value.split(split) : undefined;
+  if (!items || items.some((v) => typeof v !== 'string')) throw new ConfigError(name, 'must be a list of strings');
+  return (items as string[]).map((v) => v.trim()).filter((v) => v !== '');
+}
+
+function domainsOf(value: unknown, name: string): string[] {
+  const out = listOf(value, name).map((d) => d.toLowerCase().replace(/^@/, ''));
+  for (const d of out) if (!HOST_NAME.test(d)) throw new ConfigError(name, `must be a comma-separated list of email domains (got ${shown(d)})`);
+  return out;
+}
+
+function roleMapOf(value: unknown, name: string): Record<string, SsoRole> {
+  if (value === undefined || value === null || value === '') return {};
+  let obj: unknown = value;
+  if (typeof value === 'string') {
+    const text = value.trim();
+    if (text.startsWith('{')) {
+      try {
+        obj = JSON.parse(text);
+      } catch {
+        throw new ConfigError(name, 'must be JSON such as {"hospiai-admins": "admin"} or a list such as hospiai-admins=admin,dsi-securite=auditor');
+      }
+    } else {
+      const map: Record<string, string> = {};
+      for (const pair of text.split(',')) {
+        const eq = pair.lastIndexOf('=');
+        if (eq <= 0) throw new ConfigError(name, `must be a list such as hospiai-admins=admin,dsi-securite=auditor (got ${shown(pair)})`);
+        map[pair.slice(0, eq).trim()] = pair.slice(eq + 1).trim();
+      }
+      obj = map;
+    }
+  }
+  if (!obj || typeof obj !== 'object' || Array.isArray(obj)) throw new ConfigError(name, 'must map claim values to roles');
+  const out: Record<string, SsoRole> = Object.create(null) as Record<string, SsoRole>;
+  for (const [k, v] of Object.entries(obj as Record<string, unknown>)) {
+    if (!SSO_ROLES.includes(v as SsoRole)) throw new ConfigError(name, `maps ${shown(k)} to ${shown(String(v))}: roles are user, auditor, admin`);
+    out[k] = v as SsoRole;
+  }
+  return out;
+}
+
+/** OIDC_CLIENT_PRIVATE_KEY: the client's private key for private_key_jwt (PEM, PKCS#8). Never quoted back. */
+function clientKeyOf(raw: string, name: string): KeyObject {
+  try {
+    const key = createPrivateKey(raw.replace(/\\n/g, '\n'));
+    if (!['rsa', 'ec', 'ed25519'].includes(key.asymmetricKeyType ?? '')) throw new Error('kind');
+    return key;
+  } catch {
+    throw new ConfigError(name, 'must be an RSA, EC or Ed25519 private key in PEM (PKCS#8)');
+  }
+}
+
+/** One provider, from the OIDC_* variables (`prefix` names them in errors) or from an entry of OIDC_PROVIDERS. */
+function providerOf(raw: Record<string, unknown>, where: (field: string) => string, defaults: { allowedDomains: string[] }): OidcProviderConfig {
+  const text = (field: string, required: boolean): string | undefined => {
+    const v = raw[field];
+    if (v === undefined || v === null || (typeof v === 'string' && v.trim() === '')) {
+      if (required) throw new ConfigError(where(field), 'is required');
+      return undefined;
+    }
+    if (typeof v !== 'string') throw new ConfigError(where(field), 'must be a string');
+    return v.trim();
+  };
+  const id = text('id', false) ?? 'sso';
+  if (!PROVIDER_ID.test(id)) throw new ConfigError(where('id'), `must be 1 to 32 lower-case letters, digits or hyphens (got ${shown(id)})`);
+  const issuer = text('issuer', true)!;
+  let url: URL;
+  try {
+    url = new URL(issuer);
+  } catch {
+    throw new ConfigError(where('issuer'), `must be the issuer's URL, such as https://sso.chu-exemple.fr/realms/chu (got ${shown(issuer)})`);
+  }
+  const loopbackIssuer = isLoopbackHost(url.hostname);
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopbackIssuer)) {
+    throw new ConfigError(where('issuer'), `must be an https:// URL (plain http only on a loopback address) (got ${shown(issuer)})`);
+  }
+  const clientId = text('clientId', true)!;
+  const clientSecret = text('clientSecret', false);
+  const keyText = text('clientPrivateKey', false);
+  if (clientSecret !== undefined && keyText !== undefined) {
+    throw new ConfigError(where('clientPrivateKey'), `is set with ${where('clientSecret')}: choose one client authentication`);
+  }
+  const scopes = listOf(raw.scopes ?? 'openid email profile', where('scopes'));
+  if (!scopes.includes('openid')) scopes.unshift('openid');
+  const roleClaim = text('roleClaim', false) ?? 'groups';
+  if (!CLAIM_NAME.test(roleClaim)) throw new ConfigError(where('roleClaim'), `must be a claim name (got ${shown(roleClaim)})`);
+  const defaultRoleText = text('defaultRole', false) ?? 'user';
+  if (defaultRoleText !== 'none' && !SSO_ROLES.includes(defaultRoleText as SsoRole)) {
+    throw new ConfigError(where('defaultRole'), `must be user, auditor, admin or none (got ${shown(defaultRoleText)})`);
+  }
+  const professionalIdClaim = text('professionalIdClaim', false);
+  if (professionalIdClaim !== undefined && !CLAIM_NAME.test(professionalIdClaim)) {
+    throw new ConfigError(where('professionalIdClaim'), `must be a claim name (got ${shown(professionalIdClaim)})`);
+  }
+  return {
+    id,
+    displayName: text('displayName', false) ?? id,
+    issuer,
+    clientId,
+    clientSecret,
+    clientPrivateKey: keyText !== undefined ? clientKeyOf(keyText, where('clientPrivateKey')) : undefined,
+    scopes,
+    roleClaim,
+    roleMap: roleMapOf(raw.roleMap, where('roleMap')),
+    defaultRole: defaultRoleText === 'none' ? null : (defaultRoleText as SsoRole),
+    requiredGroup: text('requiredGroup', false),
+    allowedDomains: raw.allowedDomains !== undefined ? domainsOf(raw.allowedDomains, where('allowedDomains')) : defaults.allowedDomains,
+    trustedEmailDomains: domainsOf(raw.trustedEmailDomains, where('trustedEmailDomains')),
+    professionalIdClaim,
+    loopbackIssuer,
+  };
+}
+
+/** The env variable of each field of a provider given by OIDC_* variables. */
+const OIDC_VARIABLES: Record<string, string> = {
+  id: 'OIDC_PROVIDER_ID',
+  displayName: 'OIDC_DISPLAY_NAME',
+  issuer: 'OIDC_ISSUER',
+  clientId: 'OIDC_CLIENT_ID',
+  clientSecret: 'OIDC_CLIENT_SECRET',
+  clientPrivateKey: 'OIDC_CLIENT_PRIVATE_KEY',
+  scopes: 'OIDC_SCOPES',
+  roleClaim: 'OIDC_ROLE_CLAIM',
+  roleMap: 'OIDC_ROLE_MAP',
+  defaultRole: 'OIDC_DEFAULT_ROLE',
+  requiredGroup: 'OIDC_REQUIRED_GROUP',
+  trustedEmailDomains: 'OIDC_TRUSTED_EMAIL_DOMAINS',
+  professionalIdClaim: 'OIDC_PROFESSIONAL_ID_CLAIM',
+};
+
+/** OIDC_ISSUER and the other OIDC_* variables (one provider), OIDC_PROVIDERS / OIDC_PROVIDERS_FILE (several), SSO_ONLY. */
+function ssoOf(env: Env, cwd: string, admin: AppConfig['admin']): SsoConfig {
+  const allowedDomains = domainsOf(str(env, 'OIDC_ALLOWED_DOMAINS'), 'OIDC_ALLOWED_DOMAINS');
+  const providers: OidcProviderConfig[] = [];
+  const inline = str(env, 'OIDC_PROVIDERS');
+  const file = str(env, 'OIDC_PROVIDERS_FILE');
+  if (inline !== undefined && file !== undefined) throw new ConfigError('OIDC_PROVIDERS_FILE', 'is set with OIDC_PROVIDERS: choose one');
+  if (inline !== undefined || file !== undefined) {
+    const name = inline !== undefined ? 'OIDC_PROVIDERS' : 'OIDC_PROVIDERS_FILE';
+    let text = inline;
+    if (file !== undefined) {
+      try {
+        text = readFileSync(resolve(cwd, file), 'utf8');
+      } catch {
+        throw new ConfigError(name, `names a file that cannot be read (${shown(file)})`);
+      }
+    }
+    let list: unknown;
+    try {
+      list = JSON.parse(text ?? '');
+    } catch {
+      throw new ConfigError(name, 'must be a JSON array of providers (docs/sso.md)');
+    }
+    if (!Array.isArray(list) || list.some((p) => !p || typeof p !== 'object' || Array.isArray(p))) {
+      throw new ConfigError(name, 'must be a JSON array of provider objects (docs/sso.md)');
+    }
+    list.forEach((p: Record<string, unknown>, i) => providers.push(providerOf(p, (f) => `${name}[${i}].${f}`, { allowedDomains })));
+  }
+  if (str(env, 'OIDC_ISSUER') !== undefined) {
+    const raw: Record<string, unknown> = {};
+    for (const [field, variable] of Object.entries(OIDC_VARIABLES)) raw[field] = str(env, variable);
+    providers.unshift(providerOf(raw, (f) => OIDC_VARIABLES[f] ?? f, { allowedDomains }));
+  } else {
+    for (const variable of Object.values(OIDC_VARIABLES)) {
+      if (str(env, variable) !== undefined) throw new ConfigError(variable, 'needs OIDC_ISSUER');
+    }
+  }
+  const seen = new Set<string>();
+  for (const p of providers) {
+    if (seen.has(p.id)) throw new ConfigError('OIDC_PROVIDERS', `names the provider ${shown(p.id)} twice`);
+    seen.add(p.id);
+  }
+  const ssoOnly = bool(env, 'SSO_ONLY', false);
+  if (ssoOnly && providers.length === 0) throw new ConfigError('SSO_ONLY', 'needs a provider (OIDC_ISSUER or OIDC_PROVIDERS)');
+  if (ssoOnly && !admin) throw new ConfigError('SSO_ONLY', 'needs the break-glass admin (ADMIN_EMAIL and ADMIN_PASSWORD)');
+  const redirectBase = str(env, 'OIDC_REDIRECT_BASE_URL');
+  let redirectBaseUrl: string | undefined;
+  if (redirectBase !== undefined) {
+    let url: URL | undefined;
+    try {
+      url = new URL(redirectBase);
+    } catch {
+      url = undefined;
+    }
+    if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:') || url.search !== '' || url.hash !== '') {
+      throw new ConfigError('OIDC_REDIRECT_BASE_URL', `must be the service's public URL, such as https://hospiai.chu-exemple.fr (got ${shown(redirectBase)})`);
+    }
+    redirectBaseUrl = url.toString().replace(/\/$/, '');
+  }
+  return { providers, ssoOnly, redirectBaseUrl };
+}
+
 /**
  * Validates the environment once, at start, into a typed object. Nothing
  * else in the service reads `process.env`.
@@ -364,5 +612,6 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): AppConfig {
     rateLimits,
     corsOrigins,
     metricsToken,
+    sso: ssoOf(env, cwd, admin),
   };
 }

@@ -45,6 +45,14 @@ const isUserCursor = (at: string, id: string): boolean =>
  */
 export type DisableHook = (m: EntityManager, userId: string) => Promise<Record<string, unknown>>;
 
+/** Thrown by applyProvidedRole: the change would leave no enabled admin. */
+export class LastAdminError extends Error {
+  constructor() {
+    super('the last enabled admin cannot be demoted');
+    this.name = 'LastAdminError';
+  }
+}
+
 function profileComplete(u: Pick<User, 'firstname' | 'surname' | 'phoneNumber'>): boolean {
   return Boolean(u.firstname && u.surname && u.phoneNumber);
 }
@@ -234,6 +242,50 @@ export class UsersService {
       }),
       { lockAdmins: mayRemoveAdmin },
     );
+  }
+
+  /**
+   * The role an identity provider's claim gives (single sign-on, docs/sso.md), applied at every
+   * login as an admin's change is: in one transaction with its `user.update` event, and published
+   * on the revocation bus, so that the caches drop the user's tokens and a token whose privileged
+   * scope the new role no longer allows stops validating for it. The last enabled admin is not
+   * demoted: `LastAdminError` is thrown instead.
+   */
+  async applyProvidedRole(
+    id: string,
+    role: Role,
+    details: Record<string, unknown>,
+    ctx?: RequestContext,
+  ): Promise<{ user: User; changed: string[] }> {
+    return this.applyChange(
+      id,
+      (user, enabledAdmins) => {
+        if (user.role === role) return { set: {}, changed: [] };
+        if (user.role === 'admin' && user.disabledAt === null && !enabledAdmins.some((a) => a !== user.id)) throw new LastAdminError();
+        return { set: { role }, changed: ['role'] };
+      },
+      (user, changed) => ({
+        type: 'user.update',
+        outcome: 'success',
+        actorUserId: user.id,
+        ...ctx,
+        details: { targetUserId: user.id, changed, role: user.role, source: 'oidc', ...details },
+      }),
+      { lockAdmins: role !== 'admin' },
+    );
+  }
+
+  /**
+   * Ends every session of the account (as a disable does, by moving its session epoch), without
+   * disabling it: for an identity provider's back-channel logout. Its API tokens are not touched.
+   */
+  async endSessions(id: string, eventOf: (user: User) => AuditInput): Promise<void> {
+    await this.dataSource.transaction(async (m) => {
+      const current = await this.users.lockById(id, m);
+      if (!current) return;
+      await this.users.update(id, { sessionEpoch: current.sessionEpoch + 1 }, m);
+      await this.audit.recordWithin(m, eventOf(current));
+    });
   }
 
   /** Newest first, keyset-paginated on (created_at, id). */

@@ -123,6 +123,27 @@ const MATRIX: Record<string, Row> = {
     },
   },
   'POST /api/oauth/introspect': { access: 'public', expect: all(401) },
+  // Single sign-on: this app has no identity provider configured, so a provider's routes answer 404
+  // to whoever may reach them (test/e2e/sso.e2e-spec.ts runs them against a real provider).
+  'GET /api/auth/oidc/providers': { access: 'public', expect: all(200) },
+  'GET /api/auth/oidc/:provider/login': { access: 'public', expect: all(404), request: async () => ({ path: '/api/auth/oidc/chu/login' }) },
+  'GET /api/auth/oidc/:provider/callback': { access: 'public', expect: all(404), request: async () => ({ path: '/api/auth/oidc/chu/callback' }) },
+  'POST /api/auth/oidc/:provider/logout': { access: SESSION, expect: sessions(404), request: async () => ({ path: '/api/auth/oidc/chu/logout' }) },
+  'POST /api/auth/oidc/:provider/backchannel-logout': {
+    access: 'public',
+    expect: all(404),
+    request: async () => ({ path: '/api/auth/oidc/chu/backchannel-logout' }),
+  },
+  'GET /api/users/:id/identities': {
+    access: 'session(auditor|admin)',
+    expect: { ...all(401), user: 403, otherUser: 403, auditor: 200, admin: 200 },
+    request: async (w) => ({ path: `/api/users/${w.target.id}/identities` }),
+  },
+  'POST /api/users/:id/identities': {
+    access: 'session(admin)',
+    expect: adminOnly(404),
+    request: async (w) => ({ path: `/api/users/${w.target.id}/identities`, body: { provider: 'chu', subject: 'matrice' } }),
+  },
   'GET /api/mcp/revocations': { access: 'public', expect: all(401) },
 };
 
