@@ -24,6 +24,7 @@ import { RateLimitModule } from './rate-limit/rate-limit.module.js';
 import { RevocationModule } from './revocation/revocation.module.js';
 import { TokensModule } from './tokens/tokens.module.js';
 import { UsersModule } from './users/users.module.js';
+import { WebhooksModule } from './webhooks/webhooks.module.js';
 
 export interface AppModuleOptions {
   config: AppConfig;
@@ -66,6 +67,7 @@ export class AppModule {
         McpValidationModule,
         McpClientsModule,
         OAuthModule,
+        WebhooksModule,
         HealthModule,
         DashboardModule,
       ],

@@ -45,6 +45,18 @@ export interface AppConfig {
   readonly corsOrigins: readonly string[];
   /** When set, GET /metrics needs `Authorization: Bearer <metricsToken>`; null: /metrics is public. */
   readonly metricsToken: string | null;
+  /** Webhook deliveries (docs/api.md, "Webhooks"). */
+  readonly webhooks: WebhookConfig;
+}
+
+export interface WebhookConfig {
+  /**
+   * Endpoints on loopback, private or link-local addresses, and plain http to them, are allowed
+   * (a test receiver, an intranet service); off: https to public addresses only.
+   */
+  readonly allowPrivateNetworks: boolean;
+  /** How often this instance runs the dispatcher (one instance at a time); 0: never on this instance. */
+  readonly dispatchIntervalSeconds: number;
 }
 
 export interface RateLimits {
@@ -364,5 +376,9 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): AppConfig {
     rateLimits,
     corsOrigins,
     metricsToken,
+    webhooks: {
+      allowPrivateNetworks: bool(env, 'WEBHOOK_ALLOW_PRIVATE_NETWORKS', false),
+      dispatchIntervalSeconds: int(env, 'WEBHOOK_DISPATCH_INTERVAL_SECONDS', 10, 0, 3600),
+    },
   };
 }
