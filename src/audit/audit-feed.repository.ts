@@ -23,7 +23,12 @@ export class AuditFeedRepository {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
   /** Up to `limit` events of these types with an id after `cursor`, up to the chain head; and the head read. */
-  async committedAfter(cursor: string, types: readonly string[], limit: number, m?: EntityManager): Promise<{ events: FedEvent[]; head: string }> {
+  async committedAfter(
+    cursor: string,
+    types: readonly string[],
+    limit: number,
+    m?: EntityManager,
+  ): Promise<{ events: FedEvent[]; head: string }> {
     const q = m ?? this.dataSource;
     const [h] = (await q.query(`SELECT "last_id"::text AS head FROM "audit_chain_head" WHERE "id" = 1`)) as { head: string }[];
     const rows = (await q.query(

@@ -66,9 +66,12 @@ export function urlProblem(raw: string, allowPrivateNetworks: boolean): string |
   if (url.username || url.password) return "l'URL ne doit pas contenir d'identifiants";
   if (url.hash) return "l'URL ne doit pas contenir de fragment (#)";
   if (allowPrivateNetworks) return null;
-  if (url.protocol !== 'https:') return "l'URL doit commencer par https:// (http n'est permis que sur un réseau privé, si WEBHOOK_ALLOW_PRIVATE_NETWORKS est activé)";
+  if (url.protocol !== 'https:')
+    return "l'URL doit commencer par https:// (http n'est permis que sur un réseau privé, si WEBHOOK_ALLOW_PRIVATE_NETWORKS est activé)";
   const host = url.hostname.replace(/^\[|\]$/g, '');
-  if (isIP(host) !== 0 && !isPublicAddress(host)) return "l'adresse de l'URL est locale ou privée (permis seulement si WEBHOOK_ALLOW_PRIVATE_NETWORKS est activé)";
-  if (host === 'localhost' || host.endsWith('.localhost')) return "l'adresse de l'URL est locale (permis seulement si WEBHOOK_ALLOW_PRIVATE_NETWORKS est activé)";
+  if (isIP(host) !== 0 && !isPublicAddress(host))
+    return "l'adresse de l'URL est locale ou privée (permis seulement si WEBHOOK_ALLOW_PRIVATE_NETWORKS est activé)";
+  if (host === 'localhost' || host.endsWith('.localhost'))
+    return "l'adresse de l'URL est locale (permis seulement si WEBHOOK_ALLOW_PRIVATE_NETWORKS est activé)";
   return null;
 }

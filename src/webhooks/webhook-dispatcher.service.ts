@@ -137,7 +137,13 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationS
     for (const e of events) {
       for (const ep of endpoints) {
         if (!ep.eventTypes.includes(e.type)) continue;
-        out.push({ endpointId: ep.id, eventId: e.id, eventType: e.type, payload: { type: e.type, timestamp: e.timestamp, data: e.data }, createdAt });
+        out.push({
+          endpointId: ep.id,
+          eventId: e.id,
+          eventType: e.type,
+          payload: { type: e.type, timestamp: e.timestamp, data: e.data },
+          createdAt,
+        });
       }
     }
     return out;
@@ -166,20 +172,44 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationS
     switch (e.type) {
       case 'token.create':
         return e.tokenId
-          ? [{ id: `evt_a${e.id}`, type: 'token.created', timestamp: at, data: { ...tokenData(await token(e.tokenId), e.tokenId), actorUserId: e.actorUserId } }]
+          ? [
+              {
+                id: `evt_a${e.id}`,
+                type: 'token.created',
+                timestamp: at,
+                data: { ...tokenData(await token(e.tokenId), e.tokenId), actorUserId: e.actorUserId },
+              },
+            ]
           : [];
       case 'token.revoke':
         return e.tokenId
-          ? [{ id: `evt_a${e.id}`, type: 'token.revoked', timestamp: at, data: { ...tokenData(await token(e.tokenId), e.tokenId, d.ownerId), actorUserId: e.actorUserId } }]
+          ? [
+              {
+                id: `evt_a${e.id}`,
+                type: 'token.revoked',
+                timestamp: at,
+                data: { ...tokenData(await token(e.tokenId), e.tokenId, d.ownerId), actorUserId: e.actorUserId },
+              },
+            ]
           : [];
       case 'token.rotate': {
         const out: WebhookEvent[] = [];
         if (typeof d.previousTokenId === 'string') {
           const previous = await token(d.previousTokenId);
-          out.push({ id: `evt_a${e.id}_revoked`, type: 'token.revoked', timestamp: at, data: { ...tokenData(previous, d.previousTokenId, d.ownerId), actorUserId: e.actorUserId } });
+          out.push({
+            id: `evt_a${e.id}_revoked`,
+            type: 'token.revoked',
+            timestamp: at,
+            data: { ...tokenData(previous, d.previousTokenId, d.ownerId), actorUserId: e.actorUserId },
+          });
         }
         if (e.tokenId) {
-          out.push({ id: `evt_a${e.id}_created`, type: 'token.created', timestamp: at, data: { ...tokenData(await token(e.tokenId), e.tokenId), actorUserId: e.actorUserId } });
+          out.push({
+            id: `evt_a${e.id}_created`,
+            type: 'token.created',
+            timestamp: at,
+            data: { ...tokenData(await token(e.tokenId), e.tokenId), actorUserId: e.actorUserId },
+          });
         }
         return out;
       }

@@ -100,7 +100,9 @@ export async function sendWebhook(
       },
     );
     req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${DELIVERY_TIMEOUT_MS} ms`), { code: 'ETIMEDOUT' })));
-    req.on('error', (err: NodeJS.ErrnoException) => done({ ok: false, status: null, error: (err.code ? `${err.code}: ` : '') + err.message.slice(0, 200) }));
+    req.on('error', (err: NodeJS.ErrnoException) =>
+      done({ ok: false, status: null, error: (err.code ? `${err.code}: ` : '') + err.message.slice(0, 200) }),
+    );
     req.end(body);
   });
 }

@@ -1,5 +1,13 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query, Res } from '@nestjs/common';
-import { ApiBadRequestResponse, ApiCreatedResponse, ApiNoContentResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBadRequestResponse,
+  ApiCreatedResponse,
+  ApiNoContentResponse,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+} from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { Access } from '../access/access.decorator.js';
 import { CurrentPrincipal, type Principal } from '../access/principal.js';
@@ -28,7 +36,8 @@ const WEBHOOK_EXAMPLE = {
 };
 const NOT_FOUND = { type: ErrorBody, example: { error: 'Webhook not found', code: 'not_found', requestId: 'req-7f3a2c' } };
 const BAD_URL = {
-  summary: 'The URL is refused: not https, credentials or a fragment in it, or a loopback or private address without WEBHOOK_ALLOW_PRIVATE_NETWORKS',
+  summary:
+    'The URL is refused: not https, credentials or a fragment in it, or a loopback or private address without WEBHOOK_ALLOW_PRIVATE_NETWORKS',
   value: {
     error: "Invalid request: url: l'URL doit commencer par https://",
     code: 'validation_failed',
@@ -62,11 +71,16 @@ export class WebhooksController {
       eventTypes: {
         summary: 'An unknown event type',
         value: {
-          error: 'Invalid request: each value in eventTypes must be one of: token.created, token.revoked, token.expiring, token.expired, policy.changed',
+          error:
+            'Invalid request: each value in eventTypes must be one of: token.created, token.revoked, token.expiring, token.expired, policy.changed',
           code: 'validation_failed',
           requestId: 'req-7f3a2c',
           fields: [
-            { field: 'eventTypes', message: 'each value in eventTypes must be one of: token.created, token.revoked, token.expiring, token.expired, policy.changed' },
+            {
+              field: 'eventTypes',
+              message:
+                'each value in eventTypes must be one of: token.created, token.revoked, token.expiring, token.expired, policy.changed',
+            },
           ],
         },
       },
@@ -124,7 +138,9 @@ export class WebhooksController {
   }
 
   @Get(':id/deliveries')
-  @ApiOperation({ summary: "A webhook endpoint's delivery log, newest first: each event's status, attempts and last answer (never its payload)" })
+  @ApiOperation({
+    summary: "A webhook endpoint's delivery log, newest first: each event's status, attempts and last answer (never its payload)",
+  })
   @ApiOkResponse({ type: WebhookDeliveryList })
   @ApiBadRequestResponse({ type: ErrorBody, example: BAD_ID_BODY })
   @ApiNotFoundResponse(NOT_FOUND)

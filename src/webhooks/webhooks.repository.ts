@@ -90,7 +90,9 @@ export class WebhooksRepository {
   }
 
   async listEndpoints(): Promise<EndpointRow[]> {
-    return (await this.dataSource.query(`SELECT ${ENDPOINT_COLUMNS} FROM "webhook_endpoint" ORDER BY "created_at" DESC, "id"`)) as EndpointRow[];
+    return (await this.dataSource.query(
+      `SELECT ${ENDPOINT_COLUMNS} FROM "webhook_endpoint" ORDER BY "created_at" DESC, "id"`,
+    )) as EndpointRow[];
   }
 
   async findEndpoint(id: string, m?: EntityManager): Promise<EndpointRow | null> {
@@ -147,7 +149,9 @@ export class WebhooksRepository {
 
   /** The last audit event id turned into deliveries. */
   async auditCursor(m: EntityManager): Promise<string> {
-    const [row] = (await m.query(`SELECT "audit_cursor"::text AS c FROM "webhook_outbox_state" WHERE "id" = 1 FOR UPDATE`)) as { c: string }[];
+    const [row] = (await m.query(`SELECT "audit_cursor"::text AS c FROM "webhook_outbox_state" WHERE "id" = 1 FOR UPDATE`)) as {
+      c: string;
+    }[];
     return row.c;
   }
 

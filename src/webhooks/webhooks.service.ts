@@ -105,7 +105,12 @@ export class WebhooksService {
       if (!before) throw AppError.notFound('Webhook');
       const after = await this.repo.updateEndpoint(
         id,
-        { url: dto.url, eventTypes: dto.eventTypes, enabled: dto.enabled, description: dto.description === undefined ? undefined : dto.description || null },
+        {
+          url: dto.url,
+          eventTypes: dto.eventTypes,
+          enabled: dto.enabled,
+          description: dto.description === undefined ? undefined : dto.description || null,
+        },
         m,
       );
       if (!after) throw AppError.notFound('Webhook');

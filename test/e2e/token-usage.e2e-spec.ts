@@ -29,7 +29,13 @@ describe('token usage', () => {
     today = Math.floor(Date.now() / DAY) * DAY;
     // History first (time only moves forward along the chain): a token's validations two days ago
     // and yesterday, from three addresses, with other tokens' events around them.
-    const e = (at: number, outcome: string, ip: string | null, tokenId: string | null = past, type: AuditInput['type'] = 'token.validate'): AuditInput => ({
+    const e = (
+      at: number,
+      outcome: string,
+      ip: string | null,
+      tokenId: string | null = past,
+      type: AuditInput['type'] = 'token.validate',
+    ): AuditInput => ({
       occurredAt: new Date(at),
       type,
       outcome,
@@ -59,9 +65,20 @@ describe('token usage', () => {
     await t.db.query(
       `INSERT INTO "api_tokens" ("id", "user_id", "name", "scopes", "fingerprint", "created_at", "expires_at", "last_used_at", "last_used_ip")
        VALUES ($1, $2, 'Ancien serveur', '{read:data}', $3, $4, $5, $6, $7)`,
-      [past, owner.id, randomBytes(32).toString('hex'), new Date(today - 10 * DAY), new Date(today + 20 * DAY), new Date(today - DAY + 3 * HOUR), C],
+      [
+        past,
+        owner.id,
+        randomBytes(32).toString('hex'),
+        new Date(today - 10 * DAY),
+        new Date(today + 20 * DAY),
+        new Date(today - DAY + 3 * HOUR),
+        C,
+      ],
     );
-    const r = await t.request('POST', '/api/tokens', { token: owner.token, body: { name: 'Serveur FastMCP test', scopes: ['read:data'], durationDays: 30 } });
+    const r = await t.request('POST', '/api/tokens', {
+      token: owner.token,
+      body: { name: 'Serveur FastMCP test', scopes: ['read:data'], durationDays: 30 },
+    });
     live = r.body;
     for (let i = 0; i < 5; i++) expect((await t.request('POST', '/api/mcp/validate', { token: live.token })).status).toBe(200);
     for (let i = 0; i < 2; i++) {

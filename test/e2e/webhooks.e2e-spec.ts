@@ -63,7 +63,10 @@ describe('webhooks', () => {
     }));
 
   const createToken = async (durationDays = 30, owner = user) => {
-    const r = await t.request('POST', '/api/tokens', { token: owner.token, body: { name: 'Serveur FastMCP test', scopes: ['read:data'], durationDays } });
+    const r = await t.request('POST', '/api/tokens', {
+      token: owner.token,
+      body: { name: 'Serveur FastMCP test', scopes: ['read:data'], durationDays },
+    });
     expect(r.status).toBe(201);
     return r.body as { id: string; token: string; expiresAt: string };
   };
@@ -108,23 +111,37 @@ describe('webhooks', () => {
     expect(one.body).not.toHaveProperty('secret');
 
     const { rows } = await t.db.query(`SELECT "details", "actor_user_id" FROM "audit_event" WHERE "type" = 'webhook.create'`);
-    expect(rows).toEqual([{ actor_user_id: admin.id, details: expect.objectContaining({ webhookId: endpoint.id, urlOrigin: new URL(receiver.url).origin }) }]);
+    expect(rows).toEqual([
+      { actor_user_id: admin.id, details: expect.objectContaining({ webhookId: endpoint.id, urlOrigin: new URL(receiver.url).origin }) },
+    ]);
     expect(JSON.stringify(rows)).not.toContain(endpoint.secret.slice(6));
     expect(t.logs.join('\n')).not.toContain(endpoint.secret.slice(6));
   });
 
   it('a given secret is kept as given; a malformed one or an unknown event type is a 400', async () => {
     const secret = `whsec_${Buffer.alloc(24, 7).toString('base64')}`;
-    const r = await t.request('POST', '/api/admin/webhooks', { token: admin.token, body: { url: receiver.url, eventTypes: ['policy.changed'], secret, enabled: false } });
+    const r = await t.request('POST', '/api/admin/webhooks', {
+      token: admin.token,
+      body: { url: receiver.url, eventTypes: ['policy.changed'], secret, enabled: false },
+    });
     expect(r.status).toBe(201);
     expect(r.body.secret).toBe(secret);
-    const bad = await t.request('POST', '/api/admin/webhooks', { token: admin.token, body: { url: receiver.url, eventTypes: ['token.created'], secret: 'short' } });
+    const bad = await t.request('POST', '/api/admin/webhooks', {
+      token: admin.token,
+      body: { url: receiver.url, eventTypes: ['token.created'], secret: 'short' },
+    });
     expect(bad.status).toBe(400);
     expect(bad.body.fields).toEqual([{ field: 'secret', message: 'secret must be whsec_ followed by 24 to 64 bytes in base64' }]);
-    const unknown = await t.request('POST', '/api/admin/webhooks', { token: admin.token, body: { url: receiver.url, eventTypes: ['token.validated'] } });
+    const unknown = await t.request('POST', '/api/admin/webhooks', {
+      token: admin.token,
+      body: { url: receiver.url, eventTypes: ['token.validated'] },
+    });
     expect(unknown.status).toBe(400);
     expect(unknown.body.fields[0].field).toBe('eventTypes');
-    const creds = await t.request('POST', '/api/admin/webhooks', { token: admin.token, body: { url: 'http://a:b@127.0.0.1/x', eventTypes: ['token.created'] } });
+    const creds = await t.request('POST', '/api/admin/webhooks', {
+      token: admin.token,
+      body: { url: 'http://a:b@127.0.0.1/x', eventTypes: ['token.created'] },
+    });
     expect(creds.status).toBe(400);
     expect(creds.body.fields).toEqual([{ field: 'url', message: "l'URL ne doit pas contenir d'identifiants" }]);
     expect((await t.request('DELETE', `/api/admin/webhooks/${r.body.id}`, { token: admin.token })).status).toBe(204);
@@ -137,7 +154,13 @@ describe('webhooks', () => {
     const got = verified();
     expect(got.map((g) => g.payload.type)).toEqual(['token.created', 'token.revoked']);
     for (const g of got) {
-      expect(g.payload.data).toMatchObject({ tokenId: token.id, name: 'Serveur FastMCP test', scopes: ['read:data'], ownerId: user.id, expiresAt: token.expiresAt });
+      expect(g.payload.data).toMatchObject({
+        tokenId: token.id,
+        name: 'Serveur FastMCP test',
+        scopes: ['read:data'],
+        ownerId: user.id,
+        expiresAt: token.expiresAt,
+      });
       expect(g.id).toMatch(/^evt_a\d+$/);
     }
     expect(got[1].payload.data).toMatchObject({ revokedReason: 'revoked', actorUserId: user.id });
@@ -146,7 +169,9 @@ describe('webhooks', () => {
     expect(raw).not.toContain(token.token.split('.')[2]);
     // Tampered with, the signature no longer verifies.
     const first = receiver.received[0];
-    expect(() => new Webhook(endpoint.secret).verify(first.body.replace('token.created', 'token.revoked'), first.headers as Record<string, string>)).toThrow();
+    expect(() =>
+      new Webhook(endpoint.secret).verify(first.body.replace('token.created', 'token.revoked'), first.headers as Record<string, string>),
+    ).toThrow();
     // A second pass sends nothing again.
     await dispatcher.runOnce();
     expect(receiver.received).toHaveLength(2);
@@ -176,7 +201,10 @@ describe('webhooks', () => {
     await dispatcher.runOnce();
     const got = verified();
     expect(got).toHaveLength(1);
-    expect(got[0].payload).toMatchObject({ type: 'policy.changed', data: { actorUserId: admin.id, changed: ['maxLifetimeDays'], maxLifetimeDays: 90 } });
+    expect(got[0].payload).toMatchObject({
+      type: 'policy.changed',
+      data: { actorUserId: admin.id, changed: ['maxLifetimeDays'], maxLifetimeDays: 90 },
+    });
   });
 
   it('a delivery the receiver refuses is tried again later, with the same webhook-id, and the log shows both attempts', async () => {
@@ -187,7 +215,14 @@ describe('webhooks', () => {
     const log1 = await t.request('GET', `/api/admin/webhooks/${endpoint.id}/deliveries?limit=1`, { token: admin.token });
     expect(log1.status).toBe(200);
     expect(log1.body.items).toEqual([
-      expect.objectContaining({ eventType: 'token.created', status: 'pending', attempts: 1, lastStatusCode: 500, lastError: 'HTTP 500', deliveredAt: null }),
+      expect.objectContaining({
+        eventType: 'token.created',
+        status: 'pending',
+        attempts: 1,
+        lastStatusCode: 500,
+        lastError: 'HTTP 500',
+        deliveredAt: null,
+      }),
     ]);
     const retryAt = Date.parse(log1.body.items[0].nextAttemptAt);
     const firstAt = Date.parse(log1.body.items[0].lastAttemptAt);
@@ -209,7 +244,14 @@ describe('webhooks', () => {
     expect(got[1].id).toBe(got[0].id);
     expect(got[1].payload.data.tokenId).toBe(token.id);
     const log2 = await t.request('GET', `/api/admin/webhooks/${endpoint.id}/deliveries?limit=1`, { token: admin.token });
-    expect(log2.body.items[0]).toMatchObject({ eventId: got[0].id, status: 'delivered', attempts: 2, lastStatusCode: 204, lastError: null, nextAttemptAt: null });
+    expect(log2.body.items[0]).toMatchObject({
+      eventId: got[0].id,
+      status: 'delivered',
+      attempts: 2,
+      lastStatusCode: 204,
+      lastError: null,
+      nextAttemptAt: null,
+    });
     expect((await t.request('GET', `/api/admin/webhooks/${endpoint.id}/deliveries`, { token: user.token })).status).toBe(403);
   });
 
@@ -233,7 +275,12 @@ describe('webhooks', () => {
     await at(expiresAt - 7 * DAY + 60_000);
     await at(expiresAt - 6 * DAY);
     expect(mine().map((g) => [g.payload.type, g.payload.data.daysBefore])).toEqual([['token.expiring', 7]]);
-    expect(mine()[0].payload.data).toMatchObject({ name: 'Serveur FastMCP test', ownerId: user.id, expiresAt: token.expiresAt, daysLeft: 7 });
+    expect(mine()[0].payload.data).toMatchObject({
+      name: 'Serveur FastMCP test',
+      ownerId: user.id,
+      expiresAt: token.expiresAt,
+      daysLeft: 7,
+    });
     await at(expiresAt - DAY + 60_000);
     await at(expiresAt - DAY / 2);
     expect(mine().map((g) => [g.payload.type, g.payload.data.daysBefore])).toEqual([
@@ -255,7 +302,11 @@ describe('webhooks', () => {
     } finally {
       fakeNow = undefined;
     }
-    expect(verified().filter((g) => g.payload.data.tokenId === token.id).map((g) => g.payload.type)).toEqual(['token.created', 'token.revoked']);
+    expect(
+      verified()
+        .filter((g) => g.payload.data.tokenId === token.id)
+        .map((g) => g.payload.type),
+    ).toEqual(['token.created', 'token.revoked']);
   });
 
   it('two dispatch passes at once send each event once', async () => {
@@ -265,7 +316,11 @@ describe('webhooks', () => {
     const ids = verified().map((g) => g.id);
     expect(ids).toHaveLength(2);
     expect(new Set(ids).size).toBe(2);
-    expect(verified().map((g) => g.payload.data.tokenId).sort()).toEqual([a.id, b.id].sort());
+    expect(
+      verified()
+        .map((g) => g.payload.data.tokenId)
+        .sort(),
+    ).toEqual([a.id, b.id].sort());
   });
 
   it('a disabled endpoint receives nothing; changes and deletion are audited; a deleted endpoint is 404', async () => {
@@ -276,12 +331,16 @@ describe('webhooks', () => {
     await createToken();
     await dispatcher.runOnce();
     expect(receiver.received).toEqual([]);
-    expect((await t.request('PATCH', `/api/admin/webhooks/${endpoint.id}`, { token: user.token, body: { enabled: true } })).status).toBe(403);
+    expect((await t.request('PATCH', `/api/admin/webhooks/${endpoint.id}`, { token: user.token, body: { enabled: true } })).status).toBe(
+      403,
+    );
     expect((await t.request('DELETE', `/api/admin/webhooks/${endpoint.id}`, { token: admin.token })).status).toBe(204);
     expect((await t.request('GET', `/api/admin/webhooks/${endpoint.id}`, { token: admin.token })).status).toBe(404);
     expect((await t.request('GET', `/api/admin/webhooks/${endpoint.id}/deliveries`, { token: admin.token })).status).toBe(404);
     expect((await t.request('DELETE', `/api/admin/webhooks/${endpoint.id}`, { token: admin.token })).status).toBe(404);
-    const { rows } = await t.db.query(`SELECT "type", "details"->'changed' AS changed FROM "audit_event" WHERE "type" IN ('webhook.update', 'webhook.delete') ORDER BY "id"`);
+    const { rows } = await t.db.query(
+      `SELECT "type", "details"->'changed' AS changed FROM "audit_event" WHERE "type" IN ('webhook.update', 'webhook.delete') ORDER BY "id"`,
+    );
     expect(rows.slice(-2)).toEqual([
       { type: 'webhook.update', changed: ['enabled'] },
       { type: 'webhook.delete', changed: null },

@@ -56,8 +56,8 @@ const ROLLUP_ADD = (withTokens: boolean): string => `
       withTokens
         ? `
     -- Validations and introspections per token, day and address.${TOKEN_ROLLUP_INSERT(
-            `"id" > "p_after" AND "id" <= "p_upto" AND "occurred_at" >= "p_day_from" AND "occurred_at" < "p_day_to"`,
-          )};`
+      `"id" > "p_after" AND "id" <= "p_upto" AND "occurred_at" >= "p_day_from" AND "occurred_at" < "p_day_to"`,
+    )};`
         : ''
     }
     RETURN n;
@@ -189,9 +189,7 @@ export class WebhooksAndTokenUsage1795825000000 implements MigrationInterface {
       )`);
     // The events the rollups already count, while no catch-up runs (its state row is held).
     await q.query(`SELECT 1 FROM "audit_rollup_state" WHERE "id" = 1 FOR UPDATE`);
-    await q.query(
-      `${TOKEN_ROLLUP_INSERT(`"id" <= (SELECT "rolled_up_to" FROM "audit_rollup_state" WHERE "id" = 1)`)}`,
-    );
+    await q.query(`${TOKEN_ROLLUP_INSERT(`"id" <= (SELECT "rolled_up_to" FROM "audit_rollup_state" WHERE "id" = 1)`)}`);
     await q.query(ROLLUP_ADD(true));
     await q.query(REBUILD(true));
     await q.query(DROP_PARTITIONS(true));
