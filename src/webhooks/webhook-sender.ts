@@ -52,7 +52,12 @@ export async function sendWebhook(
   body: string,
   allowPrivateNetworks: boolean,
 ): Promise<SendResult> {
-  const signature = new Webhook(secret).sign(eventId, at, body);
+  let signature: string;
+  try {
+    signature = new Webhook(secret).sign(eventId, at, body);
+  } catch {
+    return { ok: false, status: null, error: 'the secret cannot sign (not base64)' };
+  }
   const target = new URL(url);
   const host = target.hostname.replace(/^\[|\]$/g, '');
   const request = target.protocol === 'https:' ? httpsRequest : httpRequest;

@@ -20,8 +20,12 @@ import { FitsColumn } from '../common/text-length.js';
 import { Trim } from '../common/transforms.js';
 import { WEBHOOK_EVENT_TYPES, type WebhookEventType } from './webhook-address.js';
 
-/** `whsec_` and 24 to 64 random bytes in base64, as Standard Webhooks libraries take them. */
-export const SECRET_FORMAT = /^whsec_(?=[A-Za-z0-9+/=]{32,88}$)[A-Za-z0-9+/]+={0,2}$/;
+/**
+ * `whsec_` and 24 to 64 random bytes in base64 (padded, as Standard Webhooks libraries take them):
+ * 32 to 88 characters, a multiple of 4.
+ */
+export const SECRET_MESSAGE = 'secret must be whsec_ followed by 24 to 64 bytes in base64';
+export const SECRET_FORMAT = /^whsec_(?=(?:[A-Za-z0-9+/=]{4}){8,22}$)[A-Za-z0-9+/]+={0,2}$/;
 
 export class CreateWebhookDto {
   /**
@@ -53,7 +57,7 @@ export class CreateWebhookDto {
    */
   @IsOptional()
   @IsString()
-  @Matches(SECRET_FORMAT, { message: 'secret must be whsec_ followed by 24 to 64 bytes in base64' })
+  @Matches(SECRET_FORMAT, { message: SECRET_MESSAGE })
   secret?: string;
 
   /** Whether events are sent to it (default true). */

@@ -9,7 +9,14 @@ import type { RequestContext } from '../common/request-context.js';
 import type { AppConfig } from '../config/config.js';
 import { InjectConfig } from '../config/config.module.js';
 import { urlProblem } from './webhook-address.js';
-import type { CreatedWebhookView, CreateWebhookDto, UpdateWebhookDto, WebhookDeliveryView, WebhookView } from './webhooks.dto.js';
+import {
+  SECRET_MESSAGE,
+  type CreatedWebhookView,
+  type CreateWebhookDto,
+  type UpdateWebhookDto,
+  type WebhookDeliveryView,
+  type WebhookView,
+} from './webhooks.dto.js';
 import { type DeliveryRow, type EndpointRow, WebhooksRepository } from './webhooks.repository.js';
 
 const iso = (d: Date | null): string | null => (d ? new Date(d).toISOString() : null);
@@ -62,6 +69,13 @@ export class WebhooksService {
 
   async create(p: Principal, dto: CreateWebhookDto, ctx: RequestContext): Promise<CreatedWebhookView> {
     this.checkUrl(dto.url);
+    if (dto.secret !== undefined) {
+      const raw = dto.secret.slice('whsec_'.length);
+      const bytes = Buffer.from(raw, 'base64');
+      if (bytes.length < 24 || bytes.length > 64 || bytes.toString('base64') !== raw) {
+        throw AppError.badRequest(`Invalid request: ${SECRET_MESSAGE}`, [{ field: 'secret', message: SECRET_MESSAGE }]);
+      }
+    }
     const secret = dto.secret ?? `whsec_${randomBytes(32).toString('base64')}`;
     const row = await this.dataSource.transaction(async (m) => {
       const created = await this.repo.insertEndpoint(

@@ -132,6 +132,12 @@ describe('webhooks', () => {
     });
     expect(bad.status).toBe(400);
     expect(bad.body.fields).toEqual([{ field: 'secret', message: 'secret must be whsec_ followed by 24 to 64 bytes in base64' }]);
+    const tooShort = await t.request('POST', '/api/admin/webhooks', {
+      token: admin.token,
+      body: { url: receiver.url, eventTypes: ['token.created'], secret: `whsec_${Buffer.alloc(23, 1).toString('base64')}` },
+    });
+    expect(tooShort.status).toBe(400);
+    expect(tooShort.body.fields).toEqual([{ field: 'secret', message: 'secret must be whsec_ followed by 24 to 64 bytes in base64' }]);
     const unknown = await t.request('POST', '/api/admin/webhooks', {
       token: admin.token,
       body: { url: receiver.url, eventTypes: ['token.validated'] },
