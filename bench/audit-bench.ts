@@ -2,7 +2,8 @@
 //
 // Fills a fresh database with N audit events (COPY, with a valid hash chain,
 // over the last 60 days), then times the common security-team queries through
-// the service's own audit services, a full export and a full chain check.
+// the service's own audit services (with a token's usage at a glance, what GET
+// /api/tokens/{id}/usage serves), a full export and a full chain check.
 // Prints median/p95 ms per query and rows/s, and writes bench/results/audit-latest.json.
 import 'reflect-metadata';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -234,6 +235,7 @@ async function main(): Promise<void> {
 
   const rand = rng(7);
   const busyToken = (): string => uuidOf(0x70000000, Math.floor(Math.pow(rand(), 2) * 200));
+  const anyToken = (): string => uuidOf(0x70000000, Math.floor(rand() * TOKENS));
   const queries: { name: string; run: () => Promise<unknown> }[] = [
     {
       name: "one token's last 24 h (first page)",
@@ -251,6 +253,9 @@ async function main(): Promise<void> {
       name: 'stats over 30 days by day',
       run: () => statistics.stats(new Date(now - 30 * 86_400_000), new Date(now), 'day'),
     },
+    // GET /api/tokens/{id}/usage: the route reads the token's row (by primary key), then this.
+    { name: "a busy token's usage, 30 days (tokens/{id}/usage)", run: () => statistics.tokenUsage(busyToken(), 30, new Date(now)) },
+    { name: "any token's usage, 30 days (tokens/{id}/usage)", run: () => statistics.tokenUsage(anyToken(), 30, new Date(now)) },
     { name: 'first page of the unfiltered listing', run: () => listing.list({}, 100) },
     {
       name: 'unfiltered listing, page 50 (cursor)',
@@ -301,12 +306,18 @@ async function main(): Promise<void> {
   const [verifyMs, verify] = await time(() => verifier.verify({}, (n) => n % 2_000_000 === 0 && log(`  verified ${(n / 1e6).toFixed(0)} M`)));
 
   const size = (await client.query<{ s: string }>(`SELECT pg_size_pretty(pg_database_size(current_database())) AS s`)).rows[0].s;
+  const tokenRollup = (
+    await client.query<{ rows: string; size: string }>(
+      `SELECT count(*)::text AS rows, pg_size_pretty(pg_total_relation_size('"audit_token_rollup_daily"')) AS size FROM "audit_token_rollup_daily"`,
+    )
+  ).rows[0];
   const out = {
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGb: Math.round(totalmem() / 2 ** 30), node: process.version },
     database: embedded ? 'embedded PostgreSQL 18 (Unix socket)' : 'DATABASE_URL',
     events: EVENTS,
     databaseSize: size,
     load: { seconds: +(loadMs / 1000).toFixed(1), eventsPerSecond: Math.round(EVENTS / (loadMs / 1000)), indexSeconds: +(indexMs / 1000).toFixed(1), rollupSeconds: +(rollupMs / 1000).toFixed(1) },
+    tokenRollup: { rows: Number(tokenRollup.rows), size: tokenRollup.size },
     queries: results,
     export: [exportNd, exportCsv],
     verify: { ...verify, seconds: +(verifyMs / 1000).toFixed(1), eventsPerSecond: Math.round(verify.checked / (verifyMs / 1000)) },
@@ -319,6 +330,7 @@ async function main(): Promise<void> {
   const lines = [
     `audit benchmark: ${EVENTS.toLocaleString('en')} events (${size}), ${out.machine.cpus} cores, ${out.machine.memoryGb} GiB, ${out.database}`,
     `load (COPY): ${out.load.eventsPerSecond.toLocaleString('en')} events/s; index rebuild ${out.load.indexSeconds} s; rollups ${out.load.rollupSeconds} s`,
+    `per-token daily rollup: ${out.tokenRollup.rows.toLocaleString('en')} rows (${out.tokenRollup.size})`,
     '',
     `${pad('query', 56)} ${pad('median ms', 10)} ${pad('p95 ms', 10)} max ms`,
     ...results.map((r) => `${pad(String(r.query), 56)} ${pad(String(r.medianMs), 10)} ${pad(String(r.p95Ms), 10)} ${r.maxMs}`),

@@ -25,6 +25,7 @@ import { RevocationModule } from './revocation/revocation.module.js';
 import { SsoModule } from './sso/sso.module.js';
 import { TokensModule } from './tokens/tokens.module.js';
 import { UsersModule } from './users/users.module.js';
+import { WebhooksModule } from './webhooks/webhooks.module.js';
 
 export interface AppModuleOptions {
   config: AppConfig;
@@ -68,6 +69,7 @@ export class AppModule {
         McpValidationModule,
         McpClientsModule,
         OAuthModule,
+        WebhooksModule,
         HealthModule,
         DashboardModule,
       ],

@@ -30,6 +30,9 @@ const TYPE_NAMES: Record<string, string> = {
   'mcp_client.create': 'Enregistrement d’un serveur MCP',
   'mcp_client.revoke': 'Révocation d’un serveur MCP',
   'mcp_client.update': 'Modification d’un serveur MCP',
+  'webhook.create': 'Enregistrement d’un webhook',
+  'webhook.update': 'Modification d’un webhook',
+  'webhook.delete': 'Suppression d’un webhook',
 };
 
 const OUTCOME_NAMES: Record<string, string> = {

@@ -100,4 +100,31 @@ export class AuditRollupsRepository {
       type ? [kind, fromDay, toDay, type] : [kind, fromDay, toDay],
     )) as { key: string; n: string }[];
   }
+
+  /** A token's accepted and refused validations per UTC day, from `fromDay` to `toDay` (inclusive). */
+  async tokenDays(tokenId: string, fromDay: string, toDay: string): Promise<{ day: string; ok: string; refused: string }[]> {
+    return (await this.dataSource.query(
+      `SELECT to_char("day", 'YYYY-MM-DD') AS "day", sum("ok")::bigint AS ok, sum("refused")::bigint AS refused
+         FROM "audit_token_rollup_daily"
+        WHERE "token_id" = $1 AND "day" >= $2::date AND "day" <= $3::date
+        GROUP BY "day" ORDER BY "day"`,
+      [tokenId, fromDay, toDay],
+    )) as { day: string; ok: string; refused: string }[];
+  }
+
+  /** The addresses that used a token most from `fromDay` to `toDay` (inclusive), most uses first ('' : no address). */
+  async tokenTopAddresses(
+    tokenId: string,
+    fromDay: string,
+    toDay: string,
+    limit: number,
+  ): Promise<{ ip: string; ok: string; refused: string; last_at: Date }[]> {
+    return (await this.dataSource.query(
+      `SELECT "ip", sum("ok")::bigint AS ok, sum("refused")::bigint AS refused, max("last_at") AS last_at
+         FROM "audit_token_rollup_daily"
+        WHERE "token_id" = $1 AND "day" >= $2::date AND "day" <= $3::date
+        GROUP BY "ip" ORDER BY sum("ok") + sum("refused") DESC, "ip" LIMIT $4`,
+      [tokenId, fromDay, toDay, limit],
+    )) as { ip: string; ok: string; refused: string; last_at: Date }[];
+  }
 }

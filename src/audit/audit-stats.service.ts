@@ -1,11 +1,14 @@
 import { Injectable } from '@nestjs/common';
 import { AuditRollupsRepository } from './audit-rollups.repository.js';
-import type { AuditStats, StatsBucket } from './audit.types.js';
+import type { AuditStats, StatsBucket, TokenUsage } from './audit.types.js';
 
 /** How deep the candidate search for the most failing keys reads each day's rollup (see topFailing). */
 export const TOP_FAILING_DEPTHS: readonly number[] = [40, 250];
 
 const HOUR_MS = 3_600_000;
+const DAY_MS = 86_400_000;
+/** How many addresses a token's usage lists. */
+export const TOKEN_TOP_ADDRESSES = 10;
 
 /** The audit log's statistics for security teams, read from the rollups. */
 @Injectable()
@@ -18,6 +21,34 @@ export class AuditStatsService {
    */
   catchUpRollups(): Promise<number> {
     return this.rollups.catchUp();
+  }
+
+  /**
+   * A token's use over the `days` UTC days that end with today's: accepted and refused validations
+   * and introspections per day (every day of the period, zeros included) and the addresses that used
+   * it most, from the per-token daily rollup.
+   */
+  async tokenUsage(tokenId: string, days: number, now = new Date()): Promise<TokenUsage> {
+    await this.catchUpRollups();
+    const today = Math.floor(now.getTime() / DAY_MS) * DAY_MS;
+    const dayOf = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
+    const fromDay = dayOf(today - (days - 1) * DAY_MS);
+    const toDay = dayOf(today);
+    const [rows, top] = await Promise.all([
+      this.rollups.tokenDays(tokenId, fromDay, toDay),
+      this.rollups.tokenTopAddresses(tokenId, fromDay, toDay, TOKEN_TOP_ADDRESSES),
+    ]);
+    const byDay = new Map(rows.map((r) => [r.day, r]));
+    const out: TokenUsage['days'] = [];
+    for (let i = days - 1; i >= 0; i--) {
+      const day = dayOf(today - i * DAY_MS);
+      const r = byDay.get(day);
+      out.push({ day, ok: r ? Number(r.ok) : 0, refused: r ? Number(r.refused) : 0 });
+    }
+    return {
+      days: out,
+      topAddresses: top.map((r) => ({ ip: r.ip, ok: Number(r.ok), refused: Number(r.refused), lastAt: new Date(r.last_at).toISOString() })),
+    };
   }
 
   /** Counts per bucket and outcome, and the IPs and tokens with the most failures, from the rollups. */

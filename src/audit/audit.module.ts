@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { AuditCheckpointService } from './audit-checkpoint.service.js';
 import { AuditCheckpointsRepository } from './audit-checkpoints.repository.js';
 import { AuditController } from './audit.controller.js';
+import { AuditFeedRepository } from './audit-feed.repository.js';
 import { AuditExportService } from './audit-export.service.js';
 import { AuditListService } from './audit-list.service.js';
 import { AuditMaintenanceService } from './audit-maintenance.service.js';
@@ -28,7 +29,8 @@ import { LongReadLimiter } from './long-read-limiter.js';
     AuditMaintenanceService,
     AuditCheckpointsRepository,
     AuditCheckpointService,
+    AuditFeedRepository,
   ],
-  exports: [AuditWriter, AuditListService, AuditExportService, AuditStatsService, AuditVerifyService, AuditMaintenanceService, AuditCheckpointService],
+  exports: [AuditWriter, AuditListService, AuditExportService, AuditStatsService, AuditVerifyService, AuditMaintenanceService, AuditCheckpointService, AuditFeedRepository],
 })
 export class AuditModule {}

@@ -14,6 +14,9 @@ export const AUDIT_TYPES = [
   'mcp_client.create',
   'mcp_client.revoke',
   'mcp_client.update',
+  'webhook.create',
+  'webhook.update',
+  'webhook.delete',
 ] as const;
 export type AuditType = (typeof AUDIT_TYPES)[number];
 
@@ -118,6 +121,19 @@ export interface VerifyResult {
   checkpointedToId: string | null;
   /** The checkpoint that failed (its signature, its order, or the chain no longer passing through it). */
   brokenCheckpoint: BrokenCheckpoint | null;
+}
+
+/** One day of a token's use: validations and introspections accepted (`ok`) and refused. */
+export interface TokenUsageDay {
+  day: string;
+  ok: number;
+  refused: number;
+}
+
+/** A token's use over a period, from the per-token daily rollup. */
+export interface TokenUsage {
+  days: TokenUsageDay[];
+  topAddresses: { ip: string; ok: number; refused: number; lastAt: string }[];
 }
 
 export type ExportFormat = 'ndjson' | 'csv';

@@ -47,6 +47,8 @@ export interface AppConfig {
   readonly metricsToken: string | null;
   /** Staff single sign-on with OpenID Connect (docs/sso.md). */
   readonly sso: SsoConfig;
+  /** Webhook deliveries (docs/api.md, "Webhooks"). */
+  readonly webhooks: WebhookConfig;
 }
 
 /** The roles a provider's claim may map to (the `user_role` enum). */
@@ -91,6 +93,16 @@ export interface SsoConfig {
   readonly ssoOnly: boolean;
   /** The service's public URL, for the redirect URIs; unset: taken from the request. */
   readonly redirectBaseUrl: string | undefined;
+}
+
+export interface WebhookConfig {
+  /**
+   * Endpoints on loopback, private or link-local addresses, and plain http to them, are allowed
+   * (a test receiver, an intranet service); off: https to public addresses only.
+   */
+  readonly allowPrivateNetworks: boolean;
+  /** How often this instance runs the dispatcher (one instance at a time); 0: never on this instance. */
+  readonly dispatchIntervalSeconds: number;
 }
 
 export interface RateLimits {
@@ -613,5 +625,9 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): AppConfig {
     corsOrigins,
     metricsToken,
     sso: ssoOf(env, cwd, admin),
+    webhooks: {
+      allowPrivateNetworks: bool(env, 'WEBHOOK_ALLOW_PRIVATE_NETWORKS', false),
+      dispatchIntervalSeconds: int(env, 'WEBHOOK_DISPATCH_INTERVAL_SECONDS', 10, 0, 3600),
+    },
   };
 }

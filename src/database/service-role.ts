@@ -17,9 +17,20 @@ const AUDIT_READ_ONLY = [
   'audit_rollup_hourly',
   'audit_failure_rollup_daily',
   'audit_rollup_state',
+  'audit_token_rollup_daily',
 ];
 /** The service's own tables: read and written by it. */
-const SERVICE_TABLES = ['users', 'api_tokens', 'revocation_event', 'mcp_client', 'user_identities'];
+const SERVICE_TABLES = [
+  'users',
+  'api_tokens',
+  'revocation_event',
+  'mcp_client',
+  'user_identities',
+  'webhook_endpoint',
+  'webhook_delivery',
+  'webhook_outbox_state',
+  'webhook_reminder',
+];
 /** The functions the service calls. */
 const FUNCTIONS = [
   '"audit_append"(timestamptz[], varchar[], varchar[], uuid[], uuid[], varchar[], varchar[], varchar[], double precision[], jsonb[], text[])',

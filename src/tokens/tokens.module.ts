@@ -6,14 +6,16 @@ import { AuthModule } from '../auth/auth.module.js';
 import { UsersModule } from '../users/users.module.js';
 import { ApiToken } from './api-token.entity.js';
 import { TokenCodec } from './token-codec.js';
+import { TokenUsageController } from './token-usage.controller.js';
+import { TokenUsageService } from './token-usage.service.js';
 import { TokensController } from './tokens.controller.js';
 import { TokensRepository } from './tokens.repository.js';
 import { TokensService } from './tokens.service.js';
 
 @Module({
   imports: [TypeOrmModule.forFeature([ApiToken]), JwtModule.register({}), AuditModule, AuthModule, UsersModule],
-  controllers: [TokensController],
-  providers: [TokensService, TokensRepository, TokenCodec],
+  controllers: [TokensController, TokenUsageController],
+  providers: [TokensService, TokensRepository, TokenCodec, TokenUsageService],
   // The repository for validation (a token's state) and the revocation stream (a user's token ids).
   exports: [TokensService, TokensRepository, TokenCodec],
 })

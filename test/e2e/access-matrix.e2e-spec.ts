@@ -87,6 +87,12 @@ const MATRIX: Record<string, Row> = {
     expect: { ...ownerOrAdmin(201), admin: 403 },
     request: async (w) => ({ path: `/api/tokens/${await tokenIdOf(w)}/rotate`, body: {} }),
   },
+  // A token's usage: its owner, auditors and admins; another user gets 404.
+  'GET /api/tokens/:id/usage': {
+    access: SESSION,
+    expect: { ...ownerOrAdmin(200), auditor: 200 },
+    request: async (w) => ({ path: `/api/tokens/${await tokenIdOf(w)}/usage` }),
+  },
   'GET /api/audit/events': { access: AUDIT, expect: audit },
   'GET /api/audit/events/export': { access: AUDIT, expect: audit },
   'GET /api/audit/stats': { access: AUDIT, expect: audit },
@@ -122,6 +128,33 @@ const MATRIX: Record<string, Row> = {
       return { path: `/api/mcp/clients/${r.body.id}`, body: { name: 'Serveur renommé' } };
     },
   },
+  // Webhooks: admins only.
+  'GET /api/admin/webhooks': { access: 'session(admin)', expect: adminOnly(200) },
+  'POST /api/admin/webhooks': {
+    access: 'session(admin)',
+    expect: adminOnly(201),
+    request: async () => ({ body: { url: 'https://siem.chu-exemple.fr/hooks', eventTypes: ['token.revoked'] } }),
+  },
+  'GET /api/admin/webhooks/:id': {
+    access: 'session(admin)',
+    expect: adminOnly(200),
+    request: async (w) => ({ path: `/api/admin/webhooks/${await webhookOf(w)}` }),
+  },
+  'PATCH /api/admin/webhooks/:id': {
+    access: 'session(admin)',
+    expect: adminOnly(200),
+    request: async (w) => ({ path: `/api/admin/webhooks/${await webhookOf(w)}`, body: { enabled: false } }),
+  },
+  'DELETE /api/admin/webhooks/:id': {
+    access: 'session(admin)',
+    expect: adminOnly(204),
+    request: async (w) => ({ path: `/api/admin/webhooks/${await webhookOf(w)}` }),
+  },
+  'GET /api/admin/webhooks/:id/deliveries': {
+    access: 'session(admin)',
+    expect: adminOnly(200),
+    request: async (w) => ({ path: `/api/admin/webhooks/${await webhookOf(w)}/deliveries` }),
+  },
   'POST /api/oauth/introspect': { access: 'public', expect: all(401) },
   // Single sign-on: this app has no identity provider configured, so a provider's routes answer 404
   // to whoever may reach them (test/e2e/sso.e2e-spec.ts runs them against a real provider).
@@ -146,6 +179,16 @@ const MATRIX: Record<string, Row> = {
   },
   'GET /api/mcp/revocations': { access: 'public', expect: all(401) },
 };
+
+/** A new webhook endpoint, registered by the admin. */
+async function webhookOf(w: World): Promise<string> {
+  const r = await w.t.request('POST', '/api/admin/webhooks', {
+    token: w.credentials.admin,
+    body: { url: 'https://siem.chu-exemple.fr/hooks', eventTypes: ['token.created'] },
+  });
+  if (r.status !== 201) throw new Error(`webhook: ${r.status} ${r.text}`);
+  return r.body.id as string;
+}
 
 async function tokenIdOf(w: World): Promise<string> {
   const token = await w.freshTokenOfUser();

@@ -214,7 +214,7 @@ describe('dashboard session (cookie + CSRF)', () => {
         const scripts = [...res.text.matchAll(/<script\b([^>]*)>([\s\S]*?)<\/script>/gi)];
         expect(scripts.length).toBeGreaterThan(0);
         for (const [, attrs, body] of scripts) {
-          expect(attrs).toMatch(/\bsrc="\/dashboard\/assets\/[a-z]+\.js"/);
+          expect(attrs).toMatch(/\bsrc="\/dashboard\/assets\/[a-z0-9-]+\.js"/);
           expect(body.trim()).toBe('');
         }
         expect(res.text).not.toMatch(/\sstyle=|<style|\son[a-z]+=/i);

@@ -391,11 +391,16 @@ describe('Swagger', () => {
     const admin = await createUser(t, { role: 'admin' });
     const withId = operations.filter(({ path }) => path.includes('{id}'));
     expect(withId.map(({ method, path }) => `${method.toUpperCase()} ${path}`).sort()).toEqual([
+      'DELETE /api/admin/webhooks/{id}',
       'DELETE /api/mcp/clients/{id}',
       'DELETE /api/tokens/{id}',
+      'GET /api/admin/webhooks/{id}',
+      'GET /api/admin/webhooks/{id}/deliveries',
       'GET /api/tokens/{id}',
       'GET /api/users/{id}/identities',
       'PATCH /api/mcp/clients/{id}',
+      'GET /api/tokens/{id}/usage',
+      'PATCH /api/admin/webhooks/{id}',
       'PATCH /api/users/{id}',
       'POST /api/tokens/{id}/rotate',
       'POST /api/users/{id}/identities',

@@ -18,6 +18,7 @@ import { AuditCheckpoints1795770000000 } from './1795770000000-AuditCheckpoints.
 import { AuditDefinerFunctions1795780000000 } from './1795780000000-AuditDefinerFunctions.js';
 import { AudienceBinding1795790000000 } from './1795790000000-AudienceBinding.js';
 import { UserIdentities1795800000000 } from './1795800000000-UserIdentities.js';
+import { WebhooksAndTokenUsage1795825000000 } from './1795825000000-WebhooksAndTokenUsage.js';
 
 /** Every migration, in order. New migrations are added here (see docs/operations.md, "Database and migrations"). */
 export const MIGRATIONS = [
@@ -36,4 +37,5 @@ export const MIGRATIONS = [
   AuditDefinerFunctions1795780000000,
   AudienceBinding1795790000000,
   UserIdentities1795800000000,
+  WebhooksAndTokenUsage1795825000000,
 ];

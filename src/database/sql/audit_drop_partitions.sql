@@ -2,7 +2,7 @@
 -- detaches and drops whole monthly partitions of audit_event (by name, only this service's form;
 -- false, dropping nothing, when one is already gone), moves the chain's anchor past them and deletes
 -- their rollups. Runs as its owner (SECURITY DEFINER): the service's role may not drop the tables.
--- Defined by migration 1795780000000-AuditDefinerFunctions.
+-- Last defined by migration 1795825000000-WebhooksAndTokenUsage.
 
 CREATE OR REPLACE FUNCTION public.audit_drop_partitions(p_names text[], p_first_id bigint, p_prev_hash text, p_events bigint, p_until timestamp with time zone)
  RETURNS boolean
@@ -37,5 +37,6 @@ AS $function$
     END IF;
     DELETE FROM "audit_rollup_hourly" WHERE "bucket" < "p_until";
     DELETE FROM "audit_failure_rollup_daily" WHERE "day" < ("p_until" AT TIME ZONE 'UTC')::date;
+    DELETE FROM "audit_token_rollup_daily" WHERE "day" < ("p_until" AT TIME ZONE 'UTC')::date;
     RETURN true;
   END $function$;

@@ -1,6 +1,6 @@
 -- audit_rollup_rebuild: recounts the rollups of a period from the events themselves.
 -- Runs as its owner (SECURITY DEFINER): the service's role may not write these tables itself.
--- Last defined by migration 1795780000000-AuditDefinerFunctions.
+-- Last defined by migration 1795825000000-WebhooksAndTokenUsage.
 
 CREATE OR REPLACE FUNCTION public.audit_rollup_rebuild("from" timestamp with time zone, "to" timestamp with time zone)
  RETURNS void
@@ -15,6 +15,8 @@ AS $function$
     SELECT "rolled_up_to" INTO hi FROM "audit_rollup_state" WHERE "id" = 1;
     DELETE FROM "audit_rollup_hourly" WHERE "bucket" >= date_trunc('hour', "from", 'UTC') AND "bucket" < "to";
     DELETE FROM "audit_failure_rollup_daily"
+     WHERE "day" >= ("from" AT TIME ZONE 'UTC')::date AND "day" < ("to" AT TIME ZONE 'UTC')::date + 1;
+    DELETE FROM "audit_token_rollup_daily"
      WHERE "day" >= ("from" AT TIME ZONE 'UTC')::date AND "day" < ("to" AT TIME ZONE 'UTC')::date + 1;
     PERFORM "audit_rollup_add"(0, hi, date_trunc('hour', "from", 'UTC'), "to",
       (("from" AT TIME ZONE 'UTC')::date)::timestamp AT TIME ZONE 'UTC',
