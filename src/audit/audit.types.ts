@@ -13,6 +13,15 @@ export const AUDIT_TYPES = [
   'mcp_client.create',
   'mcp_client.revoke',
   'mcp_client.update',
+  'oauth.authorize',
+  'oauth.consent',
+  'oauth.code_exchange',
+  'oauth.refresh',
+  'oauth.refresh_replay',
+  'oauth.client_register',
+  'oauth.client_document',
+  'oauth.revoke',
+  'oauth.grant_revoke',
 ] as const;
 export type AuditType = (typeof AUDIT_TYPES)[number];
 

@@ -19,7 +19,7 @@ const AUDIT_READ_ONLY = [
   'audit_rollup_state',
 ];
 /** The service's own tables: read and written by it. */
-const SERVICE_TABLES = ['users', 'api_tokens', 'revocation_event', 'mcp_client'];
+const SERVICE_TABLES = ['users', 'api_tokens', 'revocation_event', 'mcp_client', 'oauth_model'];
 /** The functions the service calls. */
 const FUNCTIONS = [
   '"audit_append"(timestamptz[], varchar[], varchar[], uuid[], uuid[], varchar[], varchar[], varchar[], double precision[], jsonb[], text[])',

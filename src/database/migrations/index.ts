@@ -17,6 +17,7 @@ import { DisableEndsCredentials1795760000000 } from './1795760000000-DisableEnds
 import { AuditCheckpoints1795770000000 } from './1795770000000-AuditCheckpoints.js';
 import { AuditDefinerFunctions1795780000000 } from './1795780000000-AuditDefinerFunctions.js';
 import { AudienceBinding1795790000000 } from './1795790000000-AudienceBinding.js';
+import { OAuthServer1795795000000 } from './1795795000000-OAuthServer.js';
 
 /** Every migration, in order. New migrations are added here (see docs/operations.md, "Database and migrations"). */
 export const MIGRATIONS = [
@@ -34,4 +35,5 @@ export const MIGRATIONS = [
   AuditCheckpoints1795770000000,
   AuditDefinerFunctions1795780000000,
   AudienceBinding1795790000000,
+  OAuthServer1795795000000,
 ];
