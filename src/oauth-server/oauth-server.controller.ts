@@ -5,10 +5,10 @@ import { Public } from '../access/access.decorator.js';
 import { OAuthProviderService } from './oauth-provider.service.js';
 import { toProvider } from './provider-bridge.js';
 
-const OAUTH_ERROR = {
-  description: 'An OAuth error (`error`, `error_description`), as RFC 6749 §5.2 shapes it',
-  content: { 'application/json': { example: { error: 'invalid_grant', error_description: 'grant request is invalid' } } },
-};
+/** An OAuth error answer (`error`, `error_description`), as RFC 6749 §5.2 shapes it. */
+function oauthError(description: string, error: string, errorDescription: string) {
+  return { description, content: { 'application/json': { example: { error, error_description: errorDescription } } } };
+}
 
 /**
  * The authorization server's protocol endpoints (docs/mcp-oauth.md). Each hands the request to
@@ -83,8 +83,8 @@ export class OAuthServerController {
       },
     },
   })
-  @ApiResponse({ status: 400, ...OAUTH_ERROR })
-  @ApiResponse({ status: 401, ...OAUTH_ERROR })
+  @ApiResponse({ status: 400, ...oauthError('A code or refresh token that is invalid, used, expired or revoked; a wrong PKCE verifier', 'invalid_grant', 'grant request is invalid') })
+  @ApiResponse({ status: 401, ...oauthError('An unknown client', 'invalid_client', 'client authentication failed') })
   async token(@Req() req: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     await toProvider(this.oauth, req, reply);
   }
@@ -98,8 +98,15 @@ export class OAuthServerController {
       '(`Authorization: Bearer`, OAUTH_DCR=token), or off (OAUTH_DCR=off: 404).',
   })
   @ApiResponse({ status: 201, description: 'The client as registered, with its `client_id`' })
-  @ApiResponse({ status: 400, ...OAUTH_ERROR })
-  @ApiResponse({ status: 401, ...OAUTH_ERROR })
+  @ApiResponse({
+    status: 400,
+    ...oauthError(
+      'Redirect URIs other than https or loopback http, or other invalid metadata (`invalid_client_metadata`)',
+      'invalid_redirect_uri',
+      'redirect_uris must be https URLs or loopback http URLs (RFC 8252)',
+    ),
+  })
+  @ApiResponse({ status: 401, ...oauthError('OAUTH_DCR=token and no or a wrong initial access token', 'invalid_token', 'invalid token provided') })
   @ApiResponse({ status: 404, description: 'Dynamic registration is off' })
   async register(@Req() req: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     await toProvider(this.oauth, req, reply);
@@ -113,8 +120,8 @@ export class OAuthServerController {
   })
   @ApiConsumes('application/x-www-form-urlencoded')
   @ApiOkResponse({ description: 'Revoked, or nothing to revoke' })
-  @ApiResponse({ status: 400, ...OAUTH_ERROR })
-  @ApiResponse({ status: 401, ...OAUTH_ERROR })
+  @ApiResponse({ status: 400, ...oauthError('No token', 'invalid_request', "missing required parameter 'token'") })
+  @ApiResponse({ status: 401, ...oauthError('An unknown client', 'invalid_client', 'client authentication failed') })
   async revoke(@Req() req: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     await toProvider(this.oauth, req, reply);
   }
