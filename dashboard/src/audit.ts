@@ -29,6 +29,7 @@ const TYPE_NAMES: Record<string, string> = {
   'token.introspect': 'Introspection de token (OAuth)',
   'mcp_client.create': 'Enregistrement d’un serveur MCP',
   'mcp_client.revoke': 'Révocation d’un serveur MCP',
+  'mcp_client.update': 'Modification d’un serveur MCP',
 };
 
 const OUTCOME_NAMES: Record<string, string> = {

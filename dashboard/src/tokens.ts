@@ -27,6 +27,10 @@ interface TokenView {
   lastUsedAt: string | null;
   lastUsedIp: string | null;
   status: Status;
+  /** The MCP server (resource URI) the token is bound to, or null. */
+  audience?: string | null;
+  /** The OAuth client the token was issued to, or null for a token made by hand. */
+  viaClient?: { clientId: string; name: string } | null;
 }
 
 interface CreatedToken {
@@ -145,7 +149,13 @@ function tokenRow(t: TokenView, actions: { rotate: (t: TokenView) => void; revok
   return h(
     'tr',
     { 'data-token-id': t.id, 'data-status': t.status },
-    h('th', { scope: 'row', 'data-label': 'Nom' }, t.name),
+    h(
+      'th',
+      { scope: 'row', 'data-label': 'Nom' },
+      t.name,
+      t.viaClient ? h('span', { class: 'via' }, ` via ${t.viaClient.name}`) : null,
+      t.audience ? h('span', { class: 'audience' }, ` (pour ${t.audience})`) : null,
+    ),
     cell('Portées', h('ul', { class: 'scopes-inline' }, ...t.scopes.map((s) => h('li', {}, h('code', {}, s))))),
     cell('Créé le', timeElement(t.createdAt)),
     cell('Expire le', timeElement(t.expiresAt)),

@@ -31,6 +31,13 @@ const CLIENT_EXAMPLE = {
   acceptedScopes: ['read:bookings', 'write:bookings'],
 };
 
+const BAD_RESOURCE_URI = {
+  error: 'URI de ressource invalide : une URL https absolue (http seulement sur la boucle locale), sans fragment',
+  code: 'validation_failed',
+  requestId: 'req-7f3a2c',
+  fields: [{ field: 'resourceUri', message: 'resourceUri must be an absolute https URL (http only on loopback), without fragment or credentials' }],
+};
+
 const RESOURCE_TAKEN = {
   type: ErrorBody,
   description: '`resource_uri_taken`: another active server has this resource URI',
@@ -63,11 +70,17 @@ export class McpClientsController {
   })
   @ApiBadRequestResponse({
     type: ErrorBody,
-    example: {
-      error: 'Invalid request: name must be longer than or equal to 1 characters',
-      code: 'validation_failed',
-      requestId: 'req-7f3a2c',
-      fields: [{ field: 'name', message: 'name must be longer than or equal to 1 characters' }],
+    examples: {
+      name: {
+        summary: 'A field breaks its rule',
+        value: {
+          error: 'Invalid request: name must be longer than or equal to 1 characters',
+          code: 'validation_failed',
+          requestId: 'req-7f3a2c',
+          fields: [{ field: 'name', message: 'name must be longer than or equal to 1 characters' }],
+        },
+      },
+      resourceUri: { summary: 'The resource URI is not an absolute https URL (http only on loopback)', value: BAD_RESOURCE_URI },
     },
   })
   @ApiConflictResponse(RESOURCE_TAKEN)
@@ -99,15 +112,23 @@ export class McpClientsController {
   @ApiOkResponse({ type: McpClientView, example: CLIENT_EXAMPLE })
   @ApiBadRequestResponse({
     type: ErrorBody,
-    example: {
-      error: 'URI de ressource invalide : une URL https absolue (http seulement sur la boucle locale), sans fragment',
-      code: 'validation_failed',
-      requestId: 'req-7f3a2c',
-      fields: [{ field: 'resourceUri', message: 'resourceUri must be an absolute https URL (http only on loopback), without fragment or credentials' }],
+    examples: {
+      resourceUri: { summary: 'The resource URI is not an absolute https URL (http only on loopback)', value: BAD_RESOURCE_URI },
+      id: { summary: 'The id is not a UUID', value: BAD_ID_BODY },
     },
   })
   @ApiNotFoundResponse({ type: ErrorBody, example: { error: 'MCP client not found', code: 'not_found', requestId: 'req-7f3a2c' } })
-  @ApiConflictResponse(RESOURCE_TAKEN)
+  @ApiConflictResponse({
+    type: ErrorBody,
+    description: '`resource_uri_taken`, or `mcp_client_revoked`: a revoked server cannot be changed',
+    examples: {
+      resource_uri_taken: { summary: 'Another active server has this resource URI', value: RESOURCE_TAKEN.example },
+      mcp_client_revoked: {
+        summary: 'The server is revoked',
+        value: { error: 'Ce serveur MCP est révoqué : enregistrez-en un nouveau', code: 'mcp_client_revoked', requestId: 'req-7f3a2c' },
+      },
+    },
+  })
   async update(
     @CurrentPrincipal() p: Principal,
     @Param('id', UUID_ID) id: string,

@@ -12,6 +12,7 @@ import { isDatabaseUnavailable } from '../database/db-errors.js';
 import { ValidateFailureLimit } from '../rate-limit/validate-failure-limit.js';
 import { fingerprintOf, TokenCodec, type ApiTokenClaims, type Inspected } from '../tokens/token-codec.js';
 import { TokensRepository, type TokenState } from '../tokens/tokens.repository.js';
+import { canonicalResource, MAX_RESOURCE_URI_LENGTH } from '../common/resource-uri.js';
 import { ThrottledValidations } from './throttled-validations.js';
 import { TokenStateCache } from './token-state.cache.js';
 
@@ -29,6 +30,9 @@ export const ANSWERS = {
 
 /** Stands for a request body that is not JSON, or that Fastify refused before the route ran (see ./validate-route.ts). */
 export const NOT_JSON: unique symbol = Symbol('not JSON');
+
+/** The audited reason of a token refused because it is bound to another resource. */
+export const WRONG_AUDIENCE = 'wrong_audience';
 
 const INVALID_TOKEN_HEADER = { 'WWW-Authenticate': 'Bearer error="invalid_token"' };
 const RETRY_AFTER_SECONDS = '5';
@@ -67,19 +71,42 @@ export type Decision =
   | { outcome: Exclude<ValidateOutcome, 'valid' | 'error'>; reason: string; tokenId?: string; userId?: string; state?: TokenState }
   | { outcome: 'error'; reason: 'unavailable' | 'misconfigured' };
 
-/** `requiredScopes` from the optional body: a list of strings, or a reason it is not one. */
-function requiredScopesOf(body: unknown): { ok: true; scopes: string[] } | { ok: false; reason: string } {
+/** What the optional body asks: `requiredScopes`, and the `resource` the caller is (audience binding). */
+interface ValidateRequest {
+  scopes: string[];
+  /** As sent (canonicalised only if it differs from a bound token's audience); null when absent. */
+  resource: string | null;
+}
+
+/** The optional body: `{requiredScopes?, resource?}`, or a reason it is not one. */
+function requestOf(body: unknown): ({ ok: true } & ValidateRequest) | { ok: false; reason: string } {
   if (body === NOT_JSON) return { ok: false, reason: 'body is not valid JSON' };
-  if (body === undefined || body === null || body === '') return { ok: true, scopes: [] };
+  if (body === undefined || body === null || body === '') return { ok: true, scopes: [], resource: null };
   if (typeof body !== 'object' || Array.isArray(body)) return { ok: false, reason: 'body must be a JSON object' };
   const keys = Object.keys(body);
-  if (keys.some((k) => k !== 'requiredScopes')) return { ok: false, reason: 'only requiredScopes is accepted in the body' };
-  const rs = (body as { requiredScopes?: unknown }).requiredScopes;
-  if (rs === undefined) return { ok: true, scopes: [] };
+  if (keys.some((k) => k !== 'requiredScopes' && k !== 'resource')) return { ok: false, reason: 'only requiredScopes and resource are accepted in the body' };
+  const { requiredScopes: rs, resource } = body as { requiredScopes?: unknown; resource?: unknown };
+  if (resource !== undefined && (typeof resource !== 'string' || resource.length === 0 || resource.length > MAX_RESOURCE_URI_LENGTH)) {
+    return { ok: false, reason: `resource must be a URI of at most ${MAX_RESOURCE_URI_LENGTH} characters` };
+  }
+  const given = resource === undefined ? null : resource;
+  if (rs === undefined) return { ok: true, scopes: [], resource: given };
   if (!Array.isArray(rs) || rs.length > MAX_REQUIRED_SCOPES || !rs.every((s) => typeof s === 'string' && s.length <= 100)) {
     return { ok: false, reason: `requiredScopes must be an array of at most ${MAX_REQUIRED_SCOPES} scope names` };
   }
-  return { ok: true, scopes: [...new Set(rs as string[])] };
+  return { ok: true, scopes: [...new Set(rs as string[])], resource: given };
+}
+
+/**
+ * Whether a token with this state may be used by the resource the caller names (null: none). An
+ * unbound token may be used by every resource; a bound one only by its own, compared as strings:
+ * the stored audience is canonical, so the resource is canonicalised only when it is not already
+ * equal to it. A bound token presented without a resource is refused too.
+ */
+export function audienceAllows(state: Pick<TokenState, 'audience'>, resource: string | null): boolean {
+  if (state.audience === null) return true;
+  if (resource === null) return false;
+  return resource === state.audience || canonicalResource(resource) === state.audience;
 }
 
 /**
@@ -110,7 +137,7 @@ export class McpValidationService implements ApiTokenAuthenticator {
   async validate(authorization: unknown, body: unknown, ctx: RequestContext): Promise<ValidationAnswer> {
     const started = performance.now();
     const token = bearerTokenOf(authorization);
-    const required = requiredScopesOf(body);
+    const required = requestOf(body);
     // Verified and hashed once: the fingerprint is compared with the stored one, and named (shortened) in the audit event.
     const inspected = token && required.ok && this.codec.canVerify ? this.codec.inspect(token) : undefined;
     const fingerprint = inspected?.fingerprint ?? (token ? fingerprintOf(token) : undefined);
@@ -119,7 +146,7 @@ export class McpValidationService implements ApiTokenAuthenticator {
     if (!required.ok) {
       decision = { outcome: 'invalid', reason: 'bad_request' };
     } else {
-      decision = await this.decide(token, inspected);
+      decision = await this.decide(token, inspected, required.resource);
       if (decision.outcome === 'valid' && !hasAllScopes(required.scopes, decision.state.scopes)) {
         decision = { outcome: 'insufficient_scope', reason: 'missing_scopes', tokenId: decision.state.id, userId: decision.state.userId, state: decision.state };
       }
@@ -147,6 +174,7 @@ export class McpValidationService implements ApiTokenAuthenticator {
         latencyMs: performance.now() - started,
         details: {
           ...(decision.outcome !== 'valid' ? { reason: decision.reason } : {}),
+          ...(decision.outcome !== 'valid' && decision.reason === WRONG_AUDIENCE ? { resource: required.ok ? required.resource : null } : {}),
           ...(required.ok && required.scopes.length > 0 ? { requiredScopes: required.scopes } : {}),
           ...(fingerprint ? { fingerprint: fingerprint.slice(0, 16) } : {}),
         },
@@ -159,9 +187,12 @@ export class McpValidationService implements ApiTokenAuthenticator {
     return { ...this.answer(decision, required.ok ? required.scopes : []), outcome: decision.outcome };
   }
 
-  /** For the global guard: same checks, no audit event of its own. */
+  /**
+   * For the global guard: same checks, no audit event of its own. The caller is HospiAI's own API,
+   * not an MCP server: a token bound to an MCP server is refused here (wrong audience).
+   */
   async authenticate(token: string): Promise<Extract<Principal, { kind: 'token' }>> {
-    const d = await this.decide(token);
+    const d = await this.decide(token, undefined, null);
     if (d.outcome === 'valid') {
       // The state's scopes are those the token grants now (a privileged one only while its owner's role allows it).
       return { kind: 'token', userId: d.state.userId, role: d.state.owner.role, tokenId: d.state.id, scopes: d.state.scopes };
@@ -177,13 +208,14 @@ export class McpValidationService implements ApiTokenAuthenticator {
 
   /**
    * The same checks as validate, for token introspection (RFC 7662): the decision
-   * itself, with the token's claims; no audit event (the caller writes its own).
+   * itself, with the token's claims; no audit event (the caller writes its own). `resource` is
+   * the calling MCP server's resource URI (null if it has none): a token bound to another is refused.
    */
-  inspect(token: string | undefined): Promise<Decision> {
-    return this.decide(token);
+  inspect(token: string | undefined, resource: string | null): Promise<Decision> {
+    return this.decide(token, undefined, resource);
   }
 
-  private async decide(token: string | undefined, inspected?: Inspected): Promise<Decision> {
+  private async decide(token: string | undefined, inspected: Inspected | undefined, resource: string | null): Promise<Decision> {
     if (!this.codec.canVerify) return { outcome: 'error', reason: 'misconfigured' };
     if (!token) return { outcome: 'invalid', reason: 'no_token' };
 
@@ -212,6 +244,8 @@ export class McpValidationService implements ApiTokenAuthenticator {
     if (state.revokedAt) return { outcome: 'revoked', reason: 'revoked', ...ids };
     if (state.owner.disabled) return { outcome: 'revoked', reason: 'owner_disabled', ...ids };
     if (state.expiresAt.getTime() <= Date.now()) return { outcome: 'expired', reason: 'expired', ...ids };
+    // The row's audience decides (the JWT's `aud` only says so too).
+    if (!audienceAllows(state, resource)) return { outcome: 'invalid', reason: WRONG_AUDIENCE, ...ids, state };
     return { outcome: 'valid', state, exp: claims.exp, claims };
   }
 

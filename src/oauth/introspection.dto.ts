@@ -65,6 +65,12 @@ export class IntrospectActiveDto {
   jti: string;
   /** @example "hospiai" */
   iss: string;
+  /**
+   * The token's audience: `hospiai:api`, then for a token bound to an MCP server its resource URI
+   * (always the calling server's own: a token bound to another is inactive).
+   * @example ["hospiai:api", "https://mcp-rdv.chu-exemple.fr/mcp"]
+   */
+  aud: string[];
 }
 
 /** The answer for any other token: malformed, unknown, expired, revoked, owner disabled. Nothing more is said. */

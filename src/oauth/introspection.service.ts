@@ -6,8 +6,8 @@ import { AppError } from '../common/app-error.js';
 import type { RequestContext } from '../common/request-context.js';
 import { CLIENT_CHALLENGE, clientCredentials, recordableClientId } from '../mcp-clients/client-credentials.js';
 import { McpClientsService, type AuthenticatedClient } from '../mcp-clients/mcp-clients.service.js';
-import { McpValidationService } from '../mcp-validation/mcp-validation.service.js';
-import { fingerprintOf } from '../tokens/token-codec.js';
+import { McpValidationService, WRONG_AUDIENCE } from '../mcp-validation/mcp-validation.service.js';
+import { API_TOKEN_AUDIENCE, fingerprintOf } from '../tokens/token-codec.js';
 import { FORM_CONTENT_TYPE, type FormBody } from './form-body.js';
 
 const NO_STORE = { 'Cache-Control': 'no-store', Pragma: 'no-cache' };
@@ -78,7 +78,8 @@ export class IntrospectionService {
     }
 
     // 3. The token, as validation sees it.
-    const d = await this.validation.inspect(token);
+    // Audience binding: the calling server's own resource URI (a bound token for another is inactive).
+    const d = await this.validation.inspect(token, client.resourceUri);
     // (decide() never answers insufficient_scope: no scope is required here.)
     const outcome: IntrospectOutcome = d.outcome === 'insufficient_scope' ? 'invalid' : d.outcome;
     const ids =
@@ -99,6 +100,7 @@ export class IntrospectionService {
           clientId: client.clientId,
           clientName: client.name,
           ...(d.outcome !== 'valid' ? { reason: d.reason } : {}),
+          ...(d.outcome !== 'valid' && d.reason === WRONG_AUDIENCE ? { resource: client.resourceUri } : {}),
           fingerprint: fingerprintOf(token).slice(0, 16),
         },
       });
@@ -123,6 +125,7 @@ export class IntrospectionService {
           iat: claims.iat,
           jti: claims.jti,
           iss: claims.iss,
+          aud: state.audience ? [API_TOKEN_AUDIENCE, state.audience] : [API_TOKEN_AUDIENCE],
         },
       };
     }

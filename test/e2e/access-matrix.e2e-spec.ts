@@ -113,6 +113,15 @@ const MATRIX: Record<string, Row> = {
       return { path: `/api/mcp/clients/${r.body.id}` };
     },
   },
+  'PATCH /api/mcp/clients/:id': {
+    access: 'session(admin)',
+    expect: adminOnly(200),
+    request: async (w) => {
+      const r = await w.t.request('POST', '/api/mcp/clients', { token: w.credentials.admin, body: { name: 'Serveur à renommer' } });
+      if (r.status !== 201) throw new Error(`client: ${r.status} ${r.text}`);
+      return { path: `/api/mcp/clients/${r.body.id}`, body: { name: 'Serveur renommé' } };
+    },
+  },
   'POST /api/oauth/introspect': { access: 'public', expect: all(401) },
   'GET /api/mcp/revocations': { access: 'public', expect: all(401) },
   // The OAuth authorization server (docs/mcp-oauth.md): public protocol endpoints, whoever calls.

@@ -51,6 +51,8 @@ describe('MCP clients and token introspection', () => {
         revokedAt: null,
         lastUsedAt: null,
         status: 'active',
+        resourceUri: null,
+        acceptedScopes: ['read:data', 'write:data', 'read:bookings', 'write:bookings', 'read:audit'],
       });
       const { rows } = await t.db.query(`SELECT * FROM mcp_client WHERE id = $1`, [res.body.id]);
       expect(rows[0].secret_hash).toBe(createHash('sha256').update(res.body.clientSecret).digest('hex'));
@@ -125,6 +127,7 @@ describe('MCP clients and token introspection', () => {
         iat: payload.iat,
         jti: tok.id,
         iss: 'hospiai',
+        aud: ['hospiai:api'],
       });
     });
 

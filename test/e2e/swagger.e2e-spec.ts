@@ -282,7 +282,7 @@ describe('Swagger', () => {
     expect(Object.keys(introspect.responses)).toEqual(expect.arrayContaining(['200', '400', '401', '500', '503']));
     const examples = introspect.responses['200'].content['application/json'].examples;
     expect(examples.inactive.value).toEqual({ active: false });
-    expect(Object.keys(examples.active.value).sort()).toEqual(['active', 'client_id', 'exp', 'iat', 'iss', 'jti', 'scope', 'sub', 'token_type', 'username']);
+    expect(Object.keys(examples.active.value).sort()).toEqual(['active', 'aud', 'client_id', 'exp', 'iat', 'iss', 'jti', 'scope', 'sub', 'token_type', 'username']);
     expect(introspect.responses['401'].content['application/json'].example.error).toBe('invalid_client');
 
     const stream = op('get', '/api/mcp/revocations');
@@ -394,6 +394,7 @@ describe('Swagger', () => {
       'DELETE /api/mcp/clients/{id}',
       'DELETE /api/tokens/{id}',
       'GET /api/tokens/{id}',
+      'PATCH /api/mcp/clients/{id}',
       'PATCH /api/users/{id}',
       'POST /api/tokens/{id}/rotate',
     ]);

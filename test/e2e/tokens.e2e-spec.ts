@@ -7,8 +7,8 @@ import { createUser, startTestApp, TEST_JWT_SECRET, type TestApp, type User } fr
 import { UUID } from '../support/formats.js';
 
 const DAY_MS = 86_400_000;
-const CREATED_KEYS = ['createdAt', 'expiresAt', 'id', 'name', 'scopes', 'token'];
-const VIEW_KEYS = ['createdAt', 'expiresAt', 'id', 'lastUsedAt', 'lastUsedIp', 'name', 'revokedAt', 'revokedReason', 'scopes', 'status'];
+const CREATED_KEYS = ['audience', 'createdAt', 'expiresAt', 'id', 'name', 'scopes', 'token'];
+const VIEW_KEYS = ['audience', 'createdAt', 'expiresAt', 'id', 'lastUsedAt', 'lastUsedIp', 'name', 'revokedAt', 'revokedReason', 'scopes', 'status', 'viaClient'];
 
 describe('API tokens', () => {
   let t: TestApp;
@@ -275,6 +275,8 @@ describe('API tokens', () => {
         lastUsedAt: null,
         lastUsedIp: null,
         status: 'active',
+        audience: null,
+        viaClient: null,
       });
     });
 

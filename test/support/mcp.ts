@@ -7,6 +7,8 @@ export interface RegisteredClient {
   clientId: string;
   clientSecret: string;
   name: string;
+  resourceUri: string | null;
+  acceptedScopes: string[];
 }
 
 export interface CreatedToken {
@@ -16,15 +18,26 @@ export interface CreatedToken {
 }
 
 /** Registers an MCP server through the admin route. */
-export async function registerClient(t: TestApp, adminSession: string, name = 'Serveur MCP de test'): Promise<RegisteredClient> {
-  const res = await t.request('POST', '/api/mcp/clients', { token: adminSession, body: { name } });
+export async function registerClient(
+  t: TestApp,
+  adminSession: string,
+  name = 'Serveur MCP de test',
+  resource: { resourceUri?: string; acceptedScopes?: string[] } = {},
+): Promise<RegisteredClient> {
+  const res = await t.request('POST', '/api/mcp/clients', { token: adminSession, body: { name, ...resource } });
   if (res.status !== 201) throw new Error(`client registration failed: ${res.status} ${res.text}`);
   return res.body as RegisteredClient;
 }
 
 /** Creates an API token for the session's user. */
-export async function createToken(t: TestApp, session: string, scopes: string[] = ['read:data'], name = 'srv'): Promise<CreatedToken> {
-  const res = await t.request('POST', '/api/tokens', { token: session, body: { name, scopes, durationDays: 30 } });
+export async function createToken(
+  t: TestApp,
+  session: string,
+  scopes: string[] = ['read:data'],
+  name = 'srv',
+  audience?: string,
+): Promise<CreatedToken> {
+  const res = await t.request('POST', '/api/tokens', { token: session, body: { name, scopes, durationDays: 30, ...(audience ? { audience } : {}) } });
   if (res.status !== 201) throw new Error(`token creation failed: ${res.status} ${res.text}`);
   return res.body as CreatedToken;
 }
