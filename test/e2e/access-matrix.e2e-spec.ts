@@ -99,6 +99,7 @@ const MATRIX: Record<string, Row> = {
   'GET /dashboard/login': { access: 'public', expect: all(200) },
   'GET /dashboard/tokens': { access: 'public', expect: all(200) },
   'GET /dashboard/audit': { access: 'public', expect: all(200) },
+  'GET /dashboard/applications': { access: 'public', expect: all(200) },
   'GET /dashboard/assets/:file': { access: 'public', expect: all(200), request: async () => ({ path: '/dashboard/assets/dashboard.css' }) },
   // MCP clients: registered by admins; the introspection and the revocation stream take client
   // credentials (HTTP Basic), which none of these callers has.
