@@ -22,6 +22,7 @@ describe.each(EXAMPLES)('example %s', (name) => {
   let t: TestApp;
   let example: RunningChild;
   let user: User;
+  let otherResource: string;
   const clients: Client[] = [];
 
   beforeAll(async () => {
@@ -40,6 +41,11 @@ describe.each(EXAMPLES)('example %s', (name) => {
     // The example follows the revocation stream.
     for (let i = 0; i < 200 && streams.openStreams < 1; i++) await new Promise((r) => setTimeout(r, 25));
     expect(streams.openStreams).toBe(1);
+    // The example is a protected resource: its URL (its default HOSPIAI_RESOURCE) is its registered resource URI.
+    const patched = await t.request('PATCH', `/api/mcp/clients/${mcpClient.id}`, { token: admin.token, body: { resourceUri: example.url } });
+    expect([patched.status, patched.body.resourceUri]).toEqual([200, example.url]);
+    otherResource = `https://autre-${name}.chu-exemple.fr/mcp`;
+    await registerClient(t, admin.token, `autre serveur ${name}`, { resourceUri: otherResource });
   });
   afterAll(async () => {
     for (const c of clients) await c.close().catch(() => undefined);
@@ -93,6 +99,74 @@ describe.each(EXAMPLES)('example %s', (name) => {
     expect(res.headers.get('www-authenticate')).toMatch(/^Bearer/);
     expect(await refusal()).toBe(401);
     expect(await refusal('not-a-token')).toBe(401);
+  });
+
+  describe('as a protected resource (RFC 9728)', () => {
+    const metadataUrl = () => `${new URL(example.url).origin}/.well-known/oauth-protected-resource/mcp`;
+    const scope = 'read:data write:bookings';
+    const initialize = (authorization?: string) =>
+      fetch(example.url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          ...(authorization ? { authorization } : {}),
+        },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } } }),
+      });
+
+    it('serves its Protected Resource Metadata at the path-suffixed and the bare well-known URL', async () => {
+      for (const url of [metadataUrl(), `${new URL(example.url).origin}/.well-known/oauth-protected-resource`]) {
+        const res = await fetch(url);
+        expect(res.status).toBe(200);
+        expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+        expect(await res.json()).toEqual({
+          resource: example.url,
+          authorization_servers: [new URL(t.baseUrl).origin],
+          scopes_supported: ['read:data', 'write:bookings'],
+          bearer_methods_supported: ['header'],
+          resource_name: name === 'fastmcp-ts' ? 'HospiAI FastMCP example' : 'HospiAI MCP SDK example',
+        });
+      }
+    });
+
+    it('answers 401 with the exact challenges: no error without a token, invalid_token with one', async () => {
+      const none = await initialize();
+      expect(none.status).toBe(401);
+      expect(none.headers.get('www-authenticate')).toBe(`Bearer resource_metadata="${metadataUrl()}", scope="${scope}"`);
+      const bad = await initialize('Bearer not-a-token');
+      expect(bad.status).toBe(401);
+      expect(bad.headers.get('www-authenticate')).toBe(`Bearer error="invalid_token", resource_metadata="${metadataUrl()}", scope="${scope}"`);
+    });
+
+    it('accepts a token bound to it, refuses one bound to another MCP server (validate with resource), and still accepts an unbound one', async () => {
+      const mine = await createToken(t, user.token, ['read:data'], 'lié ici', example.url);
+      const client = await connect(mine.token);
+      expect((await tryCall(client, 'get_patient', { patientId: 'P-1001' })).ok).toBe(true);
+
+      const other = await createToken(t, user.token, ['read:data'], 'lié ailleurs', otherResource);
+      const refused = await initialize(`Bearer ${other.token}`);
+      expect(refused.status).toBe(401);
+      expect(refused.headers.get('www-authenticate')).toBe(`Bearer error="invalid_token", resource_metadata="${metadataUrl()}", scope="${scope}"`);
+      const [event] = (await storedEvents(t)).filter((e) => e.type === 'token.validate' && e.tokenId === other.id);
+      expect(event).toMatchObject({ outcome: 'invalid', details: { reason: 'wrong_audience', resource: example.url } });
+
+      const unbound = await createToken(t, user.token, ['read:data'], 'non lié');
+      expect((await tryCall(await connect(unbound.token), 'get_patient', { patientId: 'P-1001' })).ok).toBe(true);
+    });
+
+    if (name === 'mcp-sdk') {
+      it('answers a tool call without its scope 403 insufficient_scope naming the missing scope', async () => {
+        const tok = await createToken(t, user.token, ['read:data']);
+        const res = await fetch(example.url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${tok.token}` },
+          body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'create_booking', arguments: { patientId: 'P-1001', date: '2027-01-01' } } }),
+        });
+        expect(res.status).toBe(403);
+        expect(res.headers.get('www-authenticate')).toBe(`Bearer error="insufficient_scope", resource_metadata="${metadataUrl()}", scope="write:bookings"`);
+      });
+    }
   });
 
   it('lets a read:data token call get_patient but not create_booking', async () => {

@@ -22,7 +22,16 @@ import { pathToFileURL } from 'node:url';
 import { FastMCP, UserError } from 'fastmcp';
 import { z } from 'zod';
 // In your own project: import { ... } from '@hospiai/mcp-auth';
-import { fastmcpAuthenticate, HospiAIAuth, requireScopes, withScopes, type HospiAISession, type RevocationFollower } from '../../../libs/mcp-auth/dist/index.js';
+import {
+  fastmcpAuthenticate,
+  HospiAIAuth,
+  protectedResource,
+  requireScopes,
+  withScopes,
+  type HospiAISession,
+  type ProtectedResource,
+  type RevocationFollower,
+} from '../../../libs/mcp-auth/dist/index.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -40,11 +49,17 @@ const PATIENTS: Record<string, { name: string; birthDate: string; ward: string }
   'P-1002': { name: 'Louis Martin', birthDate: '1987-11-02', ward: 'Pneumologie' },
 };
 
-export function createServer(auth: HospiAIAuth): FastMCP<HospiAISession> {
+/** The scopes this server's tools use: its Protected Resource Metadata's `scopes_supported`. */
+export const SCOPES_SUPPORTED = ['read:data', 'write:bookings'];
+
+export function createServer(auth: HospiAIAuth, prm: ProtectedResource): FastMCP<HospiAISession> {
   const server = new FastMCP<HospiAISession>({
     name: 'HospiAI FastMCP example',
     version: '1.0.0',
-    authenticate: fastmcpAuthenticate(auth),
+    // FastMCP serves the Protected Resource Metadata itself (at /.well-known/oauth-protected-resource
+    // and /.well-known/oauth-protected-resource/mcp); the 401 and 403 answers point to it.
+    oauth: prm.fastmcpOAuth,
+    authenticate: fastmcpAuthenticate(auth, prm.challenge),
   });
 
   server.addTool({
@@ -79,13 +94,19 @@ export async function startExample(env: Env = process.env): Promise<RunningExamp
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`PORT must be a port number (got ${JSON.stringify(env.PORT)})`);
   const cacheOff = env.HOSPIAI_CACHE === 'off' || env.HOSPIAI_CACHE === 'false';
   const ttlMs = env.HOSPIAI_CACHE_TTL_MS ? Number(env.HOSPIAI_CACHE_TTL_MS) : undefined;
-  const auth = HospiAIAuth.fromEnv(env, { cache: cacheOff ? false : ttlMs ? { ttlMs } : {} });
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/mcp`;
+  // This server as a protected resource: its resource URI as registered in HospiAI (default: its
+  // own URL) and the authorization server (default: the service the validation URL points to).
+  const resource = env.HOSPIAI_RESOURCE || url;
+  const issuer = env.HOSPIAI_ISSUER || new URL(env.HOSPIAI_VALIDATION_URL ?? 'http://127.0.0.1:3000').origin;
+  const prm = protectedResource({ resource, issuer, scopesSupported: SCOPES_SUPPORTED, resourceName: 'HospiAI FastMCP example' });
+  const auth = HospiAIAuth.fromEnv(env, { resource: prm.resource, cache: cacheOff ? false : ttlMs ? { ttlMs } : {} });
   const revocations = !cacheOff && env.HOSPIAI_CLIENT_ID && env.HOSPIAI_CLIENT_SECRET ? auth.followRevocations() : undefined;
 
-  const server = createServer(auth);
+  const server = createServer(auth, prm);
   await server.start({ transportType: 'httpStream', httpStream: { port, host, endpoint: '/mcp', enableJsonResponse: true } });
   return {
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}/mcp`,
+    url,
     auth,
     revocations,
     stop: async () => {

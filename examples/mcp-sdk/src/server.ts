@@ -19,6 +19,7 @@ import type { Server } from 'node:http';
 import { pathToFileURL } from 'node:url';
 import type { Request, Response } from 'express';
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
+import { metadataHandler } from '@modelcontextprotocol/sdk/server/auth/handlers/metadata.js';
 import { createMcpExpressApp } from '@modelcontextprotocol/sdk/server/express.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
@@ -29,6 +30,7 @@ import {
   HospiAIAuth,
   hospiaiUser,
   mcpSdkBearerAuth,
+  protectedResource,
   requireToolScopes,
   scopedTool,
   type RevocationFollower,
@@ -91,12 +93,20 @@ export async function startExample(env: Env = process.env): Promise<RunningExamp
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`PORT must be a port number (got ${JSON.stringify(env.PORT)})`);
   const cacheOff = env.HOSPIAI_CACHE === 'off' || env.HOSPIAI_CACHE === 'false';
   const ttlMs = env.HOSPIAI_CACHE_TTL_MS ? Number(env.HOSPIAI_CACHE_TTL_MS) : undefined;
-  const auth = HospiAIAuth.fromEnv(env, { cache: cacheOff ? false : ttlMs ? { ttlMs } : {} });
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/mcp`;
+  // This server as a protected resource: its resource URI as registered in HospiAI (default: its
+  // own URL) and the authorization server (default: the service the validation URL points to).
+  const resource = env.HOSPIAI_RESOURCE || url;
+  const issuer = env.HOSPIAI_ISSUER || new URL(env.HOSPIAI_VALIDATION_URL ?? 'http://127.0.0.1:3000').origin;
+  const prm = protectedResource({ resource, issuer, scopesSupported: ['read:data', 'write:bookings'], resourceName: 'HospiAI MCP SDK example' });
+  const auth = HospiAIAuth.fromEnv(env, { resource: prm.resource, cache: cacheOff ? false : ttlMs ? { ttlMs } : {} });
   const revocations = !cacheOff && env.HOSPIAI_CLIENT_ID && env.HOSPIAI_CLIENT_SECRET ? auth.followRevocations() : undefined;
 
   const app = createMcpExpressApp({ host });
-  const toolScopes = requireToolScopes({ get_patient: ['read:data'], create_booking: ['write:bookings'] });
-  app.post('/mcp', mcpSdkBearerAuth(auth), toolScopes, async (req: Request, res: Response) => {
+  // The Protected Resource Metadata (RFC 9728), served by the SDK's own handler at both well-known paths.
+  for (const path of prm.metadataPaths) app.use(path, metadataHandler(prm.metadata));
+  const toolScopes = requireToolScopes({ get_patient: ['read:data'], create_booking: ['write:bookings'] }, prm.challenge);
+  app.post('/mcp', mcpSdkBearerAuth(auth, prm.challenge), toolScopes, async (req: Request, res: Response) => {
     // Set by mcpSdkBearerAuth; the SDK's transport reads it too, and hands it to tools as extra.authInfo.
     const server = buildServer((req as Request & { auth: AuthInfo }).auth);
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
@@ -123,7 +133,7 @@ export async function startExample(env: Env = process.env): Promise<RunningExamp
     const s = app.listen(port, host, (error?: Error) => (error ? reject(error) : resolve(s)));
   });
   return {
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}/mcp`,
+    url,
     auth,
     revocations,
     stop: async () => {

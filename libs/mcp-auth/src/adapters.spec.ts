@@ -107,8 +107,8 @@ describe('adapters', () => {
       );
       expect(response.status).toBe(401);
       const challenge = response.headers.get('www-authenticate') ?? '';
-      expect(challenge).toMatch(/^Bearer realm="hospiai", error="invalid_token", error_description="[ -~]+"/);
-      expect(challenge).toContain('resource_metadata="https://mcp.example/.well-known/oauth-protected-resource"');
+      // With protected-resource metadata, the challenge takes the form MCP clients follow (RFC 9728 §5.1).
+      expect(challenge).toBe('Bearer error="invalid_token", resource_metadata="https://mcp.example/.well-known/oauth-protected-resource"');
       expect(await response.json()).toEqual({ error, code });
     });
 

@@ -298,7 +298,10 @@ export class HospiAIAuth {
       const response = await this.fetchImpl(validationUrl, {
         method: 'POST',
         headers: { authorization: `Bearer ${token}`, accept: 'application/json', 'content-type': 'application/json' },
-        body: JSON.stringify(required.length > 0 ? { requiredScopes: required } : {}),
+        body: JSON.stringify({
+          ...(required.length > 0 ? { requiredScopes: required } : {}),
+          ...(this.config.resource !== undefined ? { resource: this.config.resource } : {}),
+        }),
         signal: controller.signal,
         redirect: 'error',
       });

@@ -5,6 +5,29 @@ export type EnvLike = Readonly<Record<string, string | undefined>>;
 
 export const ENV_VALIDATION_URL = 'HOSPIAI_VALIDATION_URL';
 export const ENV_TIMEOUT = 'HOSPIAI_TIMEOUT';
+export const ENV_RESOURCE = 'HOSPIAI_RESOURCE';
+
+function isLoopbackHost(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
+}
+
+/**
+ * The canonical form of a resource URI as the HospiAI service stores it, or undefined: an absolute
+ * https URL (http only on loopback), without credentials or fragment; scheme and host in lower
+ * case, default port left out, no trailing slash unless the path is just "/".
+ */
+export function canonicalResourceUri(uri: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(uri.trim());
+  } catch {
+    return undefined;
+  }
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHost(url.hostname))) return undefined;
+  if (url.username || url.password || url.hash || uri.includes('#')) return undefined;
+  if (url.pathname.length > 1 && url.pathname.endsWith('/')) url.pathname = url.pathname.replace(/\/+$/, '') || '/';
+  return url.href;
+}
 
 export const DEFAULTS = {
   timeoutMs: 10_000,
@@ -27,6 +50,8 @@ export type ResolvedCacheConfig = Required<CacheOptions>;
 
 export type ResolvedConfig = {
   validationUrl: string;
+  /** This server's resource URI, sent as `resource` to validate; undefined: none. */
+  resource: string | undefined;
   timeoutMs: number;
   retries: number;
   backoffBaseMs: number;
@@ -116,8 +141,15 @@ export function resolveConfig(options: HospiAIAuthOptions, env: EnvLike): Resolv
   const backoffMaxMs = checkInteger(options.backoff?.maxMs ?? DEFAULTS.backoffMaxMs, 'backoff.maxMs', 0, 60_000);
   const maxRetryAfterMs = checkInteger(options.maxRetryAfterMs ?? DEFAULTS.maxRetryAfterMs, 'maxRetryAfterMs', 0, 300_000);
 
+  const resourceGiven = options.resource ?? (env[ENV_RESOURCE]?.trim() ? env[ENV_RESOURCE] : undefined);
+  const resource = resourceGiven === undefined ? undefined : canonicalResourceUri(resourceGiven);
+  if (resourceGiven !== undefined && resource === undefined) {
+    fail(`${options.resource !== undefined ? 'resource' : ENV_RESOURCE} must be an absolute https URL (http only on loopback) without fragment or credentials (got ${JSON.stringify(resourceGiven)})`);
+  }
+
   return {
     validationUrl,
+    resource,
     timeoutMs,
     retries,
     backoffBaseMs,

@@ -29,10 +29,19 @@ export type HospiAISession = {
 };
 
 export type ChallengeOptions = {
-  /** `realm` of the `WWW-Authenticate` challenge. Default `"hospiai"`. */
-  realm?: string;
-  /** URL of this server's OAuth protected-resource metadata, added to the challenge when given. */
+  /**
+   * `realm` of the `WWW-Authenticate` challenge, or `false` for none. Default `"hospiai"`, or none
+   * with `resourceMetadataUrl`.
+   */
+  realm?: string | false;
+  /**
+   * URL of this server's OAuth Protected Resource Metadata (RFC 9728). When given, challenges take
+   * the form MCP clients follow: `Bearer error="…", resource_metadata="…", scope="…"` (no
+   * `error_description`; no `error` when no token was sent, RFC 6750 §3.1). See `protectedResource`.
+   */
   resourceMetadataUrl?: string;
+  /** With `resourceMetadataUrl`: the scopes named in a 401's `scope` (what a client should ask for). */
+  scope?: readonly string[];
 };
 
 export type FastmcpAuthenticateOptions = ChallengeOptions & {
@@ -71,8 +80,17 @@ function quoted(value: string): string {
 }
 
 export function challenge(options: ChallengeOptions, params: Record<string, string>): string {
-  const all: Record<string, string> = { realm: options.realm ?? 'hospiai', ...params };
-  if (options.resourceMetadataUrl) all.resource_metadata = options.resourceMetadataUrl;
+  if (options.resourceMetadataUrl) {
+    // RFC 9728 §5.1 and the MCP authorization specification: error, resource_metadata, scope.
+    const all: Record<string, string> = {};
+    if (typeof options.realm === 'string') all.realm = options.realm;
+    if (params.error) all.error = params.error;
+    all.resource_metadata = options.resourceMetadataUrl;
+    const scope = params.error === 'insufficient_scope' ? params.scope : (options.scope ?? []).join(' ');
+    if (scope) all.scope = scope;
+    return 'Bearer ' + Object.entries(all).map(([k, v]) => `${k}=${quoted(v)}`).join(', ');
+  }
+  const all: Record<string, string> = { ...(options.realm === false ? {} : { realm: options.realm ?? 'hospiai' }), ...params };
   return (
     'Bearer ' +
     Object.entries(all)

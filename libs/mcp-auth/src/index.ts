@@ -1,5 +1,16 @@
 export { HospiAIAuth, logFailure } from './auth.js';
-export { HospiAIConfigError, ENV_TIMEOUT, ENV_VALIDATION_URL, type EnvLike, type ResolvedConfig } from './config.js';
+export { HospiAIConfigError, ENV_RESOURCE, ENV_TIMEOUT, ENV_VALIDATION_URL, type EnvLike, type ResolvedConfig } from './config.js';
+export {
+  canonicalResourceUri,
+  protectedResource,
+  protectedResourceMetadataUrl,
+  PRM_WELL_KNOWN,
+  type NodeRequestLike,
+  type NodeResponseLike,
+  type ProtectedResource,
+  type ProtectedResourceMetadata,
+  type ProtectedResourceOptions,
+} from './protected-resource.js';
 export { tokenCacheKey, type CacheSnapshot } from './cache.js';
 export {
   fastmcpAuthenticate,

@@ -93,6 +93,12 @@ export type CacheOptions = {
 export type HospiAIAuthOptions = {
   /** URL of `POST /api/mcp/validate`. Default: `HOSPIAI_VALIDATION_URL`. */
   validationUrl?: string;
+  /**
+   * This MCP server's resource URI (RFC 8707), as registered in HospiAI: sent as `resource` with
+   * every validation, so that a token bound to another MCP server is refused (and one bound to
+   * this one accepted). Default: `HOSPIAI_RESOURCE`; none: bound tokens are refused.
+   */
+  resource?: string;
   /** Timeout of one attempt, in ms. Default: `HOSPIAI_TIMEOUT` (seconds), else 10 s. */
   timeoutMs?: number;
   /** Further attempts after the first, on network errors, timeouts, 429, 502, 503 and 504. Default 2. */
