@@ -308,6 +308,10 @@ export class OAuthProviderService implements OnModuleDestroy {
         ctx.body = { error: 'invalid_redirect_uri', error_description: 'redirect_uris must be https URLs or loopback http URLs (RFC 8252)' };
         return;
       }
+      // A client's `scope` metadata (the MCP SDK sends the scopes of the 401's challenge) would be checked
+      // against the provider's static (OpenID) scopes: the catalogue's are resource scopes, bounded per MCP server
+      // at consent time, so the client's own list is not kept.
+      if (body && 'scope' in body) delete body.scope;
       // Loopback redirect URIs match on any port (RFC 8252 §7.3): the provider does so for native clients.
       if (body && uris.every((u) => isLoopbackRedirect(u as string)) && body.application_type === undefined) body.application_type = 'native';
     }
