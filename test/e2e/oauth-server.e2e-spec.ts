@@ -240,6 +240,24 @@ describe('OAuth authorization server', () => {
     expect((await validate(tokens.access_token)).status).toBe(200);
   });
 
+  it('refuses a Client ID Metadata Document on a private address, audited (SSRF guard)', async () => {
+    const url = new URL(`${t.baseUrl}/oauth/authorize`);
+    url.search = new URLSearchParams({
+      response_type: 'code',
+      client_id: 'https://10.1.2.3/client.json',
+      redirect_uri: REDIRECT,
+      scope: 'read:data',
+      resource: RESOURCE_A,
+      code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+      code_challenge_method: 'S256',
+    }).toString();
+    const res = await fetch(url, { redirect: 'manual' });
+    expect(res.status).toBe(400);
+    expect(res.headers.get('location')).toBeNull();
+    const refused = (await storedEvents(t)).filter((e) => e.type === 'oauth.client_document' && e.outcome === 'failure');
+    expect(refused.map((e) => e.details)).toContainEqual(expect.objectContaining({ clientId: 'https://10.1.2.3/client.json', reason: expect.stringContaining('private') }));
+  });
+
   it('lists the grants and revokes one with its tokens (Applications autorisées)', async () => {
     const other = await createUser(t);
     const run = await authorize({ person: other });
@@ -269,5 +287,30 @@ describe('OAuth authorization server', () => {
     });
     expect(res.status).toBe(200);
     expect((await validate(tokens.access_token)).status).toBe(401);
+  });
+});
+
+describe('OAuth dynamic registration behind an initial access token (OAUTH_DCR=token)', () => {
+  let t: TestApp;
+  const IAT = 'jeton-initial-de-test-0123456789';
+
+  beforeAll(async () => {
+    t = await startTestApp({ OAUTH_DCR: 'token', OAUTH_DCR_INITIAL_ACCESS_TOKEN: IAT });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('refuses a registration without the token, accepts one with it, and never logs the token', async () => {
+    const body = { client_name: 'Agent', redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none' };
+    const without = await t.request('POST', '/oauth/register', { body });
+    expect(without.status).toBe(401);
+    expect(without.body.error).toBe('invalid_token');
+    const wrong = await t.request('POST', '/oauth/register', { body, token: 'pas-le-bon-jeton-0123456789' });
+    expect(wrong.status).toBe(401);
+    const ok = await t.request('POST', '/oauth/register', { body, token: IAT });
+    expect(ok.status).toBe(201);
+    expect(t.logs.join('\n')).not.toContain(IAT);
+    expect(JSON.stringify(await storedEvents(t))).not.toContain(IAT);
   });
 });
