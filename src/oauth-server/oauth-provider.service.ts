@@ -9,6 +9,7 @@ import { isScope, SCOPE_NAMES, type Scope } from '../../libs/scopes/src/index.js
 import { AuditWriter } from '../audit/audit.writer.js';
 import type { AppConfig } from '../config/config.js';
 import { InjectConfig } from '../config/config.module.js';
+import { AppError } from '../common/app-error.js';
 import type { RequestContext } from '../common/request-context.js';
 import { McpClientsService } from '../mcp-clients/mcp-clients.service.js';
 import { RevocationBus } from '../revocation/revocation.bus.js';
@@ -358,7 +359,32 @@ export class OAuthProviderService implements OnModuleDestroy {
     const clientName = (client.clientName ?? client.clientId).slice(0, 100);
     const lifetimeSeconds = this.config.oauth.accessTokenTtlSeconds;
     const request = contextOf(ctx);
-    const issued = await this.dataSource.transaction(async (m) => {
+    let issued: Awaited<ReturnType<TokensService['issueWithin']>>;
+    try {
+      issued = await this.issueWithin(at, client, clientName, scopes, audience, grantType, request);
+    } catch (err) {
+      // The account was disabled, or the MCP server retired or its accepted scopes changed, since the consent.
+      if (!(err instanceof AppError)) throw err;
+      ctx.status = 400;
+      ctx.body = { error: 'invalid_grant', error_description: 'the grant can no longer be honoured' };
+      return;
+    }
+    body.access_token = issued.token;
+    body.expires_in = lifetimeSeconds;
+    body.scope = scopes.join(' ');
+  }
+
+  private issueWithin(
+    at: { accountId: string; grantId: string },
+    client: ClientLike,
+    clientName: string,
+    scopes: Scope[],
+    audience: string,
+    grantType: string,
+    request: RequestContext,
+  ) {
+    const lifetimeSeconds = this.config.oauth.accessTokenTtlSeconds;
+    return this.dataSource.transaction(async (m) => {
       const out = await this.tokens.issueWithin(
         m,
         { userId: at.accountId, name: clientName, scopes, lifetimeSeconds, audience, viaClient: { clientId: client.clientId, name: clientName } },
@@ -375,9 +401,6 @@ export class OAuthProviderService implements OnModuleDestroy {
       });
       return out;
     });
-    body.access_token = issued.token;
-    body.expires_in = lifetimeSeconds;
-    body.scope = scopes.join(' ');
   }
 
   /**
