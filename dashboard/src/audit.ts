@@ -30,6 +30,15 @@ const TYPE_NAMES: Record<string, string> = {
   'mcp_client.create': 'Enregistrement d’un serveur MCP',
   'mcp_client.revoke': 'Révocation d’un serveur MCP',
   'mcp_client.update': 'Modification d’un serveur MCP',
+  'oauth.authorize': 'Demande d’autorisation (OAuth)',
+  'oauth.consent': 'Consentement (OAuth)',
+  'oauth.code_exchange': 'Échange de code (OAuth)',
+  'oauth.refresh': 'Renouvellement de token (OAuth)',
+  'oauth.refresh_replay': 'Réutilisation d’un refresh token (OAuth)',
+  'oauth.client_register': 'Enregistrement d’un client (OAuth)',
+  'oauth.client_document': 'Document de métadonnées d’un client (OAuth)',
+  'oauth.revoke': 'Révocation (OAuth)',
+  'oauth.grant_revoke': 'Retrait d’une autorisation (OAuth)',
 };
 
 const OUTCOME_NAMES: Record<string, string> = {
