@@ -40,7 +40,15 @@ export class McpValidationController {
       'Send the token as `Authorization: Bearer <token>` (scheme case-insensitive). Every call is audited before it is answered; ' +
       'a revoked token, or one whose owner is disabled, is refused from the very next call.',
   })
-  @ApiBody({ type: ValidateRequestDto, required: false, examples: { none: { value: {} }, scopes: { value: { requiredScopes: ['write:bookings'] } } } })
+  @ApiBody({
+    type: ValidateRequestDto,
+    required: false,
+    examples: {
+      none: { value: {} },
+      scopes: { value: { requiredScopes: ['write:bookings'] } },
+      resource: { value: { requiredScopes: ['write:bookings'], resource: 'https://mcp-rdv.chu-exemple.fr/mcp' } },
+    },
+  })
   @ApiOkResponse({
     type: ValidateAnswerDto,
     example: {
@@ -65,7 +73,10 @@ export class McpValidationController {
     type: ValidateErrorDto,
     description: 'With `WWW-Authenticate: Bearer error="invalid_token"`',
     examples: {
-      invalid: { summary: 'No token, malformed, bad signature, wrong algorithm/type/issuer, session JWT', value: ANSWERS.invalid },
+      invalid: {
+        summary: 'No token, malformed, bad signature, wrong algorithm/type/issuer, session JWT; bound to another MCP server than `resource` (wrong audience)',
+        value: ANSWERS.invalid,
+      },
       expired: { summary: 'Expired', value: ANSWERS.expired },
       revoked: { summary: 'Revoked, unknown, owner disabled or deleted', value: ANSWERS.revoked },
     },
@@ -87,7 +98,7 @@ export class McpValidationController {
       },
     },
   })
-  @ApiBadRequestResponse({ type: ValidateErrorDto, description: 'The body is not {"requiredScopes": [...]}', example: ANSWERS.badRequest })
+  @ApiBadRequestResponse({ type: ValidateErrorDto, description: 'The body is not {"requiredScopes": [...], "resource": "..."}', example: ANSWERS.badRequest })
   @ApiTooManyRequestsResponse({
     type: ValidateErrorDto,
     description:

@@ -10,6 +10,16 @@ export class ValidateRequestDto {
    */
   @ApiProperty({ required: false, type: [String], maxItems: 20 })
   requiredScopes?: string[];
+
+  /**
+   * The calling MCP server's own resource URI (docs/api.md, "Audience binding"). A token bound to an
+   * MCP server is accepted only when this names that server (after canonicalisation); a bound token
+   * checked without it is refused too (401 invalid_token, audited as wrong_audience). Unbound tokens
+   * ignore it. 1–2048 characters, else 400.
+   * @example "https://mcp-rdv.chu-exemple.fr/mcp"
+   */
+  @ApiProperty({ required: false, type: String, minLength: 1, maxLength: 2048 })
+  resource?: string;
 }
 
 export class ValidatedUserDto {
