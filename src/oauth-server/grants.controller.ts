@@ -12,7 +12,7 @@ import { GrantsService } from './grants.service.js';
 const GRANT_ID: PipeTransform<unknown, string> = {
   transform(value: unknown): string {
     if (typeof value !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(value)) {
-      throw AppError.badRequest('Invalid request: id must be a grant id', [{ field: 'id', message: 'id must be a grant id' }]);
+      throw AppError.badRequest('Invalid request: grantId must be a grant id', [{ field: 'grantId', message: 'grantId must be a grant id' }]);
     }
     return value;
   },
@@ -31,13 +31,13 @@ export class GrantsController {
     return { grants: await this.grants.list(p) };
   }
 
-  @Delete(':id')
+  @Delete(':grantId')
   @HttpCode(204)
   @ApiOperation({ summary: 'Revoke an authorization: its refresh tokens and its access tokens are revoked at once (audited as oauth.grant_revoke)' })
   @ApiNoContentResponse({ description: 'Revoked' })
-  @ApiBadRequestResponse({ type: ErrorBody, example: { error: 'Invalid request: id must be a grant id', code: 'validation_failed', requestId: 'req-7f3a2c' } })
+  @ApiBadRequestResponse({ type: ErrorBody, example: { error: 'Invalid request: grantId must be a grant id', code: 'validation_failed', requestId: 'req-7f3a2c' } })
   @ApiNotFoundResponse({ type: ErrorBody, example: { error: 'Grant not found', code: 'not_found', requestId: 'req-7f3a2c' } })
-  async revoke(@CurrentPrincipal() p: Principal, @Param('id', GRANT_ID) id: string, @ReqContext() ctx: RequestContext): Promise<void> {
+  async revoke(@CurrentPrincipal() p: Principal, @Param('grantId', GRANT_ID) id: string, @ReqContext() ctx: RequestContext): Promise<void> {
     await this.grants.revoke(p, id, ctx);
   }
 }

@@ -145,7 +145,7 @@ const MATRIX: Record<string, Row> = {
   'POST /oauth/interaction/:uid/consent': { access: 'public', expect: all(400), request: async () => ({ path: '/oauth/interaction/inconnue/consent', body: {} }) },
   'POST /oauth/interaction/:uid/abort': { access: 'public', expect: all(400), request: async () => ({ path: '/oauth/interaction/inconnue/abort', body: {} }) },
   'GET /api/oauth/grants': { access: SESSION, expect: sessions(200) },
-  'DELETE /api/oauth/grants/:id': { access: SESSION, expect: sessions(404), request: async () => ({ path: '/api/oauth/grants/inconnue' }) },
+  'DELETE /api/oauth/grants/:grantId': { access: SESSION, expect: sessions(404), request: async () => ({ path: '/api/oauth/grants/inconnue' }) },
 };
 
 async function tokenIdOf(w: World): Promise<string> {
