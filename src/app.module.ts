@@ -19,6 +19,7 @@ import { McpClientsModule } from './mcp-clients/mcp-clients.module.js';
 import { McpValidationModule } from './mcp-validation/mcp-validation.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { OAuthModule } from './oauth/oauth.module.js';
+import { OAuthServerModule } from './oauth-server/oauth-server.module.js';
 import { RateLimitGuard } from './rate-limit/rate-limit.guard.js';
 import { RateLimitModule } from './rate-limit/rate-limit.module.js';
 import { RevocationModule } from './revocation/revocation.module.js';
@@ -70,6 +71,7 @@ export class AppModule {
         McpClientsModule,
         OAuthModule,
         WebhooksModule,
+        OAuthServerModule,
         HealthModule,
         DashboardModule,
       ],

@@ -15,7 +15,7 @@ import { clientRequestIdOf, isRoutedTo } from './common/request-context.js';
 import type { AppConfig } from './config/config.js';
 import { setUpValidateRoute } from './mcp-validation/validate-route.js';
 import { MetricsService } from './metrics/metrics.service.js';
-import { FORM_CONTENT_TYPE, INTROSPECTION_PATH, parseFormBody } from './oauth/form-body.js';
+import { FORM_CONTENT_TYPE, FORM_ROUTES, parseFormBody } from './oauth/form-body.js';
 import { BACKCHANNEL_LOGOUT_PATH } from './sso/sso-paths.js';
 import { setupSwagger } from './swagger.js';
 
@@ -44,12 +44,16 @@ const REQUEST_TIMEOUT_MS = 30_000;
  * scripts and uses inline styles. The dashboard (`/dashboard/*`) sets its own policy: none is added here.
  */
 const API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+/** The authorization server's answers: error pages use the dashboard's stylesheet; its login and consent pages set their own. */
+const OAUTH_CSP = "default-src 'none'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 const DOCS_CSP =
   "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; " +
   "font-src 'self' data:; object-src 'none'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'";
 
 export function contentSecurityPolicyFor(path: string): string | undefined {
   if (path === '/dashboard' || path.startsWith('/dashboard/')) return undefined;
+  // The authorization server's pages set their own (src/oauth-server/html.ts: forms that post here, then redirect to the client).
+  if (path.startsWith('/oauth/')) return OAUTH_CSP;
   if (path === '/api/docs' || path.startsWith('/api/docs/')) return DOCS_CSP;
   return API_CSP;
 }
@@ -229,11 +233,12 @@ export async function createApp({ config, databaseUrl, migrationUrl, logDestinat
       else res.once('finish', () => socket.end());
     }
   });
-  // Form bodies, for OAuth token introspection (RFC 7662) and OIDC back-channel logout only, under the same limit as JSON. Every other
+  // Form bodies, for OAuth (introspection, the authorization server's token and revocation endpoints, its
+  // login and consent forms: FORM_ROUTES) and OIDC back-channel logout only, under the same limit as JSON. Every other
   // route refuses them with 415: an HTML form of another site can post a form body without a CORS
   // preflight, and must not reach login or register (login CSRF) or any other route.
   fastify.addContentTypeParser(FORM_CONTENT_TYPE, { parseAs: 'string', bodyLimit: BODY_LIMIT }, (req, body, done) => {
-    if (!isRoutedTo(req, 'POST', INTROSPECTION_PATH) && !isRoutedTo(req, 'POST', BACKCHANNEL_LOGOUT_PATH)) {
+    if (!FORM_ROUTES.some((route) => isRoutedTo(req, 'POST', route)) && !isRoutedTo(req, 'POST', BACKCHANNEL_LOGOUT_PATH)) {
       const err = Object.assign(new Error('Unsupported Media Type: this route takes application/json'), {
         statusCode: 415,
         code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE',

@@ -33,6 +33,15 @@ const TYPE_NAMES: Record<string, string> = {
   'webhook.create': 'Enregistrement d’un webhook',
   'webhook.update': 'Modification d’un webhook',
   'webhook.delete': 'Suppression d’un webhook',
+  'oauth.authorize': 'Demande d’autorisation (OAuth)',
+  'oauth.consent': 'Consentement (OAuth)',
+  'oauth.code_exchange': 'Échange de code (OAuth)',
+  'oauth.refresh': 'Renouvellement de token (OAuth)',
+  'oauth.refresh_replay': 'Réutilisation d’un refresh token (OAuth)',
+  'oauth.client_register': 'Enregistrement d’un client (OAuth)',
+  'oauth.client_document': 'Document de métadonnées d’un client (OAuth)',
+  'oauth.revoke': 'Révocation (OAuth)',
+  'oauth.grant_revoke': 'Retrait d’une autorisation (OAuth)',
 };
 
 const OUTCOME_NAMES: Record<string, string> = {

@@ -17,6 +17,15 @@ export const AUDIT_TYPES = [
   'webhook.create',
   'webhook.update',
   'webhook.delete',
+  'oauth.authorize',
+  'oauth.consent',
+  'oauth.code_exchange',
+  'oauth.refresh',
+  'oauth.refresh_replay',
+  'oauth.client_register',
+  'oauth.client_document',
+  'oauth.revoke',
+  'oauth.grant_revoke',
 ] as const;
 export type AuditType = (typeof AUDIT_TYPES)[number];
 

@@ -13,6 +13,7 @@ import { tooManyRequests } from '../rate-limit/too-many-requests.js';
 import { isWellFormedEmail, type RegisterDto } from './auth.dto.js';
 import { KeyRing } from './key-ring.js';
 import { PasswordHasher } from './password-hasher.js';
+import { jwtHeaderOf } from '../access/bearer.js';
 import { credentialsTag, SESSION_AUDIENCE, SESSION_CREDENTIALS_CLAIM, SESSION_JWT_TYPE, SESSION_TOKEN_USE } from './session.strategy.js';
 
 export const INVALID_CREDENTIALS = 'Email or password is incorrect';
@@ -106,6 +107,32 @@ export class AuthService {
     } finally {
       this.lockout.end(email, ctx.ip, outcome);
     }
+  }
+
+  /**
+   * The account of a dashboard session JWT (the session cookie), checked as SessionStrategy checks it:
+   * signature, issuer, audience, expiry, then the account enabled and the password and epoch it was opened with.
+   */
+  async sessionUser(sessionJwt: string): Promise<User | undefined> {
+    const key = this.keys.session;
+    if (!key || jwtHeaderOf(sessionJwt)?.typ !== SESSION_JWT_TYPE) return undefined;
+    let claims: Record<string, unknown>;
+    try {
+      claims = this.jwt.verify(sessionJwt, {
+        secret: key as never,
+        algorithms: ['HS256'],
+        issuer: this.config.jwt.issuer,
+        audience: SESSION_AUDIENCE,
+        clockTolerance: 5,
+      });
+    } catch {
+      return undefined;
+    }
+    if (claims.token_use !== SESSION_TOKEN_USE || typeof claims.sub !== 'string') return undefined;
+    const user = await this.users.findActiveByIdWithPassword(claims.sub);
+    if (!user) return undefined;
+    const expected = credentialsTag(key, user.passwordHash, user.sessionEpoch);
+    return claims[SESSION_CREDENTIALS_CLAIM] === expected ? user : undefined;
   }
 
   /** A session bound to the user's current password and session epoch: a new password or a disable ends it (SessionStrategy). */

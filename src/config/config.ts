@@ -49,6 +49,13 @@ export interface AppConfig {
   readonly sso: SsoConfig;
   /** Webhook deliveries (docs/api.md, "Webhooks"). */
   readonly webhooks: WebhookConfig;
+  /**
+   * The service's public URL (PUBLIC_URL), the OAuth issuer; null: `http://HOST:PORT`, with the port the
+   * service actually listens on.
+   */
+  readonly publicUrl: string | null;
+  /** The OAuth 2.1 authorization server for MCP clients (docs/mcp-oauth.md). */
+  readonly oauth: OAuthServerConfig;
 }
 
 /** The roles a provider's claim may map to (the `user_role` enum). */
@@ -103,6 +110,23 @@ export interface WebhookConfig {
   readonly allowPrivateNetworks: boolean;
   /** How often this instance runs the dispatcher (one instance at a time); 0: never on this instance. */
   readonly dispatchIntervalSeconds: number;
+}
+
+/** How MCP clients may register with the authorization server (RFC 7591): open, with an initial access token, or not at all. */
+export type DynamicRegistration = 'open' | 'token' | 'off';
+
+export interface OAuthServerConfig {
+  readonly accessTokenTtlSeconds: number;
+  readonly refreshTokenTtlSeconds: number;
+  /** Client ID Metadata Documents on loopback addresses: allowed when the service listens on loopback, or when this is set. */
+  readonly cimdAllowLoopback: boolean;
+  /** Client ID Metadata Documents on private or link-local addresses. */
+  readonly cimdAllowPrivate: boolean;
+  /** PEM certificates trusted, besides the system's, when fetching Client ID Metadata Documents (an internal CA). */
+  readonly cimdExtraCa: string | null;
+  readonly dynamicRegistration: DynamicRegistration;
+  /** The initial access token dynamic registration needs when `dynamicRegistration` is `token`. A secret. */
+  readonly dcrInitialAccessToken: string | null;
 }
 
 export interface RateLimits {
@@ -607,6 +631,51 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): AppConfig {
     throw new ConfigError('METRICS_TOKEN', 'must be 16 to 256 printable ASCII characters without spaces (for example: openssl rand -hex 32)');
   }
 
+  const publicUrlRaw = str(env, 'PUBLIC_URL');
+  let publicUrl: string | null = null;
+  if (publicUrlRaw !== undefined) {
+    let url: URL | undefined;
+    try {
+      url = new URL(publicUrlRaw);
+    } catch {
+      url = undefined;
+    }
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.search !== '' || url.hash !== '' || url.username !== '') {
+      throw new ConfigError('PUBLIC_URL', `must be an http(s) URL without query or fragment, such as https://hospiai.chu-exemple.fr (got ${shown(publicUrlRaw)})`);
+    }
+    publicUrl = url.href.replace(/\/$/, '');
+  }
+
+  const dcrRaw = (str(env, 'OAUTH_DCR') ?? 'open').toLowerCase();
+  if (!['open', 'token', 'off'].includes(dcrRaw)) throw new ConfigError('OAUTH_DCR', `must be open, token or off (got ${shown(dcrRaw)})`);
+  const dcrInitialAccessToken = str(env, 'OAUTH_DCR_INITIAL_ACCESS_TOKEN') ?? null;
+  if (dcrInitialAccessToken !== null && !/^[\x21-\x7e]{16,256}$/.test(dcrInitialAccessToken)) {
+    // A secret: never shown.
+    throw new ConfigError('OAUTH_DCR_INITIAL_ACCESS_TOKEN', 'must be 16 to 256 printable ASCII characters without spaces (for example: openssl rand -hex 32)');
+  }
+  if (dcrRaw === 'token' && dcrInitialAccessToken === null) {
+    throw new ConfigError('OAUTH_DCR_INITIAL_ACCESS_TOKEN', 'is required when OAUTH_DCR=token');
+  }
+  const caFile = str(env, 'OAUTH_CIMD_CA_FILE');
+  let cimdExtraCa: string | null = null;
+  if (caFile !== undefined) {
+    try {
+      cimdExtraCa = readFileSync(resolve(cwd, caFile), 'utf8');
+    } catch {
+      throw new ConfigError('OAUTH_CIMD_CA_FILE', `cannot be read (got ${shown(caFile)})`);
+    }
+    if (!cimdExtraCa.includes('-----BEGIN CERTIFICATE-----')) throw new ConfigError('OAUTH_CIMD_CA_FILE', 'must hold PEM certificates');
+  }
+  const oauth: OAuthServerConfig = {
+    accessTokenTtlSeconds: int(env, 'OAUTH_ACCESS_TOKEN_TTL_SECONDS', 3600, 60, 86400),
+    refreshTokenTtlSeconds: int(env, 'OAUTH_REFRESH_TOKEN_TTL_SECONDS', 30 * 86400, 300, 365 * 86400),
+    cimdAllowLoopback: bool(env, 'OAUTH_CIMD_ALLOW_LOOPBACK', false),
+    cimdAllowPrivate: bool(env, 'OAUTH_CIMD_ALLOW_PRIVATE', false),
+    cimdExtraCa,
+    dynamicRegistration: dcrRaw as DynamicRegistration,
+    dcrInitialAccessToken,
+  };
+
   return {
     nodeEnv,
     port,
@@ -629,5 +698,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): AppConfig {
       allowPrivateNetworks: bool(env, 'WEBHOOK_ALLOW_PRIVATE_NETWORKS', false),
       dispatchIntervalSeconds: int(env, 'WEBHOOK_DISPATCH_INTERVAL_SECONDS', 10, 0, 3600),
     },
+    publicUrl,
+    oauth,
   };
 }

@@ -54,6 +54,11 @@ export class DashboardController {
     this.send(req, reply, 'tokens.html');
   }
 
+  @Get('applications')
+  applications(@Req() req: FastifyRequest, @Res() reply: FastifyReply): void {
+    this.send(req, reply, 'applications.html');
+  }
+
   @Get('audit')
   audit(@Req() req: FastifyRequest, @Res() reply: FastifyReply): void {
     this.send(req, reply, 'audit.html');

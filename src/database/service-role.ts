@@ -26,6 +26,7 @@ const SERVICE_TABLES = [
   'revocation_event',
   'mcp_client',
   'user_identities',
+  'oauth_model',
   'webhook_endpoint',
   'webhook_delivery',
   'webhook_outbox_state',

@@ -14,5 +14,19 @@ export function parseFormBody(text: string): FormBody {
 
 export const FORM_CONTENT_TYPE = 'application/x-www-form-urlencoded';
 
-/** The one route that takes form bodies: OAuth token introspection (RFC 7662). */
+/** The one API route that takes form bodies: OAuth token introspection (RFC 7662). */
 export const INTROSPECTION_PATH = '/api/oauth/introspect';
+
+/**
+ * Every route that takes form bodies: introspection, the authorization server's token and revocation
+ * endpoints (RFC 6749, 7009), and the login and consent forms of its pages (which need the
+ * interaction's own cookie, SameSite=Lax: another site's form cannot carry it).
+ */
+export const FORM_ROUTES: readonly string[] = [
+  INTROSPECTION_PATH,
+  '/oauth/token',
+  '/oauth/revoke',
+  '/oauth/interaction/:uid/login',
+  '/oauth/interaction/:uid/consent',
+  '/oauth/interaction/:uid/abort',
+];

@@ -105,6 +105,7 @@ const MATRIX: Record<string, Row> = {
   'GET /dashboard/login': { access: 'public', expect: all(200) },
   'GET /dashboard/tokens': { access: 'public', expect: all(200) },
   'GET /dashboard/audit': { access: 'public', expect: all(200) },
+  'GET /dashboard/applications': { access: 'public', expect: all(200) },
   'GET /dashboard/assets/:file': { access: 'public', expect: all(200), request: async () => ({ path: '/dashboard/assets/dashboard.css' }) },
   // MCP clients: registered by admins; the introspection and the revocation stream take client
   // credentials (HTTP Basic), which none of these callers has.
@@ -178,6 +179,27 @@ const MATRIX: Record<string, Row> = {
     request: async (w) => ({ path: `/api/users/${w.target.id}/identities`, body: { provider: 'chu', subject: 'matrice' } }),
   },
   'GET /api/mcp/revocations': { access: 'public', expect: all(401) },
+  // The OAuth authorization server (docs/mcp-oauth.md): public protocol endpoints, whoever calls.
+  'GET /.well-known/oauth-authorization-server': { access: 'public', expect: all(200) },
+  'GET /.well-known/openid-configuration': { access: 'public', expect: all(200) },
+  'GET /oauth/jwks': { access: 'public', expect: all(200) },
+  // No client: an error page, never a redirect.
+  'GET /oauth/authorize': { access: 'public', expect: all(400) },
+  'GET /oauth/authorize/:uid': { access: 'public', expect: all(400), request: async () => ({ path: '/oauth/authorize/inconnue' }) },
+  'POST /oauth/token': { access: 'public', expect: all(400) },
+  'POST /oauth/revoke': { access: 'public', expect: all(400) },
+  'POST /oauth/register': {
+    access: 'public',
+    expect: all(201),
+    request: async () => ({ body: { client_name: 'Agent matrice', redirect_uris: ['http://127.0.0.1:8765/cb'], token_endpoint_auth_method: 'none' } }),
+  },
+  // An interaction that does not exist (or whose cookie is missing): the expired page.
+  'GET /oauth/interaction/:uid': { access: 'public', expect: all(400), request: async () => ({ path: '/oauth/interaction/inconnue' }) },
+  'POST /oauth/interaction/:uid/login': { access: 'public', expect: all(400), request: async () => ({ path: '/oauth/interaction/inconnue/login', body: {} }) },
+  'POST /oauth/interaction/:uid/consent': { access: 'public', expect: all(400), request: async () => ({ path: '/oauth/interaction/inconnue/consent', body: {} }) },
+  'POST /oauth/interaction/:uid/abort': { access: 'public', expect: all(400), request: async () => ({ path: '/oauth/interaction/inconnue/abort', body: {} }) },
+  'GET /api/oauth/grants': { access: SESSION, expect: sessions(200) },
+  'DELETE /api/oauth/grants/:grantId': { access: SESSION, expect: sessions(404), request: async () => ({ path: '/api/oauth/grants/inconnue' }) },
 };
 
 /** A new webhook endpoint, registered by the admin. */

@@ -421,6 +421,9 @@ describe('Swagger', () => {
   it('lists a 503 answer with Retry-After on every operation that needs the database', () => {
     // Liveness, the metrics and the single sign-on buttons (the configuration) answer from the process alone.
     const without = ['GET /api/health', 'GET /metrics', 'GET /api/auth/oidc/providers'];
+    // The authorization server's protocol endpoints answer as oidc-provider does, in OAuth's shape:
+    // `500 server_error` when the database cannot be reached (no 503 with Retry-After).
+    without.push(...['GET /.well-known/oauth-authorization-server', 'GET /oauth/authorize', 'POST /oauth/token', 'POST /oauth/register', 'POST /oauth/revoke', 'GET /oauth/jwks']);
     const missing = operations
       .map(({ method, path, op }) => ({ where: `${method.toUpperCase()} ${path}`, unavailable: op.responses['503'] as any }))
       .filter(({ where, unavailable }) => !without.includes(where) && !unavailable?.headers?.['Retry-After'])

@@ -19,6 +19,7 @@ import { AuditDefinerFunctions1795780000000 } from './1795780000000-AuditDefiner
 import { AudienceBinding1795790000000 } from './1795790000000-AudienceBinding.js';
 import { UserIdentities1795800000000 } from './1795800000000-UserIdentities.js';
 import { WebhooksAndTokenUsage1795825000000 } from './1795825000000-WebhooksAndTokenUsage.js';
+import { OAuthServer1795795000000 } from './1795795000000-OAuthServer.js';
 
 /** Every migration, in order. New migrations are added here (see docs/operations.md, "Database and migrations"). */
 export const MIGRATIONS = [
@@ -36,6 +37,7 @@ export const MIGRATIONS = [
   AuditCheckpoints1795770000000,
   AuditDefinerFunctions1795780000000,
   AudienceBinding1795790000000,
+  OAuthServer1795795000000,
   UserIdentities1795800000000,
   WebhooksAndTokenUsage1795825000000,
 ];
