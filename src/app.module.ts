@@ -22,6 +22,7 @@ import { OAuthModule } from './oauth/oauth.module.js';
 import { RateLimitGuard } from './rate-limit/rate-limit.guard.js';
 import { RateLimitModule } from './rate-limit/rate-limit.module.js';
 import { RevocationModule } from './revocation/revocation.module.js';
+import { PoliciesModule } from './policies/policies.module.js';
 import { TokensModule } from './tokens/tokens.module.js';
 import { UsersModule } from './users/users.module.js';
 
@@ -63,6 +64,7 @@ export class AppModule {
         AuthModule,
         AuditModule,
         TokensModule,
+        PoliciesModule,
         McpValidationModule,
         McpClientsModule,
         OAuthModule,

@@ -10,6 +10,7 @@ import { AppError } from '../common/app-error.js';
 import type { RequestContext } from '../common/request-context.js';
 import { isDatabaseUnavailable } from '../database/db-errors.js';
 import { ValidateFailureLimit } from '../rate-limit/validate-failure-limit.js';
+import { IP_NOT_ALLOWED } from '../tokens/ip-allowlist.js';
 import { fingerprintOf, TokenCodec, type ApiTokenClaims, type Inspected } from '../tokens/token-codec.js';
 import { TokensRepository, type TokenState } from '../tokens/tokens.repository.js';
 import { ThrottledValidations } from './throttled-validations.js';
@@ -21,6 +22,7 @@ export const ANSWERS = {
   expired: { error: 'Token expiré', code: 'token_expired' },
   revoked: { error: 'Token révoqué ou inexistant', code: 'token_revoked' },
   insufficientScope: { error: 'Scope insuffisant', code: 'insufficient_scope' },
+  ipNotAllowed: { error: 'Adresse IP non autorisée', code: IP_NOT_ALLOWED },
   badRequest: { error: 'Requête invalide', code: 'invalid_request' },
   misconfigured: { error: 'Configuration serveur invalide' },
   tooManyFailures: { error: 'Trop de validations en échec : réessayez plus tard', code: 'too_many_requests' },
@@ -119,7 +121,7 @@ export class McpValidationService implements ApiTokenAuthenticator {
     if (!required.ok) {
       decision = { outcome: 'invalid', reason: 'bad_request' };
     } else {
-      decision = await this.decide(token, inspected);
+      decision = await this.decide(token, ctx.ip, inspected);
       if (decision.outcome === 'valid' && !hasAllScopes(required.scopes, decision.state.scopes)) {
         decision = { outcome: 'insufficient_scope', reason: 'missing_scopes', tokenId: decision.state.id, userId: decision.state.userId, state: decision.state };
       }
@@ -160,8 +162,8 @@ export class McpValidationService implements ApiTokenAuthenticator {
   }
 
   /** For the global guard: same checks, no audit event of its own. */
-  async authenticate(token: string): Promise<Extract<Principal, { kind: 'token' }>> {
-    const d = await this.decide(token);
+  async authenticate(token: string, ip: string | null): Promise<Extract<Principal, { kind: 'token' }>> {
+    const d = await this.decide(token, ip);
     if (d.outcome === 'valid') {
       // The state's scopes are those the token grants now (a privileged one only while its owner's role allows it).
       return { kind: 'token', userId: d.state.userId, role: d.state.owner.role, tokenId: d.state.id, scopes: d.state.scopes };
@@ -171,19 +173,21 @@ export class McpValidationService implements ApiTokenAuthenticator {
         ? new AppError(503, 'service_unavailable', ANSWERS.unavailable.error, {}, { 'Retry-After': RETRY_AFTER_SECONDS })
         : new AppError(500, 'server_misconfigured', ANSWERS.misconfigured.error);
     }
+    if (d.outcome === 'ip_not_allowed') throw new AppError(403, ANSWERS.ipNotAllowed.code, ANSWERS.ipNotAllowed.error);
     const a = d.outcome === 'expired' ? ANSWERS.expired : d.outcome === 'revoked' ? ANSWERS.revoked : ANSWERS.invalid;
     throw new AppError(401, a.code, a.error, {}, INVALID_TOKEN_HEADER);
   }
 
   /**
    * The same checks as validate, for token introspection (RFC 7662): the decision
-   * itself, with the token's claims; no audit event (the caller writes its own).
+   * itself, with the token's claims; no audit event (the caller writes its own). `ip` is the
+   * caller's address, checked against the token's IP allowlist.
    */
-  inspect(token: string | undefined): Promise<Decision> {
-    return this.decide(token);
+  inspect(token: string | undefined, ip: string | null): Promise<Decision> {
+    return this.decide(token, ip);
   }
 
-  private async decide(token: string | undefined, inspected?: Inspected): Promise<Decision> {
+  private async decide(token: string | undefined, ip: string | null, inspected?: Inspected): Promise<Decision> {
     if (!this.codec.canVerify) return { outcome: 'error', reason: 'misconfigured' };
     if (!token) return { outcome: 'invalid', reason: 'no_token' };
 
@@ -212,6 +216,8 @@ export class McpValidationService implements ApiTokenAuthenticator {
     if (state.revokedAt) return { outcome: 'revoked', reason: 'revoked', ...ids };
     if (state.owner.disabled) return { outcome: 'revoked', reason: 'owner_disabled', ...ids };
     if (state.expiresAt.getTime() <= Date.now()) return { outcome: 'expired', reason: 'expired', ...ids };
+    // The IP allowlist (docs/governance.md): one lookup in the list built with the cached state.
+    if (state.allowlist && !state.allowlist.allows(ip)) return { outcome: 'ip_not_allowed', reason: IP_NOT_ALLOWED, ...ids, state };
     return { outcome: 'valid', state, exp: claims.exp, claims };
   }
 
@@ -247,6 +253,8 @@ export class McpValidationService implements ApiTokenAuthenticator {
           // Only catalogue names go into the header: a caller's free text never does.
           headers: { 'WWW-Authenticate': `Bearer error="insufficient_scope", scope="${required.filter(isScope).join(' ')}"` },
         };
+      case 'ip_not_allowed':
+        return { status: 403, body: { ...ANSWERS.ipNotAllowed }, headers: {} };
       case 'expired':
         return { status: 401, body: { ...ANSWERS.expired }, headers: INVALID_TOKEN_HEADER };
       case 'revoked':

@@ -78,7 +78,7 @@ export class IntrospectionService {
     }
 
     // 3. The token, as validation sees it.
-    const d = await this.validation.inspect(token);
+    const d = await this.validation.inspect(token, ctx.ip);
     // (decide() never answers insufficient_scope: no scope is required here.)
     const outcome: IntrospectOutcome = d.outcome === 'insufficient_scope' ? 'invalid' : d.outcome;
     const ids =
