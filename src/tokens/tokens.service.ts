@@ -340,7 +340,10 @@ export class TokensService implements OnModuleInit {
         details: { ownerId: t.userId, name: t.name, reason: 'policy' },
       });
     }
-    return { revokedTokens: events.length, afterCommit: async () => void (await Promise.all(events.map((e) => this.revocations.settled(e)))) };
+    const afterCommit = async (): Promise<void> => {
+      for (const e of events) await this.revocations.settled(e);
+    };
+    return { revokedTokens: events.length, afterCommit };
   }
 
   /**
