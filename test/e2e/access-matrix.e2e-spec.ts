@@ -87,6 +87,18 @@ const MATRIX: Record<string, Row> = {
     expect: { ...ownerOrAdmin(201), admin: 403 },
     request: async (w) => ({ path: `/api/tokens/${await tokenIdOf(w)}/rotate`, body: {} }),
   },
+  // Only the owner may change a token: an admin may revoke another's token, not change it.
+  'PATCH /api/tokens/:id': {
+    access: SESSION,
+    expect: { ...ownerOrAdmin(200), admin: 403 },
+    request: async (w) => ({ path: `/api/tokens/${await tokenIdOf(w)}`, body: { name: 'renommé' } }),
+  },
+  'GET /api/admin/policies': { access: 'session(admin)', expect: adminOnly(200) },
+  'PUT /api/admin/policies': {
+    access: 'session(admin)',
+    expect: adminOnly(200),
+    request: async () => ({ body: { maxLifetimeDays: 365, restrictedScopes: {}, allowlistRequiredForWrite: false } }),
+  },
   'GET /api/audit/events': { access: AUDIT, expect: audit },
   'GET /api/audit/events/export': { access: AUDIT, expect: audit },
   'GET /api/audit/stats': { access: AUDIT, expect: audit },
@@ -98,6 +110,7 @@ const MATRIX: Record<string, Row> = {
   'GET /dashboard': { access: 'public', expect: all(200) },
   'GET /dashboard/login': { access: 'public', expect: all(200) },
   'GET /dashboard/tokens': { access: 'public', expect: all(200) },
+  'GET /dashboard/policies': { access: 'public', expect: all(200) },
   'GET /dashboard/audit': { access: 'public', expect: all(200) },
   'GET /dashboard/assets/:file': { access: 'public', expect: all(200), request: async () => ({ path: '/dashboard/assets/dashboard.css' }) },
   // MCP clients: registered by admins; the introspection and the revocation stream take client
