@@ -1,7 +1,20 @@
 // /dashboard/policies (admins): the token policy (GET/PUT /api/admin/policies): maximum lifetime,
 // the roles that may grant each scope, an allowlist required for write scopes, and "appliquer aux
 // tokens existants".
-import { announce, api, ApiError, byId, confirmAction, currentUser, formatDate, frenchError, h, setupHeader, showText, type Role } from './common.js';
+import {
+  announce,
+  api,
+  ApiError,
+  byId,
+  confirmAction,
+  currentUser,
+  formatDate,
+  frenchError,
+  h,
+  setupHeader,
+  showText,
+  type Role,
+} from './common.js';
 
 interface Policy {
   maxLifetimeDays: number;
@@ -72,7 +85,9 @@ class PoliciesPage {
   private restricted(): Record<string, Role[]> {
     const map: Record<string, Role[]> = {};
     for (const row of byId('restricted-body').querySelectorAll<HTMLTableRowElement>('tr[data-scope]')) {
-      const roles = [...row.querySelectorAll<HTMLInputElement>('input[data-role]')].filter((c) => c.checked).map((c) => c.dataset.role as Role);
+      const roles = [...row.querySelectorAll<HTMLInputElement>('input[data-role]')]
+        .filter((c) => c.checked)
+        .map((c) => c.dataset.role as Role);
       if (roles.length < ROLES.length) map[row.dataset.scope ?? ''] = roles;
     }
     return map;
@@ -116,7 +131,8 @@ class PoliciesPage {
       announce(message);
     } catch (err) {
       const fields = err instanceof ApiError ? err.fields : [];
-      if (fields.some((f) => f.field === 'maxLifetimeDays')) showText(byId('max-lifetime-error'), 'La durée maximale doit être un nombre entier de jours, de 1 à 365.');
+      if (fields.some((f) => f.field === 'maxLifetimeDays'))
+        showText(byId('max-lifetime-error'), 'La durée maximale doit être un nombre entier de jours, de 1 à 365.');
       else showText(byId('policy-error'), frenchError(err));
     } finally {
       if (submit) submit.disabled = false;

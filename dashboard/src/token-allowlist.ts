@@ -21,7 +21,11 @@ export function allowlistOf(text: string): string[] | null {
 /** The list in the table: each entry, or "Toutes" for a token without one. */
 export function allowlistCell(t: EditableToken): HTMLElement {
   if (!t.allowedIps || t.allowedIps.length === 0) return h('span', { class: 'muted' }, 'Toutes');
-  return h('ul', { class: 'scopes-inline allowlist', 'aria-label': `Adresses autorisées pour ${t.name}` }, ...t.allowedIps.map((ip) => h('li', {}, h('code', {}, ip))));
+  return h(
+    'ul',
+    { class: 'scopes-inline allowlist', 'aria-label': `Adresses autorisées pour ${t.name}` },
+    ...t.allowedIps.map((ip) => h('li', {}, h('code', {}, ip))),
+  );
 }
 
 /** A French message for an allowlist the API refused (the service's own messages are French). */

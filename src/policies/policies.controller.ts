@@ -48,7 +48,11 @@ export class PoliciesController {
       fields: [{ field: 'maxLifetimeDays', message: 'maxLifetimeDays must not be greater than 365' }],
     },
   })
-  async update(@CurrentPrincipal() p: Principal, @Body() dto: UpdatePolicyDto, @ReqContext() ctx: RequestContext): Promise<PolicyChangeView> {
+  async update(
+    @CurrentPrincipal() p: Principal,
+    @Body() dto: UpdatePolicyDto,
+    @ReqContext() ctx: RequestContext,
+  ): Promise<PolicyChangeView> {
     const { policy, revokedTokens } = await this.policies.update(p, dto, ctx);
     return { ...toView(policy), revokedTokens };
   }

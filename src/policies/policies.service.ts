@@ -21,7 +21,11 @@ export type ApplyToExisting = (
 
 /** A policy as stored and described in audit events: its rules only. */
 function rules(p: TokenPolicy): TokenPolicy {
-  return { maxLifetimeDays: p.maxLifetimeDays, restrictedScopes: p.restrictedScopes, allowlistRequiredForWrite: p.allowlistRequiredForWrite };
+  return {
+    maxLifetimeDays: p.maxLifetimeDays,
+    restrictedScopes: p.restrictedScopes,
+    allowlistRequiredForWrite: p.allowlistRequiredForWrite,
+  };
 }
 
 /**
@@ -76,7 +80,12 @@ export class PoliciesService {
         outcome: 'success',
         actorUserId: p.userId,
         ...ctx,
-        details: { before: rules(before), after: next, applyToExisting: input.applyToExisting === true, revokedTokens: applied.revokedTokens },
+        details: {
+          before: rules(before),
+          after: next,
+          applyToExisting: input.applyToExisting === true,
+          revokedTokens: applied.revokedTokens,
+        },
       });
       return { policy, ...applied };
     });

@@ -77,9 +77,20 @@ describe('token IP allowlists', () => {
   });
 
   it('the list is validated strictly: an entry that is not an address or a range, more than 50 entries', async () => {
-    for (const bad of [['intranet.chu.fr'], ['10.0.0.0/33'], ['10.0.0.1', 7], ['fe80::1%eth0'], '10.0.0.1', Array.from({ length: 51 }, (_, i) => `10.0.0.${i}`)]) {
+    for (const bad of [
+      ['intranet.chu.fr'],
+      ['10.0.0.0/33'],
+      ['10.0.0.1', 7],
+      ['fe80::1%eth0'],
+      '10.0.0.1',
+      Array.from({ length: 51 }, (_, i) => `10.0.0.${i}`),
+    ]) {
       const res = await create(bad);
-      expect([JSON.stringify(bad).slice(0, 40), res.status, res.body.code]).toEqual([JSON.stringify(bad).slice(0, 40), 400, 'validation_failed']);
+      expect([JSON.stringify(bad).slice(0, 40), res.status, res.body.code]).toEqual([
+        JSON.stringify(bad).slice(0, 40),
+        400,
+        'validation_failed',
+      ]);
       expect(res.body.fields[0].field).toBe('allowedIps');
     }
     expect((await create(Array.from({ length: 50 }, (_, i) => `10.0.0.${i}`))).status).toBe(201);
@@ -90,7 +101,11 @@ describe('token IP allowlists', () => {
     const introspect = (from: string) =>
       fetch(`${t.baseUrl}/api/oauth/introspect`, {
         method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(client.clientId, client.clientSecret), 'x-forwarded-for': from },
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          authorization: basic(client.clientId, client.clientSecret),
+          'x-forwarded-for': from,
+        },
         body: new URLSearchParams({ token: res.body.token }).toString(),
       });
     const inside = await introspect('192.0.2.10');
@@ -99,7 +114,9 @@ describe('token IP allowlists', () => {
     const outside = await introspect('203.0.113.10');
     expect(outside.status).toBe(200);
     expect(await outside.json()).toEqual({ active: false });
-    const { rows } = await t.db.query(`SELECT outcome, ip, details FROM audit_event WHERE request_id = $1`, [outside.headers.get('x-request-id')]);
+    const { rows } = await t.db.query(`SELECT outcome, ip, details FROM audit_event WHERE request_id = $1`, [
+      outside.headers.get('x-request-id'),
+    ]);
     expect(rows[0]).toMatchObject({ outcome: 'ip_not_allowed', ip: '203.0.113.10', details: { reason: 'ip_not_allowed' } });
   });
 
@@ -107,7 +124,8 @@ describe('token IP allowlists', () => {
     const auditor = await createUser(t, { role: 'auditor' });
     const res = await create(['192.0.2.0/24'], auditor.token, ['read:audit']);
     expect(res.status).toBe(201);
-    const from = (ip: string) => t.request('GET', '/api/audit/events?limit=1', { token: res.body.token, headers: { 'x-forwarded-for': ip } });
+    const from = (ip: string) =>
+      t.request('GET', '/api/audit/events?limit=1', { token: res.body.token, headers: { 'x-forwarded-for': ip } });
     expect((await from('192.0.2.1')).status).toBe(200);
     const refused = await from('198.51.100.1');
     expect(refused.status).toBe(403);
@@ -123,7 +141,12 @@ describe('token IP allowlists', () => {
         body: { name: 'Serveur de Lyon', allowedIps: ['198.51.100.0/24', '2001:db8::1'] },
       });
       expect(patched.status).toBe(200);
-      expect(patched.body).toMatchObject({ id: res.body.id, name: 'Serveur de Lyon', allowedIps: ['198.51.100.0/24', '2001:db8::1'], scopes: ['read:data'] });
+      expect(patched.body).toMatchObject({
+        id: res.body.id,
+        name: 'Serveur de Lyon',
+        allowedIps: ['198.51.100.0/24', '2001:db8::1'],
+        scopes: ['read:data'],
+      });
       expect(patched.body.token).toBeUndefined();
 
       const refused = await validate(res.body.token, '192.0.2.5');
@@ -152,7 +175,11 @@ describe('token IP allowlists', () => {
 
     it('scopes and lifetime are immutable: 400 token_immutable naming the fields, nothing changed', async () => {
       const res = await create(['192.0.2.0/24']);
-      for (const body of [{ scopes: ['read:data', 'write:data'] }, { durationDays: 365 }, { expiresAt: '2030-01-01T00:00:00Z', name: 'x' }]) {
+      for (const body of [
+        { scopes: ['read:data', 'write:data'] },
+        { durationDays: 365 },
+        { expiresAt: '2030-01-01T00:00:00Z', name: 'x' },
+      ]) {
         const patched = await t.request('PATCH', `/api/tokens/${res.body.id}`, { token: user.token, body });
         expect(patched.status).toBe(400);
         expect(patched.body.code).toBe('token_immutable');

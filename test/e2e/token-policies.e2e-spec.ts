@@ -30,9 +30,10 @@ describe('token policies', () => {
     t.request('POST', '/api/tokens', { token: session, body: { name: 'mcp', scopes: ['read:data'], durationDays: 30, ...body } });
   const validate = (token: string) => t.request('POST', '/api/mcp/validate', { token });
   async function eventsOf(answer: HttpAnswer): Promise<Record<string, any>[]> {
-    const { rows } = await t.db.query(`SELECT type, outcome, token_id, actor_user_id, details FROM audit_event WHERE request_id = $1 ORDER BY id`, [
-      answer.headers.get('x-request-id'),
-    ]);
+    const { rows } = await t.db.query(
+      `SELECT type, outcome, token_id, actor_user_id, details FROM audit_event WHERE request_id = $1 ORDER BY id`,
+      [answer.headers.get('x-request-id')],
+    );
     return rows;
   }
 
@@ -75,7 +76,10 @@ describe('token policies', () => {
   });
 
   it('enforced on create: maximum lifetime (400), restricted scopes (403), allowlist for write scopes (400)', async () => {
-    expect((await put({ maxLifetimeDays: 30, restrictedScopes: { 'write:bookings': ['auditor', 'admin'] }, allowlistRequiredForWrite: true })).status).toBe(200);
+    expect(
+      (await put({ maxLifetimeDays: 30, restrictedScopes: { 'write:bookings': ['auditor', 'admin'] }, allowlistRequiredForWrite: true }))
+        .status,
+    ).toBe(200);
 
     const tooLong = await create(user.token, { durationDays: 31 });
     expect(tooLong.status).toBe(400);
