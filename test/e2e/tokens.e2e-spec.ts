@@ -7,8 +7,8 @@ import { createUser, startTestApp, TEST_JWT_SECRET, type TestApp, type User } fr
 import { UUID } from '../support/formats.js';
 
 const DAY_MS = 86_400_000;
-const CREATED_KEYS = ['createdAt', 'expiresAt', 'id', 'name', 'scopes', 'token'];
-const VIEW_KEYS = ['createdAt', 'expiresAt', 'id', 'lastUsedAt', 'lastUsedIp', 'name', 'revokedAt', 'revokedReason', 'scopes', 'status'];
+const CREATED_KEYS = ['allowedIps', 'createdAt', 'expiresAt', 'id', 'name', 'scopes', 'token'];
+const VIEW_KEYS = ['allowedIps', 'createdAt', 'expiresAt', 'id', 'lastUsedAt', 'lastUsedIp', 'name', 'revokedAt', 'revokedReason', 'scopes', 'status'];
 
 describe('API tokens', () => {
   let t: TestApp;
@@ -274,6 +274,7 @@ describe('API tokens', () => {
         revokedReason: null,
         lastUsedAt: null,
         lastUsedIp: null,
+        allowedIps: null,
         status: 'active',
       });
     });
