@@ -24,6 +24,7 @@ import { RateLimitGuard } from './rate-limit/rate-limit.guard.js';
 import { RateLimitModule } from './rate-limit/rate-limit.module.js';
 import { RevocationModule } from './revocation/revocation.module.js';
 import { SsoModule } from './sso/sso.module.js';
+import { PoliciesModule } from './policies/policies.module.js';
 import { TokensModule } from './tokens/tokens.module.js';
 import { UsersModule } from './users/users.module.js';
 import { WebhooksModule } from './webhooks/webhooks.module.js';
@@ -67,6 +68,7 @@ export class AppModule {
         SsoModule,
         AuditModule,
         TokensModule,
+        PoliciesModule,
         McpValidationModule,
         McpClientsModule,
         OAuthModule,

@@ -50,6 +50,7 @@ const OUTCOME_NAMES: Record<string, string> = {
   expired: 'Expiré',
   revoked: 'Révoqué',
   insufficient_scope: 'Scope insuffisant',
+  ip_not_allowed: 'Adresse IP non autorisée',
   error: 'Erreur',
   success: 'Succès',
   failure: 'Échec',
@@ -60,7 +61,7 @@ const OUTCOME_NAMES: Record<string, string> = {
 
 /** Outcomes that went well, went badly, or neither; shown with a word and a symbol, not colour alone. */
 const GOOD = new Set(['valid', 'success']);
-const BAD = new Set(['invalid', 'expired', 'revoked', 'insufficient_scope', 'error', 'failure', 'invalid_client', 'throttled']);
+const BAD = new Set(['invalid', 'expired', 'revoked', 'insufficient_scope', 'ip_not_allowed', 'error', 'failure', 'invalid_client', 'throttled']);
 
 /** Filters the API may refuse: where to say so, and what. */
 const FILTER_ERRORS: Record<string, { id: string; input: string; message: string }> = {

@@ -217,11 +217,12 @@ export function canReadAudit(user: User): boolean {
 
 const ROLE_NAMES: Record<Role, string> = { user: 'utilisateur', auditor: 'auditeur', admin: 'administrateur' };
 
-/** Fills the page header: who is logged in, the audit link for those who may see it, logout. */
+/** Fills the page header: who is logged in, the audit and policy links for those who may see them, logout. */
 export function setupHeader(user: User): void {
   const who = document.getElementById('user-name');
   if (who) who.textContent = `${user.name || user.email} (${ROLE_NAMES[user.role] ?? user.role})`;
   for (const link of document.querySelectorAll<HTMLElement>('[data-needs="audit"]')) link.hidden = !canReadAudit(user);
+  for (const link of document.querySelectorAll<HTMLElement>('[data-needs="admin"]')) link.hidden = user.role !== 'admin';
   const logout = document.getElementById('logout');
   logout?.addEventListener('click', () => {
     void (async () => {

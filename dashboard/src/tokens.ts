@@ -1,4 +1,4 @@
-// /dashboard/tokens: the caller's tokens; create (shown once), rotate, revoke.
+// /dashboard/tokens: the caller's tokens; create (shown once), rename or change the IP allowlist, rotate, revoke.
 import {
   announce,
   api,
@@ -13,6 +13,7 @@ import {
   timeElement,
   type FieldError,
 } from './common.js';
+import { allowlistCell, allowlistMessage, allowlistOf, editToken } from './token-allowlist.js';
 
 type Status = 'active' | 'expired' | 'revoked';
 
@@ -23,9 +24,10 @@ interface TokenView {
   createdAt: string;
   expiresAt: string;
   revokedAt: string | null;
-  revokedReason: 'revoked' | 'rotated' | 'owner_disabled' | null;
+  revokedReason: 'revoked' | 'rotated' | 'owner_disabled' | 'policy' | null;
   lastUsedAt: string | null;
   lastUsedIp: string | null;
+  allowedIps: string[] | null;
   status: Status;
   /** The MCP server (resource URI) the token is bound to, or null. */
   audience?: string | null;
@@ -53,11 +55,14 @@ const STATUS: Record<Status, { label: string; icon: string }> = {
 };
 
 /** The form's fields, by the name the API gives them in `fields`. */
-const FIELDS = { name: 'name', scopes: 'scopes', durationDays: 'duration' } as const;
+const FIELDS = { name: 'name', scopes: 'scopes', durationDays: 'duration', allowedIps: 'allowed-ips' } as const;
 type FieldName = keyof typeof FIELDS;
 
 /** A French message for a field the API refused. */
 function fieldMessage(err: ApiError, f: FieldError): string {
+  // The token policy's refusals are worded in French by the service.
+  if (err.code.startsWith('policy_')) return f.message;
+  if (f.field === 'allowedIps') return allowlistMessage(f);
   if (f.field === 'name') return 'Donnez un nom au token : de 1 à 100 caractères.';
   if (f.field === 'scopes') {
     if (err.code === 'scope_not_allowed') {
@@ -108,6 +113,7 @@ const REVOKED_REASON: Record<string, string> = {
   revoked: 'révoqué à la demande',
   rotated: 'remplacé par un nouveau token',
   owner_disabled: 'compte désactivé',
+  policy: 'révoqué par la politique des tokens',
 };
 
 function statusBadge(status: Status, reason: string | null = null): HTMLElement {
@@ -126,9 +132,15 @@ function cell(label: string, ...content: (Node | string | null)[]): HTMLTableCel
   return h('td', { 'data-label': label }, ...content);
 }
 
-function tokenRow(t: TokenView, actions: { rotate: (t: TokenView) => void; revoke: (t: TokenView) => void }): HTMLTableRowElement {
+function tokenRow(
+  t: TokenView,
+  actions: { edit: (t: TokenView) => void; rotate: (t: TokenView) => void; revoke: (t: TokenView) => void },
+): HTMLTableRowElement {
   const buttons = h('div', { class: 'row-actions' });
   if (t.status !== 'revoked') {
+    buttons.append(
+      h('button', { type: 'button', class: 'secondary', 'aria-label': `Modifier le token ${t.name}`, onClick: () => actions.edit(t) }, 'Modifier'),
+    );
     buttons.append(
       h(
         'button',
@@ -160,6 +172,7 @@ function tokenRow(t: TokenView, actions: { rotate: (t: TokenView) => void; revok
     cell('Créé le', timeElement(t.createdAt)),
     cell('Expire le', timeElement(t.expiresAt)),
     cell('Dernière utilisation', lastUse(t)),
+    cell('Adresses autorisées', allowlistCell(t)),
     cell('Statut', statusBadge(t.status, t.revokedReason)),
     cell('Actions', buttons.childElementCount > 0 ? buttons : h('span', { class: 'muted' }, '—')),
   );
@@ -204,7 +217,11 @@ class TokensPage {
     const body = byId('tokens-body');
     try {
       const { items } = await api<{ items: TokenView[] }>('GET', '/api/tokens');
-      const actions = { rotate: (t: TokenView) => void this.rotate(t), revoke: (t: TokenView) => void this.revoke(t) };
+      const actions = {
+        edit: (t: TokenView) => editToken(t, () => this.loadTokens()),
+        rotate: (t: TokenView) => void this.rotate(t),
+        revoke: (t: TokenView) => void this.revoke(t),
+      };
       body.replaceChildren(...items.map((t) => tokenRow(t, actions)));
       byId('tokens-table').hidden = items.length === 0;
       byId('list-empty').hidden = items.length !== 0;
@@ -240,10 +257,11 @@ class TokensPage {
     const scopes = [...this.form.querySelectorAll<HTMLInputElement>('input[name="scopes"]:checked')].map((c) => c.value);
     const raw = this.duration.value.trim();
     const durationDays = raw === '' ? null : Number(raw);
+    const allowedIps = allowlistOf(byId<HTMLTextAreaElement>('allowed-ips').value);
     const submit = this.form.querySelector<HTMLButtonElement>('button[type="submit"]');
     if (submit) submit.disabled = true;
     try {
-      const created = await api<CreatedToken>('POST', '/api/tokens', { body: { name, scopes, durationDays } });
+      const created = await api<CreatedToken>('POST', '/api/tokens', { body: { name, scopes, durationDays, allowedIps } });
       this.form.reset();
       this.duration.dispatchEvent(new Event('input'));
       this.showSecret(created, `Token « ${created.name} » créé.`);

@@ -41,6 +41,12 @@ function forbiddenAnswers(rule: Omit<AccessRule, 'public'>): ForbiddenExamples {
     summary: `the caller is not allowed: ${describeRule(rule)}`,
     value: { error: 'You are not allowed to do this', code: 'forbidden', requestId: 'req-7f3a2c' },
   };
+  // An API token used from outside its IP allowlist (McpValidationService.authenticate).
+  const ipNotAllowed = {
+    summary: "an API token used from an address outside the token's IP allowlist",
+    value: { error: 'Adresse IP non autorisée', code: 'ip_not_allowed', requestId: 'req-7f3a2c' },
+  };
+  if (rule.scopes?.length) return { forbidden, ip_not_allowed: ipNotAllowed, csrf_failed: CSRF_FAILED };
   return everySession ? { csrf_failed: CSRF_FAILED } : { forbidden, csrf_failed: CSRF_FAILED };
 }
 

@@ -1,7 +1,9 @@
 import { ExecutionContext, Injectable, Logger, Optional } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { AuthGuard } from '@nestjs/passport';
+import type { FastifyRequest } from 'fastify';
 import { AppError, ErrorCode } from '../common/app-error.js';
+import { clientIpOf } from '../common/request-context.js';
 import { isDatabaseUnavailable } from '../database/db-errors.js';
 import { ACCESS_RULE } from './access.decorator.js';
 import { ApiTokenAuthenticator } from './api-token-authenticator.js';
@@ -54,14 +56,14 @@ export class AccessGuard extends AuthGuard('session') {
 
     const request = context
       .switchToHttp()
-      .getRequest<{ user?: Principal; method: string; headers: Record<string, string | string[] | undefined> }>();
+      .getRequest<{ user?: Principal; method: string; headers: Record<string, string | string[] | undefined> } & Pick<FastifyRequest, 'ip' | 'socket'>>();
     if (this.csrf.needsCsrfCheck(request.method, request.headers) && !this.csrf.csrfValid(request.headers)) {
       throw new AppError(403, ErrorCode.CsrfFailed, CSRF_FAILED_MESSAGE);
     }
     const bearer = bearerTokenOf(request.headers.authorization);
     if (rule.scopes?.length && bearer && this.apiTokens && !isSessionToken(bearer)) {
       // Only routes that declare scopes accept API tokens; everywhere else a token fails as a session would.
-      request.user = await this.apiTokens.authenticate(bearer);
+      request.user = await this.apiTokens.authenticate(bearer, clientIpOf(request));
     } else {
       await super.canActivate(context);
     }

@@ -6,6 +6,9 @@ import type { Principal } from './principal.js';
  * global guard depends on this abstraction only.
  */
 export abstract class ApiTokenAuthenticator {
-  /** The token's principal, or throws an AppError (401, or 503 when its state cannot be checked). */
-  abstract authenticate(token: string): Promise<Extract<Principal, { kind: 'token' }>>;
+  /**
+   * The token's principal, or throws an AppError (401; 403 `ip_not_allowed` when `ip`, the caller's
+   * address, is outside the token's IP allowlist; 503 when its state cannot be checked).
+   */
+  abstract authenticate(token: string, ip: string | null): Promise<Extract<Principal, { kind: 'token' }>>;
 }

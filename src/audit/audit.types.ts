@@ -26,17 +26,20 @@ export const AUDIT_TYPES = [
   'oauth.client_document',
   'oauth.revoke',
   'oauth.grant_revoke',
+  'token.update',
+  'policy.change',
 ] as const;
 export type AuditType = (typeof AUDIT_TYPES)[number];
 
-export const VALIDATE_OUTCOMES = ['valid', 'invalid', 'expired', 'revoked', 'insufficient_scope', 'error'] as const;
+/** `ip_not_allowed`: the caller's address is outside the token's IP allowlist. */
+export const VALIDATE_OUTCOMES = ['valid', 'invalid', 'expired', 'revoked', 'insufficient_scope', 'ip_not_allowed', 'error'] as const;
 export type ValidateOutcome = (typeof VALIDATE_OUTCOMES)[number];
 
 /**
  * Outcomes of `token.introspect` (RFC 7662): those of validation, and `invalid_client` when the
  * calling MCP server could not authenticate (no token was looked at).
  */
-export const INTROSPECT_OUTCOMES = ['valid', 'invalid', 'expired', 'revoked', 'error', 'invalid_client'] as const;
+export const INTROSPECT_OUTCOMES = ['valid', 'invalid', 'expired', 'revoked', 'ip_not_allowed', 'error', 'invalid_client'] as const;
 export type IntrospectOutcome = (typeof INTROSPECT_OUTCOMES)[number];
 
 /**

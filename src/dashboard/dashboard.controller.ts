@@ -64,6 +64,11 @@ export class DashboardController {
     this.send(req, reply, 'audit.html');
   }
 
+  @Get('policies')
+  policies(@Req() req: FastifyRequest, @Res() reply: FastifyReply): void {
+    this.send(req, reply, 'policies.html');
+  }
+
   @Get('assets/:file')
   asset(@Param('file') file: string, @Req() req: FastifyRequest, @Res() reply: FastifyReply): void {
     this.send(req, reply, file.endsWith('.html') ? '' : file);

@@ -32,6 +32,8 @@ const SERVICE_TABLES = [
   'webhook_outbox_state',
   'webhook_reminder',
 ];
+/** The admins' token policy: one row, created by its migration, read and changed by the service. */
+const TOKEN_POLICY = 'token_policy';
 /** The functions the service calls. */
 const FUNCTIONS = [
   '"audit_append"(timestamptz[], varchar[], varchar[], uuid[], uuid[], varchar[], varchar[], varchar[], double precision[], jsonb[], text[])',
@@ -53,6 +55,7 @@ export async function grantServiceRole(owner: DataSource, role: string): Promise
   await owner.transaction(async (m) => {
     await m.query(`GRANT USAGE ON SCHEMA public TO ${r}`);
     await m.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ${SERVICE_TABLES.map(ident).join(', ')} TO ${r}`);
+    await m.query(`GRANT SELECT, UPDATE ON ${ident(TOKEN_POLICY)} TO ${r}`);
     await m.query(`GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO ${r}`);
     await m.query(`GRANT SELECT ON "migrations" TO ${r}`);
     await m.query(`GRANT SELECT, INSERT ON ${ident(AUDIT_EVENTS)}, ${ident(AUDIT_CHECKPOINTS)} TO ${r}`);

@@ -89,11 +89,18 @@ export class McpValidationController {
   })
   @ApiForbiddenResponse({
     type: ValidateErrorDto,
-    description: '`insufficient_scope`: the token lacks one of requiredScopes',
-    example: { ...ANSWERS.insufficientScope, requiredScopes: ['write:bookings'], scopes: ['read:data'] },
+    description:
+      "`insufficient_scope`: the token lacks one of requiredScopes; `ip_not_allowed`: the caller's address (the MCP server's) is outside the token's IP allowlist",
+    examples: {
+      insufficient_scope: {
+        summary: 'the token lacks one of requiredScopes',
+        value: { ...ANSWERS.insufficientScope, requiredScopes: ['write:bookings'], scopes: ['read:data'] },
+      },
+      ip_not_allowed: { summary: "the caller's address is outside the token's IP allowlist", value: ANSWERS.ipNotAllowed },
+    },
     headers: {
       'WWW-Authenticate': {
-        description: 'The bearer challenge (RFC 6750), with the scopes asked for',
+        description: 'The bearer challenge (RFC 6750), with the scopes asked for (insufficient_scope only)',
         schema: { type: 'string', example: 'Bearer error="insufficient_scope", scope="write:bookings"' },
       },
     },

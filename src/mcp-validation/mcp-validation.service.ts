@@ -10,6 +10,7 @@ import { AppError } from '../common/app-error.js';
 import type { RequestContext } from '../common/request-context.js';
 import { isDatabaseUnavailable } from '../database/db-errors.js';
 import { ValidateFailureLimit } from '../rate-limit/validate-failure-limit.js';
+import { IP_NOT_ALLOWED } from '../tokens/ip-allowlist.js';
 import { fingerprintOf, TokenCodec, type ApiTokenClaims, type Inspected } from '../tokens/token-codec.js';
 import { TokensRepository, type TokenState } from '../tokens/tokens.repository.js';
 import { canonicalResource, MAX_RESOURCE_URI_LENGTH } from '../common/resource-uri.js';
@@ -22,6 +23,7 @@ export const ANSWERS = {
   expired: { error: 'Token expiré', code: 'token_expired' },
   revoked: { error: 'Token révoqué ou inexistant', code: 'token_revoked' },
   insufficientScope: { error: 'Scope insuffisant', code: 'insufficient_scope' },
+  ipNotAllowed: { error: 'Adresse IP non autorisée', code: IP_NOT_ALLOWED },
   badRequest: { error: 'Requête invalide', code: 'invalid_request' },
   misconfigured: { error: 'Configuration serveur invalide' },
   tooManyFailures: { error: 'Trop de validations en échec : réessayez plus tard', code: 'too_many_requests' },
@@ -146,7 +148,7 @@ export class McpValidationService implements ApiTokenAuthenticator {
     if (!required.ok) {
       decision = { outcome: 'invalid', reason: 'bad_request' };
     } else {
-      decision = await this.decide(token, inspected, required.resource);
+      decision = await this.decide(token, ctx.ip, inspected, required.resource);
       if (decision.outcome === 'valid' && !hasAllScopes(required.scopes, decision.state.scopes)) {
         decision = { outcome: 'insufficient_scope', reason: 'missing_scopes', tokenId: decision.state.id, userId: decision.state.userId, state: decision.state };
       }
@@ -189,10 +191,11 @@ export class McpValidationService implements ApiTokenAuthenticator {
 
   /**
    * For the global guard: same checks, no audit event of its own. The caller is HospiAI's own API,
-   * not an MCP server: a token bound to an MCP server is refused here (wrong audience).
+   * not an MCP server: a token bound to an MCP server is refused here (wrong audience); `ip` is
+   * checked against the token's IP allowlist.
    */
-  async authenticate(token: string): Promise<Extract<Principal, { kind: 'token' }>> {
-    const d = await this.decide(token, undefined, null);
+  async authenticate(token: string, ip: string | null): Promise<Extract<Principal, { kind: 'token' }>> {
+    const d = await this.decide(token, ip, undefined, null);
     if (d.outcome === 'valid') {
       // The state's scopes are those the token grants now (a privileged one only while its owner's role allows it).
       return { kind: 'token', userId: d.state.userId, role: d.state.owner.role, tokenId: d.state.id, scopes: d.state.scopes };
@@ -202,20 +205,22 @@ export class McpValidationService implements ApiTokenAuthenticator {
         ? new AppError(503, 'service_unavailable', ANSWERS.unavailable.error, {}, { 'Retry-After': RETRY_AFTER_SECONDS })
         : new AppError(500, 'server_misconfigured', ANSWERS.misconfigured.error);
     }
+    if (d.outcome === 'ip_not_allowed') throw new AppError(403, ANSWERS.ipNotAllowed.code, ANSWERS.ipNotAllowed.error);
     const a = d.outcome === 'expired' ? ANSWERS.expired : d.outcome === 'revoked' ? ANSWERS.revoked : ANSWERS.invalid;
     throw new AppError(401, a.code, a.error, {}, INVALID_TOKEN_HEADER);
   }
 
   /**
    * The same checks as validate, for token introspection (RFC 7662): the decision
-   * itself, with the token's claims; no audit event (the caller writes its own). `resource` is
-   * the calling MCP server's resource URI (null if it has none): a token bound to another is refused.
+   * itself, with the token's claims; no audit event (the caller writes its own). `ip` is the
+   * caller's address, checked against the token's IP allowlist; `resource` is the calling MCP
+   * server's resource URI (null if it has none): a token bound to another is refused.
    */
-  inspect(token: string | undefined, resource: string | null): Promise<Decision> {
-    return this.decide(token, undefined, resource);
+  inspect(token: string | undefined, ip: string | null, resource: string | null): Promise<Decision> {
+    return this.decide(token, ip, undefined, resource);
   }
 
-  private async decide(token: string | undefined, inspected: Inspected | undefined, resource: string | null): Promise<Decision> {
+  private async decide(token: string | undefined, ip: string | null, inspected: Inspected | undefined, resource: string | null): Promise<Decision> {
     if (!this.codec.canVerify) return { outcome: 'error', reason: 'misconfigured' };
     if (!token) return { outcome: 'invalid', reason: 'no_token' };
 
@@ -246,6 +251,8 @@ export class McpValidationService implements ApiTokenAuthenticator {
     if (state.expiresAt.getTime() <= Date.now()) return { outcome: 'expired', reason: 'expired', ...ids };
     // The row's audience decides (the JWT's `aud` only says so too).
     if (!audienceAllows(state, resource)) return { outcome: 'invalid', reason: WRONG_AUDIENCE, ...ids, state };
+    // The IP allowlist (docs/governance.md): one lookup in the list built with the cached state.
+    if (state.allowlist && !state.allowlist.allows(ip)) return { outcome: 'ip_not_allowed', reason: IP_NOT_ALLOWED, ...ids, state };
     return { outcome: 'valid', state, exp: claims.exp, claims };
   }
 
@@ -281,6 +288,8 @@ export class McpValidationService implements ApiTokenAuthenticator {
           // Only catalogue names go into the header: a caller's free text never does.
           headers: { 'WWW-Authenticate': `Bearer error="insufficient_scope", scope="${required.filter(isScope).join(' ')}"` },
         };
+      case 'ip_not_allowed':
+        return { status: 403, body: { ...ANSWERS.ipNotAllowed }, headers: {} };
       case 'expired':
         return { status: 401, body: { ...ANSWERS.expired }, headers: INVALID_TOKEN_HEADER };
       case 'revoked':

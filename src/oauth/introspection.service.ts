@@ -78,8 +78,9 @@ export class IntrospectionService {
     }
 
     // 3. The token, as validation sees it.
-    // Audience binding: the calling server's own resource URI (a bound token for another is inactive).
-    const d = await this.validation.inspect(token, client.resourceUri);
+    // Audience binding: the calling server's own resource URI (a bound token for another is inactive);
+    // the caller's address, checked against the token's IP allowlist.
+    const d = await this.validation.inspect(token, ctx.ip, client.resourceUri);
     // (decide() never answers insufficient_scope: no scope is required here.)
     const outcome: IntrospectOutcome = d.outcome === 'insufficient_scope' ? 'invalid' : d.outcome;
     const ids =

@@ -3,8 +3,11 @@ import type { Scope } from '../../libs/scopes/src/index.js';
 import { User } from '../users/user.entity.js';
 
 export type TokenStatus = 'active' | 'expired' | 'revoked';
-/** Why a token was revoked: by DELETE, by rotation, or because its owner's account was disabled. */
-export const REVOKED_REASONS = ['revoked', 'rotated', 'owner_disabled'] as const;
+/**
+ * Why a token was revoked: by DELETE, by rotation, because its owner's account was disabled, or by
+ * an admin policy applied to the existing tokens.
+ */
+export const REVOKED_REASONS = ['revoked', 'rotated', 'owner_disabled', 'policy'] as const;
 export type RevokedReason = (typeof REVOKED_REASONS)[number];
 
 /** An API token as stored: its id (the JWT's jti) and a SHA-256 fingerprint, never the token itself. */
@@ -46,6 +49,10 @@ export class ApiToken {
 
   @Column({ name: 'last_used_ip', type: 'varchar', length: 45, nullable: true })
   lastUsedIp: string | null;
+
+  /** The IP allowlist: addresses and CIDR ranges in canonical form; null when the token has none. */
+  @Column({ name: 'allowed_ips', type: 'varchar', length: 43, array: true, nullable: true })
+  allowedIps: string[] | null;
 
   @Column({ name: 'replaced_by', type: 'uuid', nullable: true })
   replacedBy: string | null;

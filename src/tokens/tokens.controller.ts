@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Res } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
   ApiConflictResponse,
@@ -17,7 +17,7 @@ import { CurrentPrincipal, type Principal } from '../access/principal.js';
 import { ErrorBody, shownOnceHeaders } from '../common/error-body.dto.js';
 import { ReqContext, type RequestContext } from '../common/request-context.js';
 import { BAD_ID_BODY, UUID_ID } from '../common/validation.js';
-import { CreatedTokenView, CreateTokenDto, RotateTokenDto, ScopeView, TokenList, TokenView } from './tokens.dto.js';
+import { CreatedTokenView, CreateTokenDto, RotateTokenDto, ScopeView, TokenList, TokenView, UpdateTokenDto } from './tokens.dto.js';
 import { TokensService, toTokenView } from './tokens.service.js';
 
 const BAD_ID = { type: ErrorBody, example: BAD_ID_BODY };
@@ -31,6 +31,47 @@ const BAD_BODY = {
     fields: [{ field: 'durationDays', message: 'durationDays must not be greater than 365' }],
   },
 };
+/** The 400s of a token refused by the admins' policy (docs/governance.md). */
+const POLICY_BAD_REQUESTS = {
+  policy_max_lifetime: {
+    summary: "durationDays is above the policy's maximum lifetime",
+    value: {
+      error: 'La durée de validité dépasse le maximum fixé par la politique des tokens : 90 jours',
+      code: 'policy_max_lifetime',
+      requestId: 'req-7f3a2c',
+      maxLifetimeDays: 90,
+      fields: [{ field: 'durationDays', message: 'La durée de validité dépasse le maximum fixé par la politique des tokens : 90 jours' }],
+    },
+  },
+  policy_allowlist_required: {
+    summary: 'the policy requires an IP allowlist for a token with a write scope',
+    value: {
+      error: 'La politique des tokens exige une liste d’adresses IP autorisées pour un token avec une portée d’écriture (write:data)',
+      code: 'policy_allowlist_required',
+      requestId: 'req-7f3a2c',
+      fields: [
+        {
+          field: 'allowedIps',
+          message: 'La politique des tokens exige une liste d’adresses IP autorisées pour un token avec une portée d’écriture (write:data)',
+        },
+      ],
+    },
+  },
+};
+const POLICY_SCOPE_RESTRICTED = {
+  summary: "the policy reserves one of the scopes to other roles than the caller's",
+  value: {
+    error: 'La politique des tokens réserve write:data aux rôles : admin',
+    code: 'policy_scope_restricted',
+    requestId: 'req-7f3a2c',
+    fields: [{ field: 'scopes', message: 'La politique des tokens réserve write:data aux rôles : admin' }],
+  },
+};
+const TOKEN_REVOKED_409 = {
+  type: ErrorBody,
+  example: { error: 'This token is revoked: create a new one instead', code: 'token_revoked', requestId: 'req-7f3a2c' },
+};
+
 const CREATED_EXAMPLE = {
   id: '0b6f9a8e-5c2d-4e1f-8a7b-3c4d5e6f7a8b',
   name: 'Serveur FastMCP production',
@@ -56,7 +97,13 @@ export class TokensController {
   @Post()
   @ApiOperation({ summary: 'Create an API token; the token is in this answer only' })
   @ApiCreatedResponse({ type: CreatedTokenView, example: CREATED_EXAMPLE, headers: shownOnceHeaders('/api/tokens/{id}') })
-  @ApiBadRequestResponse(BAD_BODY)
+  @ApiBadRequestResponse({
+    type: ErrorBody,
+    examples: {
+      body: { summary: 'A field of the body is invalid', value: BAD_BODY.example },
+      ...POLICY_BAD_REQUESTS,
+    },
+  })
   // Replaces the generic 403 of @Access (only `csrf_failed` on a route open to every session) with both of this route's.
   @ApiForbiddenResponse(
     forbiddenResponse({
@@ -69,6 +116,7 @@ export class TokensController {
           fields: [{ field: 'scopes', message: 'read:audit may only be granted by auditors and admins' }],
         },
       },
+      policy_scope_restricted: POLICY_SCOPE_RESTRICTED,
       csrf_failed: CSRF_FAILED,
     }),
   )
@@ -99,6 +147,69 @@ export class TokensController {
     return toTokenView(await this.tokens.getFor(p, id));
   }
 
+  @Patch(':id')
+  @ApiOperation({
+    summary: "Rename a token or change its IP allowlist (the owner only); its scopes and lifetime cannot change (400 token_immutable)",
+  })
+  @ApiOkResponse({ type: TokenView })
+  @ApiBadRequestResponse({
+    type: ErrorBody,
+    examples: {
+      body: {
+        summary: 'A field of the body is invalid (an allowlist entry that is neither an address nor a CIDR range, more than 50 entries…)',
+        value: {
+          error: 'Invalid request: allowedIps : "intranet" n’est ni une adresse IPv4 ou IPv6 ni une plage CIDR (exemples : 10.0.0.0/8, 192.0.2.7, 2001:db8::/32)',
+          code: 'validation_failed',
+          requestId: 'req-7f3a2c',
+          fields: [
+            {
+              field: 'allowedIps',
+              message: 'allowedIps : "intranet" n’est ni une adresse IPv4 ou IPv6 ni une plage CIDR (exemples : 10.0.0.0/8, 192.0.2.7, 2001:db8::/32)',
+            },
+          ],
+        },
+      },
+      token_immutable: {
+        summary: 'the body names scopes, durationDays, expiresAt or createdAt',
+        value: {
+          error: 'Les portées et la durée de vie d’un token ne peuvent pas être modifiées : créez un nouveau token (ou renouvelez celui-ci)',
+          code: 'token_immutable',
+          requestId: 'req-7f3a2c',
+          fields: [
+            {
+              field: 'scopes',
+              message: 'Les portées et la durée de vie d’un token ne peuvent pas être modifiées : créez un nouveau token (ou renouvelez celui-ci)',
+            },
+          ],
+        },
+      },
+      policy_allowlist_required: POLICY_BAD_REQUESTS.policy_allowlist_required,
+      id: { summary: 'The id is not a UUID', value: BAD_ID_BODY },
+    },
+  })
+  @ApiNotFoundResponse(NOT_FOUND)
+  @ApiConflictResponse({
+    type: ErrorBody,
+    example: { error: 'Ce token est révoqué : il ne peut plus être modifié', code: 'token_revoked', requestId: 'req-7f3a2c' },
+  })
+  @ApiForbiddenResponse(
+    forbiddenResponse({
+      not_token_owner: {
+        summary: "an admin asked to change another user's token (an admin may revoke it)",
+        value: { error: 'Seul le propriétaire d’un token peut le modifier', code: 'not_token_owner', requestId: 'req-7f3a2c' },
+      },
+      csrf_failed: CSRF_FAILED,
+    }),
+  )
+  async update(
+    @CurrentPrincipal() p: Principal,
+    @Param('id', UUID_ID) id: string,
+    @Body() dto: UpdateTokenDto,
+    @ReqContext() ctx: RequestContext,
+  ): Promise<TokenView> {
+    return this.tokens.update(p, id, dto, ctx);
+  }
+
   @Delete(':id')
   @HttpCode(204)
   @ApiOperation({ summary: 'Revoke a token: the very next validation refuses it; revoking twice is still 204' })
@@ -116,14 +227,12 @@ export class TokensController {
     type: ErrorBody,
     examples: {
       body: { summary: 'A field of the body is invalid', value: BAD_BODY.example },
+      ...POLICY_BAD_REQUESTS,
       id: { summary: 'The id is not a UUID', value: BAD_ID_BODY },
     },
   })
   @ApiNotFoundResponse(NOT_FOUND)
-  @ApiConflictResponse({
-    type: ErrorBody,
-    example: { error: 'This token is revoked: create a new one instead', code: 'token_revoked', requestId: 'req-7f3a2c' },
-  })
+  @ApiConflictResponse(TOKEN_REVOKED_409)
   @ApiForbiddenResponse(
     forbiddenResponse({
       scope_not_allowed: {
@@ -142,6 +251,7 @@ export class TokensController {
           requestId: 'req-7f3a2c',
         },
       },
+      policy_scope_restricted: POLICY_SCOPE_RESTRICTED,
       csrf_failed: CSRF_FAILED,
     }),
   )

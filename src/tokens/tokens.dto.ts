@@ -1,10 +1,51 @@
-import { ApiProperty } from '@nestjs/swagger';
-import { ArrayMaxSize, ArrayNotEmpty, ArrayUnique, IsArray, IsIn, IsInt, IsOptional, IsString, Length, Max, Min } from 'class-validator';
+import { ApiHideProperty, ApiProperty, type ApiPropertyOptions } from '@nestjs/swagger';
+import {
+  Allow,
+  ArrayMaxSize,
+  ArrayNotEmpty,
+  ArrayUnique,
+  IsArray,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  Length,
+  Max,
+  Min,
+  registerDecorator,
+  ValidateIf,
+} from 'class-validator';
 import { SCOPE_NAMES, type Scope } from '../../libs/scopes/src/index.js';
 import { PlainText } from '../common/plain-text.js';
 import { FitsColumn } from '../common/text-length.js';
 import { Trim } from '../common/transforms.js';
 import { REVOKED_REASONS, type RevokedReason, type TokenStatus } from './api-token.entity.js';
+import { MAX_ALLOWED_IPS, parseAllowlist } from './ip-allowlist.js';
+
+/** null, or a list parseAllowlist accepts; the refusal names the entry at fault. */
+function IsAllowlist(): PropertyDecorator {
+  return (target, propertyName) =>
+    registerDecorator({
+      name: 'isAllowlist',
+      target: target.constructor,
+      propertyName: propertyName as string,
+      validator: {
+        validate: (value: unknown) => parseAllowlist(value).ok,
+        defaultMessage: (args) => {
+          const parsed = parseAllowlist(args?.value);
+          return parsed.ok ? 'allowedIps is invalid' : parsed.message;
+        },
+      },
+    });
+}
+
+const ALLOWED_IPS_SCHEMA: ApiPropertyOptions = {
+  type: [String],
+  nullable: true,
+  required: false,
+  maxItems: MAX_ALLOWED_IPS,
+  example: ['10.20.0.0/16', '192.0.2.7', '2001:db8::/32'],
+};
 
 export class CreateTokenDto {
   /**
@@ -50,6 +91,59 @@ export class CreateTokenDto {
   @IsString()
   @Length(1, 2048)
   audience?: string;
+
+  /**
+   * The IP allowlist: at most 50 IPv4/IPv6 addresses and CIDR ranges the token may be used from
+   * (the address of the MCP server that calls validate or introspection), stored in canonical form
+   * (`10.1.2.3/8` becomes `10.0.0.0/8`). Absent, null or `[]`: any address.
+   */
+  @ApiProperty(ALLOWED_IPS_SCHEMA)
+  @IsOptional()
+  @IsAllowlist()
+  allowedIps?: string[] | null;
+}
+
+/** The fields PATCH refuses: what the token's text carries (its scopes and lifetime) never changes. */
+export const IMMUTABLE_TOKEN_FIELDS = ['scopes', 'durationDays', 'expiresAt', 'createdAt'] as const;
+
+export class UpdateTokenDto {
+  /**
+   * A new name, with the rules of creation.
+   * @example "Serveur FastMCP production (Lyon)"
+   */
+  @ValidateIf((_o, v) => v !== undefined)
+  @Trim()
+  @IsString()
+  @Length(1, 100)
+  @FitsColumn(100)
+  @PlainText()
+  name?: string;
+
+  /**
+   * The new IP allowlist, replacing the old one (rules of creation); null or `[]` removes it.
+   * Absent: unchanged.
+   */
+  @ApiProperty(ALLOWED_IPS_SCHEMA)
+  @IsOptional()
+  @IsAllowlist()
+  allowedIps?: string[] | null;
+
+  // Accepted by validation only to be refused with a clear message (IMMUTABLE_TOKEN_FIELDS).
+  @ApiHideProperty()
+  @Allow()
+  scopes?: unknown;
+
+  @ApiHideProperty()
+  @Allow()
+  durationDays?: unknown;
+
+  @ApiHideProperty()
+  @Allow()
+  expiresAt?: unknown;
+
+  @ApiHideProperty()
+  @Allow()
+  createdAt?: unknown;
 }
 
 export class RotateTokenDto {
@@ -89,8 +183,9 @@ export class TokenView {
   /** @example null */
   revokedAt: string | null;
   /**
-   * Why the token was revoked, null while it is not: `revoked` (DELETE), `rotated`, or
-   * `owner_disabled` (its owner's account was disabled; enabling it again does not bring the token back).
+   * Why the token was revoked, null while it is not: `revoked` (DELETE), `rotated`,
+   * `owner_disabled` (its owner's account was disabled; enabling it again does not bring the token back),
+   * or `policy` (an admin applied a token policy it did not comply with to the existing tokens).
    * @example null
    */
   @IsIn(REVOKED_REASONS)
@@ -106,6 +201,11 @@ export class TokenView {
    * @example "10.0.4.12"
    */
   lastUsedIp: string | null;
+  /**
+   * The IP allowlist in canonical form; null when the token may be used from any address.
+   * @example ["10.20.0.0/16", "2001:db8::/32"]
+   */
+  allowedIps: string[] | null;
   /** @example "active" */
   @IsIn(['active', 'expired', 'revoked'])
   status: TokenStatus;
@@ -147,6 +247,12 @@ export class CreatedTokenView {
    * @example null
    */
   audience: string | null;
+
+  /**
+   * The IP allowlist in canonical form; null when none.
+   * @example null
+   */
+  allowedIps: string[] | null;
   /**
    * The API token. Shown this once: only its id and a SHA-256 fingerprint are kept.
    * @example "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6Ii4uLiJ9.eyJ0b2tlbl91c2UiOiJhcGkifQ.c2lnbmF0dXJl"

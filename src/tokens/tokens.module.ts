@@ -3,6 +3,7 @@ import { JwtModule } from '@nestjs/jwt';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AuditModule } from '../audit/audit.module.js';
 import { AuthModule } from '../auth/auth.module.js';
+import { PoliciesModule } from '../policies/policies.module.js';
 import { UsersModule } from '../users/users.module.js';
 import { ApiToken } from './api-token.entity.js';
 import { TokenCodec } from './token-codec.js';
@@ -13,7 +14,7 @@ import { TokensRepository } from './tokens.repository.js';
 import { TokensService } from './tokens.service.js';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([ApiToken]), JwtModule.register({}), AuditModule, AuthModule, UsersModule],
+  imports: [TypeOrmModule.forFeature([ApiToken]), JwtModule.register({}), AuditModule, AuthModule, UsersModule, PoliciesModule],
   controllers: [TokensController, TokenUsageController],
   providers: [TokensService, TokensRepository, TokenCodec, TokenUsageService],
   // The repository for validation (a token's state) and the revocation stream (a user's token ids).

@@ -5,6 +5,7 @@ import type { Scope } from '../../libs/scopes/src/index.js';
 import type { Bind } from '../audit/audit.writer.js';
 import type { Role } from '../access/role.js';
 import { ApiToken, type RevokedReason } from './api-token.entity.js';
+import { allowlistOf, type IpAllowlist } from './ip-allowlist.js';
 import { grantedScopes } from './token-scopes.js';
 
 /** What validation needs to know about a token and its owner, read in one query. */
@@ -19,6 +20,8 @@ export interface TokenState {
   revokedAt: Date | null;
   /** The canonical resource URI the token is bound to, or null (unbound): the decision uses this, not the JWT's `aud`. */
   audience: string | null;
+  /** The IP allowlist, built once per loaded state (undefined: every address may use the token). */
+  allowlist: IpAllowlist | undefined;
   owner: {
     id: string;
     email: string;
@@ -105,12 +108,46 @@ export class TokensRepository {
   }
 
   /**
+   * The active tokens (not revoked, not expired) that break a token policy, their rows locked FOR
+   * UPDATE in `m`: a lifetime longer than `maxLifetimeDays`, a scope their owner's role may not
+   * grant under `restricted` (scope → roles), or a scope of `writeScopes` without an allowlist
+   * when `allowlistRequired`. In id order.
+   */
+  async nonCompliant(
+    rules: { maxLifetimeDays: number; restricted: Record<string, readonly string[]>; allowlistRequired: boolean; writeScopes: readonly string[] },
+    m: EntityManager,
+  ): Promise<{ id: string; userId: string; name: string }[]> {
+    const rows = (await m.query(
+      `SELECT t."id", t."user_id", t."name"
+         FROM "api_tokens" t JOIN "users" u ON u."id" = t."user_id"
+        WHERE t."revoked_at" IS NULL AND t."expires_at" > now()
+          AND (t."expires_at" - t."created_at" > make_interval(days => $1::int)
+               OR EXISTS (SELECT 1 FROM jsonb_each($2::jsonb) AS r("scope", "roles")
+                           WHERE r."scope" = ANY (t."scopes") AND NOT (r."roles" ? u."role"::text))
+               OR ($3::boolean AND t."allowed_ips" IS NULL AND t."scopes" && $4::text[]))
+        ORDER BY t."id"
+          FOR UPDATE OF t`,
+      [rules.maxLifetimeDays, JSON.stringify(rules.restricted), rules.allowlistRequired, rules.writeScopes],
+    )) as { id: string; user_id: string; name: string }[];
+    return rows.map((r) => ({ id: r.id, userId: r.user_id, name: r.name }));
+  }
+
+  /** Revokes the token with `reason` if it is not revoked yet; true when this call revoked it. */
+  async revokeWithReason(id: string, reason: RevokedReason, m: EntityManager): Promise<boolean> {
+    const result = (await m.query(
+      `UPDATE "api_tokens" SET "revoked_at" = now(), "revoked_reason" = $2 WHERE "id" = $1 AND "revoked_at" IS NULL`,
+      [id, reason],
+    )) as [unknown, number];
+    return result[1] > 0;
+  }
+
+  /**
    * Token and owner in one query, for validation. The validate path reads it on every cache miss:
    * one round trip, nothing else.
    */
   async stateOf(tokenId: string): Promise<TokenState | undefined> {
     const rows = (await this.repo.query(
-      `SELECT t."id", t."user_id", t."name", t."scopes", t."fingerprint", t."expires_at", t."revoked_at", t."audience",
+      `SELECT t."id", t."user_id", t."name", t."scopes", t."fingerprint", t."expires_at", t."revoked_at", t."audience", t."allowed_ips",
               u."email", u."firstname", u."surname", u."phone_number", u."profile_completed_at", u."role", u."disabled_at"
          FROM "api_tokens" t JOIN "users" u ON u."id" = t."user_id"
         WHERE t."id" = $1`,
@@ -128,6 +165,7 @@ export class TokensRepository {
       expiresAt: r.expires_at as Date,
       revokedAt: (r.revoked_at as Date | null) ?? null,
       audience: (r.audience as string | null) ?? null,
+      allowlist: allowlistOf(r.allowed_ips as string[] | null),
       owner: {
         id: r.user_id as string,
         email: r.email as string,

@@ -8,14 +8,18 @@ import type { Principal } from '../access/principal.js';
 import type { Role } from '../access/role.js';
 import { AppError, ErrorCode } from '../common/app-error.js';
 import type { RequestContext } from '../common/request-context.js';
+import { PoliciesService } from '../policies/policies.service.js';
+import { DEFAULT_POLICY, enforcePolicy, WRITE_SCOPES, type TokenPolicy } from '../policies/token-policy.js';
 import { RevocationBus } from '../revocation/revocation.bus.js';
+import type { RevocationEvent } from '../revocation/revocation-events.repository.js';
 import { UsersRepository } from '../users/users.repository.js';
 import { UsersService } from '../users/users.service.js';
 import { type ApiToken, tokenStatus } from './api-token.entity.js';
+import { parseAllowlist } from './ip-allowlist.js';
 import { fingerprintOf, TokenCodec } from './token-codec.js';
 import { refusedScopes } from './token-scopes.js';
 import { canonicalResource } from '../common/resource-uri.js';
-import type { CreatedTokenView, TokenView } from './tokens.dto.js';
+import { IMMUTABLE_TOKEN_FIELDS, type CreatedTokenView, type TokenView, type UpdateTokenDto } from './tokens.dto.js';
 import { TokensRepository } from './tokens.repository.js';
 
 const DAY_MS = 86_400_000;
@@ -27,6 +31,18 @@ function audienceRefused(): AppError {
 }
 /** The 403 code of a rotation asked for by an admin who does not own the token. */
 export const NOT_TOKEN_OWNER = 'not_token_owner';
+/** The 400 code of a PATCH that tries to change what a token's text carries (its scopes, its lifetime). */
+export const TOKEN_IMMUTABLE = 'token_immutable';
+
+/** A list as given to the API in canonical form; null for none (absent, null or []). */
+function canonicalAllowlist(value: unknown): string[] | null {
+  const parsed = parseAllowlist(value);
+  if (!parsed.ok) throw AppError.badRequest(`Invalid request: ${parsed.message}`, [{ field: 'allowedIps', message: parsed.message }]);
+  return parsed.entries.length > 0 ? parsed.entries : null;
+}
+
+const sameList = (a: readonly string[] | null, b: readonly string[] | null): boolean =>
+  (a ?? []).length === (b ?? []).length && (a ?? []).every((x, i) => x === b?.[i]);
 
 export function toTokenView(t: ApiToken, now = Date.now()): TokenView {
   return {
@@ -39,6 +55,7 @@ export function toTokenView(t: ApiToken, now = Date.now()): TokenView {
     revokedReason: t.revokedAt ? t.revokedReason : null,
     lastUsedAt: t.lastUsedAt ? t.lastUsedAt.toISOString() : null,
     lastUsedIp: t.lastUsedIp,
+    allowedIps: t.allowedIps,
     status: tokenStatus(t, now),
     audience: t.audience,
     viaClient: t.viaClientId ? { clientId: t.viaClientId, name: t.viaClientName ?? t.viaClientId } : null,
@@ -86,6 +103,7 @@ export class TokensService implements OnModuleInit {
     private readonly audit: AuditWriter,
     private readonly revocations: RevocationBus,
     private readonly accounts: UsersService,
+    private readonly policies: PoliciesService,
   ) {}
 
   /** The last use this instance wrote, per token (see lastUseStatement). */
@@ -98,13 +116,16 @@ export class TokensService implements OnModuleInit {
     // brings none back. The account's revocation event (published by the same transaction) drops
     // them from every cache and names them on the revocation stream.
     this.accounts.onDisable(async (m, userId) => ({ revokedTokens: (await this.tokens.revokeAllOf(userId, 'owner_disabled', m)).length }));
+    // A token policy applied to the existing tokens revokes those that break it, in the change's transaction.
+    this.policies.onApplyToExisting((m, policy, actorUserId, ctx) => this.revokeNonCompliant(m, policy, actorUserId, ctx));
   }
 
   async create(
     p: Principal,
-    input: { name: string; scopes: Scope[]; durationDays: number; audience?: string | null },
+    input: { name: string; scopes: Scope[]; durationDays: number; audience?: string | null; allowedIps?: string[] | null },
     ctx: RequestContext,
   ): Promise<CreatedTokenView> {
+    const allowedIps = canonicalAllowlist(input.allowedIps);
     const refused = refusedScopes(p.role, input.scopes);
     if (refused.length > 0) {
       throw new AppError(403, ErrorCode.ScopeNotAllowed, `Only auditors and admins may grant ${refused.join(', ')}`, {
@@ -114,7 +135,8 @@ export class TokensService implements OnModuleInit {
     const audience = input.audience ? canonicalResource(input.audience) : null;
     if (input.audience && !audience) throw audienceRefused();
     const { entity, token } = await this.dataSource.transaction(async (m) => {
-      await this.lockEnabledOwner(p.userId, m);
+      const role = await this.lockEnabledOwner(p.userId, m);
+      enforcePolicy(await this.policies.forIssue(m), { role, scopes: input.scopes, durationDays: input.durationDays, allowedIps });
       if (audience) await this.checkAudience(audience, input.scopes, m);
       const issued = await this.issue(m, {
         userId: p.userId,
@@ -123,6 +145,7 @@ export class TokensService implements OnModuleInit {
         lifetimeMs: input.durationDays * DAY_MS,
         audience,
         viaClient: null,
+        allowedIps,
       });
       await this.audit.recordWithin(m, {
         type: 'token.create',
@@ -134,6 +157,7 @@ export class TokensService implements OnModuleInit {
           name: issued.entity.name,
           scopes: issued.entity.scopes,
           durationDays: input.durationDays,
+          ...(allowedIps ? { allowedIps } : {}),
           fingerprint: issued.entity.fingerprint,
           ...(audience ? { audience } : {}),
         },
@@ -170,6 +194,7 @@ export class TokensService implements OnModuleInit {
       lifetimeMs: input.lifetimeSeconds * 1000,
       audience,
       viaClient,
+      allowedIps: null,
     });
     await this.audit.recordWithin(m, {
       type: 'token.create',
@@ -253,9 +278,13 @@ export class TokensService implements OnModuleInit {
           `The owner may no longer hold ${refused.join(', ')}: create a new token instead`,
         );
       }
+      const policy = await this.policies.forIssue(m);
+      // By default the old token's lifetime, within the policy's maximum.
       const days =
-        durationDays ?? Math.min(365, Math.max(1, Math.round((current.expiresAt.getTime() - current.createdAt.getTime()) / DAY_MS)));
-      // The new token keeps the old one's audience and client.
+        durationDays ??
+        Math.min(policy.maxLifetimeDays, Math.max(1, Math.round((current.expiresAt.getTime() - current.createdAt.getTime()) / DAY_MS)));
+      enforcePolicy(policy, { role, scopes: current.scopes, durationDays: days, allowedIps: current.allowedIps });
+      // The new token keeps the old one's audience, client and IP allowlist.
       const issued = await this.issue(m, {
         userId: current.userId,
         name: current.name,
@@ -263,6 +292,7 @@ export class TokensService implements OnModuleInit {
         lifetimeMs: days * DAY_MS,
         audience: current.audience,
         viaClient: current.viaClientId ? { clientId: current.viaClientId, name: current.viaClientName ?? current.viaClientId } : null,
+        allowedIps: current.allowedIps,
       });
       await this.tokens.update(current.id, { revokedAt: new Date(), revokedReason: 'rotated', replacedBy: issued.entity.id }, m);
       const revocation = await this.revocations.publish(m, 'token', current.id);
@@ -307,6 +337,7 @@ export class TokensService implements OnModuleInit {
       lifetimeMs: number;
       audience: string | null;
       viaClient: { clientId: string; name: string } | null;
+      allowedIps: string[] | null;
     },
   ) {
     const { userId, name, scopes, audience } = input;
@@ -328,6 +359,7 @@ export class TokensService implements OnModuleInit {
         revokedReason: null,
         lastUsedAt: null,
         lastUsedIp: null,
+        allowedIps: input.allowedIps,
         replacedBy: null,
         audience,
         viaClientId: input.viaClient?.clientId ?? null,
@@ -346,8 +378,100 @@ export class TokensService implements OnModuleInit {
       createdAt: t.createdAt.toISOString(),
       expiresAt: t.expiresAt.toISOString(),
       audience: t.audience,
+      allowedIps: t.allowedIps,
       token,
     };
+  }
+
+  /**
+   * PATCH: a new name and/or IP allowlist, by the owner only (their scopes and lifetime are in the
+   * token's text and never change). Audited as `token.update` with what changed; every cache of the
+   * token (this service's instances, MCP servers following the revocation stream) drops it before
+   * this returns, so the next call is checked against the new list.
+   */
+  async update(p: Principal, id: string, dto: UpdateTokenDto, ctx: RequestContext): Promise<TokenView> {
+    const immutable = IMMUTABLE_TOKEN_FIELDS.filter((f) => dto[f] !== undefined);
+    if (immutable.length > 0) {
+      const message = 'Les portées et la durée de vie d’un token ne peuvent pas être modifiées : créez un nouveau token (ou renouvelez celui-ci)';
+      throw new AppError(400, TOKEN_IMMUTABLE, message, { fields: immutable.map((field) => ({ field, message })) });
+    }
+    if (dto.name === undefined && dto.allowedIps === undefined) {
+      throw AppError.badRequest('Invalid request: name or allowedIps is required', [{ field: 'name', message: 'name or allowedIps is required' }]);
+    }
+    const allowedIps = dto.allowedIps === undefined ? undefined : canonicalAllowlist(dto.allowedIps);
+    const visible = await this.getFor(p, id);
+    if (visible.userId !== p.userId) throw new AppError(403, NOT_TOKEN_OWNER, 'Seul le propriétaire d’un token peut le modifier');
+    const { updated, event } = await this.dataSource.transaction(async (m) => {
+      const role = await this.lockEnabledOwner(visible.userId, m);
+      const current = await this.tokens.lockById(visible.id, m);
+      if (!current) throw AppError.notFound('Token');
+      if (current.revokedAt) throw new AppError(409, 'token_revoked', 'Ce token est révoqué : il ne peut plus être modifié');
+      const changes: Record<string, { from: unknown; to: unknown }> = {};
+      const set: { name?: string; allowedIps?: string[] | null } = {};
+      if (dto.name !== undefined && dto.name !== current.name) {
+        changes.name = { from: current.name, to: dto.name };
+        set.name = dto.name;
+      }
+      if (allowedIps !== undefined && !sameList(allowedIps, current.allowedIps)) {
+        // Only the allowlist rule is about a change: the others are about new tokens.
+        const policy = await this.policies.forIssue(m);
+        enforcePolicy({ ...DEFAULT_POLICY, allowlistRequiredForWrite: policy.allowlistRequiredForWrite }, { role, scopes: current.scopes, allowedIps });
+        changes.allowedIps = { from: current.allowedIps, to: allowedIps };
+        set.allowedIps = allowedIps;
+      }
+      let event: RevocationEvent | undefined;
+      if (Object.keys(set).length > 0) {
+        await this.tokens.update(current.id, set, m);
+        // Not a revocation: the token's cached states (and validate answers) are dropped everywhere.
+        event = await this.revocations.publish(m, 'token', current.id);
+      }
+      await this.audit.recordWithin(m, {
+        type: 'token.update',
+        outcome: 'success',
+        actorUserId: p.userId,
+        tokenId: current.id,
+        ...ctx,
+        details: { ownerId: current.userId, changes },
+      });
+      return { updated: { ...current, ...set }, event };
+    });
+    if (event) await this.revocations.settled(event);
+    return toTokenView(updated);
+  }
+
+  /** The "apply to existing tokens" of a policy change (PoliciesService.update), in its transaction. */
+  private async revokeNonCompliant(
+    m: EntityManager,
+    policy: TokenPolicy,
+    actorUserId: string,
+    ctx: RequestContext,
+  ): Promise<{ revokedTokens: number; afterCommit: () => Promise<void> }> {
+    const found = await this.tokens.nonCompliant(
+      {
+        maxLifetimeDays: policy.maxLifetimeDays,
+        restricted: policy.restrictedScopes as Record<string, readonly string[]>,
+        allowlistRequired: policy.allowlistRequiredForWrite,
+        writeScopes: WRITE_SCOPES,
+      },
+      m,
+    );
+    const events: RevocationEvent[] = [];
+    for (const t of found) {
+      if (!(await this.tokens.revokeWithReason(t.id, 'policy', m))) continue;
+      events.push(await this.revocations.publish(m, 'token', t.id));
+      await this.audit.recordWithin(m, {
+        type: 'token.revoke',
+        outcome: 'success',
+        actorUserId,
+        tokenId: t.id,
+        ...ctx,
+        details: { ownerId: t.userId, name: t.name, reason: 'policy' },
+      });
+    }
+    const afterCommit = async (): Promise<void> => {
+      for (const e of events) await this.revocations.settled(e);
+    };
+    return { revokedTokens: events.length, afterCommit };
   }
 
   /**

@@ -4,7 +4,8 @@
 // test/artifacts/. Run with `npm run test:browser` (which builds first).
 //
 // Environment: CHROMIUM_PATH (default /usr/bin/chromium).
-// Flag: --docs-screenshot also writes docs/dashboard-tokens.png for the README.
+// Flag: --docs-screenshot also writes docs/dashboard-tokens.png and docs/images/dashboard-token-allowlist.png
+// for the README.
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 // The shared harness, compiled by `npm run build` (see test/support/harness.ts).
 import { call, createToken, freePort, login, register, startService as startBuiltService } from '../../dist/test/support/harness.js';
+import { testGovernance } from './governance.browser-steps.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const artifacts = join(root, 'test', 'artifacts');
@@ -582,6 +584,16 @@ async function main() {
     const { context, page } = await openPage(browser, problems, base);
     await testLogin(base, page, context);
     const created = await testTokens(base, page);
+    const { page: adminPage } = await openPage(browser, problems);
+    await testGovernance(base, page, adminPage, {
+      step,
+      screenshots,
+      fitsWidth,
+      root,
+      USER,
+      ADMIN,
+      docsScreenshot: process.argv.includes('--docs-screenshot'),
+    });
     await testUserLimits(base, page, context);
     const { page: auditPage } = await openPage(browser, problems);
     await testAudit(base, auditPage, created);

@@ -93,6 +93,18 @@ const MATRIX: Record<string, Row> = {
     expect: { ...ownerOrAdmin(200), auditor: 200 },
     request: async (w) => ({ path: `/api/tokens/${await tokenIdOf(w)}/usage` }),
   },
+  // Only the owner may change a token: an admin may revoke another's token, not change it.
+  'PATCH /api/tokens/:id': {
+    access: SESSION,
+    expect: { ...ownerOrAdmin(200), admin: 403 },
+    request: async (w) => ({ path: `/api/tokens/${await tokenIdOf(w)}`, body: { name: 'renommé' } }),
+  },
+  'GET /api/admin/policies': { access: 'session(admin)', expect: adminOnly(200) },
+  'PUT /api/admin/policies': {
+    access: 'session(admin)',
+    expect: adminOnly(200),
+    request: async () => ({ body: { maxLifetimeDays: 365, restrictedScopes: {}, allowlistRequiredForWrite: false } }),
+  },
   'GET /api/audit/events': { access: AUDIT, expect: audit },
   'GET /api/audit/events/export': { access: AUDIT, expect: audit },
   'GET /api/audit/stats': { access: AUDIT, expect: audit },
@@ -104,6 +116,7 @@ const MATRIX: Record<string, Row> = {
   'GET /dashboard': { access: 'public', expect: all(200) },
   'GET /dashboard/login': { access: 'public', expect: all(200) },
   'GET /dashboard/tokens': { access: 'public', expect: all(200) },
+  'GET /dashboard/policies': { access: 'public', expect: all(200) },
   'GET /dashboard/audit': { access: 'public', expect: all(200) },
   'GET /dashboard/applications': { access: 'public', expect: all(200) },
   'GET /dashboard/assets/:file': { access: 'public', expect: all(200), request: async () => ({ path: '/dashboard/assets/dashboard.css' }) },

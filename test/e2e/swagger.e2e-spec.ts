@@ -103,8 +103,9 @@ describe('Swagger', () => {
   it('lists the 403 answers each non-public operation can give, and no other', () => {
     // Besides the access rule's: the codes a route's own work answers with 403.
     const own: Record<string, string[]> = {
-      'POST /api/tokens': ['scope_not_allowed'],
-      'POST /api/tokens/{id}/rotate': ['scope_not_allowed', 'not_token_owner'],
+      'POST /api/tokens': ['scope_not_allowed', 'policy_scope_restricted'],
+      'POST /api/tokens/{id}/rotate': ['scope_not_allowed', 'not_token_owner', 'policy_scope_restricted'],
+      'PATCH /api/tokens/{id}': ['not_token_owner'],
       'POST /api/mcp/validate': ['insufficient_scope'],
     };
     for (const { method, path, op } of operations.filter((o) => o.op['x-access'] !== 'public')) {
@@ -116,6 +117,8 @@ describe('Swagger', () => {
       // A route under an access rule (not the MCP servers' own routes), unless the rule is open to every session.
       const ruled = /^(session|token)\(/.test(String(op['x-access']));
       if (ruled && op['x-access'] !== 'session(user|auditor|admin)') expected.push('forbidden');
+      // An API token used from outside its IP allowlist, on the routes that take API tokens.
+      if (schemes.includes('apiToken')) expected.push('ip_not_allowed');
       // Only a state-changing request by the cookie session is checked for its CSRF token.
       if (schemes.includes('session') && !['get', 'head'].includes(method)) expected.push('csrf_failed');
       expect([where, bodies.map((b: any) => b.code).sort()]).toEqual([where, expected.sort()]);
@@ -357,12 +360,12 @@ describe('Swagger', () => {
     }
   });
 
-  it('documents both 403 answers of POST /api/tokens: a scope the caller may not grant, and a missing CSRF token', () => {
+  it('documents the 403 answers of POST /api/tokens: a scope the caller (or the policy) may not grant, and a missing CSRF token', () => {
     const forbidden = doc.paths['/api/tokens'].post.responses['403'];
     expect(forbidden.description).toMatch(/scope_not_allowed.*read:audit/);
     expect(forbidden.description).toMatch(/csrf_failed.*X-CSRF-Token/);
     const examples = forbidden.content['application/json'].examples;
-    expect(Object.keys(examples).sort()).toEqual(['csrf_failed', 'scope_not_allowed']);
+    expect(Object.keys(examples).sort()).toEqual(['csrf_failed', 'policy_scope_restricted', 'scope_not_allowed']);
     expect(examples.scope_not_allowed.value).toMatchObject({
       code: 'scope_not_allowed',
       fields: [{ field: 'scopes', message: expect.stringContaining('read:audit') }],
@@ -401,6 +404,7 @@ describe('Swagger', () => {
       'GET /api/users/{id}/identities',
       'PATCH /api/admin/webhooks/{id}',
       'PATCH /api/mcp/clients/{id}',
+      'PATCH /api/tokens/{id}',
       'PATCH /api/users/{id}',
       'POST /api/tokens/{id}/rotate',
       'POST /api/users/{id}/identities',
@@ -411,7 +415,7 @@ describe('Swagger', () => {
         (body) => body?.fields?.[0]?.field === 'id',
       );
       expect({ route: `${method} ${path}`, documented: documented.length }).toEqual({ route: `${method} ${path}`, documented: 1 });
-      const body = method === 'patch' ? { role: 'user' } : method === 'post' ? {} : undefined;
+      const body = method === 'patch' ? (path.startsWith('/api/tokens') ? { name: 'x' } : { role: 'user' }) : method === 'post' ? {} : undefined;
       const res = await t.request<any>(method.toUpperCase(), path.replace('{id}', 'not-a-uuid'), { token: admin.token, body });
       expect(res.status).toBe(400);
       expect({ ...res.body, requestId: documented[0].requestId }).toEqual(documented[0]);

@@ -7,8 +7,8 @@ import { createUser, startTestApp, TEST_JWT_SECRET, type TestApp, type User } fr
 import { UUID } from '../support/formats.js';
 
 const DAY_MS = 86_400_000;
-const CREATED_KEYS = ['audience', 'createdAt', 'expiresAt', 'id', 'name', 'scopes', 'token'];
-const VIEW_KEYS = ['audience', 'createdAt', 'expiresAt', 'id', 'lastUsedAt', 'lastUsedIp', 'name', 'revokedAt', 'revokedReason', 'scopes', 'status', 'viaClient'];
+const CREATED_KEYS = ['allowedIps', 'audience', 'createdAt', 'expiresAt', 'id', 'name', 'scopes', 'token'];
+const VIEW_KEYS = ['allowedIps', 'audience', 'createdAt', 'expiresAt', 'id', 'lastUsedAt', 'lastUsedIp', 'name', 'revokedAt', 'revokedReason', 'scopes', 'status', 'viaClient'];
 
 describe('API tokens', () => {
   let t: TestApp;
@@ -274,6 +274,7 @@ describe('API tokens', () => {
         revokedReason: null,
         lastUsedAt: null,
         lastUsedIp: null,
+        allowedIps: null,
         status: 'active',
         audience: null,
         viaClient: null,

@@ -17,9 +17,10 @@ import { DisableEndsCredentials1795760000000 } from './1795760000000-DisableEnds
 import { AuditCheckpoints1795770000000 } from './1795770000000-AuditCheckpoints.js';
 import { AuditDefinerFunctions1795780000000 } from './1795780000000-AuditDefinerFunctions.js';
 import { AudienceBinding1795790000000 } from './1795790000000-AudienceBinding.js';
-import { UserIdentities1795800000000 } from './1795800000000-UserIdentities.js';
-import { WebhooksAndTokenUsage1795825000000 } from './1795825000000-WebhooksAndTokenUsage.js';
 import { OAuthServer1795795000000 } from './1795795000000-OAuthServer.js';
+import { UserIdentities1795800000000 } from './1795800000000-UserIdentities.js';
+import { TokenGovernance1795820000000 } from './1795820000000-TokenGovernance.js';
+import { WebhooksAndTokenUsage1795825000000 } from './1795825000000-WebhooksAndTokenUsage.js';
 
 /** Every migration, in order. New migrations are added here (see docs/operations.md, "Database and migrations"). */
 export const MIGRATIONS = [
@@ -39,5 +40,6 @@ export const MIGRATIONS = [
   AudienceBinding1795790000000,
   OAuthServer1795795000000,
   UserIdentities1795800000000,
+  TokenGovernance1795820000000,
   WebhooksAndTokenUsage1795825000000,
 ];
