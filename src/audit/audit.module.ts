@@ -3,6 +3,8 @@ import { AuditCheckpointService } from './audit-checkpoint.service.js';
 import { AuditCheckpointsRepository } from './audit-checkpoints.repository.js';
 import { AuditController } from './audit.controller.js';
 import { AuditExportService } from './audit-export.service.js';
+import { AuditForwardRepository } from './audit-forward.repository.js';
+import { AuditForwarderService } from './audit-forwarder.service.js';
 import { AuditListService } from './audit-list.service.js';
 import { AuditMaintenanceService } from './audit-maintenance.service.js';
 import { AuditRetentionRepository } from './audit-retention.repository.js';
@@ -28,7 +30,9 @@ import { LongReadLimiter } from './long-read-limiter.js';
     AuditMaintenanceService,
     AuditCheckpointsRepository,
     AuditCheckpointService,
+    AuditForwardRepository,
+    AuditForwarderService,
   ],
-  exports: [AuditWriter, AuditListService, AuditExportService, AuditStatsService, AuditVerifyService, AuditMaintenanceService, AuditCheckpointService],
+  exports: [AuditWriter, AuditListService, AuditExportService, AuditStatsService, AuditVerifyService, AuditMaintenanceService, AuditCheckpointService, AuditForwarderService],
 })
 export class AuditModule {}

@@ -48,6 +48,8 @@ export interface AppConfig {
   readonly metricsToken: string | null;
   /** The audit stream to a SIEM (docs/siem.md); null: no stream. */
   readonly auditSyslog: AuditSyslogConfig | null;
+  /** This instance's name in audit records sent out (syslog HOSTNAME, FHIR source): AUDIT_SYSLOG_HOSTNAME or the machine's. */
+  readonly auditHostname: string;
 }
 
 /** AUDIT_SYSLOG_*: where and how the audit log is streamed (RFC 5424 over RFC 5425 TLS or RFC 6587 TCP). */
@@ -262,7 +264,15 @@ function pemFile(env: Env, name: string, cwd: string): string | undefined {
 }
 
 /** AUDIT_SYSLOG_URL (tls://host:port or tcp://host:port) and the variables that go with it. */
-function auditSyslog(env: Env, cwd: string, host: string): AuditSyslogConfig | null {
+function auditHostname(env: Env): string {
+  const raw = str(env, 'AUDIT_SYSLOG_HOSTNAME');
+  if (raw !== undefined && !/^[\x21-\x7e]{1,255}$/.test(raw)) {
+    throw new ConfigError('AUDIT_SYSLOG_HOSTNAME', `must be 1 to 255 printable ASCII characters without spaces (got ${shown(raw)})`);
+  }
+  return raw ?? hostnameOf();
+}
+
+function auditSyslog(env: Env, cwd: string, hostname: string): AuditSyslogConfig | null {
   const formatRaw = (str(env, 'AUDIT_SYSLOG_FORMAT') ?? 'json').toLowerCase();
   if (formatRaw !== 'json' && formatRaw !== 'fhir') throw new ConfigError('AUDIT_SYSLOG_FORMAT', `must be json or fhir (got ${shown(formatRaw)})`);
   const ca = pemFile(env, 'AUDIT_SYSLOG_CA_FILE', cwd);
@@ -270,10 +280,6 @@ function auditSyslog(env: Env, cwd: string, host: string): AuditSyslogConfig | n
   const key = pemFile(env, 'AUDIT_SYSLOG_KEY_FILE', cwd);
   if ((cert === undefined) !== (key === undefined)) {
     throw new ConfigError(cert === undefined ? 'AUDIT_SYSLOG_CERT_FILE' : 'AUDIT_SYSLOG_KEY_FILE', 'is required when the other of AUDIT_SYSLOG_CERT_FILE and AUDIT_SYSLOG_KEY_FILE is set');
-  }
-  const hostnameRaw = str(env, 'AUDIT_SYSLOG_HOSTNAME');
-  if (hostnameRaw !== undefined && !/^[\x21-\x7e]{1,255}$/.test(hostnameRaw)) {
-    throw new ConfigError('AUDIT_SYSLOG_HOSTNAME', `must be 1 to 255 printable ASCII characters without spaces (got ${shown(hostnameRaw)})`);
   }
   const raw = str(env, 'AUDIT_SYSLOG_URL');
   if (raw === undefined) return null;
@@ -284,21 +290,21 @@ function auditSyslog(env: Env, cwd: string, host: string): AuditSyslogConfig | n
     url = undefined;
   }
   const transport = url?.protocol === 'tls:' ? 'tls' : url?.protocol === 'tcp:' ? 'tcp' : undefined;
-  const hostname = url?.hostname.replace(/^\[|\]$/g, '') ?? '';
-  if (!url || !transport || hostname === '' || url.pathname !== '' || url.search !== '' || url.username !== '') {
+  const host = url?.hostname.replace(/^\[|\]$/g, '') ?? '';
+  if (!url || !transport || host === '' || url.pathname !== '' || url.search !== '' || url.username !== '') {
     throw new ConfigError('AUDIT_SYSLOG_URL', `must be tls://host:port or tcp://host:port (got ${shown(raw)})`);
   }
   if ((ca || cert) && transport === 'tcp') throw new ConfigError('AUDIT_SYSLOG_URL', 'must be tls:// when AUDIT_SYSLOG_CA_FILE or AUDIT_SYSLOG_CERT_FILE is set');
   return {
     transport,
-    host: hostname,
+    host,
     // RFC 5425 assigns 6514 to syslog over TLS; plain TCP has no assigned port (514 by custom).
     port: url.port === '' ? (transport === 'tls' ? 6514 : 514) : Number(url.port),
     format: formatRaw,
     ca,
     cert,
     key,
-    hostname: hostnameRaw ?? host,
+    hostname,
   };
 }
 
@@ -438,7 +444,8 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): AppConfig {
     rateLimits,
     corsOrigins,
     metricsToken,
-    auditSyslog: auditSyslog(env, cwd, hostnameOf()),
+    auditSyslog: auditSyslog(env, cwd, auditHostname(env)),
+    auditHostname: auditHostname(env),
   };
 }
 

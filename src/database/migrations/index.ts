@@ -16,6 +16,7 @@ import { AuditChainGuards1795750000000 } from './1795750000000-AuditChainGuards.
 import { DisableEndsCredentials1795760000000 } from './1795760000000-DisableEndsCredentials.js';
 import { AuditCheckpoints1795770000000 } from './1795770000000-AuditCheckpoints.js';
 import { AuditDefinerFunctions1795780000000 } from './1795780000000-AuditDefinerFunctions.js';
+import { AuditForwardCursor1795810000000 } from './1795810000000-AuditForwardCursor.js';
 
 /** Every migration, in order. New migrations are added here (see docs/operations.md, "Database and migrations"). */
 export const MIGRATIONS = [
@@ -32,4 +33,5 @@ export const MIGRATIONS = [
   DisableEndsCredentials1795760000000,
   AuditCheckpoints1795770000000,
   AuditDefinerFunctions1795780000000,
+  AuditForwardCursor1795810000000,
 ];
