@@ -31,6 +31,11 @@ export interface FhirSource {
   site: string;
 }
 
+/** This service on this host (AUDIT_SYSLOG_HOSTNAME or the machine's name) as the observer. */
+export function fhirSourceOf(hostname: string): FhirSource {
+  return { observer: `HospiAI token service (${hostname})`, site: hostname };
+}
+
 type Action = NonNullable<FhirAuditEvent['action']>;
 type Outcome = NonNullable<FhirAuditEvent['outcome']>;
 

@@ -4,7 +4,7 @@ import type { AppConfig, AuditSyslogConfig } from '../config/config.js';
 import { InjectConfig } from '../config/config.module.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { checkpointLine, type AuditCheckpoint } from './audit-checkpoint.js';
-import { toFhirAuditEvent, type FhirSource } from './audit-fhir.js';
+import { fhirSourceOf, toFhirAuditEvent, type FhirSource } from './audit-fhir.js';
 import { AuditForwardRepository, type AuditForwardSession, type ForwardPosition } from './audit-forward.repository.js';
 import type { AuditEvent } from './audit.types.js';
 import { FACILITY_LOG_AUDIT, formatSyslog, frameOctetCounted, SD_ENTERPRISE, SEVERITY } from './syslog-format.js';
@@ -91,7 +91,7 @@ export class AuditForwarderService implements OnApplicationBootstrap, OnApplicat
     metrics: MetricsService,
   ) {
     this.syslog = config.auditSyslog;
-    this.source = { observer: `HospiAI token service (${config.auditHostname})`, site: config.auditHostname };
+    this.source = fhirSourceOf(config.auditHostname);
     if (this.syslog) {
       const registers = [metrics.registry];
       this.messages = new Counter({ name: 'hospiai_audit_stream_messages_total', help: 'Messages written to the syslog receiver, by kind (event, checkpoint); resends included', labelNames: ['kind'], registers });
