@@ -1,3 +1,4 @@
+/* global AbortSignal */
 // Audit stream to a real syslog receiver: Debian's rsyslogd with rsyslog-gnutls, started here on a
 // free loopback port with a CA, a server certificate and a client certificate made by openssl
 // (RFC 5425 over TLS, the sender's certificate checked: x509/certvalid), writing every message as
