@@ -28,6 +28,8 @@ const SETTLE_MS = 2000;
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_MAX_MS = 30_000;
 const LAG_REFRESH_MS = 5000;
+/** How long the shutdown waits for a round under way. */
+const SHUTDOWN_MS = 3000;
 
 /** The syslog severity of an event: failures and refusals are notices, the service's own errors errors. */
 function severityOf(outcome: string): number {
@@ -121,8 +123,17 @@ export class AuditForwarderService implements OnApplicationBootstrap, OnApplicat
     this.stopping = true;
     if (this.lagTimer) clearInterval(this.lagTimer);
     this.wake?.();
-    await this.loop;
-    await this.connection?.close();
+    // A round under way ends on its own, unless the receiver or the database does not answer:
+    // then its connections are dropped (what was sent and not saved goes again after the restart).
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), SHUTDOWN_MS);
+      timer.unref();
+    });
+    const ended = await Promise.race([this.loop?.then(() => true), late]);
+    clearTimeout(timer);
+    if (ended) await this.connection?.close();
+    else this.connection?.destroy();
     await this.session?.close();
   }
 
