@@ -1,4 +1,5 @@
 // npm run bench [-- --instances 2 --connections 64 --duration 20 --warmup 5 --rounds 1]
+//   [--syslog-url tls://127.0.0.1:6514 --syslog-ca ca.pem --syslog-format fhir]  (the audit stream on during the run)
 //
 // Starts the real app (built, production mode) on a fresh PostgreSQL (embedded unless
 // DATABASE_URL), seeds 200 users and 2 000 tokens through the API, then drives
@@ -49,6 +50,13 @@ const { values } = parseArgs({
     'skip-introspection': { type: 'boolean', default: false },
     /** Seconds of each steady-rate run (0: none). */
     'steady-seconds': { type: 'string', default: '30' },
+    /**
+     * Stream the audit log to this syslog receiver while measuring (AUDIT_SYSLOG_URL, e.g.
+     * tls://127.0.0.1:6514), with `--syslog-ca` (its CA, PEM file) and `--syslog-format` (json or fhir).
+     */
+    'syslog-url': { type: 'string' },
+    'syslog-ca': { type: 'string' },
+    'syslog-format': { type: 'string' },
   },
 });
 const LOG_LEVEL = values['log-level'] ?? 'info';
@@ -397,6 +405,9 @@ async function startInstances(run: RunState, secret: string, databaseUrl: string
         RATE_LIMIT_LOGIN_PER_MINUTE: '1000000',
         RATE_LIMIT_LOGIN_ACCOUNT_PER_MINUTE: '1000000',
         RATE_LIMIT_VALIDATE_FAILURES_PER_MINUTE: '0',
+        ...(values['syslog-url'] ? { AUDIT_SYSLOG_URL: values['syslog-url'] } : {}),
+        ...(values['syslog-ca'] ? { AUDIT_SYSLOG_CA_FILE: values['syslog-ca'] } : {}),
+        ...(values['syslog-format'] ? { AUDIT_SYSLOG_FORMAT: values['syslog-format'] } : {}),
       },
       nodeArgs: values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${join(process.cwd(), 'bench', 'results', 'profiles')}`] : [],
       port,

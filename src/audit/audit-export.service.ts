@@ -1,7 +1,8 @@
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Injectable } from '@nestjs/common';
-import { CopyTextToNdjson, CsvRecordEnds } from './audit-export.streams.js';
+import type { FhirSource } from './audit-fhir.js';
+import { CopyTextToNdjson, CsvRecordEnds, NdjsonToFhir } from './audit-export.streams.js';
 import { AuditRepository } from './audit.repository.js';
 import type { AuditFilters, ExportFormat } from './audit.types.js';
 import { LongReadLimiter } from './long-read-limiter.js';
@@ -20,16 +21,18 @@ export class AuditExportService {
    * Streams every matching event, newest first. PostgreSQL formats each row
    * (COPY … TO STDOUT) and the bytes flow to the caller with back-pressure:
    * memory stays flat whatever the size. `onRows` receives the running count.
-   * Throws the 429 answer when too many long reads are under way.
+   * Throws the 429 answer when too many long reads are under way. `fhir-ndjson` writes each event
+   * as a FHIR R4 AuditEvent recorded by `source`.
    */
-  async export(f: AuditFilters, format: ExportFormat, onRows?: (n: number) => void): Promise<Readable> {
+  async export(f: AuditFilters, format: ExportFormat | 'fhir-ndjson', onRows?: (n: number) => void, source?: FhirSource): Promise<Readable> {
     // An export runs as long as it takes, on a connection of its own, closed when it ends; its
     // place among the long reads is given back when that connection has ended.
     const read = await this.repository.openLongRead('export', this.limiter.acquire());
-    const copy = read.copyEvents(f, format);
+    const copy = read.copyEvents(f, format === 'csv' ? 'csv' : 'ndjson');
     const count = format === 'csv' ? new CsvRecordEnds(onRows) : new CopyTextToNdjson(onRows);
     const body = new PassThrough();
-    pipeline(copy, count, body).then(
+    const stages = format === 'fhir-ndjson' ? [copy, count, new NdjsonToFhir(source ?? { observer: 'HospiAI token service', site: 'hospiai' }), body] : [copy, count, body];
+    pipeline(stages).then(
       () => read.close(),
       (err: unknown) => {
         // A client that goes away mid-export: closing the connection cancels the COPY.

@@ -1,4 +1,6 @@
 import { Transform } from 'node:stream';
+import { toFhirAuditEvent, type FhirSource } from './audit-fhir.js';
+import type { AuditEvent } from './audit.types.js';
 
 // The export's two stream transforms: PostgreSQL formats the rows (COPY … TO STDOUT), these finish
 // the format on the way to the client and count the rows, with back-pressure.
@@ -102,5 +104,26 @@ export class CsvRecordEnds extends Transform {
   override _flush(done: () => void): void {
     this.onRows?.(Math.max(0, this.records - 1));
     done();
+  }
+}
+
+/** Turns the NDJSON lines of CopyTextToNdjson (whole lines per chunk) into FHIR R4 AuditEvents, one a line. */
+export class NdjsonToFhir extends Transform {
+  private rest = '';
+  constructor(private readonly source: FhirSource) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null, data?: Buffer) => void): void {
+    const text = this.rest + chunk.toString('utf8');
+    const end = text.lastIndexOf('\n');
+    this.rest = text.slice(end + 1);
+    let out = '';
+    for (const line of text.slice(0, end + 1).split('\n')) {
+      if (line !== '') out += `${JSON.stringify(toFhirAuditEvent(JSON.parse(line) as AuditEvent, this.source))}\n`;
+    }
+    done(null, Buffer.from(out, 'utf8'));
+  }
+  override _flush(done: (err?: Error | null) => void): void {
+    done(this.rest === '' ? null : new Error('export: the NDJSON output ended in the middle of a line'));
   }
 }

@@ -1,6 +1,10 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { AppConfig } from '../config/config.js';
 import { InjectConfig } from '../config/config.module.js';
+import { Gauge } from 'prom-client';
+import { MetricsService } from '../metrics/metrics.service.js';
+import { AuditForwardRepository } from './audit-forward.repository.js';
+import { SYSLOG_STREAM } from './audit-forwarder.service.js';
 import { AuditRetentionRepository } from './audit-retention.repository.js';
 import { AuditRollupsRepository } from './audit-rollups.repository.js';
 import { AuditWriter } from './audit.writer.js';
@@ -15,6 +19,8 @@ export interface PruneResult {
   partitions: string[];
   events: number;
   firstRetainedId: string | null;
+  /** Partitions past retention kept because the audit stream has not delivered all their events yet. */
+  waitingForStream?: string[];
 }
 
 function monthStart(name: string): Date | undefined {
@@ -35,13 +41,22 @@ export class AuditMaintenanceService implements OnApplicationBootstrap, OnApplic
   private rollupTimer: NodeJS.Timeout | undefined;
   private rollingUp: Promise<void> | undefined;
   private rollupFailing = false;
+  private readonly waiting: Gauge;
 
   constructor(
     private readonly retention: AuditRetentionRepository,
     private readonly rollups: AuditRollupsRepository,
     @InjectConfig() private readonly config: AppConfig,
     private readonly writer: AuditWriter,
-  ) {}
+    private readonly forwarded: AuditForwardRepository,
+    metrics: MetricsService,
+  ) {
+    this.waiting = new Gauge({
+      name: 'hospiai_audit_retention_waiting_partitions',
+      help: 'Monthly audit partitions past AUDIT_RETENTION_DAYS that retention keeps because the audit stream has not delivered them yet',
+      registers: [metrics.registry],
+    });
+  }
 
   async onApplicationBootstrap(): Promise<void> {
     await this.ensurePartitionsAhead();
@@ -104,14 +119,33 @@ export class AuditMaintenanceService implements OnApplicationBootstrap, OnApplic
       .filter((p) => new Date(Date.UTC(p.start.getUTCFullYear(), p.start.getUTCMonth() + 1, 1)) <= cutoff)
       .sort((a, b) => a.start.getTime() - b.start.getTime());
     const nothing: PruneResult = { cutoff: cutoff.toISOString(), partitions: [], events: 0, firstRetainedId: null };
-    if (parts.length === 0) return nothing;
+    if (parts.length === 0) {
+      this.waiting.set(0);
+      return nothing;
+    }
+    // With a stream to a SIEM, a partition goes only once every event in it has been delivered
+    // (the stream's cursor is past its last event): the oldest first, stopping at the first that waits.
+    const forwardedTo = this.config.auditSyslog ? BigInt(await this.forwarded.cursorId(SYSLOG_STREAM)) : undefined;
     let events = 0;
     let lastDropped: { id: string; hash: string } | undefined;
+    const waiting: string[] = [];
     for (const p of parts) {
       const content = await this.retention.partitionContent(p.name);
-      events += content.events;
       const last = content.last;
+      if (waiting.length > 0 || (forwardedTo !== undefined && last && BigInt(last.id) > forwardedTo)) {
+        waiting.push(p.name);
+        continue;
+      }
+      events += content.events;
       if (last && (!lastDropped || BigInt(last.id) > BigInt(lastDropped.id))) lastDropped = last;
+    }
+    this.waiting.set(waiting.length);
+    if (waiting.length > 0) {
+      this.logger.warn(
+        `audit retention: keeping ${waiting.join(', ')} past ${this.config.auditRetentionDays} days: the audit stream has not delivered their events yet (delivered up to event ${String(forwardedTo)})`,
+      );
+      parts.splice(parts.length - waiting.length, waiting.length);
+      if (parts.length === 0) return { ...nothing, waitingForStream: waiting };
     }
     const firstRetainedId = lastDropped ? (BigInt(lastDropped.id) + 1n).toString() : null;
     // Rollups go with their events: up to the end of the last dropped month.
@@ -124,6 +158,7 @@ export class AuditMaintenanceService implements OnApplicationBootstrap, OnApplic
     );
     // Not dropped: another instance pruned first.
     const result: PruneResult = dropped ? { cutoff: cutoff.toISOString(), partitions: parts.map((p) => p.name), events, firstRetainedId } : nothing;
+    if (waiting.length > 0) result.waitingForStream = waiting;
     if (result.partitions.length > 0) {
       this.logger.log(`audit retention: dropped ${result.partitions.join(', ')} (${result.events} events older than ${result.cutoff})`);
       await this.writer.record({

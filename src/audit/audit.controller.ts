@@ -1,4 +1,4 @@
-import { Controller, Get, Query, Res } from '@nestjs/common';
+import { Controller, Get, Query, Req, Res } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
   ApiExtraModels,
@@ -9,7 +9,9 @@ import {
   ApiTooManyRequestsResponse,
   getSchemaPath,
 } from '@nestjs/swagger';
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { AppConfig } from '../config/config.js';
+import { InjectConfig } from '../config/config.module.js';
 import { Access } from '../access/access.decorator.js';
 import { AppError } from '../common/app-error.js';
 import { ErrorBody, RETRY_AFTER_HEADER } from '../common/error-body.dto.js';
@@ -29,6 +31,7 @@ import {
 } from './audit.dto.js';
 import { AuditCheckpointService } from './audit-checkpoint.service.js';
 import { AuditExportService, CSV_HEADER } from './audit-export.service.js';
+import { fhirSourceOf, toFhirBundle, type FhirSource } from './audit-fhir.js';
 import { AuditListService } from './audit-list.service.js';
 import { AuditStatsService } from './audit-stats.service.js';
 import { AuditVerifyService } from './audit-verify.service.js';
@@ -77,10 +80,10 @@ const BAD_EXPORT_FILTER = {
     'application/json': {
       schema: { $ref: getSchemaPath(ErrorBody) },
       example: {
-        error: 'Invalid request: format must be one of the following values: ndjson, csv',
+        error: 'Invalid request: format must be one of the following values: ndjson, csv, fhir-ndjson',
         code: 'validation_failed',
         requestId: 'req-7f3a2c',
-        fields: [{ field: 'format', message: 'format must be one of the following values: ndjson, csv' }],
+        fields: [{ field: 'format', message: 'format must be one of the following values: ndjson, csv, fhir-ndjson' }],
       },
     },
   },
@@ -123,24 +126,45 @@ export class AuditController {
     private readonly statistics: AuditStatsService,
     private readonly verifier: AuditVerifyService,
     private readonly checkpointer: AuditCheckpointService,
-  ) {}
+    @InjectConfig() config: AppConfig,
+  ) {
+    this.fhirSource = fhirSourceOf(config.auditHostname);
+  }
+
+  private readonly fhirSource: FhirSource;
 
   @Get('events')
-  @ApiOperation({ summary: 'Audit events, newest first, filtered and paginated by cursor' })
+  @ApiOperation({
+    summary: 'Audit events, newest first, filtered and paginated by cursor',
+    description:
+      'With `format=fhir`, the page is a FHIR R4 `Bundle` (type `searchset`, `application/fhir+json`) of `AuditEvent` resources (IHE BALP), with `self` and `next` links.',
+  })
   @ApiOkResponse({ type: AuditPageView })
   @ApiBadRequestResponse(BAD_LIST_FILTER)
-  list(@Query() q: AuditListQuery): Promise<AuditPageView> {
-    return this.listing.list(filtersOf(q), q.limit ?? 100, q.cursor);
+  async list(@Query() q: AuditListQuery, @Req() req: FastifyRequest, @Res({ passthrough: true }) reply: FastifyReply): Promise<AuditPageView | string> {
+    const page = await this.listing.list(filtersOf(q), q.limit ?? 100, q.cursor);
+    if (q.format !== 'fhir') return page;
+    // The links repeat the request's own query, the next one with the page's cursor.
+    const url = new URL(req.url, 'http://localhost');
+    const self = `${url.pathname}${url.search}`;
+    let next: string | null = null;
+    if (page.nextCursor) {
+      url.searchParams.set('cursor', page.nextCursor);
+      next = `${url.pathname}?${url.searchParams.toString()}`;
+    }
+    void reply.type('application/fhir+json; charset=utf-8');
+    return JSON.stringify(toFhirBundle(page.items, this.fhirSource, { self, next }));
   }
 
   @Get('events/export')
-  @ApiOperation({ summary: 'Every matching event, streamed as NDJSON (default) or CSV, newest first' })
-  @ApiProduces('application/x-ndjson', 'text/csv')
+  @ApiOperation({ summary: 'Every matching event, streamed as NDJSON (default), CSV or FHIR NDJSON (one R4 AuditEvent a line), newest first' })
+  @ApiProduces('application/x-ndjson', 'text/csv', 'application/fhir+ndjson')
   @ApiOkResponse({
     description: 'One event per line (NDJSON), or CSV with a header line',
     content: {
       'application/x-ndjson': { schema: { type: 'string' }, example: EXPORT_NDJSON_EXAMPLE },
       'text/csv': { schema: { type: 'string' }, example: EXPORT_CSV_EXAMPLE },
+      'application/fhir+ndjson': { schema: { type: 'string' } },
     },
   })
   @ApiExtraModels(ErrorBody)
@@ -149,9 +173,10 @@ export class AuditController {
   async export(@Query() q: AuditExportQuery, @Res() reply: FastifyReply): Promise<void> {
     const format = q.format ?? 'ndjson';
     const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-    const stream = await this.exporter.export(filtersOf(q), format);
+    const stream = await this.exporter.export(filtersOf(q), format, undefined, this.fhirSource);
+    const type = format === 'csv' ? 'text/csv' : format === 'fhir-ndjson' ? 'application/fhir+ndjson' : 'application/x-ndjson';
     await reply
-      .header('Content-Type', format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8')
+      .header('Content-Type', `${type}; charset=utf-8`)
       .header('Content-Disposition', `attachment; filename="hospiai-audit-${stamp}.${format === 'csv' ? 'csv' : 'ndjson'}"`)
       .header('Cache-Control', 'no-store')
       .send(stream);

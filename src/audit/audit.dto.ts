@@ -76,13 +76,22 @@ export class AuditListQuery extends AuditFilterQuery {
   @IsString()
   @MaxLength(200)
   cursor?: string;
+
+  /**
+   * `json` (default): this page as `{items, nextCursor}`; `fhir`: a FHIR R4 `Bundle` of type `searchset`
+   * holding one `AuditEvent` per event (IHE BALP, docs/siem.md), its `next` link carrying the cursor.
+   * @example "fhir"
+   */
+  @IsOptional()
+  @IsIn(['json', 'fhir'])
+  format?: 'json' | 'fhir';
 }
 
 export class AuditExportQuery extends AuditFilterQuery {
-  /** @example "csv" */
+  /** `ndjson` (default), `csv`, or `fhir-ndjson` (one FHIR R4 AuditEvent a line). @example "csv" */
   @IsOptional()
-  @IsIn(['ndjson', 'csv'])
-  format?: 'ndjson' | 'csv';
+  @IsIn(['ndjson', 'csv', 'fhir-ndjson'])
+  format?: 'ndjson' | 'csv' | 'fhir-ndjson';
 }
 
 export class AuditStatsQuery {

@@ -4,6 +4,8 @@ import { AuditCheckpointsRepository } from './audit-checkpoints.repository.js';
 import { AuditController } from './audit.controller.js';
 import { AuditFeedRepository } from './audit-feed.repository.js';
 import { AuditExportService } from './audit-export.service.js';
+import { AuditForwardRepository } from './audit-forward.repository.js';
+import { AuditForwarderService } from './audit-forwarder.service.js';
 import { AuditListService } from './audit-list.service.js';
 import { AuditMaintenanceService } from './audit-maintenance.service.js';
 import { AuditRetentionRepository } from './audit-retention.repository.js';
@@ -30,7 +32,19 @@ import { LongReadLimiter } from './long-read-limiter.js';
     AuditCheckpointsRepository,
     AuditCheckpointService,
     AuditFeedRepository,
+    AuditForwardRepository,
+    AuditForwarderService,
   ],
-  exports: [AuditWriter, AuditListService, AuditExportService, AuditStatsService, AuditVerifyService, AuditMaintenanceService, AuditCheckpointService, AuditFeedRepository],
+  exports: [
+    AuditWriter,
+    AuditListService,
+    AuditExportService,
+    AuditStatsService,
+    AuditVerifyService,
+    AuditMaintenanceService,
+    AuditCheckpointService,
+    AuditFeedRepository,
+    AuditForwarderService,
+  ],
 })
 export class AuditModule {}

@@ -27,6 +27,25 @@ describe('loadConfig', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it('reads the audit stream settings (AUDIT_SYSLOG_*) and refuses what is not one', () => {
+    const base = { JWT_SECRET: SECRET, DATA_DIR: dir, AUDIT_SIGNING_KEY: SIGNING_KEY };
+    expect(loadConfig(base).auditSyslog).toBeNull();
+    const pem = join(dir, 'ca.pem');
+    writeFileSync(pem, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+    const c = loadConfig({ ...base, AUDIT_SYSLOG_URL: 'tls://siem.chu-exemple.fr', AUDIT_SYSLOG_FORMAT: 'FHIR', AUDIT_SYSLOG_CA_FILE: pem, AUDIT_SYSLOG_HOSTNAME: 'hospiai-1' });
+    expect(c.auditSyslog).toMatchObject({ transport: 'tls', host: 'siem.chu-exemple.fr', port: 6514, format: 'fhir', hostname: 'hospiai-1', cert: undefined });
+    expect(c.auditSyslog?.ca).toContain('BEGIN CERTIFICATE');
+    expect(c.auditHostname).toBe('hospiai-1');
+    expect(loadConfig({ ...base, AUDIT_SYSLOG_URL: 'tcp://[::1]:1514' }).auditSyslog).toMatchObject({ transport: 'tcp', host: '::1', port: 1514, format: 'json' });
+    expect(configError({ ...base, AUDIT_SYSLOG_URL: 'udp://siem:514' }).variable).toBe('AUDIT_SYSLOG_URL');
+    expect(configError({ ...base, AUDIT_SYSLOG_URL: 'tls://siem:6514/path' }).variable).toBe('AUDIT_SYSLOG_URL');
+    expect(configError({ ...base, AUDIT_SYSLOG_URL: 'tcp://siem:514', AUDIT_SYSLOG_CA_FILE: pem }).variable).toBe('AUDIT_SYSLOG_URL');
+    expect(configError({ ...base, AUDIT_SYSLOG_FORMAT: 'xml' }).variable).toBe('AUDIT_SYSLOG_FORMAT');
+    expect(configError({ ...base, AUDIT_SYSLOG_CA_FILE: join(dir, 'missing.pem') }).variable).toBe('AUDIT_SYSLOG_CA_FILE');
+    expect(configError({ ...base, AUDIT_SYSLOG_CERT_FILE: pem }).variable).toBe('AUDIT_SYSLOG_KEY_FILE');
+    expect(configError({ ...base, AUDIT_SYSLOG_HOSTNAME: 'two words' }).variable).toBe('AUDIT_SYSLOG_HOSTNAME');
+  });
+
   it('applies the documented defaults', () => {
     const c = loadConfig({ JWT_SECRET: SECRET }, dir);
     expect(c.nodeEnv).toBe('development');

@@ -1,5 +1,6 @@
 import { createPrivateKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
+import { hostname as osHostname } from 'node:os';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 
@@ -56,6 +57,10 @@ export interface AppConfig {
   readonly publicUrl: string | null;
   /** The OAuth 2.1 authorization server for MCP clients (docs/mcp-oauth.md). */
   readonly oauth: OAuthServerConfig;
+  /** The audit stream to a SIEM (docs/siem.md); null: no stream. */
+  readonly auditSyslog: AuditSyslogConfig | null;
+  /** This instance's name in audit records sent out (syslog HOSTNAME, FHIR source): AUDIT_SYSLOG_HOSTNAME or the machine's. */
+  readonly auditHostname: string;
 }
 
 /** The roles a provider's claim may map to (the `user_role` enum). */
@@ -127,6 +132,22 @@ export interface OAuthServerConfig {
   readonly dynamicRegistration: DynamicRegistration;
   /** The initial access token dynamic registration needs when `dynamicRegistration` is `token`. A secret. */
   readonly dcrInitialAccessToken: string | null;
+}
+
+/** AUDIT_SYSLOG_*: where and how the audit log is streamed (RFC 5424 over RFC 5425 TLS or RFC 6587 TCP). */
+export interface AuditSyslogConfig {
+  readonly transport: 'tls' | 'tcp';
+  readonly host: string;
+  readonly port: number;
+  /** One JSON event a message, or a FHIR R4 AuditEvent (IHE BALP). */
+  readonly format: 'json' | 'fhir';
+  /** PEM of the CAs that verify the receiver (TLS); undefined: the system's. */
+  readonly ca: string | undefined;
+  /** Client certificate and key (PEM) for receivers that authenticate their senders (TLS). */
+  readonly cert: string | undefined;
+  readonly key: string | undefined;
+  /** The HOSTNAME field of every message. */
+  readonly hostname: string;
 }
 
 export interface RateLimits {
@@ -512,6 +533,65 @@ function ssoOf(env: Env, cwd: string, admin: AppConfig['admin']): SsoConfig {
   return { providers, ssoOnly, redirectBaseUrl };
 }
 
+/** A PEM file named by a variable, read once at start (its content is never quoted back). */
+function pemFile(env: Env, name: string, cwd: string): string | undefined {
+  const raw = str(env, name);
+  if (raw === undefined) return undefined;
+  let text: string;
+  try {
+    text = readFileSync(resolve(cwd, raw), 'utf8');
+  } catch {
+    throw new ConfigError(name, `must name a readable PEM file (got ${shown(raw)})`);
+  }
+  if (!text.includes('-----BEGIN')) throw new ConfigError(name, `must name a PEM file (got ${shown(raw)})`);
+  return text;
+}
+
+/** AUDIT_SYSLOG_URL (tls://host:port or tcp://host:port) and the variables that go with it. */
+function auditHostname(env: Env): string {
+  const raw = str(env, 'AUDIT_SYSLOG_HOSTNAME');
+  if (raw !== undefined && !/^[\x21-\x7e]{1,255}$/.test(raw)) {
+    throw new ConfigError('AUDIT_SYSLOG_HOSTNAME', `must be 1 to 255 printable ASCII characters without spaces (got ${shown(raw)})`);
+  }
+  return raw ?? hostnameOf();
+}
+
+function auditSyslog(env: Env, cwd: string, hostname: string): AuditSyslogConfig | null {
+  const formatRaw = (str(env, 'AUDIT_SYSLOG_FORMAT') ?? 'json').toLowerCase();
+  if (formatRaw !== 'json' && formatRaw !== 'fhir') throw new ConfigError('AUDIT_SYSLOG_FORMAT', `must be json or fhir (got ${shown(formatRaw)})`);
+  const ca = pemFile(env, 'AUDIT_SYSLOG_CA_FILE', cwd);
+  const cert = pemFile(env, 'AUDIT_SYSLOG_CERT_FILE', cwd);
+  const key = pemFile(env, 'AUDIT_SYSLOG_KEY_FILE', cwd);
+  if ((cert === undefined) !== (key === undefined)) {
+    throw new ConfigError(cert === undefined ? 'AUDIT_SYSLOG_CERT_FILE' : 'AUDIT_SYSLOG_KEY_FILE', 'is required when the other of AUDIT_SYSLOG_CERT_FILE and AUDIT_SYSLOG_KEY_FILE is set');
+  }
+  const raw = str(env, 'AUDIT_SYSLOG_URL');
+  if (raw === undefined) return null;
+  let url: URL | undefined;
+  try {
+    url = new URL(raw);
+  } catch {
+    url = undefined;
+  }
+  const transport = url?.protocol === 'tls:' ? 'tls' : url?.protocol === 'tcp:' ? 'tcp' : undefined;
+  const host = url?.hostname.replace(/^\[|\]$/g, '') ?? '';
+  if (!url || !transport || host === '' || url.pathname !== '' || url.search !== '' || url.username !== '') {
+    throw new ConfigError('AUDIT_SYSLOG_URL', `must be tls://host:port or tcp://host:port (got ${shown(raw)})`);
+  }
+  if ((ca || cert) && transport === 'tcp') throw new ConfigError('AUDIT_SYSLOG_URL', 'must be tls:// when AUDIT_SYSLOG_CA_FILE or AUDIT_SYSLOG_CERT_FILE is set');
+  return {
+    transport,
+    host,
+    // RFC 5425 assigns 6514 to syslog over TLS; plain TCP has no assigned port (514 by custom).
+    port: url.port === '' ? (transport === 'tls' ? 6514 : 514) : Number(url.port),
+    format: formatRaw,
+    ca,
+    cert,
+    key,
+    hostname,
+  };
+}
+
 /**
  * Validates the environment once, at start, into a typed object. Nothing
  * else in the service reads `process.env`.
@@ -700,5 +780,13 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): AppConfig {
     },
     publicUrl,
     oauth,
+    auditSyslog: auditSyslog(env, cwd, auditHostname(env)),
+    auditHostname: auditHostname(env),
   };
+}
+
+/** This machine's name, for the syslog HOSTNAME field. */
+function hostnameOf(): string {
+  const name = osHostname();
+  return /^[\x21-\x7e]{1,255}$/.test(name) ? name : '-';
 }

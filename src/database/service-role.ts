@@ -11,6 +11,8 @@ import { runMigrationsLocked } from './run-migrations.js';
 const AUDIT_EVENTS = 'audit_event';
 /** Signed checkpoints of the chain: added by the service, never changed (verify trusts only their file). */
 const AUDIT_CHECKPOINTS = 'audit_checkpoint';
+/** Where each audit stream stands: read, created and moved forward by the forwarder (docs/siem.md). */
+const AUDIT_FORWARD_CURSOR = 'audit_forward_cursor';
 const AUDIT_READ_ONLY = [
   'audit_chain_head',
   'audit_chain_anchor',
@@ -60,6 +62,7 @@ export async function grantServiceRole(owner: DataSource, role: string): Promise
     await m.query(`GRANT SELECT ON "migrations" TO ${r}`);
     await m.query(`GRANT SELECT, INSERT ON ${ident(AUDIT_EVENTS)}, ${ident(AUDIT_CHECKPOINTS)} TO ${r}`);
     await m.query(`GRANT SELECT ON ${AUDIT_READ_ONLY.map(ident).join(', ')} TO ${r}`);
+    await m.query(`GRANT SELECT, INSERT, UPDATE ON ${ident(AUDIT_FORWARD_CURSOR)} TO ${r}`);
     // Retention reads a partition by its name before dropping it: SELECT on each one, and on those
     // audit_ensure_partition will create (as the owner).
     const parts = (await m.query(

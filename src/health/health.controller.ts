@@ -4,6 +4,7 @@ import { RETRY_AFTER_HEADER } from '../common/error-body.dto.js';
 import { HealthCheckService, HealthIndicatorService, type HealthCheckResult, type HealthIndicatorResult } from '@nestjs/terminus';
 import type { FastifyReply } from 'fastify';
 import { Public } from '../access/access.decorator.js';
+import { AuditForwarderService } from '../audit/audit-forwarder.service.js';
 import { DatabaseHealth } from '../database/database-health.js';
 
 /**
@@ -25,6 +26,7 @@ export class HealthController {
     private readonly health: HealthCheckService,
     private readonly indicators: HealthIndicatorService,
     private readonly database: DatabaseHealth,
+    private readonly forwarder: AuditForwarderService,
   ) {}
 
   @Get()
@@ -62,6 +64,20 @@ export class HealthController {
               return { pending: 0 };
             })
             .withTimeout(1500),
+        // With a stream to a SIEM (AUDIT_SYSLOG_URL): how far behind it is. Informative: a receiver
+        // outage never makes the instance unready (events wait in the database).
+        ...(this.forwarder.configured
+          ? [
+              () =>
+                this.indicators
+                  .check('auditStream')
+                  .attempt(async () => {
+                    const lag = await this.forwarder.lag();
+                    return { lagEvents: lag?.lagEvents ?? 0, lagSeconds: lag?.lagSeconds ?? 0, forwarding: lag?.forwarding ?? false };
+                  })
+                  .withTimeout(1500),
+            ]
+          : []),
       ]);
     } catch (err) {
       if (err instanceof ServiceUnavailableException) {

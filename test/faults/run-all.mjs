@@ -1,11 +1,12 @@
-// Runs the fault scripts one after the other (crash, database outage, shutdown, short soak)
+// Runs the fault scripts one after the other (crash, database outage, shutdown, audit stream to a
+// real syslog receiver, short soak)
 // and closes with the total. `npm run test:faults`; SOAK_SECONDS sets the soak's length (60 here).
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const scripts = ['crash.mjs', 'db-outage.mjs', 'shutdown.mjs', 'soak.mjs'];
+const scripts = ['crash.mjs', 'db-outage.mjs', 'shutdown.mjs', 'siem.mjs', 'soak.mjs'];
 let passed = 0;
 let failed = 0;
 for (const script of scripts) {

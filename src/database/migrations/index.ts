@@ -19,6 +19,7 @@ import { AuditDefinerFunctions1795780000000 } from './1795780000000-AuditDefiner
 import { AudienceBinding1795790000000 } from './1795790000000-AudienceBinding.js';
 import { OAuthServer1795795000000 } from './1795795000000-OAuthServer.js';
 import { UserIdentities1795800000000 } from './1795800000000-UserIdentities.js';
+import { AuditForwardCursor1795810000000 } from './1795810000000-AuditForwardCursor.js';
 import { TokenGovernance1795820000000 } from './1795820000000-TokenGovernance.js';
 import { WebhooksAndTokenUsage1795825000000 } from './1795825000000-WebhooksAndTokenUsage.js';
 
@@ -40,6 +41,7 @@ export const MIGRATIONS = [
   AudienceBinding1795790000000,
   OAuthServer1795795000000,
   UserIdentities1795800000000,
+  AuditForwardCursor1795810000000,
   TokenGovernance1795820000000,
   WebhooksAndTokenUsage1795825000000,
 ];
