@@ -51,6 +51,23 @@ const SAMPLES: AuditEvent[] = [
   event({ id: '17', type: 'mcp_client.create', outcome: 'success', tokenId: null, latencyMs: null, details: { id: TOKEN, clientId: 'mcp-dossiers', name: 'Serveur dossiers' } }),
   event({ id: '18', type: 'mcp_client.revoke', outcome: 'success', tokenId: null, latencyMs: null, details: { id: TOKEN, clientId: 'mcp-dossiers', name: 'Serveur dossiers' } }),
   event({ id: '19', type: 'audit.prune', outcome: 'success', actorUserId: null, tokenId: null, ip: null, userAgent: null, requestId: null, latencyMs: null, details: { events: 10, partitions: ['audit_event_p2025_01'] } }),
+  event({ id: '20', type: 'auth.logout', outcome: 'success', tokenId: null, latencyMs: null, details: { method: 'oidc', provider: 'chu' } }),
+  event({ id: '21', type: 'token.update', outcome: 'success', latencyMs: null, details: { changes: { name: { from: 'a', to: 'b' } } } }),
+  event({ id: '22', type: 'mcp_client.update', outcome: 'success', tokenId: null, latencyMs: null, details: { id: TOKEN, clientId: 'mcp-dossiers', changes: {} } }),
+  event({ id: '23', type: 'policy.change', outcome: 'success', tokenId: null, latencyMs: null, details: { before: {}, after: {} } }),
+  event({ id: '24', type: 'webhook.create', outcome: 'success', tokenId: null, latencyMs: null, details: { webhookId: TOKEN } }),
+  event({ id: '25', type: 'webhook.update', outcome: 'success', tokenId: null, latencyMs: null, details: { webhookId: TOKEN } }),
+  event({ id: '26', type: 'webhook.delete', outcome: 'success', tokenId: null, latencyMs: null, details: { webhookId: TOKEN } }),
+  event({ id: '27', type: 'oauth.authorize', outcome: 'success', tokenId: null, latencyMs: null, details: { clientId: 'https://client.example/cimd.json' } }),
+  event({ id: '28', type: 'oauth.consent', outcome: 'failure', tokenId: null, latencyMs: null, details: { reason: 'access_denied' } }),
+  event({ id: '29', type: 'oauth.code_exchange', outcome: 'success', latencyMs: null, details: {} }),
+  event({ id: '30', type: 'oauth.refresh', outcome: 'success', latencyMs: null, details: {} }),
+  event({ id: '31', type: 'oauth.refresh_replay', outcome: 'failure', latencyMs: null, details: { reason: 'refresh_token_reused' } }),
+  event({ id: '32', type: 'oauth.client_register', outcome: 'success', tokenId: null, latencyMs: null, details: {} }),
+  event({ id: '33', type: 'oauth.client_document', outcome: 'failure', tokenId: null, latencyMs: null, details: { reason: 'private_address' } }),
+  event({ id: '34', type: 'oauth.revoke', outcome: 'success', latencyMs: null, details: {} }),
+  event({ id: '35', type: 'oauth.grant_revoke', outcome: 'success', tokenId: null, latencyMs: null, details: {} }),
+  event({ id: '36', type: 'token.validate', outcome: 'ip_not_allowed', details: { reason: 'ip_not_allowed' } }),
 ];
 
 describe('toFhirAuditEvent', () => {

@@ -314,7 +314,7 @@ describe('Swagger', () => {
   it('documents the NDJSON and CSV answers of GET /api/audit/events/export with examples, and its JSON refusal', () => {
     const responses = doc.paths['/api/audit/events/export'].get.responses;
     const content = responses['200'].content;
-    expect(Object.keys(content).sort()).toEqual(['application/x-ndjson', 'text/csv']);
+    expect(Object.keys(content).sort()).toEqual(['application/fhir+ndjson', 'application/x-ndjson', 'text/csv']);
     const line = JSON.parse(content['application/x-ndjson'].example);
     expect(Object.keys(line)).toEqual(Object.keys(resolve({ $ref: '#/components/schemas/AuditEventView' }).properties));
     expect(content['text/csv'].example.split('\r\n')[0]).toBe(
