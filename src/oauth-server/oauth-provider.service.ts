@@ -1,9 +1,9 @@
 import { generateKeyPairSync, hkdfSync } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
+import { Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { InjectDataSource } from '@nestjs/typeorm';
-import Provider, { errors, interactionPolicy, type ClientLike, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type { default as Provider, ClientLike, Configuration, KoaContextWithOIDC } from 'oidc-provider';
 import type { DataSource, EntityManager } from 'typeorm';
 import { isScope, SCOPE_NAMES, type Scope } from '../../libs/scopes/src/index.js';
 import { AuditWriter } from '../audit/audit.writer.js';
@@ -69,8 +69,39 @@ export function redirectUriAllowed(uri: unknown): boolean {
  * use (the issuer defaults to the address the service actually listens on), storing its models in
  * `oauth_model`. Access tokens it hands out are HospiAI API tokens (see issueAccessToken).
  */
+type OidcProviderModule = typeof import('oidc-provider');
+let oidc: OidcProviderModule | undefined;
+
+/** oidc-provider, once loaded (OAuthProviderService.onModuleInit loads it before any request). */
+function lib(): OidcProviderModule {
+  if (!oidc) throw new Error('oidc-provider is not loaded yet');
+  return oidc;
+}
+
+/**
+ * Loads oidc-provider once, when the module starts (after the configuration was checked, so that
+ * a configuration error stays the one line it is). What it writes to the console while it loads
+ * (on Node 20, which it does not support: a warning) goes to the service's JSON log instead of a
+ * raw line among the JSON ones.
+ */
+async function loadOidcProvider(logger: Logger): Promise<OidcProviderModule> {
+  if (oidc) return oidc;
+  const warn = console.warn;
+  console.warn = (...args: unknown[]) => {
+    const line = args.map(String).join(' ');
+    if (line.startsWith('oidc-provider')) logger.warn(line);
+    else warn(...args);
+  };
+  try {
+    oidc = await import('oidc-provider');
+  } finally {
+    console.warn = warn;
+  }
+  return oidc;
+}
+
 @Injectable()
-export class OAuthProviderService implements OnModuleDestroy {
+export class OAuthProviderService implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('OAuthServer');
   private instance: Provider | undefined;
   private pruneTimer: NodeJS.Timeout | undefined;
@@ -87,6 +118,10 @@ export class OAuthProviderService implements OnModuleDestroy {
     private readonly adapterHost: HttpAdapterHost,
     @InjectDataSource() private readonly dataSource: DataSource,
   ) {}
+
+  async onModuleInit(): Promise<void> {
+    await loadOidcProvider(this.logger);
+  }
 
   onModuleDestroy(): void {
     if (this.pruneTimer) clearInterval(this.pruneTimer);
@@ -191,7 +226,10 @@ export class OAuthProviderService implements OnModuleDestroy {
       },
       rotateRefreshToken: true,
       issueRefreshToken: async (_ctx: KoaContextWithOIDC, client: ClientLike) => client.grantTypeAllowed('refresh_token'),
-      interactions: { policy: consentPolicy(), url: async (_ctx: KoaContextWithOIDC, interaction: { uid: string }) => `${INTERACTION_PREFIX}/${interaction.uid}` },
+      interactions: {
+        policy: consentPolicy(),
+        url: async (_ctx: KoaContextWithOIDC, interaction: { uid: string }) => `${INTERACTION_PREFIX}/${interaction.uid}`,
+      },
       // A consent is remembered per user, client and resource (whatever the browser session): the
       // latest live grant for them is reused, and the consent page shows only for scopes it lacks.
       loadExistingGrant: async (ctx: KoaContextWithOIDC) => {
@@ -241,13 +279,13 @@ export class OAuthProviderService implements OnModuleDestroy {
           enabled: true,
           // `resource` is required at the authorization endpoint; at the token endpoint the granted one is used.
           defaultResource: async (ctx: KoaContextWithOIDC) => {
-            if (ctx.oidc.route === 'authorization') throw new errors.InvalidTarget('the resource parameter is required');
+            if (ctx.oidc.route === 'authorization') throw new (lib().errors.InvalidTarget)('the resource parameter is required');
             return undefined;
           },
           useGrantedResource: async () => true,
           getResourceServerInfo: async (_ctx: KoaContextWithOIDC, resourceIndicator: string) => {
             const rs = await this.resourceServer(resourceIndicator);
-            if (!rs) throw new errors.InvalidTarget('resource is not a registered MCP server');
+            if (!rs) throw new (lib().errors.InvalidTarget)('resource is not a registered MCP server');
             return {
               scope: rs.acceptedScopes.join(' '),
               audience: rs.resourceUri,
@@ -262,7 +300,7 @@ export class OAuthProviderService implements OnModuleDestroy {
         ctx.body = errorPage(out as Record<string, string>);
       },
     };
-    const provider = new Provider(this.issuer, configuration);
+    const provider = new (lib().default)(this.issuer, configuration);
     provider.proxy = config.trustProxy !== false;
     provider.use(async (ctx, next) => this.hooks(ctx as KoaContextWithOIDC, next));
     this.listen(provider);
@@ -274,11 +312,16 @@ export class OAuthProviderService implements OnModuleDestroy {
   /** Client ID Metadata Document fetches, audited (fetched, or refused and why): never a document's content. */
   private auditedFetch(inner: (url: string, options: RequestInit) => Promise<Response>) {
     return async (url: string, options: RequestInit): Promise<Response> => {
-      const ctx = Provider.ctx;
+      const ctx = lib().default.ctx;
       const request = ctx ? contextOf(ctx) : {};
       try {
         const res = await inner(url, options);
-        await this.audit.record({ type: 'oauth.client_document', outcome: res.status === 200 ? 'success' : 'failure', ...request, details: { clientId: url, status: res.status } });
+        await this.audit.record({
+          type: 'oauth.client_document',
+          outcome: res.status === 200 ? 'success' : 'failure',
+          ...request,
+          details: { clientId: url, status: res.status },
+        });
         return res;
       } catch (err) {
         const reason = err instanceof Error ? err.message.slice(0, 200) : 'fetch failed';
@@ -306,7 +349,10 @@ export class OAuthProviderService implements OnModuleDestroy {
           details: { reason: 'redirect_uri', clientName: typeof body?.client_name === 'string' ? body.client_name.slice(0, 100) : null },
         });
         ctx.status = 400;
-        ctx.body = { error: 'invalid_redirect_uri', error_description: 'redirect_uris must be https URLs or loopback http URLs (RFC 8252)' };
+        ctx.body = {
+          error: 'invalid_redirect_uri',
+          error_description: 'redirect_uris must be https URLs or loopback http URLs (RFC 8252)',
+        };
         return;
       }
       // A client's `scope` metadata (the MCP SDK sends the scopes of the 401's challenge) would be checked
@@ -314,7 +360,8 @@ export class OAuthProviderService implements OnModuleDestroy {
       // at consent time, so the client's own list is not kept.
       if (body && 'scope' in body) delete body.scope;
       // Loopback redirect URIs match on any port (RFC 8252 §7.3): the provider does so for native clients.
-      if (body && uris.every((u) => isLoopbackRedirect(u as string)) && body.application_type === undefined) body.application_type = 'native';
+      if (body && uris.every((u) => isLoopbackRedirect(u as string)) && body.application_type === undefined)
+        body.application_type = 'native';
     }
     if (path === OAUTH_ROUTES.revocation && ctx.method === 'POST') {
       if (await this.revokeOurToken(ctx)) return;
@@ -387,7 +434,14 @@ export class OAuthProviderService implements OnModuleDestroy {
     return this.dataSource.transaction(async (m) => {
       const out = await this.tokens.issueWithin(
         m,
-        { userId: at.accountId, name: clientName, scopes, lifetimeSeconds, audience, viaClient: { clientId: client.clientId, name: clientName } },
+        {
+          userId: at.accountId,
+          name: clientName,
+          scopes,
+          lifetimeSeconds,
+          audience,
+          viaClient: { clientId: client.clientId, name: clientName },
+        },
         request,
       );
       await this.models.tagToken(out.id, at.grantId, m);
@@ -458,7 +512,7 @@ export class OAuthProviderService implements OnModuleDestroy {
    * (our rows) are revoked in the same step, before the provider answers.
    */
   private async grantRevokedByProvider(grantId: string): Promise<void> {
-    const ctx = Provider.ctx as KoaContextWithOIDC | undefined;
+    const ctx = lib().default.ctx as KoaContextWithOIDC | undefined;
     const replay = ctx?.oidc?.route === 'token';
     const grant = await this.models.grant(grantId);
     await this.revokeGrantTokens(grantId, ctx ? contextOf(ctx) : undefined, (m, revoked) =>
@@ -471,7 +525,9 @@ export class OAuthProviderService implements OnModuleDestroy {
           grantId,
           clientId: grant?.payload.clientId ?? null,
           revokedTokens: revoked.length,
-          ...(replay ? { reason: 'refresh token used twice: the grant and all its tokens are revoked', security: true } : { tokenType: 'refresh_token' }),
+          ...(replay
+            ? { reason: 'refresh token used twice: the grant and all its tokens are revoked', security: true }
+            : { tokenType: 'refresh_token' }),
         },
       }),
     );
@@ -501,32 +557,50 @@ export class OAuthProviderService implements OnModuleDestroy {
       record(ctx, {
         type: 'oauth.authorize',
         outcome: 'success',
-        details: { clientId: ctx.oidc.client?.clientId ?? null, resource: ctx.oidc.params?.resource ?? null, scope: ctx.oidc.params?.scope ?? null },
+        details: {
+          clientId: ctx.oidc.client?.clientId ?? null,
+          resource: ctx.oidc.params?.resource ?? null,
+          scope: ctx.oidc.params?.scope ?? null,
+        },
       }),
     );
     provider.on('authorization.error', (ctx: KoaContextWithOIDC, err: { error?: string; error_description?: string }) =>
       record(ctx, {
         type: 'oauth.authorize',
         outcome: 'failure',
-        details: { clientId: ctx.oidc?.client?.clientId ?? ctx.oidc?.params?.client_id ?? null, error: err.error ?? 'server_error', description: err.error_description ?? null },
+        details: {
+          clientId: ctx.oidc?.client?.clientId ?? ctx.oidc?.params?.client_id ?? null,
+          error: err.error ?? 'server_error',
+          description: err.error_description ?? null,
+        },
       }),
     );
     provider.on('grant.error', (ctx: KoaContextWithOIDC, err: { error?: string; error_description?: string }) =>
       record(ctx, {
         type: ctx.oidc?.params?.grant_type === 'refresh_token' ? 'oauth.refresh' : 'oauth.code_exchange',
         outcome: 'failure',
-        details: { clientId: ctx.oidc?.client?.clientId ?? null, error: err.error ?? 'server_error', description: err.error_description ?? null },
+        details: {
+          clientId: ctx.oidc?.client?.clientId ?? null,
+          error: err.error ?? 'server_error',
+          description: err.error_description ?? null,
+        },
       }),
     );
-    provider.on('registration_create.success', (ctx: KoaContextWithOIDC, client: { clientId: string; clientName?: string; redirectUris?: string[] }) =>
-      record(ctx, {
-        type: 'oauth.client_register',
-        outcome: 'success',
-        details: { clientId: client.clientId, clientName: client.clientName ?? null, redirectUris: client.redirectUris ?? [] },
-      }),
+    provider.on(
+      'registration_create.success',
+      (ctx: KoaContextWithOIDC, client: { clientId: string; clientName?: string; redirectUris?: string[] }) =>
+        record(ctx, {
+          type: 'oauth.client_register',
+          outcome: 'success',
+          details: { clientId: client.clientId, clientName: client.clientName ?? null, redirectUris: client.redirectUris ?? [] },
+        }),
     );
     provider.on('registration_create.error', (ctx: KoaContextWithOIDC, err: { error?: string; error_description?: string }) =>
-      record(ctx, { type: 'oauth.client_register', outcome: 'failure', details: { error: err.error ?? 'server_error', description: err.error_description ?? null } }),
+      record(ctx, {
+        type: 'oauth.client_register',
+        outcome: 'failure',
+        details: { error: err.error ?? 'server_error', description: err.error_description ?? null },
+      }),
     );
     provider.on('revocation.error', (ctx: KoaContextWithOIDC, err: { error?: string }) =>
       record(ctx, { type: 'oauth.revoke', outcome: 'failure', details: { error: err.error ?? 'server_error' } }),
@@ -540,7 +614,7 @@ export class OAuthProviderService implements OnModuleDestroy {
  * authorization: the consent is remembered per user, client, resource and scopes, for every client.
  */
 function consentPolicy(): unknown {
-  const policy = interactionPolicy.base();
+  const policy = lib().interactionPolicy.base();
   policy.get('consent')?.checks.remove('native_client_prompt');
   return policy;
 }
