@@ -24,6 +24,7 @@ const TYPE_NAMES: Record<string, string> = {
   'token.rotate': 'Renouvellement de token',
   'auth.login': 'Connexion',
   'auth.register': 'Inscription',
+  'auth.logout': 'Déconnexion (authentification unique)',
   'user.update': 'Modification de compte',
   'audit.prune': 'Purge du journal',
   'token.introspect': 'Introspection de token (OAuth)',
